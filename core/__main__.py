@@ -1,0 +1,4 @@
+"""``python -m tsweep`` runs the CLI."""
+from tsweep.cli import main
+
+main()

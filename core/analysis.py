@@ -1,0 +1,48 @@
+"""Ranking and reporting from the results store: shared by profile, analyze and report.
+
+Nothing here measures; it reads the store, asks the ranker plugin for an order and hands
+the result to reporter plugins. That is why ``analyze`` needs no server.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Mapping, Sequence
+
+from tsweep import goals
+from tsweep.config import Config
+from tsweep.pluginmanager import Hooks
+from tsweep.records import CORE_METRICS, MetricInfo, RankedConfig
+from tsweep.store import ResultsStore
+
+
+def known_metrics(extra: Sequence[MetricInfo]) -> Dict[str, MetricInfo]:
+    return {m.name: m for m in (*CORE_METRICS, *extra)}
+
+
+def rank(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str]) -> Dict[str, List[RankedConfig]]:
+    """The ranking of each model's variants, best first."""
+    known = known_metrics(())
+    objectives = goals.objectives(config, known)
+    constraints = goals.constraints(config, known)
+    ranker = hooks.ranker(config.ranker)
+    result = {}
+    for model in models:
+        defaults = [v["name"] for v in store.variants(model) if v["is_default"]]
+        result[model] = ranker.rank(store.measurements(model), objectives, constraints, known, defaults)
+    return result
+
+
+def write_reports(store: ResultsStore, rankings: Mapping[str, List[RankedConfig]], config: Config, hooks: Hooks, context: Mapping[str, object]) -> List[Path]:
+    """Run the chosen (default: every) reporter; returns the files written."""
+    offered = hooks.reporters()
+    chosen = config.reporters or tuple(sorted(offered))
+    flat = [r for ranking in rankings.values() for r in ranking]
+    written: List[Path] = []
+    for name in chosen:
+        if name not in offered:
+            from tsweep.errors import UsageError
+
+            raise UsageError(f"unknown reporter {name!r}: choose from {', '.join(sorted(offered))}")
+        export_dir = Path(config.export_path)
+        written.extend(offered[name].write(store.measurements(), flat, export_dir, dict(context)))
+    return written

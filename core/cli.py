@@ -1,0 +1,259 @@
+"""The ``tsweep`` command: thin Typer commands over the library.
+
+Each command parses options, calls library code and prints. Options are generated from
+:class:`tsweep.config.Config`, so a flag, its config-file key and its documentation cannot
+drift apart. Errors the user can fix become ``error: <one line>`` and an exit code here, at
+the edge, and nowhere else.
+"""
+from __future__ import annotations
+
+import inspect
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import typer
+
+from tsweep import __version__, analysis, goals
+from tsweep.config import ANALYZE, PROFILE, REPORT, Config, load_config, option_fields
+from tsweep.errors import TsweepError, UsageError
+from tsweep.pluginmanager import make_plugin_manager
+from tsweep.progress import Progress
+from tsweep.records import Measurement, RankedConfig, RunningServer, Trial
+from tsweep.store import ResultsStore
+from tsweep.verdict import verdict
+
+app = typer.Typer(
+    name="tsweep",
+    help=(
+        "Find the best way to deploy a model on Triton Inference Server.\n\n"
+        "profile sweeps model-config variants and load levels against a real server and "
+        "ranks them; analyze re-ranks stored results with other objectives; report writes "
+        "details of chosen configs; plugins lists what is installed."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def _annotation(field) -> Any:
+    target = str(field.type)
+    if "bool" in target:
+        return Optional[bool]
+    if "float" in target:
+        return Optional[float]
+    if target == "int":
+        return Optional[int]
+    return Optional[str]  # strings and comma-separated lists
+
+
+def _with_config_options(command: str) -> Callable[[Callable], Callable]:
+    """Give ``func(overrides, config_file)`` one CLI option per Config field of ``command``."""
+
+    def decorate(func: Callable) -> Callable:
+        params = [
+            inspect.Parameter(
+                "config_file",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=typer.Option(None, "-f", "--config-file", help="YAML config file (Model Analyzer-style keys)."),
+                annotation=Optional[Path],
+            )
+        ]
+        for f in option_fields(command):
+            names = ["--" + f.name.replace("_", "-")] + ([f.metadata["short"]] if f.metadata["short"] else [])
+            default = f.default if f.default is not None else None
+            shown = "" if default in (None, (), {}) else f" [default: {','.join(map(str, default)) if isinstance(default, tuple) else default}]"
+            params.append(
+                inspect.Parameter(
+                    f.name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=typer.Option(None, *names, help=f.metadata["help"] + shown, show_default=False),
+                    annotation=_annotation(f),
+                )
+            )
+
+        def command_fn(**kwargs: Any) -> None:
+            config_file = kwargs.pop("config_file")
+            _run(lambda: func(load_config(config_file, kwargs)))
+
+        command_fn.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command_fn.__doc__ = func.__doc__
+        command_fn.__name__ = func.__name__
+        return command_fn
+
+    return decorate
+
+
+def _run(body: Callable[[], None]) -> None:
+    try:
+        body()
+    except TsweepError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(exc.exit_code)
+
+
+# ---------------------------------------------------------------------------- progress
+
+
+class ConsoleProgress(Progress):
+    """One line per event on stderr: readable live and in CI logs alike."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def server_started(self, server: RunningServer) -> None:
+        _err(f"server: {server.description} at {server.http_url}" + (f" (log: {server.log_path})" if server.log_path else ""))
+
+    def model_started(self, model: str, variants: int, planned: int, resumed: int) -> None:
+        extra = f", {resumed} points already measured (resuming)" if resumed else ""
+        _err(f"model {model}: {variants} config variants, up to {planned} points{extra}")
+
+    def trial_started(self, trial: Trial, done: int, planned: int, elapsed_s: float) -> None:
+        params = ", ".join(f"{k}={v}" for k, v in trial.variant.params.items())
+        mins, secs = divmod(int(time.monotonic() - self.started), 60)
+        _err(f"[{done + 1:>3}/{planned} {mins:02d}:{secs:02d}] {trial.variant.name} ({params}) {trial.load} batch={trial.batch_size} ...")
+
+    def trial_finished(self, m: Measurement) -> None:
+        if m.status == "failed":
+            _err(f"          failed: {m.error}")
+        else:
+            _err(f"          {m.throughput:.1f} infer/s, p99 {m.latency_p99_ms:.2f} ms ({m.status}, {m.windows} windows, {m.duration_s:.1f} s)")
+
+
+# ------------------------------------------------------------------------------- output
+
+
+def print_ranking(model: str, ranking: Sequence[RankedConfig], config: Config, limit: Optional[int] = None) -> None:
+    constraints = goals.constraints(config, analysis.known_metrics(()))
+    rows = list(ranking if limit is None else ranking[:limit])
+    default = next((r for r in ranking if r.is_default), None)
+    if default is not None and default not in rows:
+        rows.append(default)
+    header = ["#", "config", "instances", "max batch", "dyn batch", "load", "throughput (infer/s)", "p99 (ms)", "constraints"]
+    table = [header]
+    for r in rows:
+        p = r.best.variant_params
+        table.append(
+            [
+                str(r.rank),
+                r.variant + (" (default)" if r.is_default else ""),
+                str(p.get("instances", "")),
+                str(p.get("max_batch_size", "")),
+                "yes" if p.get("dynamic_batching") else "no",
+                str(r.best.load),
+                f"{r.best.throughput:.1f}",
+                f"{r.best.latency_p99_ms:.2f}",
+                "meets" if r.passes else "misses " + ", ".join(r.misses),
+            ]
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    typer.echo(f"\nRanking of {model} ({len(ranking)} configs measured):")
+    for row in table:
+        typer.echo("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    typer.echo(verdict(model, ranking, constraints))
+
+
+# ------------------------------------------------------------------------------ commands
+
+
+@app.command("profile")
+@_with_config_options(PROFILE)
+def profile_command(config: Config) -> None:
+    """Sweep config variants and load levels of models on a real Triton server, then rank them.
+
+    Every measurement is committed to the results store in the checkpoint directory as it
+    finishes; rerun the same command to resume an interrupted sweep.
+    """
+    from tsweep.sweep import profile
+
+    hooks = make_plugin_manager()
+    try:
+        outcome = profile(config, hooks, ConsoleProgress())
+    except KeyboardInterrupt:
+        raise TsweepError(
+            f"interrupted; finished measurements are kept in {config.checkpoint_path}: rerun the same command to resume"
+        ) from None
+    _err(f"{outcome.measured} points measured, {outcome.resumed} reused from {outcome.store_path}")
+    for model, ranking in outcome.rankings.items():
+        print_ranking(model, ranking, config, config.num_configs_per_model)
+    for path in outcome.reports:
+        typer.echo(f"wrote {path}")
+
+
+@app.command("analyze")
+@_with_config_options(ANALYZE)
+def analyze_command(config: Config) -> None:
+    """Re-rank stored results with other objectives or constraints, without a server."""
+    hooks = make_plugin_manager()
+    with ResultsStore.open_existing(config.checkpoint_path) as store:
+        stored = sorted({v["model"] for v in store.variants()})
+        models = list(config.profile_models) or stored
+        for model in models:
+            if model not in stored:
+                raise UsageError(f"model {model!r} has no results in {config.checkpoint_path}: stored models are {', '.join(stored) or 'none'}")
+        rankings = analysis.rank(store, config, hooks, models)
+        for model, ranking in rankings.items():
+            print_ranking(model, ranking, config, config.num_configs_per_model)
+        for path in analysis.write_reports(store, rankings, config, hooks, {}):
+            typer.echo(f"wrote {path}")
+
+
+@app.command("report")
+@_with_config_options(REPORT)
+def report_command(config: Config) -> None:
+    """Show every measured load level of chosen configs (--report-model-configs a,b)."""
+    if not config.report_model_configs:
+        raise UsageError("no configs to report: pass --report-model-configs NAME[,NAME...] (see 'tsweep analyze' for names)")
+    with ResultsStore.open_existing(config.checkpoint_path) as store:
+        rows = store.measurements()
+        names = {m.variant for m in rows}
+        for name in config.report_model_configs:
+            if name not in names:
+                raise UsageError(f"config {name!r} was never measured: measured configs are {', '.join(sorted(names)) or 'none'}")
+        for name in config.report_model_configs:
+            typer.echo(f"\n{name}:")
+            typer.echo("  load              throughput (infer/s)  p50 (ms)  p99 (ms)  queue (ms)  infer (ms)  status")
+            for m in sorted((m for m in rows if m.variant == name), key=lambda m: (m.batch_size, m.load_value)):
+                cells = [f"{m.load} b{m.batch_size}".ljust(17), _f(m.throughput).rjust(20), _f(m.latency_p50_ms).rjust(8),
+                         _f(m.latency_p99_ms).rjust(8), _f(m.queue_ms).rjust(10), _f(m.compute_infer_ms).rjust(10), m.status]  # fmt: skip
+                typer.echo("  " + "  ".join(cells))
+
+
+def _f(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+@app.command("plugins")
+def plugins_command() -> None:
+    """List every loaded plugin, where it came from, its hooks and what it provides."""
+    hooks = make_plugin_manager()
+    for row in hooks.describe():
+        typer.echo(f"{row['name']}  [{row['origin']}]  {row['module']}")
+        typer.echo(f"    hooks: {', '.join(row['hooks'])}")
+        for provided in row["provides"]:
+            typer.echo(f"    {provided}")
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+    if version:
+        typer.echo(f"tsweep {__version__}")
+        raise typer.Exit(0)
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
+def main() -> None:
+    warnings.formatwarning = _one_line_warning  # e.g. a broken third-party plugin
+    app()

@@ -1,0 +1,114 @@
+"""The interfaces of the objects plugins hand to the core.
+
+A hook (see :mod:`tsweep.hookspecs`) is how a plugin *offers* a component; these protocols
+say what the component must do once the core has picked it. They are structural: a plugin
+does not inherit from anything, it only has these methods.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Optional, Protocol, Sequence, runtime_checkable
+
+from tsweep.records import (
+    ConfigSpace,
+    Constraint,
+    LaunchSettings,
+    Measurement,
+    MetricInfo,
+    RankedConfig,
+    RunningServer,
+    SearchGoal,
+    Trial,
+)
+
+
+@runtime_checkable
+class Launcher(Protocol):
+    """Starts (or attaches to) one Triton server for the whole run.
+
+    The core calls, in order: ``preflight()`` before anything is written (raise
+    :class:`tsweep.errors.UsageError` for anything the user must fix, e.g. no binary),
+    ``start()`` once, and ``stop()`` exactly once at the end, also after errors and Ctrl-C.
+    The server must serve ``settings.model_repository`` with explicit model control: the core
+    loads and unloads variants through Triton's repository API.
+    """
+
+    def __init__(self, settings: LaunchSettings) -> None: ...
+
+    def preflight(self) -> None: ...
+
+    def start(self) -> RunningServer: ...
+
+    def stop(self) -> None: ...
+
+
+LauncherFactory = Callable[[LaunchSettings], Launcher]
+
+
+@runtime_checkable
+class SearchStrategy(Protocol):
+    """Decides which trials to run next from what has been measured so far.
+
+    ``propose(history)`` receives every measurement of this model so far (including ones
+    resumed from the store) and returns the next batch of trials; an empty list ends the
+    search for this model. Trials already in ``history`` are not measured again even if
+    proposed again, so a strategy may stay stateless.
+    """
+
+    def propose(self, history: Sequence[Measurement]) -> List[Trial]: ...
+
+
+SearchStrategyFactory = Callable[[ConfigSpace, SearchGoal], SearchStrategy]
+
+
+@runtime_checkable
+class MetricCollector(Protocol):
+    """Samples metrics alongside one measurement.
+
+    ``describe()`` names the metrics it reports. For every measured point the core calls
+    ``start()`` when the load begins and ``stop()`` when the point ends; ``stop`` returns
+    ``{metric name: value}`` aggregated over the point (missing names are fine).
+    """
+
+    def describe(self) -> Sequence[MetricInfo]: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> Dict[str, float]: ...
+
+
+@runtime_checkable
+class Ranker(Protocol):
+    """Orders a model's (or all models') variants by objectives under constraints.
+
+    ``objectives`` maps a metric name to a weight; ``metrics`` describes every known metric
+    (direction and unit). Returns one :class:`RankedConfig` per variant, best first; variants
+    that meet every constraint rank above those that do not.
+    """
+
+    def rank(
+        self,
+        measurements: Sequence[Measurement],
+        objectives: Mapping[str, float],
+        constraints: Sequence[Constraint],
+        metrics: Mapping[str, MetricInfo],
+        default_variants: Sequence[str],
+    ) -> List[RankedConfig]: ...
+
+
+@runtime_checkable
+class Reporter(Protocol):
+    """Writes outputs of a finished (or resumed) run.
+
+    ``write`` receives every stored measurement, the ranking and the directory to write
+    into (``<export_path>/reports`` or ``/results``, already created); it returns the
+    paths it wrote so the CLI can print them. It must only write below ``export_dir``.
+    """
+
+    def write(
+        self,
+        measurements: Sequence[Measurement],
+        ranking: Sequence[RankedConfig],
+        export_dir: Path,
+        context: Mapping[str, object],
+    ) -> List[Path]: ...

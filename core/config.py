@@ -1,0 +1,248 @@
+"""The user's configuration: one schema, read from a YAML file and CLI flags, validated once.
+
+:class:`Config` is the single source of truth: each field's metadata gives its help text,
+whether it is a CLI flag and for which subcommands. The CLI builds its options from it and
+the docs' config reference is generated from it. Precedence: defaults < YAML file < flags.
+
+Keys and flags follow Model Analyzer's names where the meaning is the same, so an existing
+``-f config.yaml`` mostly works; docs/config.md lists the differences.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+
+import yaml
+
+from tsweep.errors import UsageError
+
+PROFILE, ANALYZE, REPORT = "profile", "analyze", "report"
+ALL = (PROFILE, ANALYZE, REPORT)
+
+
+def _opt(default: Any, help: str, commands: Iterable[str] = (PROFILE,), flag: bool = True, short: str = "", **extra: Any) -> Any:
+    meta = {"help": help, "commands": tuple(commands), "flag": flag, "short": short, **extra}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of a tsweep run. Field metadata drives the CLI and the docs."""
+
+    # what to profile -----------------------------------------------------------------
+    model_repository: Optional[str] = _opt(None, "Folder of models to profile (Triton model repository layout).")
+    profile_models: Tuple[str, ...] = _opt((), "Models to profile, comma-separated (names of folders in the model repository).", kind="list_str")
+
+    # the server ----------------------------------------------------------------------
+    triton_launch_mode: str = _opt("local", "How to get a Triton server: local (start one) or remote (attach); plugins add more.")
+    triton_server_path: Optional[str] = _opt(None, "tritonserver binary for local mode; default: PATH, then the embedded one (pip install 'tsweep[server]').")
+    triton_http_endpoint: Optional[str] = _opt(None, "HTTP endpoint host:port of the server in remote mode.")
+    triton_grpc_endpoint: Optional[str] = _opt(None, "gRPC endpoint host:port of the server in remote mode.")
+    triton_metrics_url: Optional[str] = _opt(None, "Prometheus metrics URL of the server in remote mode.")
+    triton_server_flags: Dict[str, Any] = _opt({}, "Extra tritonserver flags for local mode, as {flag: value}.", flag=False)
+    server_ready_timeout_s: float = _opt(120.0, "Seconds to wait for the server (and each model) to become ready.", kind="positive")
+
+    # outputs -------------------------------------------------------------------------
+    output_model_repository_path: str = _opt("./output_model_repository", "Where the generated model variants are written and served from.")
+    override_output_model_repository: bool = _opt(False, "Replace the output model repository if it exists.")
+    checkpoint_directory: str = _opt("./checkpoints", "Folder of the SQLite results store (the checkpoint).", commands=ALL)
+    export_path: str = _opt(".", "Folder under which results/ (CSV) and reports/ are written.", commands=ALL, short="-e")
+
+    # what is best --------------------------------------------------------------------
+    latency_budget: Optional[float] = _opt(None, "Constraint: p99 latency at most this many ms.", commands=(PROFILE, ANALYZE), kind="positive")
+    min_throughput: Optional[float] = _opt(None, "Constraint: throughput at least this many inferences/s.", commands=(PROFILE, ANALYZE), kind="positive")
+    objectives: Dict[str, float] = _opt({"throughput": 1.0}, "Metrics to optimize, as {metric: weight}.", commands=(PROFILE, ANALYZE), flag=False)
+    constraints: Dict[str, Dict[str, float]] = _opt({}, "Bounds, as {metric: {min: x, max: y}}.", commands=(PROFILE, ANALYZE), flag=False)
+    ranker: str = _opt("objectives", "Ranker plugin that orders the configs.", commands=(PROFILE, ANALYZE), flag=False)
+    num_configs_per_model: int = _opt(3, "How many top configs per model to show and report.", commands=(PROFILE, ANALYZE), kind="positive")
+    reporters: Tuple[str, ...] = _opt((), "Reporter plugins to run (default: all installed).", commands=ALL, flag=False, kind="list_str")
+
+    # the search space ----------------------------------------------------------------
+    run_config_search_mode: str = _opt("brute", "Search strategy plugin (brute; plugins add more).")
+    run_config_search_disable: bool = _opt(False, "Measure only the model's own config (no generated variants).")
+    run_config_search_min_instance_count: int = _opt(1, "Fewest model instances to try.", kind="positive")
+    run_config_search_max_instance_count: int = _opt(2, "Most model instances to try.", kind="positive")
+    run_config_search_min_model_batch_size: int = _opt(1, "Smallest max_batch_size to try (powers of two).", kind="positive")
+    run_config_search_max_model_batch_size: int = _opt(16, "Largest max_batch_size to try (powers of two).", kind="positive")
+    run_config_search_min_concurrency: int = _opt(1, "Lowest concurrency to try (powers of two).", kind="positive")
+    run_config_search_max_concurrency: int = _opt(16, "Highest concurrency to try (powers of two).", kind="positive")
+    concurrency: Tuple[int, ...] = _opt((), "Exact concurrency levels to measure, comma-separated (replaces the range).", kind="list_int")
+    batch_sizes: Tuple[int, ...] = _opt((1,), "Client batch sizes, comma-separated.", kind="list_int")
+
+    # measurement ---------------------------------------------------------------------
+    client_protocol: str = _opt("http", "Protocol of the load generator.", choices=("http",))
+    measurement_window_s: float = _opt(5.0, "Length of one measurement window in seconds.", kind="positive")
+    stability_tolerance: float = _opt(0.10, "Windows agree when throughput and p99 are within this fraction.", kind="positive")
+    stable_windows: int = _opt(3, "How many consecutive windows must agree.", kind="positive")
+    max_windows: int = _opt(10, "Most windows per point; then the point is kept as unstable.", kind="positive")
+    perf_analyzer_flags: Dict[str, Any] = _opt({}, "Load options in perf_analyzer's names (shape).", flag=False)
+
+    # report --------------------------------------------------------------------------
+    report_model_configs: Tuple[str, ...] = _opt((), "Configs to write detailed reports for, comma-separated.", commands=(REPORT,), kind="list_str")
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return Path(self.checkpoint_directory) / "results.sqlite"
+
+
+#: Model Analyzer's metric names, accepted in objectives and constraints.
+METRIC_ALIASES = {
+    "perf_throughput": "throughput",
+    "perf_latency": "latency_p99_ms",
+    "perf_latency_avg": "latency_avg_ms",
+    "perf_latency_p90": "latency_p90_ms",
+    "perf_latency_p95": "latency_p95_ms",
+    "perf_latency_p99": "latency_p99_ms",
+}
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def option_fields(command: str):
+    """The Config fields that are CLI flags of ``command``, in schema order."""
+    return [f for f in dataclasses.fields(Config) if f.metadata["flag"] and command in f.metadata["commands"]]
+
+
+def read_yaml(path: Path) -> Dict[str, Any]:
+    """Load a config file safely; any problem is one UsageError line."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UsageError(f"malformed YAML in {path}{where}: {problem}; fix the file's syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"config file {path} must be a mapping of keys to values, not {type(data).__name__}")
+    return data
+
+
+def load_config(path: Optional[Path], overrides: Mapping[str, Any]) -> Config:
+    """Defaults, then the YAML file at ``path``, then ``overrides`` (CLI flags that were set)."""
+    raw: Dict[str, Any] = {}
+    source = "the command line"
+    if path is not None:
+        raw = read_yaml(Path(path))
+        source = str(path)
+    for key in raw:
+        if key not in FIELDS:
+            raise UsageError(_unknown_key(key, source))
+    merged = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
+    values = {key: _coerce(key, value) for key, value in merged.items()}
+    config = Config(**values)
+    _check(config)
+    return config
+
+
+def _unknown_key(key: str, source: str) -> str:
+    close = difflib.get_close_matches(str(key), list(FIELDS), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else "see docs/config.md for the valid keys"
+    return f"unknown config key {key!r} in {source}: {hint}"
+
+
+def _split(value: Any) -> list:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Turn a YAML or CLI value into the field's type, or say exactly what is wrong."""
+    f = FIELDS[key]
+    kind = f.metadata.get("kind", "")
+    target = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if kind == "list_str":
+            if isinstance(value, dict):
+                raise UsageError(
+                    f"config key {key!r}: per-model settings are not supported yet; give a list of names"
+                )
+            return tuple(str(v) for v in _split(value))
+        if kind == "list_int":
+            return tuple(_as_int(v) for v in _split(value))
+        if "Dict" in target:
+            if not isinstance(value, dict):
+                raise ValueError("a mapping")
+            return dict(value)
+        if target == "bool":
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "yes", "1", "on"):
+                return True
+            if str(value).lower() in ("false", "no", "0", "off"):
+                return False
+            raise ValueError("true or false")
+        if "float" in target:
+            if isinstance(value, bool):
+                raise ValueError("a number")
+            return float(value)
+        if target == "int":
+            return _as_int(value)
+        if "str" in target:
+            if isinstance(value, (dict, list)):
+                raise ValueError("a string")
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        expected = str(exc) if str(exc).startswith("a ") or str(exc).startswith("true") else _expected(target, kind)
+        raise UsageError(f"config key {key!r} must be {expected}, got {value!r}") from None
+    return value
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("an integer")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("an integer")
+    return int(value)
+
+
+def _expected(target: str, kind: str) -> str:
+    if kind == "list_int":
+        return "a list of integers"
+    return {"int": "an integer", "bool": "true or false"}.get(target, "a number" if "float" in target else "a " + target)
+
+
+def _check(config: Config) -> None:
+    """Checks across fields and bounds; the first problem found is the error."""
+    for f in dataclasses.fields(Config):
+        value = getattr(config, f.name)
+        if f.metadata.get("kind") == "positive" and value is not None and value <= 0:
+            raise UsageError(f"config key {f.name!r} must be greater than 0, got {value!r}")
+        if f.metadata.get("kind") == "list_int" and any(v <= 0 for v in value):
+            raise UsageError(f"config key {f.name!r} must hold positive integers, got {list(value)!r}")
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise UsageError(f"config key {f.name!r} must be one of {', '.join(choices)}, got {value!r}")
+    for what in ("instance_count", "model_batch_size", "concurrency"):
+        low = getattr(config, f"run_config_search_min_{what}")
+        high = getattr(config, f"run_config_search_max_{what}")
+        if low > high:
+            raise UsageError(
+                f"run_config_search_min_{what} ({low}) is greater than run_config_search_max_{what} ({high}): swap or fix them"
+            )
+    if config.stable_windows > config.max_windows:
+        raise UsageError(f"stable_windows ({config.stable_windows}) must not exceed max_windows ({config.max_windows})")
+    for section in ("objectives", "constraints"):
+        for metric in getattr(config, section):
+            canonical_metric(metric, section)
+
+
+def canonical_metric(name: str, where: str = "objectives") -> str:
+    """Our name for a metric (Model Analyzer's names are accepted too). Unknown names are
+    checked later against what collectors report, so here only the aliases are mapped."""
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"{where} must be keyed by metric names, got {name!r}")
+    return METRIC_ALIASES.get(name, name)

@@ -1,0 +1,132 @@
+"""The hook specifications: the whole contract between tsweep's core and its plugins.
+
+Every hook is named ``tsweep_*`` and grouped by the phase in which the core calls it:
+launch -> generate -> search -> measure -> rank -> report. Built-in plugins implement
+them exactly as third-party plugins do (see :mod:`tsweep.plugin`).
+
+Two shapes occur:
+
+* *offer* hooks (``tsweep_launchers``, ``tsweep_search_strategies``, ``tsweep_rankers``,
+  ``tsweep_reporters``) return ``{name: component}``. The core merges the offers of all
+  plugins; when two plugins offer the same name, the one registered last wins (third-party
+  plugins are registered after the built-ins, so they can replace one). The user picks by
+  name (``--triton-launch-mode``, ``run_config_search_mode``, ...).
+* *per-call* hooks (``tsweep_config_space``, ``tsweep_metric_collectors``) receive the
+  object at hand and return their contribution for it.
+
+The component interfaces (Launcher, SearchStrategy, ...) live in :mod:`tsweep.components`.
+"""
+from __future__ import annotations
+
+from typing import List, Mapping, Optional
+
+import pluggy
+
+from tsweep.components import LauncherFactory, MetricCollector, Ranker, Reporter, SearchStrategyFactory
+from tsweep.records import ConfigSpace, ModelSpec, RunningServer, SpaceSettings
+
+PROJECT_NAME = "tsweep"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+# ------------------------------------------------------------------------------ launch
+
+
+@hookspec
+def tsweep_launchers() -> Mapping[str, LauncherFactory]:
+    """Offer launch modes: ``{mode name: Launcher class or factory}``.
+
+    Called once per run, while the CLI validates ``--triton-launch-mode`` and when
+    ``tsweep plugins`` lists what is available. The factory is called with a
+    :class:`tsweep.records.LaunchSettings` and must return a
+    :class:`tsweep.components.Launcher`; constructing it must not start anything.
+
+    :return: a mapping of launch-mode names (e.g. ``"local"``) to factories; ``{}`` or
+        ``None`` if this plugin offers none.
+    """
+
+
+# ---------------------------------------------------------------------------- generate
+
+
+@hookspec(firstresult=True)
+def tsweep_config_space(model: ModelSpec, settings: SpaceSettings) -> Optional[ConfigSpace]:
+    """Build the config space to search for one model.
+
+    Called once per profiled model, before its first trial, after the model's config.pbtxt
+    was parsed. Return the variants to try (include one with ``is_default=True`` holding the
+    model's own config, so results can be compared with it) and the load levels; leave
+    ``Variant.name`` empty, the core names variants ``<model>_config_<n>``.
+
+    Stops at the first non-None result: plugins registered later are asked first, so a
+    third-party generator can take over the models it knows and return None for the rest,
+    leaving them to the built-in automatic/manual space.
+
+    :param model: the model as found in the user's repository.
+    :param settings: the user's bounds and lists for this model.
+    :return: a :class:`tsweep.records.ConfigSpace`, or None to let another plugin decide.
+    """
+
+
+# ------------------------------------------------------------------------------ search
+
+
+@hookspec
+def tsweep_search_strategies() -> Mapping[str, SearchStrategyFactory]:
+    """Offer search strategies: ``{name: factory(space, goal) -> SearchStrategy}``.
+
+    Called once per run; the core picks the strategy named by ``run_config_search_mode``
+    and calls its factory once per model with that model's
+    :class:`tsweep.records.ConfigSpace` and the user's :class:`tsweep.records.SearchGoal`.
+    The strategy then speaks the propose -> measure -> propose protocol described in
+    :class:`tsweep.components.SearchStrategy`.
+
+    :return: a mapping of strategy names to factories; ``{}`` or ``None`` for none.
+    """
+
+
+# ----------------------------------------------------------------------------- measure
+
+
+@hookspec
+def tsweep_metric_collectors(server: RunningServer) -> Optional[List[MetricCollector]]:
+    """Offer metric collectors for a running server.
+
+    Called once per run, right after the server is up. Return collectors that can work on
+    this machine and server (e.g. an NVML collector returns ``[]`` when there is no GPU,
+    after logging one line why). The core calls every collector's ``start()``/``stop()``
+    around each measured point and stores what ``stop()`` returns with the point.
+
+    :param server: the endpoints, pid and log of the server under test.
+    :return: a list of :class:`tsweep.components.MetricCollector` (may be empty).
+    """
+
+
+# -------------------------------------------------------------------------------- rank
+
+
+@hookspec
+def tsweep_rankers() -> Mapping[str, Ranker]:
+    """Offer rankers: ``{name: Ranker}``.
+
+    Called once per ``profile`` or ``analyze``, after measuring (or after reading the
+    store). The core uses the ranker named by the ``ranker`` config key (default
+    ``objectives``), once per model and once across all models.
+
+    :return: a mapping of ranker names to :class:`tsweep.components.Ranker` objects.
+    """
+
+
+# ------------------------------------------------------------------------------ report
+
+
+@hookspec
+def tsweep_reporters() -> Mapping[str, Reporter]:
+    """Offer reporters: ``{name: Reporter}``.
+
+    Called once at the end of ``profile``, ``analyze`` and ``report``. Every offered
+    reporter runs unless the ``reporters`` config key lists a subset. Each one's
+    ``write()`` gets the stored measurements, the ranking and its export directory.
+
+    :return: a mapping of reporter names to :class:`tsweep.components.Reporter` objects.
+    """

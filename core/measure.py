@@ -1,0 +1,175 @@
+"""The measurement method: windows of load until the point is stable.
+
+One point = one variant under one load level. The load runs continuously; every
+``window_s`` the client's window (latency histogram, counts) is taken together with the
+delta of Triton's statistics for the model, so client and server numbers cover the same
+interval. A point is stable when the last ``stable_windows`` windows agree within
+``tolerance`` on throughput and p99; after ``max_windows`` it is kept as ``unstable``.
+A window with too few requests to say anything is extended rather than judged.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence
+
+from tsweep.ext.histogram import Histogram
+from tsweep.records import Measurement, Trial
+from tsweep.triton import ServerStats
+
+#: A window needs at least this many responses before its p99 means anything.
+MIN_WINDOW_REQUESTS = 50
+
+
+@dataclass(frozen=True)
+class MethodSettings:
+    window_s: float = 5.0
+    tolerance: float = 0.10
+    stable_windows: int = 3
+    max_windows: int = 10
+    warmup_s: float = 0.5
+
+
+@dataclass
+class Window:
+    """One judged window: client side and the matching server-side stats delta."""
+
+    duration_ns: int
+    completed: int
+    errors: int
+    histogram: Histogram
+    server: ServerStats
+    send_ns: int
+    recv_ns: int
+    error_samples: list
+
+    def throughput(self, batch_size: int) -> float:
+        return self.completed * batch_size / (self.duration_ns / 1e9) if self.duration_ns else 0.0
+
+    def p99_ns(self) -> int:
+        return self.histogram.value_at_percentile(99.0)
+
+    def absorb(self, other: "Window") -> None:
+        """Extend this window with the next one (used when a window is too short)."""
+        self.duration_ns += other.duration_ns
+        self.completed += other.completed
+        self.errors += other.errors
+        self.histogram.merge(other.histogram)
+        self.server = ServerStats(*(a + b for a, b in zip(self.server.__dict__.values(), other.server.__dict__.values())))
+        self.send_ns += other.send_ns
+        self.recv_ns += other.recv_ns
+        self.error_samples = (self.error_samples + other.error_samples)[:5]
+
+
+def spread(values: Sequence[float]) -> float:
+    """Relative spread (max - min) / mean; 0 for equal values, inf when the mean is 0."""
+    mean = sum(values) / len(values)
+    if mean <= 0:
+        return 0.0 if max(values) == min(values) else float("inf")
+    return (max(values) - min(values)) / mean
+
+
+def is_stable(windows: Sequence[Window], settings: MethodSettings, batch_size: int) -> bool:
+    if len(windows) < settings.stable_windows:
+        return False
+    recent = windows[-settings.stable_windows :]
+    return (
+        spread([w.throughput(batch_size) for w in recent]) <= settings.tolerance
+        and spread([float(w.p99_ns()) for w in recent]) <= settings.tolerance
+    )
+
+
+def measure(
+    trial: Trial,
+    load,
+    server_stats: Callable[[], ServerStats],
+    settings: MethodSettings,
+    collectors: Sequence = (),
+    clock: Callable[[float], None] = time.sleep,
+) -> Measurement:
+    """Drive ``load`` (started here, stopped before returning) until the point is stable."""
+    windows: List[Window] = []
+    pending: Optional[Window] = None
+    started = time.monotonic()
+    for c in collectors:
+        c.start()
+    load.start()
+    try:
+        clock(settings.warmup_s)
+        load.take_window()  # warm-up: discarded
+        before = server_stats()
+        stable = False
+        while len(windows) < settings.max_windows:
+            clock(settings.window_s)
+            raw = load.take_window()
+            after = server_stats()
+            window = Window(raw.duration_ns, raw.completed, raw.errors, raw.histogram, after - before, raw.send_ns, raw.recv_ns, list(raw.error_samples))
+            before = after
+            if pending is not None:
+                pending.absorb(window)
+                window, pending = pending, None
+            if window.completed < MIN_WINDOW_REQUESTS and window.completed + window.errors < MIN_WINDOW_REQUESTS:
+                if window.duration_ns < settings.window_s * 1e9 * settings.max_windows:
+                    pending = window
+                    continue
+            windows.append(window)
+            if window.completed == 0 and window.errors > 0:
+                break  # every request fails: more windows will not fix it
+            stable = is_stable(windows, settings, trial.batch_size)
+            if stable:
+                break
+    finally:
+        load.stop()
+        metrics = {}
+        for c in collectors:
+            metrics.update(c.stop())
+    return summarize(trial, windows or ([pending] if pending else []), stable, settings, time.monotonic() - started, metrics)
+
+
+def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: MethodSettings, elapsed_s: float, metrics: dict) -> Measurement:
+    """One Measurement from the judged windows (the last ``stable_windows`` of them)."""
+    base = dict(
+        model=trial.variant.model,
+        variant=trial.variant.name,
+        variant_digest=trial.variant.digest,
+        load_kind=trial.load.kind,
+        load_value=trial.load.value,
+        batch_size=trial.batch_size,
+        windows=len(windows),
+        duration_s=elapsed_s,
+        metrics=metrics,
+        variant_params=dict(trial.variant.params),
+    )
+    if not windows:
+        return Measurement(status="failed", error="no measurement window completed", **base)
+    used = list(windows[-settings.stable_windows :])
+    total = Window(0, 0, 0, Histogram(), ServerStats(), 0, 0, [])
+    for w in used:
+        total.absorb(w)
+    errors = sum(w.errors for w in windows)
+    samples = [s for w in windows for s in w.error_samples]
+    if total.completed == 0:
+        reason = samples[0][1] if samples else "no request completed"
+        return Measurement(status="failed", error=f"all requests failed: {reason}", errors=errors, **base)
+    hist = total.histogram
+    srv = total.server
+    per_request = (lambda ns: ns / srv.success_count / 1e6) if srv.success_count else (lambda ns: None)
+    return Measurement(
+        status="ok" if stable else "unstable",
+        throughput=total.throughput(trial.batch_size),
+        latency_avg_ms=hist.mean / 1e6,
+        latency_p50_ms=hist.value_at_percentile(50) / 1e6,
+        latency_p90_ms=hist.value_at_percentile(90) / 1e6,
+        latency_p95_ms=hist.value_at_percentile(95) / 1e6,
+        latency_p99_ms=hist.value_at_percentile(99) / 1e6,
+        queue_ms=per_request(srv.queue_ns),
+        compute_input_ms=per_request(srv.compute_input_ns),
+        compute_infer_ms=per_request(srv.compute_infer_ns),
+        compute_output_ms=per_request(srv.compute_output_ns),
+        requests=total.completed,
+        errors=errors,
+        error=f"{errors} failed requests, e.g. {samples[0][1]}" if errors and samples else "",
+        window_throughputs=[w.throughput(trial.batch_size) for w in windows],
+        histogram=hist.to_bytes(),
+        **base,
+    )

@@ -1,0 +1,58 @@
+"""Read and write config.pbtxt through Triton's own ModelConfig protobuf message.
+
+Parsing with the real message (shipped in tritonclient) means a misspelt field or a wrong
+enum value is caught here, with the line number, before a server ever sees the file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
+from tsweep.errors import UsageError
+
+ModelConfig = model_config_pb2.ModelConfig
+KIND_CPU = model_config_pb2.ModelInstanceGroup.KIND_CPU
+KIND_GPU = model_config_pb2.ModelInstanceGroup.KIND_GPU
+
+
+def parse(text: str, origin: str = "config.pbtxt") -> Any:
+    """A ModelConfig from protobuf text; UsageError naming ``origin`` if it is invalid."""
+    try:
+        return text_format.Parse(text, ModelConfig())
+    except text_format.ParseError as exc:
+        raise UsageError(f"invalid model config {origin}: {exc}; fix the file or remove the field") from None
+
+
+def read(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read model config {path}: {exc.strerror}") from None
+    return parse(text, str(path))
+
+
+def dumps(config: Any) -> str:
+    return text_format.MessageToString(config)
+
+
+def copy(config: Any) -> Any:
+    clone = ModelConfig()
+    clone.CopyFrom(config)
+    return clone
+
+
+def instance_count(config: Any) -> int:
+    """Total instances the config asks for (Triton's default is one per device)."""
+    return sum(group.count or 1 for group in config.instance_group) or 1
+
+
+def describe(config: Any) -> dict:
+    """The fields a person compares variants by, for tables and reports."""
+    return {
+        "instances": instance_count(config),
+        "max_batch_size": config.max_batch_size,
+        "dynamic_batching": config.HasField("dynamic_batching"),
+    }

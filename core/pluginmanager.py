@@ -1,0 +1,180 @@
+"""Builds a fresh plugin manager per run and wraps the hook calls in typed methods.
+
+Registration order is chosen on purpose: tsweep's own entry points first, then other
+distributions' sorted by distribution and entry-point name. pluggy calls the last
+registered first, so a third-party plugin can replace a built-in component of the same name
+(offer hooks) or take over a model (firstresult hooks). A third-party entry point that fails
+to import is skipped with a warning naming it; a built-in that fails is a bug and raises.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import pluggy
+
+from tsweep import hookspecs
+from tsweep.components import LauncherFactory, MetricCollector, Ranker, Reporter, SearchStrategyFactory
+from tsweep.errors import UsageError
+from tsweep.plugin import ENTRY_POINT_GROUP
+from tsweep.records import ConfigSpace, ModelSpec, RunningServer, SpaceSettings
+
+OWN_DISTRIBUTION = "tsweep"
+AUTOLOAD_ENV = "TSWEEP_DISABLE_PLUGIN_AUTOLOAD"
+
+
+@dataclass(frozen=True)
+class PluginSource:
+    """Where a registered plugin came from, for ``tsweep plugins``."""
+
+    name: str
+    origin: str  # "builtin", "<dist> <version>", or "inline"
+    module: str
+
+
+class PluginLoadWarning(UserWarning):
+    """A third-party plugin could not be loaded and was skipped."""
+
+
+def _entry_points() -> List[importlib.metadata.EntryPoint]:
+    eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+    def order(ep: importlib.metadata.EntryPoint) -> Tuple[bool, str, str]:
+        dist = ep.dist.name if ep.dist else ""
+        return (dist != OWN_DISTRIBUTION, dist, ep.name)
+
+    return sorted(eps, key=order)
+
+
+def make_plugin_manager(
+    extra_plugins: Sequence[Tuple[str, Any]] = (),
+    autoload: Optional[bool] = None,
+) -> "Hooks":
+    """A new plugin manager with the built-ins, installed plugins and ``extra_plugins``.
+
+    ``autoload`` defaults to true unless ``TSWEEP_DISABLE_PLUGIN_AUTOLOAD`` is set; when
+    off, only tsweep's own entry points load. ``extra_plugins`` (name, module-or-object)
+    pairs are registered last, e.g. by a library user or a test.
+    """
+    if autoload is None:
+        autoload = os.environ.get(AUTOLOAD_ENV, "") in ("", "0", "false", "no")
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    sources: List[PluginSource] = []
+    for ep in _entry_points():
+        dist = ep.dist.name if ep.dist else "?"
+        builtin = dist == OWN_DISTRIBUTION
+        if not builtin and not autoload:
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken third-party plugin must not take tsweep down
+            if builtin:
+                raise
+            warnings.warn(
+                f"skipping tsweep plugin {ep.name!r} from {dist}: {type(exc).__name__}: {exc}",
+                PluginLoadWarning,
+                stacklevel=2,
+            )
+            continue
+        if pm.is_registered(plugin):
+            continue
+        pm.register(plugin, name=ep.name)
+        origin = "builtin" if builtin else f"{dist} {ep.dist.version if ep.dist else ''}".strip()
+        sources.append(PluginSource(ep.name, origin, ep.value))
+    for name, plugin in extra_plugins:
+        pm.register(plugin, name=name)
+        sources.append(PluginSource(name, "inline", getattr(plugin, "__name__", type(plugin).__name__)))
+    pm.check_pending()
+    return Hooks(pm, sources)
+
+
+def _merge_offers(results: Iterable[Optional[Dict[str, Any]]]) -> Dict[str, Any]:
+    """Merge ``{name: component}`` offers; results arrive last-registered first, which wins."""
+    merged: Dict[str, Any] = {}
+    for offer in results:
+        for name, component in (offer or {}).items():
+            merged.setdefault(name, component)
+    return merged
+
+
+@dataclass
+class Hooks:
+    """Typed calls into the plugins: the only way the core reaches them."""
+
+    pm: pluggy.PluginManager
+    sources: List[PluginSource] = field(default_factory=list)
+
+    # launch -------------------------------------------------------------------------
+    def launchers(self) -> Dict[str, LauncherFactory]:
+        return _merge_offers(self.pm.hook.tsweep_launchers())
+
+    def launcher(self, mode: str) -> LauncherFactory:
+        return _pick(self.launchers(), mode, "launch mode (--triton-launch-mode)")
+
+    # generate -----------------------------------------------------------------------
+    def config_space(self, model: ModelSpec, settings: SpaceSettings) -> ConfigSpace:
+        space = self.pm.hook.tsweep_config_space(model=model, settings=settings)
+        if space is None:
+            raise UsageError(f"no config-space generator handles model {model.name!r}: install one or check plugins")
+        return space
+
+    # search -------------------------------------------------------------------------
+    def search_strategies(self) -> Dict[str, SearchStrategyFactory]:
+        return _merge_offers(self.pm.hook.tsweep_search_strategies())
+
+    def search_strategy(self, name: str) -> SearchStrategyFactory:
+        return _pick(self.search_strategies(), name, "search strategy (run_config_search_mode)")
+
+    # measure ------------------------------------------------------------------------
+    def metric_collectors(self, server: RunningServer) -> List[MetricCollector]:
+        collectors: List[MetricCollector] = []
+        for offered in self.pm.hook.tsweep_metric_collectors(server=server):
+            collectors.extend(offered or [])
+        return collectors
+
+    # rank ---------------------------------------------------------------------------
+    def rankers(self) -> Dict[str, Ranker]:
+        return _merge_offers(self.pm.hook.tsweep_rankers())
+
+    def ranker(self, name: str) -> Ranker:
+        return _pick(self.rankers(), name, "ranker")
+
+    # report -------------------------------------------------------------------------
+    def reporters(self) -> Dict[str, Reporter]:
+        return _merge_offers(self.pm.hook.tsweep_reporters())
+
+    # introspection ------------------------------------------------------------------
+    def describe(self) -> List[Dict[str, Any]]:
+        """Each plugin with its origin, the hooks it implements and what it offers."""
+        offers = {
+            "tsweep_launchers": "launch modes",
+            "tsweep_search_strategies": "search strategies",
+            "tsweep_rankers": "rankers",
+            "tsweep_reporters": "reporters",
+        }
+        rows = []
+        for src in self.sources:
+            plugin = self.pm.get_plugin(src.name)
+            if plugin is None:
+                continue
+            impls = [c.name for c in self.pm.get_hookcallers(plugin) or []]
+            provided = []
+            for hook in impls:
+                if hook in offers:
+                    offer = getattr(plugin, hook)() or {}
+                    provided.append(f"{offers[hook]}: {', '.join(sorted(offer))}")
+            rows.append(
+                {"name": src.name, "origin": src.origin, "module": src.module, "hooks": sorted(impls), "provides": provided}
+            )
+        return rows
+
+
+def _pick(offered: Dict[str, Any], name: str, what: str) -> Any:
+    if name not in offered:
+        choices = ", ".join(sorted(offered)) or "none installed"
+        raise UsageError(f"unknown {what} {name!r}: choose one of {choices}")
+    return offered[name]

@@ -1,0 +1,267 @@
+"""The plain data that flows between the core and plugins.
+
+These are deliberately dumb dataclasses: plugins receive and return them, the results store
+persists them, and none of them knows how it was produced. Latencies are in milliseconds and
+throughput in inferences per second everywhere outside the native code (which counts ns).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+# --------------------------------------------------------------------------- servers
+
+
+@dataclass(frozen=True)
+class LaunchSettings:
+    """What a launcher needs to know, and nothing else from the user's config.
+
+    ``model_repository`` is the directory the server must serve: tsweep's output model
+    repository, where the variants are written. ``log_dir`` is where the server log goes.
+    """
+
+    model_repository: Path
+    log_dir: Path
+    server_path: Optional[str] = None
+    server_flags: Mapping[str, Any] = field(default_factory=dict)
+    http_endpoint: Optional[str] = None
+    grpc_endpoint: Optional[str] = None
+    metrics_url: Optional[str] = None
+    ready_timeout_s: float = 120.0
+    bind_address: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """Where a started (or attached) server answers, and how to identify it."""
+
+    http_url: str
+    grpc_url: Optional[str] = None
+    metrics_url: Optional[str] = None
+    pid: Optional[int] = None
+    log_path: Optional[Path] = None
+    description: str = "tritonserver"
+
+
+# --------------------------------------------------------------------------- the space
+
+
+@dataclass(frozen=True)
+class LoadLevel:
+    """One level of offered load: ``concurrency`` (closed loop) or ``request_rate`` (open)."""
+
+    kind: str
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("concurrency", "request_rate"):
+            raise ValueError(f"unknown load kind {self.kind!r}")
+
+    def __str__(self) -> str:
+        value = int(self.value) if float(self.value).is_integer() else self.value
+        return f"{self.kind}={value}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model as found in the user's repository: its name, folder and parsed config."""
+
+    name: str
+    path: Path
+    config: Any  # tritonclient's model_config_pb2.ModelConfig
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One candidate config.pbtxt for a model.
+
+    ``config`` is a ModelConfig message; ``params`` is the short human description of what
+    differs from the original (e.g. ``{"instances": 2, "max_batch_size": 8}``), shown in
+    tables. ``name`` is assigned by the core (``<model>_config_<n>`` or
+    ``<model>_config_default``), so generators may leave it empty.
+    """
+
+    model: str
+    config: Any
+    params: Mapping[str, Any]
+    is_default: bool = False
+    name: str = ""
+
+    @property
+    def digest(self) -> str:
+        """Content hash of the config ignoring its name: equal configs share a digest."""
+        msg = type(self.config)()
+        msg.CopyFrom(self.config)
+        msg.name = ""
+        return hashlib.sha256(msg.SerializeToString(deterministic=True)).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SpaceSettings:
+    """The user's bounds and lists for one model's config space (Model Analyzer's keys).
+
+    Lists, when given, replace the automatic ranges: ``concurrency`` / ``request_rate`` the
+    load levels, ``model_config_parameters`` the generated variants.
+    """
+
+    min_instance_count: int = 1
+    max_instance_count: int = 2
+    min_model_batch_size: int = 1
+    max_model_batch_size: int = 16
+    min_concurrency: int = 1
+    max_concurrency: int = 16
+    concurrency: Tuple[int, ...] = ()
+    request_rate: Tuple[float, ...] = ()
+    batch_sizes: Tuple[int, ...] = (1,)
+    model_config_parameters: Mapping[str, Any] = field(default_factory=dict)
+    search_disable: bool = False
+    gpu_available: bool = False
+
+
+@dataclass(frozen=True)
+class ConfigSpace:
+    """Everything a search strategy may try for one model."""
+
+    model: ModelSpec
+    variants: Tuple[Variant, ...]
+    load_levels: Tuple[LoadLevel, ...]
+    batch_sizes: Tuple[int, ...] = (1,)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One point to measure: a variant under one load level at one client batch size."""
+
+    variant: Variant
+    load: LoadLevel
+    batch_size: int = 1
+
+    @property
+    def key(self) -> str:
+        """Identity of the point in the results store (what resume compares)."""
+        return f"{self.variant.model}/{self.variant.digest}/{self.load}/b{self.batch_size}"
+
+
+@dataclass(frozen=True)
+class SearchGoal:
+    """What the user wants, for strategies that stop early or skip hopeless variants."""
+
+    latency_budget_ms: Optional[float] = None
+    min_throughput: Optional[float] = None
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """Describes one metric so that rankers and reports never hard-code it."""
+
+    name: str
+    unit: str
+    higher_is_better: bool
+    label: str = ""
+
+
+@dataclass
+class Measurement:
+    """One measured point, exactly as stored: one row of the results store.
+
+    ``status`` is ``ok`` (stable), ``unstable`` (window limit hit; data kept) or ``failed``
+    (``error`` says why; metrics may be missing).
+    """
+
+    model: str
+    variant: str
+    variant_digest: str
+    load_kind: str
+    load_value: float
+    batch_size: int
+    status: str
+    throughput: Optional[float] = None
+    latency_avg_ms: Optional[float] = None
+    latency_p50_ms: Optional[float] = None
+    latency_p90_ms: Optional[float] = None
+    latency_p95_ms: Optional[float] = None
+    latency_p99_ms: Optional[float] = None
+    queue_ms: Optional[float] = None
+    compute_input_ms: Optional[float] = None
+    compute_infer_ms: Optional[float] = None
+    compute_output_ms: Optional[float] = None
+    requests: int = 0
+    errors: int = 0
+    windows: int = 0
+    duration_s: float = 0.0
+    error: str = ""
+    metrics: Dict[str, float] = field(default_factory=dict)
+    window_throughputs: List[float] = field(default_factory=list)
+    histogram: bytes = b""
+    variant_params: Dict[str, Any] = field(default_factory=dict)
+    id: Optional[int] = None
+
+    @property
+    def load(self) -> LoadLevel:
+        return LoadLevel(self.load_kind, self.load_value)
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}/{self.variant_digest}/{self.load}/b{self.batch_size}"
+
+    def value(self, metric: str) -> Optional[float]:
+        """A metric by name: a column of this row or one a collector reported."""
+        if metric in _MEASUREMENT_COLUMNS:
+            return getattr(self, metric)
+        return self.metrics.get(metric)
+
+
+_MEASUREMENT_COLUMNS = {f.name for f in dataclasses.fields(Measurement)}
+
+#: Metrics every measurement has, described once for rankers and reports.
+CORE_METRICS: Tuple[MetricInfo, ...] = (
+    MetricInfo("throughput", "infer/s", True, "Throughput"),
+    MetricInfo("latency_avg_ms", "ms", False, "Avg latency"),
+    MetricInfo("latency_p50_ms", "ms", False, "p50 latency"),
+    MetricInfo("latency_p90_ms", "ms", False, "p90 latency"),
+    MetricInfo("latency_p95_ms", "ms", False, "p95 latency"),
+    MetricInfo("latency_p99_ms", "ms", False, "p99 latency"),
+    MetricInfo("queue_ms", "ms", False, "Server queue"),
+    MetricInfo("compute_input_ms", "ms", False, "Compute input"),
+    MetricInfo("compute_infer_ms", "ms", False, "Compute infer"),
+    MetricInfo("compute_output_ms", "ms", False, "Compute output"),
+)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A bound on one metric: ``min <= value <= max`` (either side optional)."""
+
+    metric: str
+    min: Optional[float] = None
+    max: Optional[float] = None
+
+    def miss(self, value: Optional[float]) -> float:
+        """How far ``value`` misses the bound, relative to it; 0.0 when satisfied."""
+        if value is None:
+            return float("inf")
+        if self.max is not None and value > self.max:
+            return (value - self.max) / max(abs(self.max), 1e-12)
+        if self.min is not None and value < self.min:
+            return (self.min - value) / max(abs(self.min), 1e-12)
+        return 0.0
+
+
+@dataclass(frozen=True)
+class RankedConfig:
+    """A variant's place in the ranking, with the load point that represents it."""
+
+    rank: int
+    variant: str
+    model: str
+    best: Measurement
+    passes: bool
+    score: float
+    misses: Mapping[str, float] = field(default_factory=dict)
+    is_default: bool = False

@@ -1,0 +1,195 @@
+"""``profile``: launch, generate, search, measure, store, rank, report.
+
+The composition root of a run, callable without the CLI::
+
+    from tsweep.config import load_config
+    from tsweep.pluginmanager import make_plugin_manager
+    from tsweep.sweep import profile
+
+    outcome = profile(load_config(None, {...}), make_plugin_manager())
+
+Everything the user could have got wrong is checked before anything is written or started.
+Each finished measurement is committed to the results store at once; points already in the
+store are not measured again, so rerunning the same command resumes.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+from urllib.parse import urlsplit
+
+from tsweep import analysis, goals, inputs, repository
+from tsweep.config import Config
+from tsweep.errors import ServerError
+from tsweep.loadclient import ThreadedHttpLoad
+from tsweep.measure import MethodSettings, measure
+from tsweep.pluginmanager import Hooks
+from tsweep.progress import Progress
+from tsweep.records import LaunchSettings, Measurement, ModelSpec, RankedConfig, RunningServer, SpaceSettings, Trial, Variant
+from tsweep.store import ResultsStore
+from tsweep.triton import TritonHTTP
+
+
+@dataclass
+class ProfileOutcome:
+    """What a profile run produced: the ranking per model and the files written."""
+
+    rankings: Dict[str, List[RankedConfig]]
+    measured: int
+    resumed: int
+    store_path: Path
+    server: str
+    reports: List[Path] = field(default_factory=list)
+
+
+def space_settings(config: Config) -> SpaceSettings:
+    return SpaceSettings(
+        min_instance_count=config.run_config_search_min_instance_count,
+        max_instance_count=config.run_config_search_max_instance_count,
+        min_model_batch_size=config.run_config_search_min_model_batch_size,
+        max_model_batch_size=config.run_config_search_max_model_batch_size,
+        min_concurrency=config.run_config_search_min_concurrency,
+        max_concurrency=config.run_config_search_max_concurrency,
+        concurrency=tuple(config.concurrency),
+        batch_sizes=tuple(config.batch_sizes),
+        search_disable=config.run_config_search_disable,
+        gpu_available=False,
+    )
+
+
+def method_settings(config: Config) -> MethodSettings:
+    return MethodSettings(
+        window_s=config.measurement_window_s,
+        tolerance=config.stability_tolerance,
+        stable_windows=config.stable_windows,
+        max_windows=config.max_windows,
+        warmup_s=min(0.5, config.measurement_window_s),
+    )
+
+
+def launch_settings(config: Config, output: Path) -> LaunchSettings:
+    return LaunchSettings(
+        model_repository=output,
+        log_dir=Path(config.checkpoint_directory),
+        server_path=config.triton_server_path,
+        server_flags=dict(config.triton_server_flags),
+        http_endpoint=config.triton_http_endpoint,
+        grpc_endpoint=config.triton_grpc_endpoint,
+        metrics_url=config.triton_metrics_url,
+        ready_timeout_s=config.server_ready_timeout_s,
+    )
+
+
+def name_variants(model: str, variants: Sequence[Variant]) -> List[Variant]:
+    """``<model>_config_default`` for the model's own config, ``<model>_config_<n>`` else."""
+    named, n = [], 0
+    for v in variants:
+        if v.is_default:
+            name = f"{model}_config_default"
+        else:
+            name, n = f"{model}_config_{n}", n + 1
+        named.append(Variant(model=v.model, config=v.config, params=v.params, is_default=v.is_default, name=name))
+    return named
+
+
+class VariantLoader:
+    """Keeps exactly one variant loaded on the server, writing it to the output repo first."""
+
+    def __init__(self, client: TritonHTTP, output: Path, timeout_s: float):
+        self.client, self.output, self.timeout_s = client, output, timeout_s
+        self.loaded: Optional[str] = None
+
+    def ensure(self, model: ModelSpec, variant: Variant) -> None:
+        if self.loaded == variant.name:
+            return
+        self.unload()
+        repository.write_variant(self.output, model, variant)
+        self.client.load_model(variant.name, timeout_s=self.timeout_s)
+        self.loaded = variant.name
+
+    def unload(self) -> None:
+        if self.loaded:
+            name, self.loaded = self.loaded, None
+            try:
+                self.client.unload_model(name)
+            except ServerError:
+                pass  # the next load reports a server that is really gone
+
+
+def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -> ProfileOutcome:
+    progress = progress or Progress()
+    # -- everything that can be wrong with the input, before anything is written ------
+    models = repository.find_models(config.model_repository, config.profile_models)
+    output = repository.check_output(config.output_model_repository_path, config.override_output_model_repository)
+    launcher = hooks.launcher(config.triton_launch_mode)(launch_settings(config, output))
+    strategy_factory = hooks.search_strategy(config.run_config_search_mode)
+    known = analysis.known_metrics(())
+    goals.objectives(config, known), goals.constraints(config, known)
+    shapes = inputs.parse_shapes(config.perf_analyzer_flags.get("shape"))
+    for model in models:
+        for batch in config.batch_sizes:
+            inputs.tensor_specs(model.config, batch, shapes)
+    launcher.preflight()
+
+    # -- run ----------------------------------------------------------------------------
+    repository.prepare_output(output, config.override_output_model_repository)
+    store = ResultsStore.open(config.checkpoint_path)
+    measured = resumed = 0
+    try:
+        server = launcher.start()
+        progress.server_started(server)
+        try:
+            client = TritonHTTP(server.http_url)
+            collectors = hooks.metric_collectors(server)
+            loader = VariantLoader(client, output, config.server_ready_timeout_s)
+            method = method_settings(config)
+            started = time.monotonic()
+            for model in models:
+                space = hooks.config_space(model, space_settings(config))
+                variants = name_variants(model.name, space.variants)
+                for v in variants:
+                    store.add_variant(v)
+                space = type(space)(model=space.model, variants=tuple(variants), load_levels=space.load_levels, batch_sizes=space.batch_sizes)
+                strategy = strategy_factory(space, goals.search_goal(config))
+                history = store.measurements(model.name)
+                resumed += len(history)
+                planned = getattr(strategy, "planned", lambda: 0)()
+                progress.model_started(model.name, len(variants), planned, len(history))
+                while True:
+                    done = {m.key for m in history}
+                    trials = [t for t in strategy.propose(history) if t.key not in done]
+                    if not trials:
+                        break
+                    for trial in trials:
+                        progress.trial_started(trial, len(history), planned, time.monotonic() - started)
+                        m = run_trial(trial, model, loader, client, server, shapes, method, collectors)
+                        store.add(m)
+                        history.append(m)
+                        measured += 1
+                        progress.trial_finished(m)
+                loader.unload()
+        finally:
+            launcher.stop()
+        rankings = analysis.rank(store, config, hooks, [m.name for m in models])
+        reports = analysis.write_reports(store, rankings, config, hooks, {"server": server.description})
+    finally:
+        store.close()
+    return ProfileOutcome(rankings, measured, resumed, config.checkpoint_path, server.description, reports)
+
+
+def run_trial(trial: Trial, model: ModelSpec, loader: VariantLoader, client: TritonHTTP, server: RunningServer, shapes, method: MethodSettings, collectors) -> Measurement:
+    """Load the trial's variant and measure it; a variant that fails to load is a failed point."""
+    try:
+        loader.ensure(model, trial.variant)
+    except ServerError as exc:
+        return Measurement(
+            model=model.name, variant=trial.variant.name, variant_digest=trial.variant.digest,
+            load_kind=trial.load.kind, load_value=trial.load.value, batch_size=trial.batch_size,
+            status="failed", error=f"variant failed to load: {exc}", variant_params=dict(trial.variant.params),
+        )  # fmt: skip
+    bodies = inputs.request_bodies(trial.variant.config, trial.batch_size, shapes)
+    url = urlsplit(server.http_url)
+    load = ThreadedHttpLoad(url.hostname, url.port, f"/v2/models/{trial.variant.name}/infer", bodies, int(trial.load.value))
+    return measure(trial, load, lambda: client.stats(trial.variant.name), method, collectors)

@@ -1,0 +1,121 @@
+"""Triton's HTTP control plane: readiness, model load/unload, statistics, metadata.
+
+Stdlib only (http.client), because these calls are few, must have strict timeouts, and must
+give Triton's own error text back to the user; the load itself is the load generator's job.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+from urllib.parse import urlsplit
+
+from tsweep.errors import ServerError
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    """Cumulative inference statistics of one model version, as Triton counts them (ns)."""
+
+    success_count: int = 0
+    success_ns: int = 0
+    fail_count: int = 0
+    queue_ns: int = 0
+    compute_input_ns: int = 0
+    compute_infer_ns: int = 0
+    compute_output_ns: int = 0
+    inference_count: int = 0
+    execution_count: int = 0
+
+    def __sub__(self, other: "ServerStats") -> "ServerStats":
+        return ServerStats(*(a - b for a, b in zip(self.__dict__.values(), other.__dict__.values())))
+
+
+class TritonHTTP:
+    """A tiny client for one server's HTTP endpoint (``http://host:port``)."""
+
+    def __init__(self, url: str, timeout_s: float = 10.0):
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 8000
+        self.url = f"http://{self.host}:{self.port}"
+        self.timeout_s = timeout_s
+
+    def _request(self, method: str, path: str, body: Optional[dict] = None, timeout_s: Optional[float] = None):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout_s or self.timeout_s)
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            headers = {"Content-Type": "application/json"} if payload else {}
+            conn.request(method, path, body=payload, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, data
+        except (OSError, http.client.HTTPException) as exc:
+            raise ServerError(f"cannot reach Triton at {self.url}{path}: {exc}") from None
+        finally:
+            conn.close()
+
+    def _json(self, method: str, path: str, body: Optional[dict] = None, timeout_s: Optional[float] = None) -> Any:
+        status, data = self._request(method, path, body, timeout_s)
+        parsed = json.loads(data) if data else {}
+        if status != 200:
+            message = parsed.get("error", data.decode(errors="replace")) if isinstance(parsed, dict) else data
+            raise ServerError(f"Triton refused {method} {path}: {message}")
+        return parsed
+
+    def is_ready(self) -> bool:
+        try:
+            status, _ = self._request("GET", "/v2/health/ready", timeout_s=2.0)
+        except ServerError:
+            return False
+        return status == 200
+
+    def wait_ready(self, timeout_s: float, alive=lambda: True) -> None:
+        """Poll readiness until ``timeout_s``; ``alive()`` false means the process died."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.05
+        while time.monotonic() < deadline:
+            if self.is_ready():
+                return
+            if not alive():
+                raise ServerError(f"tritonserver exited before it became ready at {self.url}")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+        raise ServerError(f"Triton at {self.url} was not ready after {timeout_s:.0f} s: see the server log")
+
+    def metadata(self) -> Dict[str, Any]:
+        return self._json("GET", "/v2")
+
+    def load_model(self, name: str, timeout_s: float = 300.0) -> None:
+        """Load (or reload) a model from the server's repository; Triton's message on failure."""
+        self._json("POST", f"/v2/repository/models/{name}/load", {}, timeout_s=timeout_s)
+
+    def unload_model(self, name: str, timeout_s: float = 120.0) -> None:
+        self._json("POST", f"/v2/repository/models/{name}/unload", {"parameters": {"unload_dependents": True}}, timeout_s=timeout_s)
+
+    def model_config(self, name: str) -> Dict[str, Any]:
+        return self._json("GET", f"/v2/models/{name}/config")
+
+    def stats(self, name: str) -> ServerStats:
+        data = self._json("GET", f"/v2/models/{name}/stats")
+        total = ServerStats()
+        for entry in data.get("model_stats", []):
+            s = entry.get("inference_stats", {})
+
+            def ns(key: str) -> int:
+                return int(s.get(key, {}).get("ns", 0))
+
+            total = ServerStats(
+                total.success_count + int(s.get("success", {}).get("count", 0)),
+                total.success_ns + ns("success"),
+                total.fail_count + int(s.get("fail", {}).get("count", 0)),
+                total.queue_ns + ns("queue"),
+                total.compute_input_ns + ns("compute_input"),
+                total.compute_infer_ns + ns("compute_infer"),
+                total.compute_output_ns + ns("compute_output"),
+                total.inference_count + int(entry.get("inference_count", 0)),
+                total.execution_count + int(entry.get("execution_count", 0)),
+            )
+        return total

@@ -1,0 +1,50 @@
+"""Words for results: the one-sentence verdict and the constraint description.
+
+Pure functions over rankings, shared by the CLI and the reporters so that every output
+states the choice the same way.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from tsweep.records import Constraint, RankedConfig
+
+_LABELS = {"latency_p99_ms": "p99 latency", "throughput": "throughput"}
+_UNITS = {"latency_p99_ms": " ms", "throughput": " infer/s"}
+
+
+def describe_constraints(constraints: Sequence[Constraint]) -> str:
+    parts = []
+    for c in constraints:
+        label, unit = _LABELS.get(c.metric, c.metric), _UNITS.get(c.metric, "")
+        if c.min is not None:
+            parts.append(f"{label} >= {c.min:g}{unit}")
+        if c.max is not None:
+            parts.append(f"{label} <= {c.max:g}{unit}")
+    return ", ".join(parts) or "none"
+
+
+def default_of(ranking: Sequence[RankedConfig]) -> Optional[RankedConfig]:
+    return next((r for r in ranking if r.is_default), None)
+
+
+def verdict(model: str, ranking: Sequence[RankedConfig], constraints: Sequence[Constraint]) -> str:
+    """One sentence: which config, its throughput and p99 at which load, and the gain."""
+    if not ranking:
+        return f"No successful measurement of {model}: see the errors above and the server log."
+    best = ranking[0]
+    m = best.best
+    point = f"{m.throughput:.1f} infer/s at p99 {m.latency_p99_ms:.2f} ms ({m.load}, client batch {m.batch_size})"
+    if not best.passes:
+        return (
+            f"No config of {model} meets the constraints ({describe_constraints(constraints)}); "
+            f"the closest is {best.variant}: {point}."
+        )
+    default = default_of(ranking)
+    gain = ""
+    if default is not None and default.variant != best.variant and default.best.throughput:
+        ratio = m.throughput / default.best.throughput
+        gain = f", {ratio:.2f}x the throughput of the default config {default.variant} ({default.best.throughput:.1f} infer/s)"
+    elif default is not None and default.variant == best.variant:
+        gain = ", which is the default config"
+    return f"Best config for {model}: {best.variant}, {point}{gain}."

@@ -1,0 +1,184 @@
+"""Launch mode ``local``: run tritonserver as a child process on this machine.
+
+The server binds 127.0.0.1 on free ports, serves the output model repository with explicit
+model control, logs to ``<log_dir>/tritonserver.log``, and runs in its own process group so
+that stopping it stops everything it started (python backend stubs included).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+from tsweep.errors import ServerError, UsageError
+from tsweep.plugin import hookimpl
+from tsweep.records import LaunchSettings, RunningServer
+from tsweep.triton import TritonHTTP
+
+from tsweep.plugins.launchers.embedded import ServerBinary, assemble_backends, find_server
+
+#: Flags the launcher sets itself; a user flag may not fight them.
+MANAGED_FLAGS = {
+    "model-repository", "model-store", "model-control-mode", "http-port", "grpc-port",
+    "metrics-port", "http-address", "grpc-address", "metrics-address", "load-model",
+}  # fmt: skip
+_FLAG_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+#: Lines the server always prints on a machine without a GPU; noise, not alarms.
+_HARMLESS = ("NVML", "DCGM", "CUDA driver", "cuda", "GPU metrics", "pinned memory", "CudaMemoryPool")
+_START_ATTEMPTS = 3
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        return sock.getsockname()[1]
+
+
+def user_flags(flags) -> List[str]:
+    """``triton_server_flags`` as argv items, refusing option injection and managed flags."""
+    argv = []
+    for name, value in dict(flags).items():
+        name = str(name).lstrip("-") if str(name).startswith("--") else str(name)
+        if not _FLAG_NAME.match(name):
+            raise UsageError(f"invalid tritonserver flag name {name!r} in triton_server_flags: use names like 'log-verbose'")
+        if name.replace("_", "-") in MANAGED_FLAGS:
+            raise UsageError(f"tritonserver flag {name!r} is set by tsweep itself: remove it from triton_server_flags")
+        if isinstance(value, (dict, list)):
+            raise UsageError(f"tritonserver flag {name!r} needs a single value, got {value!r}")
+        if isinstance(value, bool):
+            value = str(value).lower()
+        argv.append(f"--{name.replace('_', '-')}={value}")
+    return argv
+
+
+def last_log_lines(path: Path, count: int = 3) -> str:
+    """The last meaningful lines of a server log, without the no-GPU noise."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    useful = [l.strip() for l in lines if l.strip() and not any(h in l for h in _HARMLESS)]
+    return " | ".join(useful[-count:])
+
+
+def _reap_group(pgid: int, timeout_s: float = 10.0) -> None:
+    """SIGKILL what is left of the process group (e.g. backend stubs) until it is empty."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
+class LocalLauncher:
+    """Starts one tritonserver child process; see the module docstring."""
+
+    def __init__(self, settings: LaunchSettings):
+        self.settings = settings
+        self._binary: Optional[ServerBinary] = None
+        self._proc: Optional[subprocess.Popen] = None
+        self._backends: Optional[Path] = None
+        self._log = None
+
+    def preflight(self) -> None:
+        self._binary = find_server(self.settings.server_path)
+        self._extra = user_flags(self.settings.server_flags)
+        if self.settings.bind_address != "127.0.0.1":
+            print(f"tsweep: binding tritonserver to {self.settings.bind_address} (not loopback) as asked", file=sys.stderr)
+
+    def _command(self, ports) -> List[str]:
+        http, grpc, metrics = ports
+        address = self.settings.bind_address
+        argv = [
+            str(self._binary.path),
+            f"--model-repository={self.settings.model_repository.resolve()}",
+            "--model-control-mode=explicit",
+            f"--http-address={address}", f"--http-port={http}",
+            f"--grpc-address={address}", f"--grpc-port={grpc}",
+            f"--metrics-port={metrics}",
+            "--exit-timeout-secs=10",
+        ]  # fmt: skip
+        if self._backends:
+            argv.append(f"--backend-directory={self._backends}")
+        return argv + self._extra
+
+    def _environment(self) -> dict:
+        env = dict(os.environ)
+        # The python backend stub imports numpy through the first python3 on PATH.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        return env
+
+    def start(self) -> RunningServer:
+        if self._binary is None:
+            self.preflight()
+        if self._binary.embedded_root and not self._backends:
+            self._backends = assemble_backends(self._binary.embedded_root)
+        self.settings.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.settings.log_dir / "tritonserver.log"
+        for attempt in range(_START_ATTEMPTS):
+            ports = [free_port(self.settings.bind_address) for _ in range(3)]
+            self._log = open(log_path, "ab")
+            self._proc = subprocess.Popen(
+                self._command(ports),
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self._environment(),
+                start_new_session=True,  # own process group: stop() reaches the stubs too
+            )
+            client = TritonHTTP(f"http://127.0.0.1:{ports[0]}")
+            try:
+                client.wait_ready(self.settings.ready_timeout_s, alive=lambda: self._proc.poll() is None)
+            except ServerError as exc:
+                port_clash = "address already in use" in last_log_lines(log_path, 20).lower()
+                self.stop()
+                if port_clash and attempt + 1 < _START_ATTEMPTS:
+                    continue  # another process took a port between our probe and the bind
+                detail = last_log_lines(log_path)
+                raise ServerError(f"{exc}{': ' + detail if detail else ''} (log: {log_path})") from None
+            version = client.metadata().get("version", "?")
+            return RunningServer(
+                http_url=client.url,
+                grpc_url=f"127.0.0.1:{ports[1]}",
+                metrics_url=f"http://127.0.0.1:{ports[2]}/metrics",
+                pid=self._proc.pid,
+                log_path=log_path,
+                description=f"tritonserver {version}, {self._binary.origin}, pid {self._proc.pid}",
+            )
+        raise ServerError("could not start tritonserver")  # pragma: no cover (loop returns or raises)
+
+    def stop(self) -> None:
+        """SIGTERM the process group, SIGKILL it if it lingers; always cleans up."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            for sig, wait_s in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    proc.wait(timeout=wait_s)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            _reap_group(proc.pid)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._backends is not None:
+            shutil.rmtree(self._backends, ignore_errors=True)
+            self._backends = None
+
+
+@hookimpl
+def tsweep_launchers():
+    return {"local": LocalLauncher}

@@ -1,0 +1,40 @@
+"""Launch mode ``remote``: attach to a Triton server the user already runs.
+
+tsweep starts nothing. The server must serve tsweep's output model repository (the same
+path, e.g. a shared volume) with ``--model-control-mode=explicit``; tsweep writes variants
+there and loads/unloads them through the repository API, exactly as in local mode.
+"""
+from __future__ import annotations
+
+from tsweep.errors import UsageError
+from tsweep.plugin import hookimpl
+from tsweep.records import LaunchSettings, RunningServer
+from tsweep.triton import TritonHTTP
+
+
+class RemoteLauncher:
+    def __init__(self, settings: LaunchSettings):
+        self.settings = settings
+
+    def preflight(self) -> None:
+        if not self.settings.http_endpoint:
+            raise UsageError("remote launch mode needs the server's address: pass --triton-http-endpoint HOST:PORT")
+
+    def start(self) -> RunningServer:
+        client = TritonHTTP(self.settings.http_endpoint)
+        client.wait_ready(min(self.settings.ready_timeout_s, 30.0))
+        version = client.metadata().get("version", "?")
+        return RunningServer(
+            http_url=client.url,
+            grpc_url=self.settings.grpc_endpoint,
+            metrics_url=self.settings.metrics_url,
+            description=f"tritonserver {version}, remote at {client.url}",
+        )
+
+    def stop(self) -> None:
+        """Nothing to stop: the server is the user's."""
+
+
+@hookimpl
+def tsweep_launchers():
+    return {"remote": RemoteLauncher}

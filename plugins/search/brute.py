@@ -1,0 +1,53 @@
+"""Search strategy ``brute``: every variant, each with a walk up its load levels.
+
+A walk stops early, as Model Analyzer users expect, when raising the load no longer buys
+throughput: the last two points gained less than ``min_gain`` (5%) over the best before
+them. A failed point ends its walk too (more load will not make it succeed).
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence
+
+from tsweep.plugin import hookimpl
+from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial
+
+
+def walk_finished(points: Sequence[Measurement], min_gain: float) -> bool:
+    """True when a load walk (points in load order) should not go higher."""
+    if any(p.status == "failed" for p in points):
+        return True
+    if len(points) < 3:
+        return False
+    best_before = max(p.throughput or 0.0 for p in points[:-2])
+    recent = max(p.throughput or 0.0 for p in points[-2:])
+    return recent < best_before * (1.0 + min_gain)
+
+
+class BruteSearch:
+    def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05):
+        self.space = space
+        self.min_gain = min_gain
+
+    def propose(self, history: Sequence[Measurement]) -> List[Trial]:
+        by_key: Dict[str, Measurement] = {m.key: m for m in history}
+        for variant in self.space.variants:
+            for batch in self.space.batch_sizes:
+                walked: List[Measurement] = []
+                for load in self.space.load_levels:
+                    trial = Trial(variant, load, batch)
+                    done = by_key.get(trial.key)
+                    if done is None:
+                        if walk_finished(walked, self.min_gain):
+                            break
+                        return [trial]
+                    walked.append(done)
+        return []
+
+    def planned(self) -> int:
+        """Upper bound of trials, for progress display."""
+        return len(self.space.variants) * len(self.space.batch_sizes) * len(self.space.load_levels)
+
+
+@hookimpl
+def tsweep_search_strategies():
+    return {"brute": BruteSearch}

@@ -1,0 +1,70 @@
+"""The local launcher against the real embedded tritonserver."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+
+import pytest
+
+from tsweep import modelconfig, repository
+from tsweep.errors import ServerError
+from tsweep.plugins.launchers.local import LocalLauncher
+from tsweep.records import LaunchSettings, Variant
+from tsweep.triton import TritonHTTP
+
+pytestmark = pytest.mark.server
+
+
+def listening_addresses(port: int) -> set:
+    """Local addresses bound to ``port``, read from /proc/net/tcp (LISTEN state)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+@pytest.fixture
+def served_repo(tmp_path, model_repo):
+    out = tmp_path / "out"
+    repository.prepare_output(out, override=False)
+    (add_sub,) = repository.find_models(str(model_repo), ["add_sub"])
+    repository.write_variant(out, add_sub, Variant("add_sub", add_sub.config, {}, name="add_sub_config_default"))
+    broken = modelconfig.copy(add_sub.config)
+    broken.input[0].dims[0] = -7  # Triton rejects this dimension when loading
+    repository.write_variant(out, add_sub, Variant("add_sub", broken, {}, name="add_sub_config_0"))
+    return out
+
+
+def test_starts_on_loopback_serves_models_and_stops_its_process_group(tmp_path, served_repo):
+    launcher = LocalLauncher(LaunchSettings(model_repository=served_repo, log_dir=tmp_path / "logs", ready_timeout_s=60))
+    launcher.preflight()
+    server = launcher.start()
+    try:
+        port = int(server.http_url.rsplit(":", 1)[1])
+        assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1 only
+        client = TritonHTTP(server.http_url)
+        client.load_model("add_sub_config_default")
+        body = {"inputs": [{"name": n, "shape": [1, 4], "datatype": "FP32", "data": d}
+                           for n, d in (("INPUT0", [1, 2, 3, 4]), ("INPUT1", [1, 1, 1, 1]))]}  # fmt: skip
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/v2/models/add_sub_config_default/infer", json.dumps(body))
+        outputs = {o["name"]: o["data"] for o in json.loads(conn.getresponse().read())["outputs"]}
+        assert outputs == {"OUTPUT0": [2, 3, 4, 5], "OUTPUT1": [0, 1, 2, 3]}
+        assert client.stats("add_sub_config_default").success_count == 1
+        with pytest.raises(ServerError, match="Triton refused POST /v2/repository/models/add_sub_config_0/load: .*add_sub_config_0"):
+            client.load_model("add_sub_config_0")
+        assert server.log_path.is_file() and "Started HTTPService" in server.log_path.read_text()
+    finally:
+        launcher.stop()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(server.pid, 0)  # the whole group is gone (python backend stubs included)
+    launcher.stop()  # idempotent

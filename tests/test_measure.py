@@ -1,0 +1,85 @@
+"""The measurement method on synthetic window sequences (no server: the rule itself)."""
+import numpy as np
+import pytest
+
+from tsweep import modelconfig
+from tsweep.ext.histogram import Histogram
+from tsweep.loadclient import LoadWindow
+from tsweep.measure import MethodSettings, is_stable, measure, spread
+from tsweep.records import LoadLevel, Trial, Variant
+from tsweep.triton import ServerStats
+
+TRIAL = Trial(Variant("m", modelconfig.parse('name: "m"'), {}, name="m_config_0"), LoadLevel("concurrency", 4))
+
+
+class ScriptedLoad:
+    """Hands out pre-scripted windows: (requests, latency ms) per window, 1 s each."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.started = self.stopped = 0
+        self.taken = 0
+
+    def start(self):
+        self.started += 1
+
+    def take_window(self):
+        n, latency_ms = self.script[min(self.taken, len(self.script) - 1)]
+        self.taken += 1
+        h = Histogram()
+        h.record_many(np.full(n, latency_ms * 1e6, dtype=np.int64))
+        return LoadWindow(duration_ns=1_000_000_000, completed=n, errors=0, histogram=h)
+
+    def stop(self):
+        self.stopped += 1
+
+
+class Counter:
+    """Server statistics that grow by 100 successes of 1 ms queue per call."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        c = self.calls * 100
+        return ServerStats(success_count=c, queue_ns=c * 1_000_000, compute_infer_ns=c * 2_000_000)
+
+
+def run(script, **kw):
+    load = ScriptedLoad([(0, 1)] + script)  # first window is the warm-up
+    m = measure(TRIAL, load, Counter(), MethodSettings(window_s=1.0, **kw), clock=lambda s: None)
+    assert (load.started, load.stopped) == (1, 1)
+    return m
+
+
+def test_spread():
+    assert spread([10, 10, 10]) == 0
+    assert spread([9, 10, 11]) == pytest.approx(0.2)
+
+
+def test_stable_after_three_agreeing_windows():
+    m = run([(500, 5), (1000, 2), (1000, 2), (1020, 2), (3000, 9)])
+    assert m.status == "ok" and m.windows == 4
+    assert m.throughput == pytest.approx((1000 + 1000 + 1020) / 3, rel=1e-6)
+    assert m.latency_p99_ms == pytest.approx(2.0, rel=1e-3)
+    assert m.queue_ms == pytest.approx(1.0) and m.compute_infer_ms == pytest.approx(2.0)
+
+
+def test_unstable_point_is_kept_with_its_data():
+    m = run([(1000, 2), (1500, 2), (1000, 2), (1500, 2)] * 3, max_windows=6)
+    assert m.status == "unstable" and m.windows == 6 and m.throughput > 0
+    assert len(m.window_throughputs) == 6
+
+
+def test_latency_disagreement_is_unstable_too():
+    windows = [(1000, 2), (1000, 3), (1000, 2), (1000, 3)]
+    assert not is_stable([], MethodSettings(), 1)
+    m = run(windows * 2, max_windows=5)
+    assert m.status == "unstable"
+
+
+def test_short_windows_are_extended_not_judged():
+    m = run([(10, 2)] * 5 + [(1000, 2)] * 3, max_windows=10)
+    assert m.status == "ok"
+    assert m.windows == 4  # the five 10-request windows became one, then three good ones

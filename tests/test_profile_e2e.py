@@ -1,0 +1,82 @@
+"""`tsweep profile` end to end: real CLI, real embedded Triton, real SQLite, real CSV."""
+from __future__ import annotations
+
+import csv
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, MODEL_REPOSITORY, run_tsweep
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+BEST = re.compile(r"^Best config for (\w+): (\w+), ([\d.]+) infer/s at p99 ([\d.]+) ms \((concurrency=\d+), client batch 1\)", re.M)
+
+
+def stored(workdir: Path):
+    conn = sqlite3.connect(workdir / "checkpoints" / "results.sqlite")
+    conn.row_factory = sqlite3.Row
+    rows = conn.execute("SELECT * FROM measurements ORDER BY id").fetchall()
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    return rows
+
+
+def test_quick_sweep_ranks_stores_and_resumes(workdir: Path):
+    args = [
+        "profile", "--model-repository", str(MODEL_REPOSITORY), "--profile-models", "add_sub",
+        "--output-model-repository-path", "out", "--latency-budget", "50",
+        "--run-config-search-max-instance-count", "1", "--run-config-search-min-model-batch-size", "8",
+        "--run-config-search-max-model-batch-size", "8", "--concurrency", "1,2", "--measurement-window-s", "0.3",
+    ]  # fmt: skip
+    first = run_tsweep(*args, cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    rows = stored(workdir)
+    # default + (1 instance x max_batch_size 8) = 2 variants, x 2 concurrency levels
+    assert [(r["variant"], r["load_value"]) for r in rows] == [
+        ("add_sub_config_default", 1.0), ("add_sub_config_default", 2.0), ("add_sub_config_0", 1.0), ("add_sub_config_0", 2.0)
+    ]
+    assert all(r["status"] in ("ok", "unstable") and r["throughput"] > 0 and r["requests"] > 0 for r in rows)
+    assert all(0 < r["latency_p50_ms"] <= r["latency_p99_ms"] for r in rows)
+    assert all(r["compute_infer_ms"] > 0 and r["queue_ms"] >= 0 for r in rows)  # server-side breakdown
+    assert "4 points measured, 0 reused" in first.stderr
+    assert "[  4/4 " in first.stderr and "add_sub_config_0 (instances=1, max_batch_size=8, dynamic_batching=True) concurrency=2" in first.stderr
+
+    model, best, throughput, p99, load = BEST.search(first.stdout).groups()
+    assert model == "add_sub"
+    best_rows = [r for r in rows if r["variant"] == best and r["latency_p99_ms"] <= 50]
+    assert max(r["throughput"] for r in best_rows) == pytest.approx(float(throughput), abs=0.06)
+    assert max(r["throughput"] for r in rows if r["latency_p99_ms"] <= 50) == pytest.approx(float(throughput), abs=0.06)
+
+    with open(workdir / "results" / "metrics-model-inference.csv") as f:
+        assert len(list(csv.DictReader(f))) == 4
+    assert sorted(p.name for p in (workdir / "out").iterdir() if not p.name.startswith(".")) == ["add_sub_config_0", "add_sub_config_default"]
+    assert (workdir / "checkpoints" / "tritonserver.log").is_file()
+
+    again = run_tsweep(*args, cwd=workdir)  # same command: everything is already measured
+    assert again.returncode == 0, again.stderr
+    assert "0 points measured, 4 reused" in again.stderr
+    assert len(stored(workdir)) == 4
+    assert BEST.search(again.stdout).group(2) == best
+
+
+def test_seed_style_command_on_mlp(workdir: Path):
+    """The README's main job, verbatim."""
+    result = run_tsweep(
+        "profile", "--model-repository", str(MODEL_REPOSITORY), "--profile-models", "mlp",
+        "--triton-launch-mode", "local", "--output-model-repository-path", "OUT",
+        "--override-output-model-repository", "--latency-budget", "10", "-f", str(EXAMPLES / "quickstart.yaml"),
+        cwd=workdir, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = stored(workdir)
+    variants = {r["variant"] for r in rows}
+    assert "mlp_config_default" in variants and len(variants) == 7  # default + 2 instances x 3 batch sizes
+    found = BEST.search(result.stdout)
+    assert found, result.stdout
+    best, throughput, p99 = found.group(2), float(found.group(3)), float(found.group(4))
+    assert best in variants and p99 <= 10
+    assert any(r["variant"] == best and abs(r["throughput"] - throughput) < 0.06 for r in rows)
+    assert f"Ranking of mlp (7 configs measured)" in result.stdout

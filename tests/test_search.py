@@ -1,0 +1,65 @@
+"""The automatic space and the brute strategy's feedback protocol, on synthetic results."""
+from tsweep import modelconfig
+from tsweep.plugins.search.automatic_space import powers_of_two, tsweep_config_space
+from tsweep.plugins.search.brute import BruteSearch
+from tsweep.records import Measurement, ModelSpec, SearchGoal, SpaceSettings
+from tsweep.sweep import name_variants
+
+CONFIG = modelconfig.parse('name: "m" backend: "python" max_batch_size: 4 instance_group [{count: 1 kind: KIND_CPU}]')
+
+
+def space(**kw):
+    s = tsweep_config_space(ModelSpec("m", None, CONFIG), SpaceSettings(**kw))
+    variants = tuple(name_variants("m", s.variants))
+    return type(s)(s.model, variants, s.load_levels, s.batch_sizes)
+
+
+def point(trial, throughput, status="ok"):
+    return Measurement(
+        model="m", variant=trial.variant.name, variant_digest=trial.variant.digest, load_kind=trial.load.kind,
+        load_value=trial.load.value, batch_size=trial.batch_size, status=status, throughput=throughput, latency_p99_ms=1.0,
+    )  # fmt: skip
+
+
+def test_powers_of_two():
+    assert powers_of_two(1, 16) == [1, 2, 4, 8, 16]
+    assert powers_of_two(3, 20) == [3, 4, 8, 16]
+
+
+def test_space_is_default_plus_instances_times_batch_sizes():
+    s = space(max_instance_count=2, min_model_batch_size=4, max_model_batch_size=8, concurrency=(1, 2))
+    names = [v.name for v in s.variants]
+    assert names == ["m_config_default", "m_config_0", "m_config_1", "m_config_2", "m_config_3"]
+    params = [dict(v.params) for v in s.variants[1:]]
+    assert params == [
+        {"instances": i, "max_batch_size": b, "dynamic_batching": True} for i in (1, 2) for b in (4, 8)
+    ]
+    assert all(g.kind == modelconfig.KIND_CPU for v in s.variants for g in v.config.instance_group)
+    assert [str(l) for l in s.load_levels] == ["concurrency=1", "concurrency=2"]
+
+
+def test_disabled_search_measures_only_the_default():
+    assert [v.name for v in space(search_disable=True).variants] == ["m_config_default"]
+
+
+def test_brute_walks_every_variant_and_stops_when_throughput_flattens():
+    s = space(max_instance_count=1, min_model_batch_size=4, max_model_batch_size=4, concurrency=(1, 2, 4, 8, 16))
+    strategy = BruteSearch(s, SearchGoal())
+    history, curve = [], {1: 100.0, 2: 200.0, 4: 203.0, 8: 204.0, 16: 500.0}
+    while True:
+        trials = strategy.propose(history)
+        if not trials:
+            break
+        (t,) = trials
+        history.append(point(t, curve[int(t.load.value)]))
+    # default and config_0 are different configs (dynamic batching): both walked; 16 is never
+    # reached because 4 and 8 gained < 5% over 2.
+    walked = [(m.variant, int(m.load_value)) for m in history]
+    assert walked == [(v, c) for v in ("m_config_default", "m_config_0") for c in (1, 2, 4, 8)]
+
+
+def test_brute_ends_a_walk_at_a_failed_point():
+    s = space(search_disable=True, concurrency=(1, 2, 4))
+    strategy = BruteSearch(s, SearchGoal())
+    (t,) = strategy.propose([])
+    assert strategy.propose([point(t, None, status="failed")]) == []
