@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Sequence
 
 from tsweep import goals
+from tsweep.components import Reporter
 from tsweep.config import Config
+from tsweep.errors import UsageError
 from tsweep.pluginmanager import Hooks
 from tsweep.records import CORE_METRICS, MetricInfo, RankedConfig
 from tsweep.store import ResultsStore
@@ -32,17 +34,20 @@ def rank(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str
     return result
 
 
-def write_reports(store: ResultsStore, rankings: Mapping[str, List[RankedConfig]], config: Config, hooks: Hooks, context: Mapping[str, object]) -> List[Path]:
-    """Run the chosen (default: every) reporter; returns the files written."""
+def chosen_reporters(config: Config, hooks: Hooks) -> Dict[str, Reporter]:
+    """The reporters to run: those named in ``reporters``, else every one offered."""
     offered = hooks.reporters()
-    chosen = config.reporters or tuple(sorted(offered))
-    flat = [r for ranking in rankings.values() for r in ranking]
-    written: List[Path] = []
-    for name in chosen:
+    for name in config.reporters:
         if name not in offered:
-            from tsweep.errors import UsageError
-
             raise UsageError(f"unknown reporter {name!r}: choose from {', '.join(sorted(offered))}")
-        export_dir = Path(config.export_path)
-        written.extend(offered[name].write(store.measurements(), flat, export_dir, dict(context)))
+    return {name: offered[name] for name in (config.reporters or sorted(offered))}
+
+
+def write_reports(store: ResultsStore, rankings: Mapping[str, List[RankedConfig]], config: Config, hooks: Hooks, context: Mapping[str, object]) -> List[Path]:
+    """Run the chosen reporters; returns the files written."""
+    flat = [r for ranking in rankings.values() for r in ranking]
+    measurements = store.measurements()
+    written: List[Path] = []
+    for reporter in chosen_reporters(config, hooks).values():
+        written.extend(reporter.write(measurements, flat, Path(config.export_path), dict(context)))
     return written

@@ -127,6 +127,7 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
     strategy_factory = hooks.search_strategy(config.run_config_search_mode)
     known = analysis.known_metrics(())
     goals.objectives(config, known), goals.constraints(config, known)
+    analysis.chosen_reporters(config, hooks)
     shapes = inputs.parse_shapes(config.perf_analyzer_flags.get("shape"))
     for model in models:
         for batch in config.batch_sizes:

@@ -80,3 +80,29 @@ def test_seed_style_command_on_mlp(workdir: Path):
     assert best in variants and p99 <= 10
     assert any(r["variant"] == best and abs(r["throughput"] - throughput) < 0.06 for r in rows)
     assert f"Ranking of mlp (7 configs measured)" in result.stdout
+
+
+def test_remote_mode_attaches_and_loads_variants_explicitly(tmp_path: Path, workdir: Path):
+    """A server the user runs (here: started by the test) serving tsweep's output repository."""
+    from tsweep import repository
+    from tsweep.plugins.launchers.local import LocalLauncher
+    from tsweep.records import LaunchSettings
+
+    out = tmp_path / "served"
+    repository.prepare_output(out, override=False)
+    users_server = LocalLauncher(LaunchSettings(model_repository=out, log_dir=tmp_path / "log", ready_timeout_s=60))
+    server = users_server.start()
+    try:
+        result = run_tsweep(
+            "profile", "--model-repository", str(MODEL_REPOSITORY), "--profile-models", "add_sub",
+            "--triton-launch-mode", "remote", "--triton-http-endpoint", server.http_url.removeprefix("http://"),
+            "--output-model-repository-path", str(out), "--run-config-search-disable",
+            "--concurrency", "2", "--measurement-window-s", "0.3", cwd=workdir,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert f"remote at {server.http_url}" in result.stderr
+        (row,) = stored(workdir)
+        assert row["variant"] == "add_sub_config_default" and row["throughput"] > 0
+        assert (out / "add_sub_config_default" / "config.pbtxt").is_file()
+    finally:
+        users_server.stop()
