@@ -8,6 +8,7 @@ the edge, and nowhere else.
 from __future__ import annotations
 
 import inspect
+import signal
 import time
 import warnings
 from pathlib import Path
@@ -17,7 +18,7 @@ import typer
 
 from tsweep import __version__, analysis, goals
 from tsweep.config import ANALYZE, PROFILE, REPORT, Config, load_config, option_fields
-from tsweep.errors import TsweepError, UsageError
+from tsweep.errors import Interrupted, TsweepError, UsageError
 from tsweep.pluginmanager import make_plugin_manager
 from tsweep.progress import Progress
 from tsweep.records import Measurement, RankedConfig, RunningServer, Trial
@@ -180,7 +181,7 @@ def profile_command(config: Config) -> None:
     try:
         outcome = profile(config, hooks, ConsoleProgress())
     except KeyboardInterrupt:
-        raise TsweepError(
+        raise Interrupted(
             f"interrupted; finished measurements are kept in {config.checkpoint_path}: rerun the same command to resume"
         ) from None
     _err(f"{outcome.measured} points measured, {outcome.resumed} reused from {outcome.store_path}")
@@ -255,6 +256,12 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+def _interrupt(signum, frame) -> None:
+    """SIGTERM ends a run the way Ctrl-C does: the server is stopped, finished points kept."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     warnings.formatwarning = _one_line_warning  # e.g. a broken third-party plugin
+    signal.signal(signal.SIGTERM, _interrupt)
     app()

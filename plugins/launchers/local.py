@@ -6,6 +6,7 @@ that stopping it stops everything it started (python backend stubs included).
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ _FLAG_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 #: Lines the server always prints on a machine without a GPU; noise, not alarms.
 _HARMLESS = ("NVML", "DCGM", "CUDA driver", "cuda", "GPU metrics", "pinned memory", "CudaMemoryPool")
 _START_ATTEMPTS = 3
+_PR_SET_PDEATHSIG = 1
 
 
 def free_port(address: str = "127.0.0.1") -> int:
@@ -66,6 +68,20 @@ def last_log_lines(path: Path, count: int = 3) -> str:
         return ""
     useful = [l.strip() for l in lines if l.strip() and not any(h in l for h in _HARMLESS)]
     return " | ".join(useful[-count:])
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when tsweep dies, even by ``kill -9``.
+
+    The server runs in its own process group (so that stop() reaches its backend stubs),
+    which also means nothing else would stop it if tsweep were killed. Linux only; elsewhere
+    this is a no-op and stop() remains the only way.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _reap_group(pgid: int, timeout_s: float = 10.0) -> None:
@@ -134,6 +150,7 @@ class LocalLauncher:
                 stdin=subprocess.DEVNULL,
                 env=self._environment(),
                 start_new_session=True,  # own process group: stop() reaches the stubs too
+                preexec_fn=_die_with_parent,
             )
             client = TritonHTTP(f"http://127.0.0.1:{ports[0]}")
             try:

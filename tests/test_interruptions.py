@@ -1,0 +1,67 @@
+"""Stopping tsweep mid-sweep: the server goes with it, finished points stay, rerun resumes."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import MODEL_REPOSITORY, TSWEEP
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+ARGS = ["profile", "--model-repository", str(MODEL_REPOSITORY), "--profile-models", "add_sub",
+        "--output-model-repository-path", "out", "--run-config-search-max-instance-count", "1",
+        "--run-config-search-min-model-batch-size", "8", "--run-config-search-max-model-batch-size", "8",
+        "--concurrency", "1,2", "--measurement-window-s", "0.3"]  # fmt: skip
+
+
+def start_and_wait_for_second_point(workdir: Path):
+    """Start a sweep; return (process, server pid) once the second point has started."""
+    proc = subprocess.Popen([*TSWEEP, *ARGS], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server_pid, deadline = None, time.monotonic() + 180
+    for line in proc.stderr:
+        if found := re.search(r"pid (\d+) at http", line):
+            server_pid = int(found.group(1))
+        if line.startswith("[  2/"):
+            return proc, server_pid
+        assert time.monotonic() < deadline, "sweep did not reach its second point"
+    pytest.fail(f"sweep ended early: {proc.wait()}")
+
+
+def wait_gone(pid: int, timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def rows(workdir: Path) -> int:
+    return sqlite3.connect(workdir / "checkpoints" / "results.sqlite").execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130), (signal.SIGKILL, -9)])
+def test_stopped_sweep_stops_its_server_and_resumes(workdir: Path, sig, code):
+    proc, server_pid = start_and_wait_for_second_point(workdir)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code
+    if sig != signal.SIGKILL:
+        assert "error: interrupted; finished measurements are kept in checkpoints/results.sqlite: rerun the same command to resume" in err
+    assert server_pid and wait_gone(server_pid), "tritonserver outlived tsweep"
+    kept = rows(workdir)
+    assert kept >= 1  # the first point was committed before the signal
+
+    rerun = subprocess.run([*TSWEEP, *ARGS], cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{4 - kept} points measured, {kept} reused" in rerun.stderr
+    assert rows(workdir) == 4  # nothing measured twice, nothing lost
