@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import typer
 
 from tsweep import __version__, analysis, goals
-from tsweep.config import ANALYZE, PROFILE, REPORT, Config, load_config, option_fields
+from tsweep.config import ANALYZE, PROFILE, REPORT, Config, base_type, load_config, option_fields
 from tsweep.errors import Interrupted, TsweepError, UsageError
 from tsweep.pluginmanager import make_plugin_manager
 from tsweep.progress import Progress
@@ -48,14 +48,9 @@ def _err(message: str) -> None:
 
 
 def _annotation(field) -> Any:
-    target = str(field.type)
-    if "bool" in target:
-        return Optional[bool]
-    if "float" in target:
-        return Optional[float]
-    if target == "int":
-        return Optional[int]
-    return Optional[str]  # strings and comma-separated lists
+    return {"bool": Optional[bool], "float": Optional[float], "int": Optional[int]}.get(
+        base_type(field), Optional[str]  # strings and comma-separated lists
+    )
 
 
 def _with_config_options(command: str) -> Callable[[Callable], Callable]:
@@ -184,7 +179,7 @@ def profile_command(config: Config) -> None:
         raise Interrupted(
             f"interrupted; finished measurements are kept in {config.checkpoint_path}: rerun the same command to resume"
         ) from None
-    _err(f"{outcome.measured} points measured, {outcome.resumed} reused from {outcome.store_path}")
+    _err(outcome.summary())
     for model, ranking in outcome.rankings.items():
         print_ranking(model, ranking, config, config.num_configs_per_model)
     for path in outcome.reports:

@@ -74,13 +74,20 @@ class Config:
     concurrency: Tuple[int, ...] = _opt((), "Exact concurrency levels to measure, comma-separated (replaces the range).", kind="list_int")
     batch_sizes: Tuple[int, ...] = _opt((1,), "Client batch sizes, comma-separated.", kind="list_int")
 
-    # measurement ---------------------------------------------------------------------
-    client_protocol: str = _opt("http", "Protocol of the load generator.", choices=("http",))
+    # load and measurement --------------------------------------------------------------
+    client_protocol: str = _opt("http", "Protocol of the load generator: http (native, fastest) or grpc (tritonclient).", choices=("http", "grpc"))
+    request_rate: Tuple[float, ...] = _opt((), "Open loop: request rates (requests/s) to measure, comma-separated (replaces concurrency).", kind="list_float")
+    request_distribution: str = _opt("constant", "Open loop: spacing of sends, constant or poisson.", choices=("constant", "poisson"))
+    shape: Tuple[str, ...] = _opt((), "Shapes of variable-size inputs, as NAME:d1,d2 (space-separated for several).", kind="list_shape")
+    input_data: str = _opt("random", "Request data: random, zero, or a JSON file in perf_analyzer's input-data format.")
+    http_encoding: str = _opt("binary", "HTTP request encoding: binary (tensor extension) or json.", choices=("binary", "json"))
+    request_timeout_s: float = _opt(30.0, "A request taking longer than this counts as an error.", kind="positive")
     measurement_window_s: float = _opt(5.0, "Length of one measurement window in seconds.", kind="positive")
+    measurement_request_count: Optional[int] = _opt(None, "Windows last until at least this many responses (count windows).", kind="positive")
     stability_tolerance: float = _opt(0.10, "Windows agree when throughput and p99 are within this fraction.", kind="positive")
     stable_windows: int = _opt(3, "How many consecutive windows must agree.", kind="positive")
     max_windows: int = _opt(10, "Most windows per point; then the point is kept as unstable.", kind="positive")
-    perf_analyzer_flags: Dict[str, Any] = _opt({}, "Load options in perf_analyzer's names (shape).", flag=False)
+    perf_analyzer_flags: Dict[str, Any] = _opt({}, "Load options in perf_analyzer's names, mapped onto the keys above (see below).", flag=False)
 
     # report --------------------------------------------------------------------------
     report_model_configs: Tuple[str, ...] = _opt((), "Configs to write detailed reports for, comma-separated.", commands=(REPORT,), kind="list_str")
@@ -101,6 +108,18 @@ METRIC_ALIASES = {
 }
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+#: perf_analyzer flags (as Model Analyzer passes them) -> (our key, conversion).
+PERF_ANALYZER_FLAGS = {
+    "shape": ("shape", lambda v: v),
+    "input-data": ("input_data", str),
+    "measurement-interval": ("measurement_window_s", lambda ms: float(ms) / 1000.0),
+    "measurement-request-count": ("measurement_request_count", int),
+    "stability-percentage": ("stability_tolerance", lambda pct: float(pct) / 100.0),
+    "max-trials": ("max_windows", int),
+    "request-distribution": ("request_distribution", str),
+    "protocol": ("client_protocol", str),
+}
 
 
 def option_fields(command: str):
@@ -138,17 +157,41 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any]) -> Config:
     for key in raw:
         if key not in FIELDS:
             raise UsageError(_unknown_key(key, source))
-    merged = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
+    merged = {**_from_perf_analyzer_flags(raw.get("perf_analyzer_flags")), **raw, **{k: v for k, v in overrides.items() if v is not None}}
     values = {key: _coerce(key, value) for key, value in merged.items()}
     config = Config(**values)
     _check(config)
     return config
 
 
+def _from_perf_analyzer_flags(flags: Any) -> Dict[str, Any]:
+    """Our keys for the perf_analyzer flags we support; explicit keys still win."""
+    if not flags:
+        return {}
+    if not isinstance(flags, dict):
+        raise UsageError(f"config key 'perf_analyzer_flags' must be a mapping, got {flags!r}")
+    mapped = {}
+    for flag, value in flags.items():
+        if flag not in PERF_ANALYZER_FLAGS:
+            raise UsageError(f"perf_analyzer flag {flag!r} is not supported: tsweep understands {', '.join(PERF_ANALYZER_FLAGS)}")
+        key, convert = PERF_ANALYZER_FLAGS[flag]
+        try:
+            mapped[key] = convert(value)
+        except (TypeError, ValueError):
+            raise UsageError(f"perf_analyzer flag {flag!r} has an invalid value {value!r}") from None
+    return mapped
+
+
 def _unknown_key(key: str, source: str) -> str:
     close = difflib.get_close_matches(str(key), list(FIELDS), n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}?" if close else "see docs/config.md for the valid keys"
     return f"unknown config key {key!r} in {source}: {hint}"
+
+
+def base_type(f: dataclasses.Field) -> str:
+    """The field's type name without Optional[...]: 'int', 'float', 'Tuple[int, ...]', ..."""
+    name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    return name[len("Optional["):-1] if name.startswith("Optional[") else name
 
 
 def _split(value: Any) -> list:
@@ -163,7 +206,7 @@ def _coerce(key: str, value: Any) -> Any:
     """Turn a YAML or CLI value into the field's type, or say exactly what is wrong."""
     f = FIELDS[key]
     kind = f.metadata.get("kind", "")
-    target = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    target = base_type(f)
     try:
         if kind == "list_str":
             if isinstance(value, dict):
@@ -173,6 +216,10 @@ def _coerce(key: str, value: Any) -> Any:
             return tuple(str(v) for v in _split(value))
         if kind == "list_int":
             return tuple(_as_int(v) for v in _split(value))
+        if kind == "list_float":
+            return tuple(_as_float(v) for v in _split(value))
+        if kind == "list_shape":  # NAME:d1,d2 holds commas: several are space-separated
+            return tuple(str(v) for v in (value.split() if isinstance(value, str) else _split(value)))
         if "Dict" in target:
             if not isinstance(value, dict):
                 raise ValueError("a mapping")
@@ -185,10 +232,8 @@ def _coerce(key: str, value: Any) -> Any:
             if str(value).lower() in ("false", "no", "0", "off"):
                 return False
             raise ValueError("true or false")
-        if "float" in target:
-            if isinstance(value, bool):
-                raise ValueError("a number")
-            return float(value)
+        if target == "float":
+            return _as_float(value)
         if target == "int":
             return _as_int(value)
         if "str" in target:
@@ -209,9 +254,17 @@ def _as_int(value: Any) -> int:
     return int(value)
 
 
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("a number")
+    return float(value)
+
+
 def _expected(target: str, kind: str) -> str:
     if kind == "list_int":
         return "a list of integers"
+    if kind == "list_float":
+        return "a list of numbers"
     return {"int": "an integer", "bool": "true or false"}.get(target, "a number" if "float" in target else "a " + target)
 
 
@@ -221,8 +274,8 @@ def _check(config: Config) -> None:
         value = getattr(config, f.name)
         if f.metadata.get("kind") == "positive" and value is not None and value <= 0:
             raise UsageError(f"config key {f.name!r} must be greater than 0, got {value!r}")
-        if f.metadata.get("kind") == "list_int" and any(v <= 0 for v in value):
-            raise UsageError(f"config key {f.name!r} must hold positive integers, got {list(value)!r}")
+        if f.metadata.get("kind") in ("list_int", "list_float") and any(v <= 0 for v in value):
+            raise UsageError(f"config key {f.name!r} must hold positive numbers, got {list(value)!r}")
         choices = f.metadata.get("choices")
         if choices and value not in choices:
             raise UsageError(f"config key {f.name!r} must be one of {', '.join(choices)}, got {value!r}")
@@ -233,6 +286,8 @@ def _check(config: Config) -> None:
             raise UsageError(
                 f"run_config_search_min_{what} ({low}) is greater than run_config_search_max_{what} ({high}): swap or fix them"
             )
+    if config.request_rate and config.concurrency:
+        raise UsageError("request_rate and concurrency both set: choose open loop (request_rate) or closed loop (concurrency)")
     if config.stable_windows > config.max_windows:
         raise UsageError(f"stable_windows ({config.stable_windows}) must not exceed max_windows ({config.max_windows})")
     for section in ("objectives", "constraints"):

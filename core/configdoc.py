@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tsweep.config import METRIC_ALIASES, Config
+from tsweep.config import METRIC_ALIASES, PERF_ANALYZER_FLAGS, Config
 
 INTRO = """# Config reference
 
@@ -31,13 +31,16 @@ DIFFERENCES = """
   `run_config_search_disable`, `triton_server_flags`, `batch_sizes`, `concurrency`.
 - Metric names: Model Analyzer's ({aliases}) are accepted in `objectives` and `constraints`
   and mean tsweep's `throughput` / `latency_*_ms` metrics.
+- `perf_analyzer_flags`: {pa_flags} are understood and mapped onto tsweep's own keys
+  (`measurement-interval` in ms becomes `measurement_window_s`, `stability-percentage`
+  becomes `stability_tolerance`, ...); an explicit tsweep key wins. Other perf_analyzer flags
+  are refused with a message rather than ignored, because tsweep does not run perf_analyzer.
 - Different: the results store is a SQLite file (`<checkpoint_directory>/results.sqlite`),
-  not a pickle; measurement windows are set with `measurement_window_s`,
-  `stability_tolerance`, `stable_windows` and `max_windows` rather than perf_analyzer flags;
-  the default search bounds are smaller (2 instances, max batch size 16, concurrency 16)
-  while the adaptive search is being built.
+  not a pickle; the load generator is tsweep's own (native HTTP, or gRPC through
+  tritonclient); the default search bounds are smaller (2 instances, max batch size 16,
+  concurrency 16) while the adaptive search is being built.
 - Not supported yet: per-model settings in `profile_models` (a mapping), `model_config_parameters`,
-  `request_rate`, the docker launch mode, `perf_analyzer_flags` other than `shape`.
+  the docker launch mode.
 """
 
 
@@ -61,7 +64,8 @@ def render() -> str:
             flag += f", `{f.metadata['short']}`"
         lines.append(f"| `{f.name}` | {flag} | {_default(f)} | {', '.join(f.metadata['commands'])} | {f.metadata['help']} |")
     aliases = ", ".join(f"`{a}`" for a in METRIC_ALIASES)
-    return "\n".join(lines) + "\n" + DIFFERENCES.replace("{aliases}", aliases)
+    pa_flags = ", ".join(f"`{f}`" for f in PERF_ANALYZER_FLAGS)
+    return "\n".join(lines) + "\n" + DIFFERENCES.replace("{aliases}", aliases).replace("{pa_flags}", pa_flags)
 
 
 if __name__ == "__main__":

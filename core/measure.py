@@ -19,6 +19,8 @@ from tsweep.triton import ServerStats
 
 #: A window needs at least this many responses before its p99 means anything.
 MIN_WINDOW_REQUESTS = 50
+#: Open loop: more late sends than this fraction means the client could not keep the rate.
+MAX_LATE_FRACTION = 0.10
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class MethodSettings:
     stable_windows: int = 3
     max_windows: int = 10
     warmup_s: float = 0.5
+    min_requests: int = MIN_WINDOW_REQUESTS
 
 
 @dataclass
@@ -42,6 +45,9 @@ class Window:
     send_ns: int
     recv_ns: int
     error_samples: list
+    sent: int = 0
+    late_sends: int = 0
+    max_lateness_ns: int = 0
 
     def throughput(self, batch_size: int) -> float:
         return self.completed * batch_size / (self.duration_ns / 1e9) if self.duration_ns else 0.0
@@ -59,6 +65,17 @@ class Window:
         self.send_ns += other.send_ns
         self.recv_ns += other.recv_ns
         self.error_samples = (self.error_samples + other.error_samples)[:5]
+        self.sent += other.sent
+        self.late_sends += other.late_sends
+        self.max_lateness_ns = max(self.max_lateness_ns, other.max_lateness_ns)
+
+    @classmethod
+    def from_load(cls, raw, server: ServerStats) -> "Window":
+        """A window from what the load generator handed out (native or Python)."""
+        return cls(
+            raw.duration_ns, raw.completed, raw.errors, raw.histogram, server, raw.send_ns, raw.recv_ns,
+            list(raw.error_samples), getattr(raw, "sent", 0), getattr(raw, "late_sends", 0), getattr(raw, "max_lateness_ns", 0),
+        )  # fmt: skip
 
 
 def spread(values: Sequence[float]) -> float:
@@ -103,15 +120,15 @@ def measure(
             clock(settings.window_s)
             raw = load.take_window()
             after = server_stats()
-            window = Window(raw.duration_ns, raw.completed, raw.errors, raw.histogram, after - before, raw.send_ns, raw.recv_ns, list(raw.error_samples))
+            window = Window.from_load(raw, after - before)
             before = after
             if pending is not None:
                 pending.absorb(window)
                 window, pending = pending, None
-            if window.completed < MIN_WINDOW_REQUESTS and window.completed + window.errors < MIN_WINDOW_REQUESTS:
-                if window.duration_ns < settings.window_s * 1e9 * settings.max_windows:
-                    pending = window
-                    continue
+            too_few = window.completed + window.errors < settings.min_requests
+            if too_few and window.duration_ns < settings.window_s * 1e9 * settings.max_windows:
+                pending = window  # extend it: the next window's data is added, not restarted
+                continue
             windows.append(window)
             if window.completed == 0 and window.errors > 0:
                 break  # every request fails: more windows will not fix it
@@ -154,8 +171,20 @@ def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: M
     hist = total.histogram
     srv = total.server
     per_request = (lambda ns: ns / srv.success_count / 1e6) if srv.success_count else (lambda ns: None)
+    status, error = ("ok" if stable else "unstable"), (f"{errors} failed requests, e.g. {samples[0][1]}" if errors and samples else "")
+    if trial.load.kind == "request_rate":
+        sent = sum(w.sent for w in windows)
+        late = sum(w.late_sends for w in windows)
+        worst = max(w.max_lateness_ns for w in windows)
+        base["metrics"] = {**metrics, "late_send_fraction": late / sent if sent else 0.0, "max_lateness_ms": worst / 1e6}
+        if sent and late / sent > MAX_LATE_FRACTION:
+            status = "failed"
+            error = (
+                f"the client could not keep to {trial.load.value:g} requests/s: {100 * late / sent:.0f}% of sends were "
+                f"late (worst by {worst / 1e6:.1f} ms); lower the request rate"
+            )
     return Measurement(
-        status="ok" if stable else "unstable",
+        status=status,
         throughput=total.throughput(trial.batch_size),
         latency_avg_ms=hist.mean / 1e6,
         latency_p50_ms=hist.value_at_percentile(50) / 1e6,
@@ -166,9 +195,11 @@ def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: M
         compute_input_ms=per_request(srv.compute_input_ns),
         compute_infer_ms=per_request(srv.compute_infer_ns),
         compute_output_ms=per_request(srv.compute_output_ns),
+        client_send_ms=total.send_ns / total.completed / 1e6,
+        client_recv_ms=total.recv_ns / total.completed / 1e6,
         requests=total.completed,
         errors=errors,
-        error=f"{errors} failed requests, e.g. {samples[0][1]}" if errors and samples else "",
+        error=error,
         window_throughputs=[w.throughput(trial.batch_size) for w in windows],
         histogram=hist.to_bytes(),
         **base,

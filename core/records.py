@@ -191,6 +191,8 @@ class Measurement:
     compute_input_ms: Optional[float] = None
     compute_infer_ms: Optional[float] = None
     compute_output_ms: Optional[float] = None
+    client_send_ms: Optional[float] = None
+    client_recv_ms: Optional[float] = None
     requests: int = 0
     errors: int = 0
     windows: int = 0
@@ -231,6 +233,8 @@ CORE_METRICS: Tuple[MetricInfo, ...] = (
     MetricInfo("compute_input_ms", "ms", False, "Compute input"),
     MetricInfo("compute_infer_ms", "ms", False, "Compute infer"),
     MetricInfo("compute_output_ms", "ms", False, "Compute output"),
+    MetricInfo("client_send_ms", "ms", False, "Client send"),
+    MetricInfo("client_recv_ms", "ms", False, "Client receive"),
 )
 
 

@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS measurements (
     compute_input_ms REAL,
     compute_infer_ms REAL,
     compute_output_ms REAL,
+    client_send_ms REAL,
+    client_recv_ms REAL,
     requests INTEGER NOT NULL,
     errors INTEGER NOT NULL,
     windows INTEGER NOT NULL,
@@ -63,7 +65,7 @@ _COLUMNS = [
     "model", "variant", "variant_digest", "load_kind", "load_value", "batch_size", "status",
     "throughput", "latency_avg_ms", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
     "latency_p99_ms", "queue_ms", "compute_input_ms", "compute_infer_ms", "compute_output_ms",
-    "requests", "errors", "windows", "duration_s", "error",
+    "client_send_ms", "client_recv_ms", "requests", "errors", "windows", "duration_s", "error",
 ]  # fmt: skip
 
 

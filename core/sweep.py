@@ -18,13 +18,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
-from urllib.parse import urlsplit
 
 from tsweep import analysis, goals, inputs, repository
 from tsweep.config import Config
 from tsweep.errors import ServerError
-from tsweep.loadclient import ThreadedHttpLoad
-from tsweep.measure import MethodSettings, measure
+from tsweep.loads import LoadSettings, make_load
+from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings, measure
 from tsweep.pluginmanager import Hooks
 from tsweep.progress import Progress
 from tsweep.records import LaunchSettings, Measurement, ModelSpec, RankedConfig, RunningServer, SpaceSettings, Trial, Variant
@@ -42,6 +41,16 @@ class ProfileOutcome:
     store_path: Path
     server: str
     reports: List[Path] = field(default_factory=list)
+    stable: int = 0
+    measuring_s: float = 0.0
+
+    def summary(self) -> str:
+        """e.g. '21 points measured (18 stable) in 96 s of measuring, 4.6 s per point; 0 reused'."""
+        per_point = f", {self.measuring_s / self.measured:.1f} s per point" if self.measured else ""
+        return (
+            f"{self.measured} points measured ({self.stable} stable) in {self.measuring_s:.0f} s of measuring{per_point}; "
+            f"{self.resumed} reused from {self.store_path}"
+        )
 
 
 def space_settings(config: Config) -> SpaceSettings:
@@ -53,6 +62,7 @@ def space_settings(config: Config) -> SpaceSettings:
         min_concurrency=config.run_config_search_min_concurrency,
         max_concurrency=config.run_config_search_max_concurrency,
         concurrency=tuple(config.concurrency),
+        request_rate=tuple(config.request_rate),
         batch_sizes=tuple(config.batch_sizes),
         search_disable=config.run_config_search_disable,
         gpu_available=False,
@@ -66,6 +76,18 @@ def method_settings(config: Config) -> MethodSettings:
         stable_windows=config.stable_windows,
         max_windows=config.max_windows,
         warmup_s=min(0.5, config.measurement_window_s),
+        min_requests=config.measurement_request_count or MIN_WINDOW_REQUESTS,
+    )
+
+
+def load_settings(config: Config) -> LoadSettings:
+    return LoadSettings(
+        protocol=config.client_protocol,
+        shapes=inputs.parse_shapes(list(config.shape)),
+        input_data=config.input_data,
+        encoding=config.http_encoding,
+        timeout_s=config.request_timeout_s,
+        distribution=config.request_distribution,
     )
 
 
@@ -128,16 +150,18 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
     known = analysis.known_metrics(())
     goals.objectives(config, known), goals.constraints(config, known)
     analysis.chosen_reporters(config, hooks)
-    shapes = inputs.parse_shapes(config.perf_analyzer_flags.get("shape"))
-    for model in models:
+    load = load_settings(config)
+    for model in models:  # shapes and input data must fit every model, before anything runs
+        specs, data = inputs.samples(model.config, load.shapes, load.input_data)
         for batch in config.batch_sizes:
-            inputs.tensor_specs(model.config, batch, shapes)
+            inputs.batches(model.config, specs, data, batch)
     launcher.preflight()
 
     # -- run ----------------------------------------------------------------------------
     repository.prepare_output(output, config.override_output_model_repository)
     store = ResultsStore.open(config.checkpoint_path)
-    measured = resumed = 0
+    measured = resumed = stable = 0
+    measuring_s = 0.0
     try:
         server = launcher.start()
         progress.server_started(server)
@@ -165,10 +189,12 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
                         break
                     for trial in trials:
                         progress.trial_started(trial, len(history), planned, time.monotonic() - started)
-                        m = run_trial(trial, model, loader, client, server, shapes, method, collectors)
+                        m = run_trial(trial, model, loader, client, server, load, method, collectors)
                         store.add(m)
                         history.append(m)
                         measured += 1
+                        stable += m.status == "ok"
+                        measuring_s += m.duration_s
                         progress.trial_finished(m)
                 loader.unload()
         finally:
@@ -177,10 +203,10 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
         reports = analysis.write_reports(store, rankings, config, hooks, {"server": server.description})
     finally:
         store.close()
-    return ProfileOutcome(rankings, measured, resumed, config.checkpoint_path, server.description, reports)
+    return ProfileOutcome(rankings, measured, resumed, config.checkpoint_path, server.description, reports, stable, measuring_s)
 
 
-def run_trial(trial: Trial, model: ModelSpec, loader: VariantLoader, client: TritonHTTP, server: RunningServer, shapes, method: MethodSettings, collectors) -> Measurement:
+def run_trial(trial: Trial, model: ModelSpec, loader: VariantLoader, client: TritonHTTP, server: RunningServer, load: LoadSettings, method: MethodSettings, collectors) -> Measurement:
     """Load the trial's variant and measure it; a variant that fails to load is a failed point."""
     try:
         loader.ensure(model, trial.variant)
@@ -190,7 +216,5 @@ def run_trial(trial: Trial, model: ModelSpec, loader: VariantLoader, client: Tri
             load_kind=trial.load.kind, load_value=trial.load.value, batch_size=trial.batch_size,
             status="failed", error=f"variant failed to load: {exc}", variant_params=dict(trial.variant.params),
         )  # fmt: skip
-    bodies = inputs.request_bodies(trial.variant.config, trial.batch_size, shapes)
-    url = urlsplit(server.http_url)
-    load = ThreadedHttpLoad(url.hostname, url.port, f"/v2/models/{trial.variant.name}/infer", bodies, int(trial.load.value))
-    return measure(trial, load, lambda: client.stats(trial.variant.name), method, collectors)
+    generator = make_load(trial, server, load)
+    return measure(trial, generator, lambda: client.stats(trial.variant.name), method, collectors)

@@ -1,25 +1,17 @@
 """Shared fixtures. Tests that need a server start the real embedded tritonserver."""
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-MODEL_REPOSITORY = EXAMPLES / "model_repository"
-TSWEEP = [sys.executable, "-m", "tsweep"]
+from tsweep import repository
+from tsweep.plugins.launchers.local import LocalLauncher
+from tsweep.records import LaunchSettings, Variant
+from tsweep.triton import TritonHTTP
 
-
-def run_tsweep(*args: str, cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess, as a user would."""
-    return subprocess.run(
-        [*TSWEEP, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
-    )
+from tests.support import MODEL_REPOSITORY
 
 
 @pytest.fixture
@@ -38,5 +30,18 @@ def model_repo(tmp_path: Path) -> Path:
     return dst
 
 
-def tree(path: Path) -> list:
-    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+@pytest.fixture(scope="session")
+def add_sub_server(tmp_path_factory):
+    """One real tritonserver with the example add_sub model loaded as 'add_sub'."""
+    tmp = tmp_path_factory.mktemp("inputs")
+    out = tmp / "repo"
+    repository.prepare_output(out, override=False)
+    (model,) = repository.find_models(str(MODEL_REPOSITORY), ["add_sub"])
+    repository.write_variant(out, model, Variant("add_sub", model.config, {}, name="add_sub"))
+    launcher = LocalLauncher(LaunchSettings(model_repository=out, log_dir=tmp / "log", ready_timeout_s=60))
+    server = launcher.start()
+    try:
+        TritonHTTP(server.http_url).load_model("add_sub")
+        yield server
+    finally:
+        launcher.stop()

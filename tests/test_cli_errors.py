@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MODEL_REPOSITORY, run_tsweep, tree
+from tests.support import MODEL_REPOSITORY, run_tsweep, tree
 
 
 def profile_args(repo, *extra):

@@ -4,7 +4,7 @@ import pytest
 
 from tsweep import modelconfig
 from tsweep.ext.histogram import Histogram
-from tsweep.loadclient import LoadWindow
+from tsweep.grpcload import LoadWindow
 from tsweep.measure import MethodSettings, is_stable, measure, spread
 from tsweep.records import LoadLevel, Trial, Variant
 from tsweep.triton import ServerStats

@@ -17,7 +17,7 @@ from tsweep.pluginmanager import make_plugin_manager
 from tsweep.records import Measurement, Variant
 from tsweep.store import ResultsStore
 
-from conftest import run_tsweep
+from tests.support import run_tsweep
 
 PLUGIN = '''
 """A third-party reporter and a replacement for the built-in csv reporter."""

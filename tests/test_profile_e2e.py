@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, MODEL_REPOSITORY, run_tsweep
+from tests.support import EXAMPLES, MODEL_REPOSITORY, run_tsweep
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
-BEST = re.compile(r"^Best config for (\w+): (\w+), ([\d.]+) infer/s at p99 ([\d.]+) ms \((concurrency=\d+), client batch 1\)", re.M)
+BEST = re.compile(r"^Best config for (\w+): (\w+), ([\d.]+) infer/s at p99 ([\d.]+) ms \(((?:concurrency|request_rate)=[\d.]+), client batch 1\)", re.M)
 
 
 def stored(workdir: Path):
@@ -41,7 +41,7 @@ def test_quick_sweep_ranks_stores_and_resumes(workdir: Path):
     assert all(r["status"] in ("ok", "unstable") and r["throughput"] > 0 and r["requests"] > 0 for r in rows)
     assert all(0 < r["latency_p50_ms"] <= r["latency_p99_ms"] for r in rows)
     assert all(r["compute_infer_ms"] > 0 and r["queue_ms"] >= 0 for r in rows)  # server-side breakdown
-    assert "4 points measured, 0 reused" in first.stderr
+    assert re.search(r"^4 points measured \((\d) stable\) in \d+ s of measuring, [\d.]+ s per point; 0 reused from", first.stderr, re.M)
     assert "[  4/4 " in first.stderr and "add_sub_config_0 (instances=1, max_batch_size=8, dynamic_batching=True) concurrency=2" in first.stderr
 
     model, best, throughput, p99, load = BEST.search(first.stdout).groups()
@@ -57,7 +57,7 @@ def test_quick_sweep_ranks_stores_and_resumes(workdir: Path):
 
     again = run_tsweep(*args, cwd=workdir)  # same command: everything is already measured
     assert again.returncode == 0, again.stderr
-    assert "0 points measured, 4 reused" in again.stderr
+    assert "0 points measured (0 stable) in 0 s of measuring; 4 reused from checkpoints/results.sqlite" in again.stderr
     assert len(stored(workdir)) == 4
     assert BEST.search(again.stdout).group(2) == best
 
@@ -106,3 +106,27 @@ def test_remote_mode_attaches_and_loads_variants_explicitly(tmp_path: Path, work
         assert (out / "add_sub_config_default" / "config.pbtxt").is_file()
     finally:
         users_server.stop()
+
+
+@pytest.mark.parametrize(
+    "extra, kind, values",
+    [
+        (["--client-protocol", "grpc", "--concurrency", "1,2"], "concurrency", [1.0, 2.0]),
+        (["--request-rate", "50,100", "--request-distribution", "constant"], "request_rate", [50.0, 100.0]),
+    ],
+    ids=["grpc", "open-loop"],
+)
+def test_protocols_and_load_kinds(workdir: Path, extra, kind, values):
+    result = run_tsweep(
+        "profile", "--model-repository", str(MODEL_REPOSITORY), "--profile-models", "add_sub",
+        "--output-model-repository-path", "out", "--run-config-search-disable", "--measurement-window-s", "0.5",
+        "--measurement-request-count", "20", *extra, cwd=workdir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = stored(workdir)
+    assert [(r["load_kind"], r["load_value"]) for r in rows] == [(kind, v) for v in values]
+    assert all(r["status"] in ("ok", "unstable") and r["errors"] == 0 for r in rows), [dict(r) for r in rows]
+    if kind == "request_rate":
+        for r in rows:
+            assert r["throughput"] == pytest.approx(r["load_value"], rel=0.25)  # it sends what was asked
+    assert BEST.search(result.stdout) or "Best config for add_sub: add_sub_config_default" in result.stdout

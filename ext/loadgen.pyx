@@ -1,0 +1,409 @@
+# cython: language_level=3
+"""Native HTTP/1.1 load generator for Triton (and any HTTP/1.1 server).
+
+The event loop is C (``tsw_loadgen.h``: epoll, non-blocking keep-alive sockets, one pthread per
+loop, no per-request allocation and no Python on the request path); this module only builds
+requests, starts/stops the loop and turns its counters into :class:`Window` objects.
+
+Example::
+
+    from tsweep.ext.loadgen import HttpLoad, build_http_request
+
+    req = build_http_request("127.0.0.1", 8000, "/v2/models/add_sub/infer", body=payload,
+                             headers={"Content-Type": "application/json"})
+    with HttpLoad("127.0.0.1", 8000, [req], concurrency=8) as load:
+        load.start()
+        time.sleep(5)
+        w = load.take_window()       # the load keeps running
+        print(w.throughput, w.histogram.value_at_percentile(99))
+
+Closed loop (``concurrency=N``): N keep-alive connections, each with one request always in
+flight; latency = first request byte written -> last response byte read.
+
+Open loop (``rate=R``): sends at intended times (constant spacing 1/R, or exponential gaps for
+``schedule="poisson"``, seeded), on an idle connection or a newly opened one while fewer than
+``max_connections`` are open; otherwise the send waits for a free connection and is *late*.
+Latency is measured from the intended send time (coordinated-omission correction) to the
+arrival of the response's last byte (the kernel's receive timestamp: responses are read at the
+loop's next wake-up, so they cost no wake-up of their own). A send is counted in ``late_sends``
+when it starts more than ``late_threshold_s`` (default 1 ms) after its intended time.
+
+Accounting: ``sent`` counts requests whose first byte was written; each ends as ``completed``
+(HTTP 200), an error (other status, connection closed/reset, timeout) or stays in flight.
+Connection failures are errors as well (``connect_errors``) without being sent requests, so over
+consecutive windows ``sum(sent) == sum(completed) + sum(errors - connect_errors) + in_flight``
+of the last window; after :meth:`HttpLoad.stop` the last window's ``in_flight`` counts the
+requests abandoned by the stop.
+"""
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+
+import ipaddress
+
+
+cdef extern from "tsw_loadgen.h" nogil:
+    ctypedef struct tsw_hist:
+        pass
+
+    ctypedef struct tsw_window:
+        int64_t start_ns, end_ns
+        int64_t completed, errors, timeouts, connect_errors
+        int64_t sent, bytes_sent, bytes_received, send_ns, recv_ns
+        int64_t late_sends, max_lateness_ns
+        int64_t in_flight, connections, schedule_lag_ns
+        int nsamples
+        tsw_hist *hist
+
+    ctypedef struct tsw_load:
+        pass
+
+    size_t tsw_hist_encoded_max_size(const tsw_hist *h)
+    size_t tsw_hist_encode(const tsw_hist *h, uint8_t *out)
+    int64_t tsw_hist_count(const tsw_hist *h)
+
+    tsw_load *tsw_load_new(const char *host, int port, const char *reqdata, const size_t *lens,
+                           uint32_t nreq, int concurrency, double rate, int poisson, uint64_t seed,
+                           int max_connections, double timeout_s, double late_threshold_s,
+                           int threads, double duration_s, int64_t max_requests, char *err,
+                           size_t errlen)
+    int tsw_load_start(tsw_load *D)
+    void tsw_load_stop(tsw_load *D)
+    int tsw_load_running(tsw_load *D)
+    int tsw_load_take(tsw_load *D)
+    void tsw_load_take_done(tsw_load *D)
+    tsw_window *tsw_load_window(tsw_load *D)
+    int tsw_window_sample_status(const tsw_window *w, int i)
+    const char *tsw_window_sample_msg(const tsw_window *w, int i)
+    void tsw_load_free(tsw_load *D)
+    int64_t tsw_now_ns()
+
+
+def _histogram_from_bytes(data):
+    # Python-level import: a cimport of Histogram would break with the package-dir mapping.
+    from tsweep.ext.histogram import Histogram
+    return Histogram.from_bytes(data)
+
+
+_HEADER_SAFE = str.maketrans("", "", "\r\n")
+
+
+def build_http_request(host, port, path, body=b"", headers=None, method="POST"):
+    """Return one complete HTTP/1.1 request as bytes, ready for :class:`HttpLoad`.
+
+    Adds ``Host`` (unless given in ``headers``), ``Content-Length`` (always for a body or a
+    method other than GET/HEAD) and ``Connection: keep-alive``. ``body`` may be bytes or str
+    (UTF-8). Header names/values must not contain CR or LF.
+    """
+    if isinstance(body, str):
+        body = body.encode()
+    body = bytes(body)
+    if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in " \r\n"):
+        raise ValueError(f"path must start with '/' and contain no spaces or newlines: {path!r}")
+    method = str(method).upper()
+    if not method.isalpha():
+        raise ValueError(f"bad method {method!r}")
+    host = str(host)
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    except ValueError:
+        pass
+    port = int(port)
+    given = {}
+    for k, v in (headers or {}).items():
+        k, v = str(k), str(v)
+        if k != k.translate(_HEADER_SAFE) or v != v.translate(_HEADER_SAFE) or ":" in k or not k:
+            raise ValueError(f"invalid header {k!r}: {v!r}")
+        given[k.lower()] = (k, v)
+    lines = [f"{method} {path} HTTP/1.1"]
+    if "host" in given:
+        lines.append(f"Host: {given.pop('host')[1]}")
+    else:
+        lines.append(f"Host: {host}" if port == 80 else f"Host: {host}:{port}")
+    given.pop("content-length", None)
+    if "connection" not in given:
+        lines.append("Connection: keep-alive")
+    for k, v in given.values():
+        lines.append(f"{k}: {v}")
+    if body or method not in ("GET", "HEAD"):
+        lines.append(f"Content-Length: {len(body)}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + body
+
+
+class Window:
+    """What the load did between two swaps (see :meth:`HttpLoad.take_window`).
+
+    All durations are integer nanoseconds (CLOCK_MONOTONIC). ``send_ns`` / ``recv_ns`` are sums
+    (time spent writing requests / from the first response byte to the complete response; in
+    open loop the latter uses the bytes' kernel arrival times), so ``send_ns / sent`` and
+    ``recv_ns / (completed + errors - connect_errors)`` are per-request averages.
+    ``in_flight``, ``connections`` (open sockets) and ``schedule_lag_ns`` (open loop: how far the
+    next unsent intended send is in the past, 0 when on schedule) are snapshots at the swap.
+    ``timeouts`` and ``connect_errors`` are included in ``errors``. ``error_samples`` holds up to
+    5 distinct ``(status, message)`` pairs: the HTTP status and the start of the body (Triton's
+    ``{"error": ...}``), or -1 and a transport message ("timeout", "connect: Connection refused",
+    "connection closed by server", ...).
+    """
+
+    __slots__ = (
+        "start_ns", "end_ns", "duration_ns", "completed", "errors", "timeouts", "connect_errors",
+        "error_samples", "histogram", "sent", "bytes_sent", "bytes_received", "send_ns",
+        "recv_ns", "in_flight", "connections", "late_sends", "max_lateness_ns",
+        "schedule_lag_ns",
+    )
+
+    def __init__(self, **fields):
+        for name in self.__slots__:
+            setattr(self, name, fields.pop(name))
+        if fields:
+            raise TypeError(f"unknown Window fields: {sorted(fields)}")
+
+    @property
+    def throughput(self):
+        """Completed (HTTP 200) responses per second."""
+        return self.completed * 1e9 / self.duration_ns if self.duration_ns > 0 else 0.0
+
+    @property
+    def send_rate(self):
+        """Requests written per second."""
+        return self.sent * 1e9 / self.duration_ns if self.duration_ns > 0 else 0.0
+
+    def as_dict(self):
+        """Plain fields (the histogram excluded)."""
+        return {k: getattr(self, k) for k in self.__slots__ if k != "histogram"}
+
+    def __repr__(self):
+        return (
+            f"Window(duration_ns={self.duration_ns}, sent={self.sent}, completed={self.completed}, "
+            f"errors={self.errors}, in_flight={self.in_flight}, late_sends={self.late_sends}, "
+            f"error_samples={self.error_samples!r})"
+        )
+
+
+cdef class HttpLoad:
+    """Drive HTTP/1.1 load from a native thread; read results with :meth:`take_window`.
+
+    Exactly one of ``concurrency`` (closed loop) or ``rate`` (open loop, requests/s) is given.
+
+    :param host: server address or name (resolved once, here)
+    :param port: TCP port
+    :param requests: pre-encoded requests (see :func:`build_http_request`), sent round-robin
+    :param concurrency: closed loop: N requests always in flight on N keep-alive connections
+    :param rate: open loop: intended sends per second
+    :param schedule: ``"constant"`` (spacing 1/rate) or ``"poisson"`` (exponential gaps)
+    :param seed: seed of the poisson schedule
+    :param max_connections: open loop: most connections opened
+    :param timeout_s: per-request timeout; a request slower than that is an error ("timeout")
+        and its connection is closed and reopened
+    :param threads: loop threads (1 is best when client and server share a small host);
+        concurrency / rate / max_connections are split between them
+    :param late_threshold_s: open loop: a send starting later than this after its intended time
+        counts in ``late_sends``
+    :param duration_s: optional limit: the load ends by itself that long after start(), as if
+        stop() had been called (in-flight requests are abandoned)
+    :param max_requests: optional limit: at most that many requests are sent in all; the load
+        ends by itself once they are all answered (or failed)
+
+    After a limit ends the load, ``running`` is False and take_window() returns the rest, as
+    after stop(); stop() is still fine to call (it joins the finished thread).
+    """
+
+    cdef tsw_load *_ld
+    cdef readonly bint started
+    cdef readonly int concurrency
+    cdef readonly double rate
+    cdef readonly str schedule
+    cdef readonly int threads
+    cdef readonly double timeout_s
+    cdef readonly int max_connections
+
+    def __cinit__(self):
+        self._ld = NULL
+
+    def __init__(self, host, int port, requests, concurrency=None, rate=None,
+                 schedule="constant", seed=1, int max_connections=256, double timeout_s=30.0,
+                 int threads=1, double late_threshold_s=0.001, duration_s=None,
+                 max_requests=None):
+        if (concurrency is None) == (rate is None):
+            raise ValueError("give exactly one of concurrency (closed loop) or rate (open loop)")
+        if concurrency is not None and int(concurrency) < 1:
+            raise ValueError("concurrency must be >= 1")
+        if rate is not None and not float(rate) > 0:
+            raise ValueError("rate must be > 0")
+        if schedule not in ("constant", "poisson"):
+            raise ValueError("schedule must be 'constant' or 'poisson'")
+        if max_connections < 1:
+            raise ValueError("max_connections must be >= 1")
+        if not timeout_s > 0:
+            raise ValueError("timeout_s must be > 0")
+        if threads < 1:
+            raise ValueError("threads must be >= 1")
+        if not 0 < port < 65536:
+            raise ValueError(f"bad port {port}")
+        if duration_s is not None and not float(duration_s) > 0:
+            raise ValueError("duration_s must be > 0")
+        if max_requests is not None and int(max_requests) < 1:
+            raise ValueError("max_requests must be >= 1")
+        reqs = [bytes(r) for r in requests]
+        if not reqs:
+            raise ValueError("requests is empty")
+        if any(len(r) == 0 for r in reqs):
+            raise ValueError("empty request")
+        if self._ld is not NULL:
+            raise RuntimeError("HttpLoad.__init__ called twice")
+
+        cdef bytes blob = b"".join(reqs)
+        cdef Py_ssize_t n = len(reqs), i
+        cdef size_t *lens = <size_t *>malloc(n * sizeof(size_t))
+        if lens is NULL:
+            raise MemoryError()
+        for i in range(n):
+            lens[i] = len(reqs[i])
+        cdef bytes bhost = str(host).encode()
+        cdef const char *chost = bhost
+        cdef const char *cdata = blob
+        cdef int cconc = int(concurrency) if concurrency is not None else 0
+        cdef double crate = float(rate) if rate is not None else 0.0
+        cdef int cpoisson = schedule == "poisson"
+        cdef uint64_t cseed = <uint64_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
+        cdef double cduration = float(duration_s) if duration_s is not None else 0.0
+        cdef int64_t cmax = int(max_requests) if max_requests is not None else 0
+        cdef char err[256]
+        err[0] = 0
+        cdef tsw_load *ld
+        try:
+            with nogil:  # getaddrinfo may block
+                ld = tsw_load_new(chost, port, cdata, lens, <uint32_t>n, cconc, crate, cpoisson,
+                                  cseed, max_connections, timeout_s, late_threshold_s, threads,
+                                  cduration, cmax, err, sizeof(err))
+        finally:
+            free(lens)
+        if ld is NULL:
+            msg = err.decode(errors="replace")
+            if msg.startswith("cannot resolve"):
+                raise OSError(msg)
+            raise ValueError(msg) if "required" in msg or "no requests" in msg else RuntimeError(msg)
+        self._ld = ld
+        self.started = False
+        self.concurrency = cconc
+        self.rate = crate
+        self.schedule = schedule
+        self.threads = threads
+        self.timeout_s = timeout_s
+        self.max_connections = max_connections
+
+    def __dealloc__(self):
+        if self._ld is not NULL:
+            with nogil:
+                tsw_load_free(self._ld)  # stops and joins first
+            self._ld = NULL
+
+    cdef tsw_load *_get(self) except NULL:
+        if self._ld is NULL:
+            raise RuntimeError("HttpLoad is not initialised")
+        return self._ld
+
+    def start(self):
+        """Start the load thread(s). A stopped load cannot be started again."""
+        cdef tsw_load *ld = self._get()
+        if self.started:
+            raise RuntimeError("HttpLoad already started (create a new one to run again)")
+        cdef int rc
+        with nogil:
+            rc = tsw_load_start(ld)
+        self.started = True
+        if rc != 0:
+            raise OSError(rc, "cannot start the load thread")
+        return self
+
+    @property
+    def running(self):
+        """True between start() and stop() (or the end set by duration_s / max_requests)."""
+        return self._ld is not NULL and bool(tsw_load_running(self._ld))
+
+    def stop(self):
+        """Stop the load, close its sockets and join its thread(s). Idempotent."""
+        if self._ld is NULL:
+            return
+        cdef tsw_load *ld = self._ld
+        with nogil:
+            tsw_load_stop(ld)
+
+    def take_window(self):
+        """Return a :class:`Window` with everything since start() or the previous call.
+
+        The load keeps running: the loop thread swaps its counters at its next iteration
+        (woken through an eventfd) while this call waits with the GIL released. After stop(),
+        the first call returns the rest up to the stop, later ones return empty windows.
+        """
+        cdef tsw_load *ld = self._get()
+        cdef int rc
+        with nogil:
+            rc = tsw_load_take(ld)
+        if rc != 0:
+            raise RuntimeError("HttpLoad not started")
+        cdef tsw_window *w
+        cdef size_t cap, used
+        cdef bytes hbytes
+        cdef int j
+        try:
+            w = tsw_load_window(ld)
+            cap = tsw_hist_encoded_max_size(w.hist)
+            hbytes = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>cap)
+            used = tsw_hist_encode(w.hist, <uint8_t *>PyBytes_AS_STRING(hbytes))
+            hbytes = hbytes[:used]
+            samples = []
+            for j in range(w.nsamples):
+                samples.append((tsw_window_sample_status(w, j),
+                                tsw_window_sample_msg(w, j).decode("utf-8", "replace")))
+            fields = dict(
+                start_ns=w.start_ns, end_ns=w.end_ns, duration_ns=w.end_ns - w.start_ns,
+                completed=w.completed, errors=w.errors, timeouts=w.timeouts,
+                connect_errors=w.connect_errors, error_samples=samples, sent=w.sent,
+                bytes_sent=w.bytes_sent, bytes_received=w.bytes_received, send_ns=w.send_ns,
+                recv_ns=w.recv_ns, in_flight=w.in_flight, connections=w.connections,
+                late_sends=w.late_sends, max_lateness_ns=w.max_lateness_ns,
+                schedule_lag_ns=w.schedule_lag_ns,
+            )
+        finally:
+            tsw_load_take_done(ld)
+        fields["histogram"] = _histogram_from_bytes(hbytes)
+        return Window(**fields)
+
+    def __enter__(self):
+        """``with HttpLoad(...) as load:`` does not start the load; it stops it on exit."""
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+def monotonic_ns():
+    """CLOCK_MONOTONIC in ns, the clock of Window.start_ns / end_ns."""
+    return tsw_now_ns()
+
+
+cdef extern from "tsw_loadgen.h" nogil:
+    int tsw_parse_test(const char *data, size_t n, size_t step, int head, int *status,
+                       int *keepalive, size_t *consumed, char *snip, size_t sniplen,
+                       const char **why)
+
+
+def _parse_response(bytes data, int step=0, bint head=False):
+    """Test hook: run the C response parser over ``data`` fed in ``step``-byte pieces.
+
+    Returns ``(result, status, keepalive, consumed, snippet, why)`` with result 1 (complete),
+    0 (needs more bytes) or -1 (protocol error, reason in ``why``).
+    """
+    cdef int status = 0, keepalive = 0
+    cdef size_t consumed = 0
+    cdef char snip[256]
+    cdef const char *why = NULL
+    cdef int r = tsw_parse_test(data, len(data), step if step > 0 else 0, head, &status,
+                                &keepalive, &consumed, snip, sizeof(snip), &why)
+    return (r, status, bool(keepalive), consumed, snip.decode("latin-1"),
+            why.decode() if why is not NULL else None)
