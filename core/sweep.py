@@ -140,6 +140,22 @@ class VariantLoader:
                 pass  # the next load reports a server that is really gone
 
 
+def raise_open_file_limit() -> None:
+    """Let the client (and the server it starts) hold one socket per request in flight.
+
+    Concurrency 1024 needs over a thousand sockets on each side, more than the common soft
+    limit of 1024; the hard limit is what the system allows us, so ask for it.
+    """
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # not POSIX, or not allowed: high concurrency then reports connect errors
+
+
 def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -> ProfileOutcome:
     progress = progress or Progress()
     # -- everything that can be wrong with the input, before anything is written ------
@@ -159,6 +175,7 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
 
     # -- run ----------------------------------------------------------------------------
     repository.prepare_output(output, config.override_output_model_repository)
+    raise_open_file_limit()
     store = ResultsStore.open(config.checkpoint_path)
     measured = resumed = stable = 0
     measuring_s = 0.0
