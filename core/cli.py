@@ -8,6 +8,7 @@ the edge, and nowhere else.
 from __future__ import annotations
 
 import inspect
+import os
 import signal
 import time
 import warnings
@@ -251,12 +252,24 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+def _exit_now(signum, frame) -> None:
+    """A second Ctrl-C: leave at once. The server still goes (it dies with its parent)."""
+    os.write(2, b"\nstopping now\n")
+    os._exit(130)
+
+
 def _interrupt(signum, frame) -> None:
-    """SIGTERM ends a run the way Ctrl-C does: the server is stopped, finished points kept."""
+    """Ctrl-C or SIGTERM: stop cleanly (server stopped, finished points kept); a second one
+    does not wait for the cleanup."""
+    signal.signal(signal.SIGINT, _exit_now)
+    signal.signal(signal.SIGTERM, _exit_now)
+    os.write(2, b"\ninterrupted: stopping the server (Ctrl-C again to quit at once)\n")
     raise KeyboardInterrupt
 
 
 def main() -> None:
     warnings.formatwarning = _one_line_warning  # e.g. a broken third-party plugin
-    signal.signal(signal.SIGTERM, _interrupt)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # e.g. nohup or a background job
+            signal.signal(sig, _interrupt)
     app()

@@ -65,3 +65,17 @@ def test_stopped_sweep_stops_its_server_and_resumes(workdir: Path, sig, code):
     assert rerun.returncode == 0, rerun.stderr
     assert re.search(rf"^{4 - kept} points measured \(\d+ stable\) in \d+ s of measuring, [\d.]+ s per point; {kept} reused from", rerun.stderr, re.M)
     assert rows(workdir) == 4  # nothing measured twice, nothing lost
+
+
+def test_second_interrupt_exits_at_once(workdir: Path):
+    proc, server_pid = start_and_wait_for_second_point(workdir)
+    proc.send_signal(signal.SIGINT)
+    for line in proc.stderr:  # the first interrupt is being handled: cleanup has begun
+        if line.startswith("interrupted: stopping the server"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)  # no waiting for a clean server shutdown
+    assert proc.returncode == 130
+    assert "stopping now" in err
+    assert server_pid and wait_gone(server_pid), "tritonserver outlived tsweep"
+    assert rows(workdir) >= 1
