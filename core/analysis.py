@@ -5,8 +5,9 @@ the result to reporter plugins. That is why ``analyze`` needs no server.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from tsweep import goals
 from tsweep.components import Reporter
@@ -29,9 +30,27 @@ def rank(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str
     ranker = hooks.ranker(config.ranker)
     result = {}
     for model in models:
-        defaults = [v["name"] for v in store.variants(model) if v["is_default"]]
-        result[model] = ranker.rank(store.measurements(model), objectives, constraints, known, defaults)
+        variants = store.variants(model)
+        defaults = [v["name"] for v in variants if v["is_default"]]
+        ranking = ranker.rank(store.measurements(model), objectives, constraints, known, defaults)
+        result[model] = [with_aliases(r, variants) for r in ranking]
     return result
+
+
+def with_aliases(ranked: RankedConfig, variants: Sequence[Mapping[str, object]]) -> RankedConfig:
+    """Name every variant that is the same config as the measured one (measured only once)."""
+    digest = next((v["digest"] for v in variants if v["name"] == ranked.variant), None)
+    same = tuple(str(v["name"]) for v in variants if v["digest"] == digest and v["name"] != ranked.variant)
+    is_default = ranked.is_default or any(v["is_default"] for v in variants if v["name"] in same)
+    return replace(ranked, aliases=same, is_default=is_default)
+
+
+def measured_name(store: ResultsStore, name: str) -> Optional[str]:
+    """The variant whose rows hold ``name``'s results (itself, or its identical twin)."""
+    variants = store.variants()
+    digest = next((v["digest"] for v in variants if v["name"] == name), None)
+    measured = {m.variant for m in store.measurements()}
+    return next((str(v["name"]) for v in variants if v["digest"] == digest and v["name"] in measured), None)
 
 
 def chosen_reporters(config: Config, hooks: Hooks) -> Dict[str, Reporter]:

@@ -143,7 +143,7 @@ def print_ranking(model: str, ranking: Sequence[RankedConfig], config: Config, l
         table.append(
             [
                 str(r.rank),
-                r.variant + (" (default)" if r.is_default else ""),
+                r.variant + (" (default)" if r.is_default else "") + (f" = {', '.join(r.aliases)}" if r.aliases else ""),
                 str(p.get("instances", "")),
                 str(p.get("max_batch_size", "")),
                 "yes" if p.get("dynamic_batching") else "no",
@@ -213,14 +213,17 @@ def report_command(config: Config) -> None:
         raise UsageError("no configs to report: pass --report-model-configs NAME[,NAME...] (see 'tsweep analyze' for names)")
     with ResultsStore.open_existing(config.checkpoint_path) as store:
         rows = store.measurements()
-        names = {m.variant for m in rows}
+        measured = {}
         for name in config.report_model_configs:
-            if name not in names:
-                raise UsageError(f"config {name!r} was never measured: measured configs are {', '.join(sorted(names)) or 'none'}")
+            measured[name] = analysis.measured_name(store, name)
+            if measured[name] is None:
+                names = sorted({m.variant for m in rows})
+                raise UsageError(f"config {name!r} was never measured: measured configs are {', '.join(names) or 'none'}")
         for name in config.report_model_configs:
-            typer.echo(f"\n{name}:")
+            same = f" (measured as {measured[name]}, the same config)" if measured[name] != name else ""
+            typer.echo(f"\n{name}{same}:")
             typer.echo("  load              throughput (infer/s)  p50 (ms)  p99 (ms)  queue (ms)  infer (ms)  status")
-            for m in sorted((m for m in rows if m.variant == name), key=lambda m: (m.batch_size, m.load_value)):
+            for m in sorted((m for m in rows if m.variant == measured[name]), key=lambda m: (m.batch_size, m.load_value)):
                 cells = [f"{m.load} b{m.batch_size}".ljust(17), _f(m.throughput).rjust(20), _f(m.latency_p50_ms).rjust(8),
                          _f(m.latency_p99_ms).rjust(8), _f(m.queue_ms).rjust(10), _f(m.compute_infer_ms).rjust(10), m.status]  # fmt: skip
                 typer.echo("  " + "  ".join(cells))

@@ -269,3 +269,4 @@ class RankedConfig:
     score: float
     misses: Mapping[str, float] = field(default_factory=dict)
     is_default: bool = False
+    aliases: Tuple[str, ...] = ()  # other variant names with the very same config

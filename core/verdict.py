@@ -47,4 +47,5 @@ def verdict(model: str, ranking: Sequence[RankedConfig], constraints: Sequence[C
         gain = f", {ratio:.2f}x the throughput of the default config {default.variant} ({default.best.throughput:.1f} infer/s)"
     elif default is not None and default.variant == best.variant:
         gain = ", which is the default config"
-    return f"Best config for {model}: {best.variant}, {point}{gain}."
+    twins = f" It is the same config as {', '.join(best.aliases)}, measured once." if best.aliases else ""
+    return f"Best config for {model}: {best.variant}, {point}{gain}.{twins}"
