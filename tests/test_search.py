@@ -63,3 +63,40 @@ def test_brute_ends_a_walk_at_a_failed_point():
     strategy = BruteSearch(s, SearchGoal())
     (t,) = strategy.propose([])
     assert strategy.propose([point(t, None, status="failed")]) == []
+
+
+def run_strategy(strategy, surface):
+    """Drive a strategy to the end on a synthetic throughput surface; returns the history."""
+    history = []
+    while trials := strategy.propose(history):
+        for t in trials:
+            instances, mbs = t.variant.params["instances"], t.variant.params["max_batch_size"]
+            thr = surface(instances, mbs, t.load.value, t.variant.is_default)
+            m = point(t, thr)
+            m.latency_p99_ms = t.load.value * 1.0  # p99 grows with load: budget 8 ms caps it at 8
+            history.append(m)
+    return history
+
+
+def test_quick_climbs_to_the_peak_with_fewer_measurements_than_brute():
+    from tsweep.plugins.search.quick import QuickSearch
+
+    s = space(max_instance_count=4, min_model_batch_size=1, max_model_batch_size=32, concurrency=(1, 2, 4, 8, 16))
+
+    def surface(instances, mbs, conc, is_default):  # peak at 3 instances, max_batch_size 8
+        return 1000.0 / (1 + abs(instances - 3)) / (1 + abs(mbs.bit_length() - 4)) * min(conc, 8) / 8
+
+    goal = SearchGoal(latency_budget_ms=8.0)
+    quick = run_strategy(QuickSearch(s, goal), surface)
+    brute = run_strategy(BruteSearch(s, goal), surface)
+
+    def best(history):
+        ok = [m for m in history if m.latency_p99_ms <= 8.0]
+        top = max(ok, key=lambda m: m.throughput)
+        return next(v for v in s.variants if v.name == top.variant).params
+
+    assert best(quick) == best(brute) == {"instances": 3, "max_batch_size": 8, "dynamic_batching": True}
+    assert len(quick) < len(brute) / 2
+    again = QuickSearch(s, goal)  # stateless: any prefix of the history replays to the same next trial
+    assert [again.propose(quick[:i])[0].key for i in range(len(quick))] == [m.key for m in quick]
+    assert again.propose(quick) == []

@@ -1,0 +1,104 @@
+"""Search strategy ``quick``: hill-climbing over instance count x max_batch_size.
+
+Every config visited gets a load walk (as in ``brute``, with its early exit) and a score: the
+best throughput among its points that meet the latency budget and minimum throughput. The
+climb starts at the generated variant closest to the model's own config (after measuring
+the default itself, for comparison), walks every neighbour (one instance more or fewer,
+max_batch_size doubled or halved), moves to the best neighbour if it beats the current
+config, and stops when none does.
+
+The strategy keeps no state: it replays the climb from the history on every call, so a
+resumed run continues where it stopped.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from tsweep.plugin import hookimpl
+from tsweep.plugins.search.brute import walk_finished
+from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial, Variant
+
+Coord = Tuple[int, int]  # (instances, max_batch_size)
+
+
+def coord(v: Variant) -> Coord:
+    return int(v.params.get("instances", 1)), int(v.params.get("max_batch_size", 0))
+
+
+class QuickSearch:
+    def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05):
+        self.space, self.goal, self.min_gain = space, goal, min_gain
+        self.default = next((v for v in space.variants if v.is_default), None)
+        self.grid: Dict[Coord, Variant] = {coord(v): v for v in space.variants if not v.is_default}
+
+    def score(self, points: Sequence[Measurement]) -> float:
+        good = [
+            p.throughput or 0.0
+            for p in points
+            if p.status != "failed"
+            and (self.goal.latency_budget_ms is None or (p.latency_p99_ms or float("inf")) <= self.goal.latency_budget_ms)
+            and (self.goal.min_throughput is None or (p.throughput or 0.0) >= self.goal.min_throughput)
+        ]
+        return max(good, default=0.0)
+
+    def _walk(self, variant: Variant, by_key: Dict[str, Measurement]) -> Tuple[Optional[Trial], List[Measurement]]:
+        """The next unmeasured trial of ``variant``'s walk, or None with its points when done."""
+        points: List[Measurement] = []
+        for batch in self.space.batch_sizes:
+            walked: List[Measurement] = []
+            for load in self.space.load_levels:
+                trial = Trial(variant, load, batch)
+                done = by_key.get(trial.key)
+                if done is None:
+                    if walk_finished(walked, self.min_gain):
+                        break
+                    return trial, []
+                walked.append(done)
+            points.extend(walked)
+        return None, points
+
+    def _start(self) -> Optional[Coord]:
+        if not self.grid:
+            return None
+        target = coord(self.default) if self.default else min(self.grid)
+        return min(self.grid, key=lambda c: (abs(c[0] - target[0]), abs(c[1] - target[1]), c))
+
+    def _neighbours(self, c: Coord) -> List[Coord]:
+        instances, mbs = c
+        around = [(instances - 1, mbs), (instances + 1, mbs), (instances, mbs // 2), (instances, mbs * 2)]
+        return [n for n in around if n in self.grid and n != c]
+
+    def propose(self, history: Sequence[Measurement]) -> List[Trial]:
+        by_key = {m.key: m for m in history}
+        if self.default is not None:
+            trial, _ = self._walk(self.default, by_key)
+            if trial:
+                return [trial]
+        current = self._start()
+        if current is None:
+            return []
+        trial, points = self._walk(self.grid[current], by_key)
+        if trial:
+            return [trial]
+        best_score = self.score(points)
+        while True:
+            scores = {}
+            for n in self._neighbours(current):
+                trial, points = self._walk(self.grid[n], by_key)
+                if trial:
+                    return [trial]
+                scores[n] = self.score(points)
+            better = {n: s for n, s in scores.items() if s > best_score * (1.0 + self.min_gain)}
+            if not better:
+                return []
+            current = max(better, key=lambda n: (better[n], n))
+            best_score = better[current]
+
+    def planned(self) -> int:
+        """Upper bound for progress display: at most the whole space."""
+        return len(self.space.variants) * len(self.space.batch_sizes) * len(self.space.load_levels)
+
+
+@hookimpl
+def tsweep_search_strategies():
+    return {"quick": QuickSearch}
