@@ -6,7 +6,7 @@ them. A failed point ends its walk too (more load will not make it succeed).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from tsweep.plugin import hookimpl
 from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial
@@ -23,6 +23,24 @@ def walk_finished(points: Sequence[Measurement], min_gain: float) -> bool:
     return recent < best_before * (1.0 + min_gain)
 
 
+def next_in_walk(space: ConfigSpace, variant, by_key: Dict[str, Measurement], min_gain: float) -> Tuple[Optional[Trial], List[Measurement]]:
+    """The next unmeasured trial of ``variant``'s load walks (one per client batch size), or
+    None and the walks' points when every walk is finished."""
+    points: List[Measurement] = []
+    for batch in space.batch_sizes:
+        walked: List[Measurement] = []
+        for load in space.load_levels:
+            trial = Trial(variant, load, batch)
+            done = by_key.get(trial.key)
+            if done is None:
+                if walk_finished(walked, min_gain):
+                    break
+                return trial, []
+            walked.append(done)
+        points.extend(walked)
+    return None, points
+
+
 class BruteSearch:
     def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05):
         self.space = space
@@ -31,16 +49,9 @@ class BruteSearch:
     def propose(self, history: Sequence[Measurement]) -> List[Trial]:
         by_key: Dict[str, Measurement] = {m.key: m for m in history}
         for variant in self.space.variants:
-            for batch in self.space.batch_sizes:
-                walked: List[Measurement] = []
-                for load in self.space.load_levels:
-                    trial = Trial(variant, load, batch)
-                    done = by_key.get(trial.key)
-                    if done is None:
-                        if walk_finished(walked, self.min_gain):
-                            break
-                        return [trial]
-                    walked.append(done)
+            trial, _ = next_in_walk(self.space, variant, by_key, self.min_gain)
+            if trial:
+                return [trial]
         return []
 
     def planned(self) -> int:

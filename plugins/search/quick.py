@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tsweep.plugin import hookimpl
-from tsweep.plugins.search.brute import walk_finished
+from tsweep.plugins.search.brute import next_in_walk
 from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial, Variant
 
 Coord = Tuple[int, int]  # (instances, max_batch_size)
@@ -42,20 +42,7 @@ class QuickSearch:
         return max(good, default=0.0)
 
     def _walk(self, variant: Variant, by_key: Dict[str, Measurement]) -> Tuple[Optional[Trial], List[Measurement]]:
-        """The next unmeasured trial of ``variant``'s walk, or None with its points when done."""
-        points: List[Measurement] = []
-        for batch in self.space.batch_sizes:
-            walked: List[Measurement] = []
-            for load in self.space.load_levels:
-                trial = Trial(variant, load, batch)
-                done = by_key.get(trial.key)
-                if done is None:
-                    if walk_finished(walked, self.min_gain):
-                        break
-                    return trial, []
-                walked.append(done)
-            points.extend(walked)
-        return None, points
+        return next_in_walk(self.space, variant, by_key, self.min_gain)
 
     def _start(self) -> Optional[Coord]:
         if not self.grid:
