@@ -89,6 +89,9 @@ class Config:
     max_windows: int = _opt(10, "Most windows per point; then the point is kept as unstable.", kind="positive")
     perf_analyzer_flags: Dict[str, Any] = _opt({}, "Load options in perf_analyzer's names, mapped onto the keys above (see below).", flag=False)
 
+    # filled from the mapping form of profile_models, not a key of its own
+    per_model: Dict[str, Dict[str, Any]] = _opt({}, "Per-model settings from the mapping form of profile_models.", flag=False, internal=True)
+
     # report --------------------------------------------------------------------------
     report_model_configs: Tuple[str, ...] = _opt((), "Configs to write detailed reports for, comma-separated.", commands=(REPORT,), kind="list_str")
 
@@ -155,13 +158,48 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any]) -> Config:
         raw = read_yaml(Path(path))
         source = str(path)
     for key in raw:
-        if key not in FIELDS:
+        if key not in FIELDS or FIELDS[key].metadata.get("internal"):
             raise UsageError(_unknown_key(key, source))
+    if isinstance(raw.get("profile_models"), dict):
+        raw = {**raw, "profile_models": list(raw["profile_models"]), "per_model": _per_model(raw["profile_models"], source)}
     merged = {**_from_perf_analyzer_flags(raw.get("perf_analyzer_flags")), **raw, **{k: v for k, v in overrides.items() if v is not None}}
     values = {key: _coerce(key, value) for key, value in merged.items()}
     config = Config(**values)
     _check(config)
     return config
+
+
+#: What the mapping form of profile_models may say about one model.
+PER_MODEL_PARAMETERS = {"concurrency": "list_int", "batch_sizes": "list_int", "request_rate": "list_float"}
+
+
+def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]:
+    """``profile_models: {name: {model_config_parameters: ..., parameters: ...}}`` checked."""
+    result = {}
+    for name, settings in models.items():
+        settings = settings or {}
+        if not isinstance(settings, dict):
+            raise UsageError(f"profile_models entry {name!r} in {source} must be a mapping, got {settings!r}")
+        unknown = set(settings) - {"model_config_parameters", "parameters"}
+        if unknown:
+            raise UsageError(f"profile_models entry {name!r} has unknown key {sorted(unknown)[0]!r}: use model_config_parameters or parameters")
+        parameters = settings.get("parameters") or {}
+        if not isinstance(parameters, dict) or set(parameters) - set(PER_MODEL_PARAMETERS):
+            raise UsageError(f"parameters of {name!r} may set {', '.join(PER_MODEL_PARAMETERS)}, got {parameters!r}")
+        coerced = {}
+        for key, value in parameters.items():
+            try:
+                convert = _as_int if PER_MODEL_PARAMETERS[key] == "list_int" else _as_float
+                coerced[key] = tuple(convert(v) for v in _split(value))
+            except (TypeError, ValueError):
+                raise UsageError(f"parameters.{key} of {name!r} must be a list of positive numbers, got {value!r}") from None
+            if any(v <= 0 for v in coerced[key]):
+                raise UsageError(f"parameters.{key} of {name!r} must be a list of positive numbers, got {value!r}")
+        mcp = settings.get("model_config_parameters") or {}
+        if not isinstance(mcp, dict):
+            raise UsageError(f"model_config_parameters of {name!r} must be a mapping of config.pbtxt fields, got {mcp!r}")
+        result[str(name)] = {"parameters": coerced, "model_config_parameters": mcp}
+    return result
 
 
 def _from_perf_analyzer_flags(flags: Any) -> Dict[str, Any]:
@@ -183,7 +221,8 @@ def _from_perf_analyzer_flags(flags: Any) -> Dict[str, Any]:
 
 
 def _unknown_key(key: str, source: str) -> str:
-    close = difflib.get_close_matches(str(key), list(FIELDS), n=1, cutoff=0.6)
+    keys = [name for name, f in FIELDS.items() if not f.metadata.get("internal")]
+    close = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}?" if close else "see docs/config.md for the valid keys"
     return f"unknown config key {key!r} in {source}: {hint}"
 
@@ -210,9 +249,7 @@ def _coerce(key: str, value: Any) -> Any:
     try:
         if kind == "list_str":
             if isinstance(value, dict):
-                raise UsageError(
-                    f"config key {key!r}: per-model settings are not supported yet; give a list of names"
-                )
+                raise ValueError("a list of names")
             return tuple(str(v) for v in _split(value))
         if kind == "list_int":
             return tuple(_as_int(v) for v in _split(value))
@@ -241,7 +278,7 @@ def _coerce(key: str, value: Any) -> Any:
                 raise ValueError("a string")
             return str(value)
     except (TypeError, ValueError) as exc:
-        expected = str(exc) if str(exc).startswith("a ") or str(exc).startswith("true") else _expected(target, kind)
+        expected = str(exc) if str(exc).startswith(("a ", "true")) else _expected(target, kind)
         raise UsageError(f"config key {key!r} must be {expected}, got {value!r}") from None
     return value
 

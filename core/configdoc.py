@@ -39,8 +39,11 @@ DIFFERENCES = """
   not a pickle; the load generator is tsweep's own (native HTTP, or gRPC through
   tritonclient); the default search bounds are smaller (2 instances, max batch size 16,
   concurrency 16) while the adaptive search is being built.
-- Not supported yet: per-model settings in `profile_models` (a mapping), `model_config_parameters`,
-  the docker launch mode.
+- `profile_models` may be a mapping, as in Model Analyzer: per model,
+  `model_config_parameters` (any config.pbtxt field, lists for the values to try; their
+  cartesian product replaces the automatic space) and `parameters` (`concurrency`,
+  `batch_sizes`, `request_rate`).
+- Not supported yet: the docker launch mode.
 """
 
 
@@ -59,6 +62,8 @@ def _default(f: dataclasses.Field) -> str:
 def render() -> str:
     lines = [INTRO, "| key | flag | default | commands | meaning |", "| --- | --- | --- | --- | --- |"]
     for f in dataclasses.fields(Config):
+        if f.metadata.get("internal"):
+            continue
         flag = "`--" + f.name.replace("_", "-") + "`" if f.metadata["flag"] else "(file only)"
         if f.metadata["short"]:
             flag += f", `{f.metadata['short']}`"

@@ -53,7 +53,10 @@ class ProfileOutcome:
         )
 
 
-def space_settings(config: Config) -> SpaceSettings:
+def space_settings(config: Config, model: str) -> SpaceSettings:
+    """The global bounds, overridden by the model's own entry in profile_models."""
+    own = config.per_model.get(model, {})
+    parameters = own.get("parameters", {})
     return SpaceSettings(
         min_instance_count=config.run_config_search_min_instance_count,
         max_instance_count=config.run_config_search_max_instance_count,
@@ -61,9 +64,10 @@ def space_settings(config: Config) -> SpaceSettings:
         max_model_batch_size=config.run_config_search_max_model_batch_size,
         min_concurrency=config.run_config_search_min_concurrency,
         max_concurrency=config.run_config_search_max_concurrency,
-        concurrency=tuple(config.concurrency),
-        request_rate=tuple(config.request_rate),
-        batch_sizes=tuple(config.batch_sizes),
+        concurrency=parameters.get("concurrency", tuple(config.concurrency)),
+        request_rate=parameters.get("request_rate", tuple(config.request_rate)),
+        batch_sizes=parameters.get("batch_sizes", tuple(config.batch_sizes)),
+        model_config_parameters=own.get("model_config_parameters", {}),
         search_disable=config.run_config_search_disable,
         gpu_available=False,
     )
@@ -167,10 +171,12 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
     goals.objectives(config, known), goals.constraints(config, known)
     analysis.chosen_reporters(config, hooks)
     load = load_settings(config)
-    for model in models:  # shapes and input data must fit every model, before anything runs
+    for model in models:  # shapes, input data and spaces must fit every model, before anything runs
         specs, data = inputs.samples(model.config, load.shapes, load.input_data)
-        for batch in config.batch_sizes:
+        settings = space_settings(config, model.name)
+        for batch in settings.batch_sizes:
             inputs.batches(model.config, specs, data, batch)
+        hooks.config_space(model, settings)
     launcher.preflight()
 
     # -- run ----------------------------------------------------------------------------
@@ -189,7 +195,7 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
             method = method_settings(config)
             started = time.monotonic()
             for model in models:
-                space = hooks.config_space(model, space_settings(config))
+                space = hooks.config_space(model, space_settings(config, model.name))
                 variants = name_variants(model.name, space.variants)
                 for v in variants:
                     store.add_variant(v)

@@ -130,3 +130,27 @@ def test_protocols_and_load_kinds(workdir: Path, extra, kind, values):
         for r in rows:
             assert r["throughput"] == pytest.approx(r["load_value"], rel=0.25)  # it sends what was asked
     assert BEST.search(result.stdout) or "Best config for add_sub: add_sub_config_default" in result.stdout
+
+
+def test_manual_space_from_model_config_parameters(workdir: Path):
+    (workdir / "manual.yaml").write_text(
+        "profile_models:\n"
+        "  add_sub:\n"
+        "    model_config_parameters:\n"
+        "      max_batch_size: [2, 8]\n"
+        "      dynamic_batching:\n"
+        "        max_queue_delay_microseconds: [200]\n"
+        "    parameters:\n"
+        "      concurrency: [2]\n"
+        "measurement_window_s: 0.3\n"
+    )
+    result = run_tsweep("profile", "--model-repository", str(MODEL_REPOSITORY), "--output-model-repository-path", "out",
+                        "-f", "manual.yaml", cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = stored(workdir)
+    assert [(r["variant"], r["load_value"]) for r in rows] == [
+        ("add_sub_config_default", 2.0), ("add_sub_config_0", 2.0), ("add_sub_config_1", 2.0)
+    ]
+    written = (workdir / "out" / "add_sub_config_1" / "config.pbtxt").read_text()
+    assert "max_batch_size: 8" in written and "max_queue_delay_microseconds: 200" in written
+    assert "dynamic_batching.max_queue_delay_microseconds=200" in result.stderr  # shown in progress
