@@ -33,8 +33,31 @@ def rank(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str
         variants = store.variants(model)
         defaults = [v["name"] for v in variants if v["is_default"]]
         ranking = ranker.rank(store.measurements(model), objectives, constraints, known, defaults)
-        result[model] = [with_aliases(r, variants) for r in ranking]
+        result[model] = mark_ties([with_aliases(r, variants) for r in ranking])
     return result
+
+
+def within_noise(a: RankedConfig, b: RankedConfig) -> bool:
+    """True when the two throughputs' noise bands overlap: the order between them is chance."""
+    ta, tb = a.best.throughput or 0.0, b.best.throughput or 0.0
+    band = (a.best.throughput_noise or 0.0) * ta + (b.best.throughput_noise or 0.0) * tb
+    return abs(ta - tb) <= band
+
+
+def mark_ties(ranking: List[RankedConfig]) -> List[RankedConfig]:
+    """Name the configs that meet the constraints and cannot be told apart from the winner."""
+    if not ranking or not ranking[0].passes:
+        return ranking
+    top = ranking[0]
+    tied = [r for r in ranking[1:] if r.passes and within_noise(top, r)]
+    if not tied:
+        return ranking
+    names = {r.variant for r in tied}
+    return [
+        replace(r, tied_with=tuple(t.variant for t in tied)) if r is top
+        else replace(r, tied_with=(top.variant,)) if r.variant in names else r
+        for r in ranking
+    ]  # fmt: skip
 
 
 def with_aliases(ranked: RankedConfig, variants: Sequence[Mapping[str, object]]) -> RankedConfig:

@@ -150,7 +150,7 @@ def print_ranking(model: str, ranking: Sequence[RankedConfig], config: Config, l
                 str(r.best.load),
                 f"{r.best.throughput:.1f}",
                 f"{r.best.latency_p99_ms:.2f}",
-                "meets" if r.passes else "misses " + ", ".join(r.misses),
+                ("meets" if r.passes else "misses " + ", ".join(r.misses)) + (" (tied)" if r.tied_with else ""),
             ]
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]

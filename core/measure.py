@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
 from tsweep.ext.histogram import Histogram
-from tsweep.records import Measurement, Trial
+from tsweep.records import Measurement, Trial, relative_half_spread
 from tsweep.triton import ServerStats
 
 #: A window needs at least this many responses before its p99 means anything.
@@ -197,10 +197,12 @@ def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: M
         compute_output_ms=per_request(srv.compute_output_ns),
         client_send_ms=total.send_ns / total.completed / 1e6,
         client_recv_ms=total.recv_ns / total.completed / 1e6,
+        throughput_noise=relative_half_spread([w.throughput(trial.batch_size) for w in used]),
         requests=total.completed,
         errors=errors,
         error=error,
         window_throughputs=[w.throughput(trial.batch_size) for w in windows],
+        window_p99s_ms=[w.p99_ns() / 1e6 for w in windows],
         histogram=hist.to_bytes(),
         **base,
     )

@@ -193,6 +193,7 @@ class Measurement:
     compute_output_ms: Optional[float] = None
     client_send_ms: Optional[float] = None
     client_recv_ms: Optional[float] = None
+    throughput_noise: Optional[float] = None  # relative half-spread of the judged windows
     requests: int = 0
     errors: int = 0
     windows: int = 0
@@ -200,6 +201,7 @@ class Measurement:
     error: str = ""
     metrics: Dict[str, float] = field(default_factory=dict)
     window_throughputs: List[float] = field(default_factory=list)
+    window_p99s_ms: List[float] = field(default_factory=list)
     histogram: bytes = b""
     variant_params: Dict[str, Any] = field(default_factory=dict)
     id: Optional[int] = None
@@ -220,6 +222,15 @@ class Measurement:
 
 
 _MEASUREMENT_COLUMNS = {f.name for f in dataclasses.fields(Measurement)}
+
+
+def relative_half_spread(values: List[float]) -> float:
+    """(max - min) / 2 / mean: the +- band around the mean that the values span."""
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    return (max(values) - min(values)) / 2 / mean if mean > 0 else 0.0
 
 #: Metrics every measurement has, described once for rankers and reports.
 CORE_METRICS: Tuple[MetricInfo, ...] = (
@@ -270,3 +281,4 @@ class RankedConfig:
     misses: Mapping[str, float] = field(default_factory=dict)
     is_default: bool = False
     aliases: Tuple[str, ...] = ()  # other variant names with the very same config
+    tied_with: Tuple[str, ...] = ()  # variants whose result differs by less than the noise

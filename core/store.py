@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS measurements (
     compute_output_ms REAL,
     client_send_ms REAL,
     client_recv_ms REAL,
+    throughput_noise REAL,
     requests INTEGER NOT NULL,
     errors INTEGER NOT NULL,
     windows INTEGER NOT NULL,
@@ -56,6 +57,7 @@ CREATE TABLE IF NOT EXISTS measurements (
     error TEXT NOT NULL,
     metrics TEXT NOT NULL,
     window_throughputs TEXT NOT NULL,
+    window_p99s_ms TEXT NOT NULL,
     histogram BLOB NOT NULL,
     measured_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
@@ -65,7 +67,7 @@ _COLUMNS = [
     "model", "variant", "variant_digest", "load_kind", "load_value", "batch_size", "status",
     "throughput", "latency_avg_ms", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
     "latency_p99_ms", "queue_ms", "compute_input_ms", "compute_infer_ms", "compute_output_ms",
-    "client_send_ms", "client_recv_ms", "requests", "errors", "windows", "duration_s", "error",
+    "client_send_ms", "client_recv_ms", "throughput_noise", "requests", "errors", "windows", "duration_s", "error",
 ]  # fmt: skip
 
 
@@ -120,9 +122,9 @@ class ResultsStore:
         """Insert one measurement and commit it (autocommit); returns its row id."""
         values = [getattr(m, c) for c in _COLUMNS]
         cur = self._conn.execute(
-            f"INSERT INTO measurements (point_key, {', '.join(_COLUMNS)}, metrics, window_throughputs, histogram) "
-            f"VALUES (?, {', '.join('?' * len(_COLUMNS))}, ?, ?, ?)",
-            [m.key, *values, json.dumps(m.metrics), json.dumps(m.window_throughputs), m.histogram],
+            f"INSERT INTO measurements (point_key, {', '.join(_COLUMNS)}, metrics, window_throughputs, window_p99s_ms, histogram) "
+            f"VALUES (?, {', '.join('?' * len(_COLUMNS))}, ?, ?, ?, ?)",
+            [m.key, *values, json.dumps(m.metrics), json.dumps(m.window_throughputs), json.dumps(m.window_p99s_ms), m.histogram],
         )
         m.id = cur.lastrowid
         return m.id
@@ -134,15 +136,16 @@ class ResultsStore:
         return list(self._iter(model))
 
     def _iter(self, model: Optional[str]) -> Iterator[Measurement]:
-        cols = ", ".join(["id", *_COLUMNS, "metrics", "window_throughputs", "histogram"])
+        cols = ", ".join(["id", *_COLUMNS, "metrics", "window_throughputs", "window_p99s_ms", "histogram"])
         sql = f"SELECT {cols} FROM measurements" + (" WHERE model = ?" if model else "") + " ORDER BY id"
         params = {v["name"]: v["params"] for v in self.variants(model)}
         for row in self._conn.execute(sql, (model,) if model else ()):
-            rid, *values, metrics, windows, hist = row
+            rid, *values, metrics, windows, p99s, hist = row
             m = Measurement(**dict(zip(_COLUMNS, values)))
             m.id = rid
             m.metrics = json.loads(metrics)
             m.window_throughputs = json.loads(windows)
+            m.window_p99s_ms = json.loads(p99s)
             m.histogram = bytes(hist)
             m.variant_params = dict(params.get(m.variant, {}))
             yield m

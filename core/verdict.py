@@ -48,4 +48,8 @@ def verdict(model: str, ranking: Sequence[RankedConfig], constraints: Sequence[C
     elif default is not None and default.variant == best.variant:
         gain = ", which is the default config"
     twins = f" It is the same config as {', '.join(best.aliases)}, measured once." if best.aliases else ""
-    return f"Best config for {model}: {best.variant}, {point}{gain}.{twins}"
+    ties = (
+        f" Tied with {', '.join(best.tied_with)}: the difference is within the measurement noise, so either will do."
+        if best.tied_with else ""
+    )  # fmt: skip
+    return f"Best config for {model}: {best.variant}, {point}{gain}.{twins}{ties}"

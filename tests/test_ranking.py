@@ -46,3 +46,27 @@ def test_verdict_names_choice_load_and_gain_over_default():
     )
     none = verdict("m", rank([Constraint("latency_p99_ms", max=1)]), [Constraint("latency_p99_ms", max=1)])
     assert none.startswith("No config of m meets the constraints (p99 latency <= 1 ms); the closest is m_config_default")
+
+
+def test_noise_bands_decide_ties():
+    from dataclasses import replace
+
+    from tsweep.analysis import mark_ties
+    from tsweep.measure import MethodSettings, summarize
+    from tsweep.records import relative_half_spread
+
+    assert relative_half_spread([90.0, 100.0, 110.0]) == 0.1
+    assert relative_half_spread([100.0]) == 0.0  # one window: no estimate, no tie claimed
+
+    def noisy(variant, thr, noise):
+        r = m(variant, 4, thr, 5)
+        r.throughput_noise = noise
+        return r
+
+    rows = [noisy("a", 400, 0.05), noisy("b", 392, 0.05), noisy("c", 300, 0.01), noisy("d", 410, 0.0)]
+    rank_ = lambda rows: mark_ties(ObjectivesRanker().rank(rows, {"throughput": 1.0}, [Constraint("latency_p99_ms", max=10)], known_metrics(()), []))
+    ranking = rank_(rows)
+    assert [(r.variant, r.tied_with) for r in ranking] == [("d", ("a", "b")), ("a", ("d",)), ("b", ("d",)), ("c", ())]
+    assert verdict("m", ranking, []).endswith("Tied with a, b: the difference is within the measurement noise, so either will do.")
+    quiet = rank_([replace(r, throughput_noise=0.001) for r in rows])
+    assert all(not r.tied_with for r in quiet)  # same order, but now the differences are real
