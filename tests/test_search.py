@@ -1,8 +1,8 @@
 """The automatic space and the brute strategy's feedback protocol, on synthetic results."""
 from tsweep import modelconfig
 from tsweep.plugins.search.automatic_space import powers_of_two, tsweep_config_space
-from tsweep.plugins.search.brute import BruteSearch
-from tsweep.records import Measurement, ModelSpec, SearchGoal, SpaceSettings
+from tsweep.plugins.search.brute import BruteSearch, walk_finished
+from tsweep.records import LoadLevel, Measurement, ModelSpec, SearchGoal, SpaceSettings, Trial
 from tsweep.sweep import name_variants
 
 CONFIG = modelconfig.parse('name: "m" backend: "python" max_batch_size: 4 instance_group [{count: 1 kind: KIND_CPU}]')
@@ -100,3 +100,17 @@ def test_quick_climbs_to_the_peak_with_fewer_measurements_than_brute():
     again = QuickSearch(s, goal)  # stateless: any prefix of the history replays to the same next trial
     assert [again.propose(quick[:i])[0].key for i in range(len(quick))] == [m.key for m in quick]
     assert again.propose(quick) == []
+
+
+def test_walk_gain_must_beat_the_noise_not_just_five_percent():
+    variant = space(search_disable=True, concurrency=(1, 2, 4, 8)).variants[0]
+
+    def walk(thr, noise):
+        pts = [point(Trial(variant, LoadLevel("concurrency", c)), t) for c, t in zip((1, 2, 4), thr)]
+        for p in pts:
+            p.throughput_noise = noise
+        return pts
+
+    assert not walk_finished(walk([100, 101, 108], 0.01), 0.05)  # +8%, noise 2%: a real gain
+    assert walk_finished(walk([100, 101, 108], 0.05), 0.05)  # +8% but the points wobble by 10%
+    assert walk_finished(walk([100, 101, 103], 0.0), 0.05)  # quiet, +3%: below Model Analyzer's 5%

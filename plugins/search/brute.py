@@ -1,8 +1,9 @@
 """Search strategy ``brute``: every variant, each with a walk up its load levels.
 
 A walk stops early, as Model Analyzer users expect, when raising the load no longer buys
-throughput: the last two points gained less than ``min_gain`` (5%) over the best before
-them. A failed point ends its walk too (more load will not make it succeed).
+throughput: the last two points gained less than 5%, or less than their measured noise,
+over the best before them. A failed point ends its walk too (more load will not make it
+succeed).
 """
 from __future__ import annotations
 
@@ -13,14 +14,20 @@ from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial
 
 
 def walk_finished(points: Sequence[Measurement], min_gain: float) -> bool:
-    """True when a load walk (points in load order) should not go higher."""
+    """True when a load walk (points in load order) should not go higher.
+
+    The last two points must beat the best before them by more than ``min_gain`` (5%, as
+    Model Analyzer users expect) *and* by more than the two points' combined noise: on a
+    noisy machine a 6% "gain" between points that each wobble by 5% is not a gain.
+    """
     if any(p.status == "failed" for p in points):
         return True
     if len(points) < 3:
         return False
-    best_before = max(p.throughput or 0.0 for p in points[:-2])
-    recent = max(p.throughput or 0.0 for p in points[-2:])
-    return recent < best_before * (1.0 + min_gain)
+    before = max(points[:-2], key=lambda p: p.throughput or 0.0)
+    recent = max(points[-2:], key=lambda p: p.throughput or 0.0)
+    threshold = max(min_gain, (before.throughput_noise or 0.0) + (recent.throughput_noise or 0.0))
+    return (recent.throughput or 0.0) < (before.throughput or 0.0) * (1.0 + threshold)
 
 
 def next_in_walk(space: ConfigSpace, variant, by_key: Dict[str, Measurement], min_gain: float) -> Tuple[Optional[Trial], List[Measurement]]:
