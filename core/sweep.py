@@ -14,6 +14,7 @@ store are not measured again, so rerunning the same command resumes.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,15 +169,17 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
     launcher = hooks.launcher(config.triton_launch_mode)(launch_settings(config, output))
     strategy_factory = hooks.search_strategy(config.run_config_search_mode)
     known = analysis.known_metrics(())
-    goals.objectives(config, known), goals.constraints(config, known)
+    goals.objectives(config, known)  # raise on unknown metrics now, not after measuring
+    goals.constraints(config, known)
     analysis.chosen_reporters(config, hooks)
     load = load_settings(config)
+    spaces = {}
     for model in models:  # shapes, input data and spaces must fit every model, before anything runs
         specs, data = inputs.samples(model.config, load.shapes, load.input_data)
         settings = space_settings(config, model.name)
         for batch in settings.batch_sizes:
             inputs.batches(model.config, specs, data, batch)
-        hooks.config_space(model, settings)
+        spaces[model.name] = hooks.config_space(model, settings)
     launcher.preflight()
 
     # -- run ----------------------------------------------------------------------------
@@ -195,11 +198,10 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
             method = method_settings(config)
             started = time.monotonic()
             for model in models:
-                space = hooks.config_space(model, space_settings(config, model.name))
-                variants = name_variants(model.name, space.variants)
+                variants = name_variants(model.name, spaces[model.name].variants)
                 for v in variants:
                     store.add_variant(v)
-                space = type(space)(model=space.model, variants=tuple(variants), load_levels=space.load_levels, batch_sizes=space.batch_sizes)
+                space = dataclasses.replace(spaces[model.name], variants=tuple(variants))
                 strategy = strategy_factory(space, goals.search_goal(config))
                 history = store.measurements(model.name)
                 resumed += len(history)
