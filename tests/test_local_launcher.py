@@ -4,6 +4,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import time
 
 import pytest
 
@@ -30,6 +31,16 @@ def listening_addresses(port: int) -> set:
             if state == "0A" and int(hex_port, 16) == port:
                 found.add(address)
     return found
+
+
+def eventually(read, want=1, timeout_s: float = 5.0):
+    """Triton updates its statistics just after it answers: poll (bounded) until it shows."""
+    deadline = time.monotonic() + timeout_s
+    value = read()
+    while value != want and time.monotonic() < deadline:
+        time.sleep(0.01)
+        value = read()
+    return value
 
 
 @pytest.fixture
@@ -59,7 +70,7 @@ def test_starts_on_loopback_serves_models_and_stops_its_process_group(tmp_path, 
         conn.request("POST", "/v2/models/add_sub_config_default/infer", json.dumps(body))
         outputs = {o["name"]: o["data"] for o in json.loads(conn.getresponse().read())["outputs"]}
         assert outputs == {"OUTPUT0": [2, 3, 4, 5], "OUTPUT1": [0, 1, 2, 3]}
-        assert client.stats("add_sub_config_default").success_count == 1
+        assert eventually(lambda: client.stats("add_sub_config_default").success_count) == 1
         with pytest.raises(ServerError, match="Triton refused POST /v2/repository/models/add_sub_config_0/load: .*add_sub_config_0"):
             client.load_model("add_sub_config_0")
         assert server.log_path.is_file() and "Started HTTPService" in server.log_path.read_text()
