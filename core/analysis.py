@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
-from tsweep import goals
+from tsweep import goals, repeats
 from tsweep.components import Reporter
 from tsweep.config import Config
 from tsweep.errors import UsageError
@@ -22,19 +22,34 @@ def known_metrics(extra: Sequence[MetricInfo]) -> Dict[str, MetricInfo]:
     return {m.name: m for m in (*CORE_METRICS, *extra)}
 
 
-def rank(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str]) -> Dict[str, List[RankedConfig]]:
-    """The ranking of each model's variants, best first."""
-    known = known_metrics(())
-    objectives = goals.objectives(config, known)
-    constraints = goals.constraints(config, known)
-    ranker = hooks.ranker(config.ranker)
+def rank(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str], first_looks_only: bool = False) -> Dict[str, List[RankedConfig]]:
+    """The ranking of each model's variants, best first.
+
+    Re-measured points count as one point (their looks combined); ``first_looks_only``
+    ignores re-measurements, which is how the candidates for re-measuring are chosen, so a
+    resumed run picks the same ones.
+    """
     result = {}
     for model in models:
         variants = store.variants(model)
-        defaults = [v["name"] for v in variants if v["is_default"]]
-        ranking = ranker.rank(store.measurements(model), objectives, constraints, known, defaults)
-        result[model] = mark_ties([with_aliases(r, variants) for r in ranking])
+        result[model] = _ranked(store.measurements(model), variants, config, hooks, first_looks_only)
     return result
+
+
+def rank_overall(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str]) -> List[RankedConfig]:
+    """All models' configs in one ranking (``num_top_model_configs``), best first."""
+    rows = [m for model in models for m in store.measurements(model)]
+    return _ranked(rows, store.variants(), config, hooks)[: config.num_top_model_configs]
+
+
+def _ranked(rows, variants, config: Config, hooks: Hooks, first_looks_only: bool = False) -> List[RankedConfig]:
+    known = known_metrics(())
+    objectives = goals.objectives(config, known)
+    constraints = goals.constraints(config, known)
+    points = [m for m in rows if m.repeat == 0] if first_looks_only else repeats.merge(rows)
+    defaults = [v["name"] for v in variants if v["is_default"]]
+    ranking = hooks.ranker(config.ranker).rank(points, objectives, constraints, known, defaults)
+    return mark_ties([with_aliases(r, variants) for r in ranking])
 
 
 def within_noise(a: RankedConfig, b: RankedConfig) -> bool:

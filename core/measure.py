@@ -152,6 +152,7 @@ def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: M
         load_kind=trial.load.kind,
         load_value=trial.load.value,
         batch_size=trial.batch_size,
+        repeat=trial.repeat,
         windows=len(windows),
         duration_s=elapsed_s,
         metrics=metrics,
@@ -171,12 +172,14 @@ def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: M
     hist = total.histogram
     srv = total.server
     per_request = (lambda ns: ns / srv.success_count / 1e6) if srv.success_count else (lambda ns: None)
+    if srv.execution_count:  # requests per model execution: how much dynamic batching batched
+        base["metrics"] = {**metrics, "server_batch_avg": srv.inference_count / srv.execution_count}
     status, error = ("ok" if stable else "unstable"), (f"{errors} failed requests, e.g. {samples[0][1]}" if errors and samples else "")
     if trial.load.kind == "request_rate":
         sent = sum(w.sent for w in windows)
         late = sum(w.late_sends for w in windows)
         worst = max(w.max_lateness_ns for w in windows)
-        base["metrics"] = {**metrics, "late_send_fraction": late / sent if sent else 0.0, "max_lateness_ms": worst / 1e6}
+        base["metrics"] = {**base["metrics"], "late_send_fraction": late / sent if sent else 0.0, "max_lateness_ms": worst / 1e6}
         if sent and late / sent > MAX_LATE_FRACTION:
             status = "failed"
             error = (

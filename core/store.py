@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS measurements (
     window_throughputs TEXT NOT NULL,
     window_p99s_ms TEXT NOT NULL,
     histogram BLOB NOT NULL,
+    repeat INTEGER NOT NULL DEFAULT 0,
     measured_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 """
@@ -68,6 +69,7 @@ _COLUMNS = [
     "throughput", "latency_avg_ms", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
     "latency_p99_ms", "queue_ms", "compute_input_ms", "compute_infer_ms", "compute_output_ms",
     "client_send_ms", "client_recv_ms", "throughput_noise", "requests", "errors", "windows", "duration_s", "error",
+    "repeat",
 ]  # fmt: skip
 
 
@@ -85,6 +87,9 @@ class ResultsStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(measurements)")}
+        if "repeat" not in columns:  # a store written before re-measurement existed
+            conn.execute("ALTER TABLE measurements ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0")
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         return cls(conn, path)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from tsweep import analysis, goals, inputs, repository
+from tsweep import analysis, goals, inputs, repeats, repository
 from tsweep.config import Config
 from tsweep.errors import ServerError
 from tsweep.loads import LoadSettings, make_load
@@ -44,6 +44,7 @@ class ProfileOutcome:
     reports: List[Path] = field(default_factory=list)
     stable: int = 0
     measuring_s: float = 0.0
+    overall: List[RankedConfig] = field(default_factory=list)  # num_top_model_configs across models
 
     def summary(self) -> str:
         """e.g. '21 points measured (18 stable) in 96 s of measuring, 4.6 s per point; 0 reused'."""
@@ -186,49 +187,74 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
     repository.prepare_output(output, config.override_output_model_repository)
     raise_open_file_limit()
     store = ResultsStore.open(config.checkpoint_path)
-    measured = resumed = stable = 0
-    measuring_s = 0.0
     try:
         server = launcher.start()
         progress.server_started(server)
         try:
             client = TritonHTTP(server.http_url)
-            collectors = hooks.metric_collectors(server)
             loader = VariantLoader(client, output, config.server_ready_timeout_s)
-            method = method_settings(config)
-            started = time.monotonic()
+            runner = TrialRunner(store, loader, client, server, load, method_settings(config), hooks.metric_collectors(server), progress)
+            named = {}
             for model in models:
                 variants = name_variants(model.name, spaces[model.name].variants)
                 for v in variants:
                     store.add_variant(v)
+                named.update({v.name: v for v in variants})
                 space = dataclasses.replace(spaces[model.name], variants=tuple(variants))
-                strategy = strategy_factory(space, goals.search_goal(config))
-                history = store.measurements(model.name)
-                resumed += len(history)
-                planned = getattr(strategy, "planned", lambda: 0)()
-                progress.model_started(model.name, len(variants), planned, len(history))
-                while True:
-                    done = {m.key for m in history}
-                    trials = [t for t in strategy.propose(history) if t.key not in done]
-                    if not trials:
-                        break
-                    for trial in trials:
-                        progress.trial_started(trial, len(history), planned, time.monotonic() - started)
-                        m = run_trial(trial, model, loader, client, server, load, method, collectors)
-                        store.add(m)
-                        history.append(m)
-                        measured += 1
-                        stable += m.status == "ok"
-                        measuring_s += m.duration_s
-                        progress.trial_finished(m)
-                loader.unload()
+                runner.search(model, strategy_factory(space, goals.search_goal(config)), len(variants))
+            if config.remeasure_top_configs:
+                candidates = analysis.rank(store, config, hooks, [m.name for m in models], first_looks_only=True)
+                for model in models:
+                    trials = repeats.plan(candidates[model.name], config.remeasure_top_configs, config.remeasure_rounds, named)
+                    runner.run(model, trials, store.measurements(model.name))
+                    loader.unload()
         finally:
             launcher.stop()
         rankings = analysis.rank(store, config, hooks, [m.name for m in models])
+        overall = analysis.rank_overall(store, config, hooks, [m.name for m in models]) if config.num_top_model_configs else []
         reports = analysis.write_reports(store, rankings, config, hooks, {"server": server.description})
     finally:
         store.close()
-    return ProfileOutcome(rankings, measured, resumed, config.checkpoint_path, server.description, reports, stable, measuring_s)
+    return ProfileOutcome(
+        rankings, runner.measured, runner.resumed, config.checkpoint_path, server.description, reports, runner.stable, runner.measuring_s, overall
+    )
+
+
+class TrialRunner:
+    """Measures trials one by one, committing each to the store; counts what it did."""
+
+    def __init__(self, store: ResultsStore, loader: VariantLoader, client: TritonHTTP, server: RunningServer, load: LoadSettings, method: MethodSettings, collectors, progress: Progress):
+        self.store, self.loader, self.client, self.server = store, loader, client, server
+        self.load, self.method, self.collectors, self.progress = load, method, collectors, progress
+        self.measured = self.resumed = self.stable = 0
+        self.measuring_s = 0.0
+        self.started = time.monotonic()
+        self.planned = 0
+
+    def search(self, model: ModelSpec, strategy, variants: int) -> None:
+        """Propose -> measure -> propose until the strategy has nothing more to ask."""
+        history = self.store.measurements(model.name)
+        self.resumed += len(history)
+        self.planned = getattr(strategy, "planned", lambda: 0)()
+        self.progress.model_started(model.name, variants, self.planned, len(history))
+        while self.run(model, strategy.propose(history), history):
+            pass
+        self.loader.unload()
+
+    def run(self, model: ModelSpec, trials: Sequence[Trial], history: List[Measurement]) -> int:
+        """Measure the trials not yet in ``history`` (appending them); returns how many."""
+        done = {m.key for m in history}
+        todo = [t for t in trials if t.key not in done]
+        for trial in todo:
+            self.progress.trial_started(trial, len(history), self.planned, time.monotonic() - self.started)
+            m = run_trial(trial, model, self.loader, self.client, self.server, self.load, self.method, self.collectors)
+            self.store.add(m)
+            history.append(m)
+            self.measured += 1
+            self.stable += m.status == "ok"
+            self.measuring_s += m.duration_s
+            self.progress.trial_finished(m)
+        return len(todo)
 
 
 def run_trial(trial: Trial, model: ModelSpec, loader: VariantLoader, client: TritonHTTP, server: RunningServer, load: LoadSettings, method: MethodSettings, collectors) -> Measurement:
@@ -238,7 +264,7 @@ def run_trial(trial: Trial, model: ModelSpec, loader: VariantLoader, client: Tri
     except ServerError as exc:
         return Measurement(
             model=model.name, variant=trial.variant.name, variant_digest=trial.variant.digest,
-            load_kind=trial.load.kind, load_value=trial.load.value, batch_size=trial.batch_size,
+            load_kind=trial.load.kind, load_value=trial.load.value, batch_size=trial.batch_size, repeat=trial.repeat,
             status="failed", error=f"variant failed to load: {exc}", variant_params=dict(trial.variant.params),
         )  # fmt: skip
     generator = make_load(trial, server, load)
