@@ -24,7 +24,7 @@ from tsweep import analysis, goals, inputs, repository
 from tsweep.config import Config
 from tsweep.errors import ServerError
 from tsweep.loads import LoadSettings, make_load
-from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings, measure
+from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings, measure, server_baseline
 from tsweep.pluginmanager import Hooks
 from tsweep.progress import Progress
 from tsweep.records import LaunchSettings, Measurement, ModelSpec, RankedConfig, RunningServer, SpaceSettings, Trial, Variant
@@ -168,7 +168,7 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
     output = repository.check_output(config.output_model_repository_path, config.override_output_model_repository)
     launcher = hooks.launcher(config.triton_launch_mode)(launch_settings(config, output))
     strategy_factory = hooks.search_strategy(config.run_config_search_mode)
-    known = analysis.known_metrics(())
+    known = analysis.known_metrics(hooks.metric_infos())
     goals.objectives(config, known)  # raise on unknown metrics now, not after measuring
     goals.constraints(config, known)
     analysis.chosen_reporters(config, hooks)
@@ -193,7 +193,9 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
         progress.server_started(server)
         try:
             client = TritonHTTP(server.http_url)
-            collectors = hooks.metric_collectors(server)
+            collectors = hooks.metric_collectors(server, config.monitoring_interval)
+            if collectors and not store.server_baseline():  # a resumed run keeps the first one
+                store.save_server_baseline(server_baseline(collectors, config.monitoring_interval))
             loader = VariantLoader(client, output, config.server_ready_timeout_s)
             method = method_settings(config)
             started = time.monotonic()
