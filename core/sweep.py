@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from tsweep import analysis, goals, inputs, repository
+from tsweep import analysis, goals, gpus, inputs, repository
 from tsweep.config import Config
 from tsweep.errors import ServerError
 from tsweep.loads import LoadSettings, make_load
@@ -70,7 +70,7 @@ def space_settings(config: Config, model: str) -> SpaceSettings:
         batch_sizes=parameters.get("batch_sizes", tuple(config.batch_sizes)),
         model_config_parameters=own.get("model_config_parameters", {}),
         search_disable=config.run_config_search_disable,
-        gpu_available=False,
+        gpu_available=gpus.gpu_available(),
     )
 
 
