@@ -10,13 +10,17 @@ import warnings
 
 import pytest
 
-from tsweep import gpus, modelconfig
+from tsweep import goals, gpus, modelconfig
+from tsweep.analysis import known_metrics
 from tsweep.components import CollectorWarning
+from tsweep.config import load_config
 from tsweep.loads import LoadSettings, make_load
 from tsweep.measure import MethodSettings, measure, server_baseline
+from tsweep.plugin import hookimpl
 from tsweep.pluginmanager import make_plugin_manager
 from tsweep.plugins.collectors import process, triton_metrics
-from tsweep.records import LoadLevel, RunningServer, Trial, Variant
+from tsweep.plugins.collectors.sampling import SampledCollector
+from tsweep.records import LoadLevel, MetricInfo, RunningServer, Trial, Variant
 from tsweep.triton import TritonHTTP
 
 from tests.support import MODEL_REPOSITORY
@@ -111,3 +115,42 @@ def test_triton_exports_host_cpu_and_ram_after_its_first_refresh(add_sub_server)
     assert values["triton_cpu_memory_used_mb"] > 0 and 0 <= values["triton_cpu_utilization"] <= 100
     if not gpus.gpu_available():
         assert not any(name.startswith("triton_gpu") for name in values)
+
+
+class HostLoad:
+    """The collector of docs/plugins.md's example, reduced to constants."""
+
+    def describe(self):
+        return [HOST_LOAD]
+
+    def start(self):
+        pass
+
+    def stop(self):
+        return {"host_load_1m": 0.5}
+
+
+HOST_LOAD = MetricInfo("host_load_1m", "tasks", False, "Host load average")
+
+
+class HostLoadPlugin:
+    """A third-party collector plugin whose hook leaves out interval_s, as the guide allows."""
+
+    @hookimpl
+    def tsweep_metric_infos(self):
+        return [HOST_LOAD, MetricInfo("throughput", "req/s", False)]  # cannot redefine a core metric
+
+    @hookimpl
+    def tsweep_metric_collectors(self, server):
+        return [HostLoad()]
+
+
+def test_third_party_collector_is_offered_and_its_metric_is_known():
+    hooks = make_plugin_manager([("hostload", HostLoadPlugin())], autoload=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollectorWarning)
+        offered = hooks.metric_collectors(REMOTE, 1.0)
+    assert [type(c) for c in offered if not isinstance(c, SampledCollector)] == [HostLoad]
+    known = known_metrics(hooks.metric_infos())
+    assert known["host_load_1m"] == HOST_LOAD and known["throughput"].higher_is_better
+    assert goals.constraints(load_config(None, {"constraints": {"host_load_1m": {"max": 4}}}), known)[0].max == 4
