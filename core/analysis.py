@@ -19,7 +19,16 @@ from tsweep.store import ResultsStore
 
 
 def known_metrics(extra: Sequence[MetricInfo]) -> Dict[str, MetricInfo]:
-    return {m.name: m for m in (*CORE_METRICS, *extra)}
+    """Every metric an objective or constraint may name: the core's, then ``extra``.
+
+    ``extra`` is what plugins describe through ``tsweep_metric_infos`` (``hooks.metric_infos()``),
+    so no server is needed. A name described twice keeps its first description, so no plugin
+    redefines throughput.
+    """
+    known: Dict[str, MetricInfo] = {}
+    for m in (*CORE_METRICS, *extra):
+        known.setdefault(m.name, m)
+    return known
 
 
 def rank(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str], first_looks_only: bool = False) -> Dict[str, List[RankedConfig]]:
@@ -43,7 +52,7 @@ def rank_overall(store: ResultsStore, config: Config, hooks: Hooks, models: Sequ
 
 
 def _ranked(rows, variants, config: Config, hooks: Hooks, first_looks_only: bool = False) -> List[RankedConfig]:
-    known = known_metrics(())
+    known = known_metrics(hooks.metric_infos())
     objectives = goals.objectives(config, known)
     constraints = goals.constraints(config, known)
     points = [m for m in rows if m.repeat == 0] if first_looks_only else repeats.merge(rows)
@@ -101,9 +110,14 @@ def chosen_reporters(config: Config, hooks: Hooks) -> Dict[str, Reporter]:
 
 
 def write_reports(store: ResultsStore, rankings: Mapping[str, List[RankedConfig]], config: Config, hooks: Hooks, context: Mapping[str, object]) -> List[Path]:
-    """Run the chosen reporters; returns the files written."""
+    """Run the chosen reporters; returns the files written.
+
+    The context always holds ``server_baseline``: the idle server's metrics from the store
+    (``{}`` when none were sampled), for reports that compare a config with the bare server.
+    """
     flat = [r for ranking in rankings.values() for r in ranking]
     measurements = store.measurements()
+    context = {**context, "server_baseline": store.server_baseline()}
     written: List[Path] = []
     for reporter in chosen_reporters(config, hooks).values():
         written.extend(reporter.write(measurements, flat, Path(config.export_path), dict(context)))

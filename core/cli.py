@@ -20,7 +20,7 @@ import typer
 from tsweep import __version__, analysis, goals
 from tsweep.config import ANALYZE, PROFILE, REPORT, Config, base_type, load_config, option_fields
 from tsweep.errors import Interrupted, TsweepError, UsageError
-from tsweep.pluginmanager import make_plugin_manager
+from tsweep.pluginmanager import Hooks, make_plugin_manager
 from tsweep.progress import Progress
 from tsweep.records import Measurement, RankedConfig, RunningServer, Trial
 from tsweep.store import ResultsStore
@@ -130,8 +130,8 @@ class ConsoleProgress(Progress):
 # ------------------------------------------------------------------------------- output
 
 
-def print_ranking(model: str, ranking: Sequence[RankedConfig], config: Config, limit: Optional[int] = None) -> None:
-    constraints = goals.constraints(config, analysis.known_metrics(()))
+def print_ranking(model: str, ranking: Sequence[RankedConfig], config: Config, hooks: Hooks, limit: Optional[int] = None) -> None:
+    constraints = goals.constraints(config, analysis.known_metrics(hooks.metric_infos()))
     rows = list(ranking if limit is None else ranking[:limit])
     default = next((r for r in ranking if r.is_default), None)
     if default is not None and default not in rows:
@@ -194,7 +194,7 @@ def profile_command(config: Config) -> None:
         ) from None
     _err(outcome.summary())
     for model, ranking in outcome.rankings.items():
-        print_ranking(model, ranking, config, config.num_configs_per_model)
+        print_ranking(model, ranking, config, hooks, config.num_configs_per_model)
     print_overall(outcome.overall)
     for path in outcome.reports:
         typer.echo(f"wrote {path}")
@@ -213,7 +213,7 @@ def analyze_command(config: Config) -> None:
                 raise UsageError(f"model {model!r} has no results in {config.checkpoint_path}: stored models are {', '.join(stored) or 'none'}")
         rankings = analysis.rank(store, config, hooks, models)
         for model, ranking in rankings.items():
-            print_ranking(model, ranking, config, config.num_configs_per_model)
+            print_ranking(model, ranking, config, hooks, config.num_configs_per_model)
         if config.num_top_model_configs:
             print_overall(analysis.rank_overall(store, config, hooks, models))
         for path in analysis.write_reports(store, rankings, config, hooks, {}):

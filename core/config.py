@@ -90,6 +90,7 @@ class Config:
     stability_tolerance: float = _opt(0.10, "Windows agree when throughput and p99 are within this fraction.", kind="positive")
     stable_windows: int = _opt(3, "How many consecutive windows must agree.", kind="positive")
     max_windows: int = _opt(10, "Most windows per point; then the point is kept as unstable.", kind="positive")
+    monitoring_interval: float = _opt(1.0, "Seconds between two samples of the metric collectors (GPU, Triton metrics, server process).", kind="positive")
     perf_analyzer_flags: Dict[str, Any] = _opt({}, "Load options in perf_analyzer's names, mapped onto the keys above (see below).", flag=False)
 
     # filled from the mapping form of profile_models, not a key of its own
@@ -111,6 +112,9 @@ METRIC_ALIASES = {
     "perf_latency_p90": "latency_p90_ms",
     "perf_latency_p95": "latency_p95_ms",
     "perf_latency_p99": "latency_p99_ms",
+    "gpu_used_memory": "gpu_memory_used_mb",
+    "gpu_power_usage": "gpu_power_w",
+    "cpu_used_ram": "server_memory_mb",
 }
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}

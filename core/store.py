@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Mapping, Optional
 
 from tsweep.errors import UsageError
 from tsweep.records import Measurement, Variant
@@ -154,6 +154,21 @@ class ResultsStore:
             m.histogram = bytes(hist)
             m.variant_params = dict(params.get(m.variant, {}))
             yield m
+
+    # the server-only baseline ------------------------------------------------------------
+    def save_server_baseline(self, metrics: Mapping[str, float]) -> bool:
+        """Keep the idle server's metrics; returns False when a baseline is already stored.
+
+        The first baseline is kept: like every measured point, it is not measured again when
+        a run resumes, and it stays the reference for the rows measured alongside it.
+        """
+        cur = self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('server_baseline', ?)", (json.dumps(dict(metrics)),))
+        return cur.rowcount == 1
+
+    def server_baseline(self) -> Dict[str, float]:
+        """The stored baseline, ``{}`` when none was sampled (no collectors, older store)."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'server_baseline'").fetchone()
+        return json.loads(row[0]) if row else {}
 
     def count(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from tsweep import analysis, goals, inputs, repeats, repository
+from tsweep import analysis, goals, gpus, inputs, repeats, repository
 from tsweep.config import Config
 from tsweep.errors import ServerError
 from tsweep.loads import LoadSettings, make_load
-from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings, measure
+from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings, measure, server_baseline
 from tsweep.pluginmanager import Hooks
 from tsweep.progress import Progress
 from tsweep.records import LaunchSettings, Measurement, ModelSpec, RankedConfig, RunningServer, SpaceSettings, Trial, Variant
@@ -71,7 +71,7 @@ def space_settings(config: Config, model: str) -> SpaceSettings:
         batch_sizes=parameters.get("batch_sizes", tuple(config.batch_sizes)),
         model_config_parameters=own.get("model_config_parameters", {}),
         search_disable=config.run_config_search_disable,
-        gpu_available=False,
+        gpu_available=gpus.gpu_available(),
     )
 
 
@@ -169,7 +169,7 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
     output = repository.check_output(config.output_model_repository_path, config.override_output_model_repository)
     launcher = hooks.launcher(config.triton_launch_mode)(launch_settings(config, output))
     strategy_factory = hooks.search_strategy(config.run_config_search_mode)
-    known = analysis.known_metrics(())
+    known = analysis.known_metrics(hooks.metric_infos())
     goals.objectives(config, known)  # raise on unknown metrics now, not after measuring
     goals.constraints(config, known)
     analysis.chosen_reporters(config, hooks)
@@ -192,8 +192,11 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
         progress.server_started(server)
         try:
             client = TritonHTTP(server.http_url)
+            collectors = hooks.metric_collectors(server, config.monitoring_interval)
+            if collectors and not store.server_baseline():  # a resumed run keeps the first one
+                store.save_server_baseline(server_baseline(collectors, config.monitoring_interval))
             loader = VariantLoader(client, output, config.server_ready_timeout_s)
-            runner = TrialRunner(store, loader, client, server, load, method_settings(config), hooks.metric_collectors(server), progress)
+            runner = TrialRunner(store, loader, client, server, load, method_settings(config), collectors, progress)
             named = {}
             for model in models:
                 variants = name_variants(model.name, spaces[model.name].variants)
