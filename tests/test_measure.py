@@ -160,3 +160,25 @@ def test_server_baseline_samples_each_collector_once_for_one_interval():
     plain = PlainCollector()
     assert server_baseline([plain], 0.25, clock=waited.append) == {"plain": 2.0}
     assert waited == [0.25] and plain.calls == ["start", "stop"]
+
+
+def test_dispersion_from_window_sequences_decides_ties():
+    """Noise estimates come from the judged windows, and decide what counts as a tie."""
+    from dataclasses import replace
+
+    from tsweep.analysis import mark_ties
+    from tsweep.records import RankedConfig
+
+    noisy_a = run([(1000, 2), (1040, 2), (960, 2)], tolerance=0.10)  # +-4% around 1000
+    noisy_b = run([(1020, 2), (1060, 2), (980, 2)], tolerance=0.10)  # 2% better, as noisy
+    quiet_a = run([(1000, 2), (1001, 2), (999, 2)])
+    quiet_b = run([(1060, 2), (1061, 2), (1059, 2)])  # 6% better, quiet
+    assert noisy_a.status == "ok" and noisy_a.throughput_noise == pytest.approx(0.04)
+    assert quiet_a.throughput_noise == pytest.approx(0.001)
+
+    def ranking(better, worse):
+        named = [replace(better, variant="b"), replace(worse, variant="a")]
+        return mark_ties([RankedConfig(i + 1, m.variant, "m", m, True, m.throughput) for i, m in enumerate(named)])
+
+    assert ranking(noisy_b, noisy_a)[0].tied_with == ("a",)  # 2% apart, each +-4%: chance
+    assert ranking(quiet_b, quiet_a)[0].tied_with == ()  # 6% apart, each +-0.1%: real

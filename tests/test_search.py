@@ -187,3 +187,21 @@ def test_adaptive_ends_a_walk_at_a_failed_point():
     strategy = adaptive(s, SearchGoal())
     (t,) = strategy.propose([])
     assert strategy.propose([point(t, None, status="failed")]) == []
+
+
+def test_strategies_walk_every_variant_that_shares_a_grid_point():
+    """A manual space can hold several variants per (instances, max_batch_size)."""
+    from tsweep.plugins.search.quick import QuickSearch
+    from tsweep.records import ConfigSpace, Variant
+
+    def variant(delay):
+        config = modelconfig.parse(f"{CONFIG}")
+        config.dynamic_batching.max_queue_delay_microseconds = delay
+        return Variant(model="m", config=config, params=modelconfig.describe(config))
+
+    base = space(search_disable=True, concurrency=(1, 2))
+    variants = tuple(name_variants("m", (base.variants[0], variant(0), variant(100), variant(500))))
+    s = ConfigSpace(base.model, variants, base.load_levels)
+    for strategy in (adaptive(s, SearchGoal()), QuickSearch(s, SearchGoal())):
+        walked = {m.variant for m in run_strategy(strategy, lambda i, b, conc, d: 100.0 * conc)}
+        assert walked == {"m_config_default", "m_config_0", "m_config_1", "m_config_2"}, type(strategy).__name__

@@ -26,12 +26,12 @@ a resumed run continues exactly where it stopped, and the plan reads as straight
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 from tsweep.plugin import hookimpl
+from tsweep.plugins.search.grid import Coord, by_coord
 from tsweep.records import ConfigSpace, LoadLevel, Measurement, SearchGoal, Trial, Variant
 
-Coord = Tuple[int, int]  # (instances, max_batch_size)
 Measure = Callable[[Trial], Measurement]
 
 #: Bisection stops when the bracket is narrower than this fraction of its lower end.
@@ -45,8 +45,6 @@ class _Needed(Exception):
         self.trial = trial
 
 
-def coord(v: Variant) -> Coord:
-    return int(v.params.get("instances", 1)), int(v.params.get("max_batch_size", 0))
 
 
 def server_time_ms(p: Measurement) -> Optional[float]:
@@ -65,7 +63,7 @@ class AdaptiveSearch:
     def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05):
         self.space, self.goal, self.min_gain = space, goal, min_gain
         self.default = next((v for v in space.variants if v.is_default), None)
-        self.grid: Dict[Coord, Variant] = {coord(v): v for v in space.variants if not v.is_default}
+        self.grid: Dict[Coord, List[Variant]] = by_coord(v for v in space.variants if not v.is_default)
         self.kind = space.load_levels[0].kind if space.load_levels else "concurrency"
         self.levels = sorted({lvl.value for lvl in space.load_levels})
 
@@ -110,7 +108,7 @@ class AdaptiveSearch:
                     if count_best is not None and mbs > count_best_mbs:
                         break  # past this count's best batch size, and hopeless: stop raising it
                     continue
-                points = self.walk_variant(measure, self.grid[c], anchors)
+                points = [p for v in self.grid[c] for p in self.walk_variant(measure, v, anchors)]
                 measured_at[c] = points
                 top = self.best(points)
                 if top is None:
