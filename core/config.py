@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
@@ -41,9 +42,10 @@ class Config:
     # the server ----------------------------------------------------------------------
     triton_launch_mode: str = _opt("local", "How to get a Triton server: local (start one) or remote (attach); plugins add more.")
     triton_server_path: Optional[str] = _opt(None, "tritonserver binary for local mode; default: PATH, then the embedded one (pip install 'tsweep[server]').")
-    triton_http_endpoint: Optional[str] = _opt(None, "HTTP endpoint host:port of the server in remote mode.")
-    triton_grpc_endpoint: Optional[str] = _opt(None, "gRPC endpoint host:port of the server in remote mode.")
-    triton_metrics_url: Optional[str] = _opt(None, "Prometheus metrics URL of the server in remote mode.")
+    triton_http_endpoint: Optional[str] = _opt(None, "HTTP endpoint host:port of the server (remote mode); in local mode, pins the HTTP port (default: a free one).")
+    triton_grpc_endpoint: Optional[str] = _opt(None, "gRPC endpoint host:port of the server (remote mode); in local mode, pins the gRPC port.")
+    triton_metrics_url: Optional[str] = _opt(None, "Prometheus metrics URL of the server (remote mode); in local mode, pins the metrics port.")
+    triton_bind_address: str = _opt("127.0.0.1", "Address a started tritonserver listens on. Anything but 127.0.0.1 exposes it to the network; tsweep logs it.")
     triton_server_flags: Dict[str, Any] = _opt({}, "Extra tritonserver flags for local mode, as {flag: value}.", flag=False)
     server_ready_timeout_s: float = _opt(120.0, "Seconds to wait for the server (and each model) to become ready.", kind="positive")
 
@@ -335,6 +337,10 @@ def _check(config: Config) -> None:
             raise UsageError(
                 f"run_config_search_min_{what} ({low}) is greater than run_config_search_max_{what} ({high}): swap or fix them"
             )
+    try:
+        ipaddress.ip_address(config.triton_bind_address)
+    except ValueError:
+        raise UsageError(f"triton_bind_address {config.triton_bind_address!r} is not an IP address: use e.g. 127.0.0.1") from None
     if config.request_rate and config.concurrency:
         raise UsageError("request_rate and concurrency both set: choose open loop (request_rate) or closed loop (concurrency)")
     if config.stable_windows > config.max_windows:

@@ -112,6 +112,7 @@ def launch_settings(config: Config, output: Path) -> LaunchSettings:
         grpc_endpoint=config.triton_grpc_endpoint,
         metrics_url=config.triton_metrics_url,
         ready_timeout_s=config.server_ready_timeout_s,
+        bind_address=config.triton_bind_address,
     )
 
 

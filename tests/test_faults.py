@@ -167,3 +167,35 @@ def test_model_that_fails_some_requests_fails_the_point_past_the_threshold(workd
     # the rate over every window of the point (the model fails exactly every 4th request)
     assert re.match(r"^2[45]\.\d% of requests failed \(more than 5%\), e\.g\. .*flaky: every 4th request fails", row["error"]), row["error"]
     assert "No successful measurement of flaky" in result.stdout
+
+
+def test_pinned_port_taken_by_another_process_is_refused_before_anything_is_written(workdir: Path):
+    import socket
+
+    from tests.support import tree
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        result = run_tsweep(*TINY_SWEEP, "--triton-http-endpoint", f"127.0.0.1:{port}", cwd=workdir)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: port {port} of triton_http_endpoint is not free on 127.0.0.1 (Address already in use): stop what uses it, "
+        f"choose another port, or leave triton_http_endpoint unset so that tsweep picks free ports\n"
+    )
+    assert tree(workdir) == []
+
+
+def test_binding_beyond_loopback_needs_the_flag_and_is_logged(workdir: Path):
+    import socket
+
+    with socket.socket() as squatter:  # makes the run stop in preflight: no server binds 0.0.0.0 here
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        result = run_tsweep(*TINY_SWEEP, "--triton-bind-address", "0.0.0.0", "--triton-http-endpoint", f"127.0.0.1:{port}", cwd=workdir)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == "tsweep: binding tritonserver to 0.0.0.0 (not loopback) as asked"
+    bad = run_tsweep(*TINY_SWEEP, "--triton-bind-address", "localhost; rm -rf /", cwd=workdir)
+    assert bad.returncode == 2 and bad.stderr == "error: triton_bind_address 'localhost; rm -rf /' is not an IP address: use e.g. 127.0.0.1\n"

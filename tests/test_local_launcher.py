@@ -61,7 +61,11 @@ def test_starts_on_loopback_serves_models_and_stops_its_process_group(tmp_path, 
     server = launcher.start()
     try:
         port = int(server.http_url.rsplit(":", 1)[1])
-        assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1 only
+        grpc_port = int(server.grpc_url.rsplit(":", 1)[1])
+        metrics_port = int(server.metrics_url.split(":")[2].split("/")[0])
+        loopback = {"0100007F", "0000000000000000FFFF00000100007F"}  # 127.0.0.1, and as IPv4-mapped IPv6 (gRPC)
+        for p in (port, grpc_port, metrics_port):  # HTTP, gRPC and metrics: 127.0.0.1 only
+            assert listening_addresses(p) and listening_addresses(p) <= loopback, p
         client = TritonHTTP(server.http_url)
         client.load_model("add_sub_config_default")
         body = {"inputs": [{"name": n, "shape": [1, 4], "datatype": "FP32", "data": d}

@@ -43,6 +43,28 @@ def free_port(address: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def pinned_port(endpoint: Optional[str], key: str) -> Optional[int]:
+    """The port of a ``host:port`` (or URL) endpoint the user gave for local mode, if any."""
+    if not endpoint:
+        return None
+    found = re.search(r":(\d+)(?:/|$)", endpoint)
+    if not found or not 0 < int(found.group(1)) < 65536:
+        raise UsageError(f"{key} {endpoint!r} has no valid port: write it as host:port, e.g. 127.0.0.1:8000")
+    return int(found.group(1))
+
+
+def check_port_free(address: str, port: int, key: str) -> None:
+    """Refuse, before anything starts, a pinned port another process already holds."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            raise UsageError(
+                f"port {port} of {key} is not free on {address} ({exc.strerror}): stop what uses it, choose another port, "
+                f"or leave {key} unset so that tsweep picks free ports"
+            ) from None
+
+
 def user_flags(flags) -> List[str]:
     """``triton_server_flags`` as argv items, refusing option injection and managed flags."""
     argv = []
@@ -104,12 +126,22 @@ class LocalLauncher:
         self._proc: Optional[subprocess.Popen] = None
         self._backends: Optional[Path] = None
         self._log = None
+        self._pinned = [None, None, None]
 
     def preflight(self) -> None:
         self._binary = find_server(self.settings.server_path)
         self._extra = user_flags(self.settings.server_flags)
+        self._pinned = [
+            pinned_port(self.settings.http_endpoint, "triton_http_endpoint"),
+            pinned_port(self.settings.grpc_endpoint, "triton_grpc_endpoint"),
+            pinned_port(self.settings.metrics_url, "triton_metrics_url"),
+        ]
         if self.settings.bind_address != "127.0.0.1":
             print(f"tsweep: binding tritonserver to {self.settings.bind_address} (not loopback) as asked", file=sys.stderr)
+        keys = ("triton_http_endpoint", "triton_grpc_endpoint", "triton_metrics_url")
+        for port, key in zip(self._pinned, keys):
+            if port is not None:
+                check_port_free(self.settings.bind_address, port, key)
 
     def _command(self, ports) -> List[str]:
         http, grpc, metrics = ports
@@ -120,7 +152,7 @@ class LocalLauncher:
             "--model-control-mode=explicit",
             f"--http-address={address}", f"--http-port={http}",
             f"--grpc-address={address}", f"--grpc-port={grpc}",
-            f"--metrics-port={metrics}",
+            f"--metrics-address={address}", f"--metrics-port={metrics}",
             "--exit-timeout-secs=10",
         ]  # fmt: skip
         if self._backends:
@@ -141,7 +173,7 @@ class LocalLauncher:
         self.settings.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.settings.log_dir / "tritonserver.log"
         for attempt in range(_START_ATTEMPTS):
-            ports = [free_port(self.settings.bind_address) for _ in range(3)]
+            ports = [pinned or free_port(self.settings.bind_address) for pinned in self._pinned]
             self._log = open(log_path, "ab")
             self._proc = subprocess.Popen(
                 self._command(ports),
@@ -158,6 +190,8 @@ class LocalLauncher:
             except ServerError as exc:
                 port_clash = "address already in use" in last_log_lines(log_path, 20).lower()
                 self.stop()
+                if port_clash and any(self._pinned):
+                    raise ServerError(f"a port given in triton_*_endpoint was taken before tritonserver could bind it: {exc} (log: {log_path})") from None
                 if port_clash and attempt + 1 < _START_ATTEMPTS:
                     continue  # another process took a port between our probe and the bind
                 detail = last_log_lines(log_path)
