@@ -33,7 +33,71 @@ CASES = [
      "error: config key 'latency_budget' must be greater than 0, got -5.0"),
     ("report unmeasured config", lambda t: ["report", "--report-model-configs", "mlp_config_9", "--checkpoint-directory", str(t / "ck")],
      "error: no results store at {t}/ck/results.sqlite: run 'tsweep profile' first or point --checkpoint-directory at its folder"),
+    ("wrong type", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "types.yaml")),
+     "error: config key 'measurement_window_s' must be a number, got 'fast'"),
+    ("zero bound", lambda t: profile_args(MODEL_REPOSITORY, "--run-config-search-max-instance-count", "0"),
+     "error: config key 'run_config_search_max_instance_count' must be greater than 0, got 0"),
+    ("min above max", lambda t: profile_args(MODEL_REPOSITORY, "--run-config-search-min-model-batch-size", "64", "--run-config-search-max-model-batch-size", "8"),
+     "error: run_config_search_min_model_batch_size (64) is greater than run_config_search_max_model_batch_size (8): swap or fix them"),
+    ("unknown objective", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "objective.yaml")),
+     "error: unknown objective metric 'speed': choose from {metrics}"),
+    ("unknown constraint", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "constraint.yaml")),
+     "error: unknown constraint metric 'latency': choose from {metrics}"),
+    ("non-numeric weight", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "weight.yaml")),
+     "error: objective 'perf_throughput' needs a numeric weight, got 'high'"),
+    ("model without config.pbtxt", lambda t: ["profile", "--model-repository", str(t / "models"), "--profile-models", "noconfig"],
+     "error: model 'noconfig' has no config.pbtxt in {t}/models/noconfig: tsweep needs the model's config file"),
+    ("invalid config.pbtxt", lambda t: ["profile", "--model-repository", str(t / "models"), "--profile-models", "badconfig"],
+     "error: invalid model config {t}/models/badconfig/config.pbtxt: 1:17 : 'max_batch_size: banana': Couldn't parse integer: banana; fix the file or remove the field"),
+    ("path traversal in model name", lambda t: profile_args(MODEL_REPOSITORY, "--profile-models", "../models"),
+     f"error: invalid model name '../models': use the name of a folder in {MODEL_REPOSITORY}"),
+    ("concurrency and request rate", lambda t: profile_args(MODEL_REPOSITORY, "--concurrency", "4", "--request-rate", "100"),
+     "error: request_rate and concurrency both set: choose open loop (request_rate) or closed loop (concurrency)"),
+    ("unreadable input data", lambda t: profile_args(MODEL_REPOSITORY, "--input-data", str(t / "missing.json")),
+     "error: cannot read input data file {t}/missing.json: No such file or directory"),
+    ("shape not matching the model", lambda t: profile_args(MODEL_REPOSITORY, "--shape", "INPUT:16"),
+     "error: shape [16] does not fit input 'INPUT' of model 'mlp' with dims [256]"),
+    ("shape of an unknown input", lambda t: profile_args(MODEL_REPOSITORY, "--shape", "IMAGE:3,224,224"),
+     "error: shape given for unknown input 'IMAGE' of model 'mlp': its inputs are INPUT"),
+    ("stable windows above max", lambda t: profile_args(MODEL_REPOSITORY, "--stable-windows", "5", "--max-windows", "4"),
+     "error: stable_windows (5) must not exceed max_windows (4)"),
+    ("unknown search mode", lambda t: profile_args(MODEL_REPOSITORY, "--run-config-search-mode", "smart"),
+     "error: unknown search strategy (run_config_search_mode) 'smart': choose one of adaptive, brute, quick"),
+    ("error fraction above 1", lambda t: profile_args(MODEL_REPOSITORY, "--max-error-fraction", "1.5"),
+     "error: config key 'max_error_fraction' must be between 0 and 1, got 1.5"),
+    ("flag injection into tritonserver", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "inject.yaml")),
+     "error: tritonserver flag 'model-repository' is set by tsweep itself: remove it from triton_server_flags"),
+    ("bad flag name for tritonserver", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "flagname.yaml")),
+     "error: invalid tritonserver flag name 'log-verbose=1 --model-repository' in triton_server_flags: use names like 'log-verbose'"),
+    ("report for a config never measured", lambda t: ["report", "--report-model-configs", "mlp_config_9", "--checkpoint-directory", str(t / "store")],
+     "error: config 'mlp_config_9' was never measured: measured configs are mlp_config_0"),
+    ("analyze a model not in the store", lambda t: ["analyze", "-f", str(t / "resnet.yaml"), "--checkpoint-directory", str(t / "store")],
+     "error: model 'resnet' has no results in {t}/store/results.sqlite: stored models are mlp"),
 ]  # fmt: skip
+
+
+def known_metrics():
+    from tsweep.analysis import known_metrics
+    from tsweep.pluginmanager import make_plugin_manager
+
+    return known_metrics(make_plugin_manager().metric_infos())
+
+
+def store_with_one_point(path: Path) -> None:
+    """A real results store holding one measured point of mlp_config_0."""
+    from tsweep import modelconfig
+    from tsweep.records import Measurement, Variant
+    from tsweep.store import ResultsStore
+
+    variant = Variant("mlp", modelconfig.parse('name: "mlp" max_batch_size: 4'), {}, name="mlp_config_0")
+    with ResultsStore.open(path) as store:
+        store.add_variant(variant)
+        store.add(Measurement(model="mlp", variant=variant.name, variant_digest=variant.digest, load_kind="concurrency",
+                              load_value=1.0, batch_size=1, status="ok", throughput=10.0, latency_p99_ms=1.0))  # fmt: skip
+
+
+def test_the_table_covers_at_least_25_kinds_of_bad_input():
+    assert len(CASES) >= 25
 
 
 @pytest.mark.parametrize("name, args, message", CASES, ids=[c[0] for c in CASES])
@@ -43,6 +107,17 @@ def test_bad_input(tmp_path: Path, workdir: Path, name, args, message):
     (tmp_path / "typo.yaml").write_text("latency_budgett: 10\n")
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("someone else's")
+    (tmp_path / "types.yaml").write_text("measurement_window_s: fast\n")
+    (tmp_path / "resnet.yaml").write_text("profile_models: resnet\n")
+    (tmp_path / "objective.yaml").write_text("objectives:\n  speed: 1\n")
+    (tmp_path / "constraint.yaml").write_text("constraints:\n  latency: {max: 5}\n")
+    (tmp_path / "weight.yaml").write_text("objectives:\n  perf_throughput: high\n")
+    (tmp_path / "inject.yaml").write_text("triton_server_flags:\n  model-repository: /etc\n")
+    (tmp_path / "flagname.yaml").write_text("triton_server_flags:\n  'log-verbose=1 --model-repository': /etc\n")
+    (tmp_path / "models" / "noconfig" / "1").mkdir(parents=True)
+    (tmp_path / "models" / "badconfig").mkdir()
+    (tmp_path / "models" / "badconfig" / "config.pbtxt").write_text("max_batch_size: banana\n")
+    store_with_one_point(tmp_path / "store" / "results.sqlite")
     env = {}
     if name == "no tritonserver":
         # Hide the embedded server (the narrowest boundary: its package fails to import)
@@ -54,5 +129,5 @@ def test_bad_input(tmp_path: Path, workdir: Path, name, args, message):
     before = tree(tmp_path)
     result = run_tsweep(*args(tmp_path), cwd=workdir, env=env, timeout=60)
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == message.format(t=tmp_path)
+    assert result.stderr.strip() == message.format(t=tmp_path, metrics=", ".join(sorted(known_metrics())))
     assert tree(tmp_path) == before  # nothing written anywhere (workdir included)
