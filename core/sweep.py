@@ -15,12 +15,13 @@ store are not measured again, so rerunning the same command resumes.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from tsweep import analysis, goals, inputs, repository
+from tsweep import analysis, goals, inputs, machine, repository
 from tsweep.config import Config
 from tsweep.errors import ServerError
 from tsweep.loads import LoadSettings, make_load
@@ -191,6 +192,8 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
     try:
         server = launcher.start()
         progress.server_started(server)
+        store.set_meta("server", server.description)
+        store.set_meta("machine", json.dumps(machine.describe()))
         try:
             client = TritonHTTP(server.http_url)
             collectors = hooks.metric_collectors(server)
@@ -225,7 +228,7 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
         finally:
             launcher.stop()
         rankings = analysis.rank(store, config, hooks, [m.name for m in models])
-        reports = analysis.write_reports(store, rankings, config, hooks, {"server": server.description})
+        reports = analysis.write_reports(store, rankings, config, hooks, {})
     finally:
         store.close()
     return ProfileOutcome(rankings, measured, resumed, config.checkpoint_path, server.description, reports, stable, measuring_s)
