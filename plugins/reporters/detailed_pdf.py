@@ -108,7 +108,7 @@ def story(name: str, measured: str, points: Sequence[Measurement], context: Mapp
     failed = sum(m.status == "failed" for m in points)
     unstable = sum(m.status == "unstable" for m in points)
 
-    parts: list = [pdf.para(f"Detailed report: {name}", pdf.TITLE), *pdf.run_facts(context), pdf.spacer()]
+    parts: list = [pdf.para(f"Detailed report: {name}", pdf.TITLE), *pdf.run_facts(context, include_goals=False), pdf.spacer()]
     parts.append(pdf.para(
         f"Config {name} of model {first.model} ({params}).{twin} {len(points)} load levels measured"
         f" ({unstable} unstable, {failed} failed). Highest throughput: {pdf.num(top.throughput, 1)} infer/s at "

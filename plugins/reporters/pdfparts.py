@@ -17,6 +17,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import cm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from tsweep import machine
@@ -31,8 +32,7 @@ SMALL = ParagraphStyle("small", parent=BODY, fontSize=8, leading=10, textColor=c
 CELL = ParagraphStyle("cell", parent=BODY, fontSize=7, leading=8.5)
 HEAD_CELL = ParagraphStyle("headcell", parent=CELL, fontName="Helvetica-Bold")
 MARGIN = 1.5 * cm
-MIN_COLUMN = 24.0  # points: room for the padding and a short number
-CHAR = 4.2  # points: a generous average character width at the cells' 7 pt
+MIN_COLUMN = 20.0  # points: room for the padding and a short number
 PORTRAIT, LANDSCAPE = A4, landscape(A4)
 
 
@@ -78,7 +78,8 @@ def _column_widths(rows: Sequence[Sequence[object]], width: float) -> List[float
     """Each column wide enough for its longest word (words do not break well), the rest of
     ``width`` shared by the length of each column's longest text; scaled down if too wide."""
     columns = list(zip(*[[str(c) for c in row] for row in rows]))
-    least = [max(MIN_COLUMN, max(len(w) for c in col for w in (c.split() or [""])) * CHAR + 6) for col in columns]
+    least = [max(MIN_COLUMN, max(stringWidth(w, HEAD_CELL.fontName, HEAD_CELL.fontSize) for c in col for w in c.split() or [""]) + 8)
+             for col in columns]  # fmt: skip
     longest = [max(min(len(c), 28) for c in col) for col in columns]
     spare = max(width - sum(least), 0.0)
     widths = [a + spare * n / max(sum(longest), 1) for a, n in zip(least, longest)]
