@@ -15,9 +15,6 @@ import io
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 SIZE = (6.4, 3.4)  # inches; the PDFs scale it to the text width
 DPI = 150
 
@@ -54,8 +51,19 @@ def _label(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _png(fig: Figure) -> bytes:
+def _axes():
+    """A fresh figure on the Agg canvas and its axes. matplotlib is imported here, not at
+    module level: it takes about half a second, which every tsweep command would pay while
+    loading plugins, even those that draw nothing."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=SIZE)
     FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     return buf.getvalue()
@@ -68,8 +76,7 @@ def _legend(ax, handles, labels) -> None:
 
 def lines(chart: Chart) -> bytes:
     """A line per series with markers at the measured points, plus reference lines."""
-    fig = Figure(figsize=SIZE)
-    ax = fig.add_subplot()
+    fig, ax = _axes()
     handles, labels = [], []
     for s in chart.series:
         (h,) = ax.plot(list(s.xs), list(s.ys), marker="o", markersize=3.5, linewidth=1.4)
@@ -86,8 +93,7 @@ def lines(chart: Chart) -> bytes:
 
 def two_axes(chart: Chart, right_label: str, right: Sequence[Series]) -> bytes:
     """``chart.series`` on the left axis and ``right`` (dashed) on a right axis, same x."""
-    fig = Figure(figsize=SIZE)
-    ax = fig.add_subplot()
+    fig, ax = _axes()
     other = ax.twinx()
     handles, labels = [], []
     for axis, group, style in ((ax, chart.series, "-"), (other, right, "--")):
@@ -105,8 +111,7 @@ def two_axes(chart: Chart, right_label: str, right: Sequence[Series]) -> bytes:
 
 def stacked_bars(chart: Chart, categories: Sequence[str], parts: Sequence[Tuple[str, Sequence[float]]]) -> bytes:
     """One bar per category, stacked from ``parts`` in order (label, one value per category)."""
-    fig = Figure(figsize=SIZE)
-    ax = fig.add_subplot()
+    fig, ax = _axes()
     xs = list(range(len(categories)))
     bottom = [0.0] * len(categories)
     handles, labels = [], []
