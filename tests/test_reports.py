@@ -124,6 +124,7 @@ def test_summary_pdf_states_the_verdict_and_the_top_configs_of_the_store(ck: Pat
                      f"{chosen.metrics['gpu_utilization']:.1f}"):  # fmt: skip
             assert cell in table, (name, cell)
     assert "m_config_2" not in table and "m_config_3" not in table  # ranked 3rd and 4th: not shown
+    assert "The best 2 configs and the default (online mode: throughput against p99 latency)" in text
     assert "GPU memory used (MB)" in table and "GPU utilization (%)" in table
     assert "Memory vs p99 latency" not in text  # chart titles are pictures, not text
     assert images(path) == 2  # the mode's chart and the memory chart

@@ -81,8 +81,10 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
     parts: list = [pdf.para(f"Summary: {model}", pdf.TITLE), *pdf.run_facts(context), pdf.spacer()]
     parts.append(pdf.section("Verdict", pdf.para(verdict(model, ranking, constraints))))
     focus = "throughput at each load" if mode == "offline" else "throughput against p99 latency"
+    top = min(len(ranking), int(context.get("num_configs_per_model") or 3))
+    compared = f"The best {top} configs" + (" and the default" if len(rows) > top else "")
     parts.append(pdf.section(
-        f"Best {len(rows)} configs compared ({mode} mode: {focus})",
+        f"{compared} ({mode} mode: {focus})",
         pdf.chart(plots.lines(main_chart(rows, points, mode, constraints)), width),
     ))  # fmt: skip
     if memory:
