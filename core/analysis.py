@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
-from tsweep import goals
+from tsweep import goals, repeats
 from tsweep.components import Reporter
 from tsweep.config import Config
 from tsweep.errors import UsageError
@@ -20,22 +20,46 @@ from tsweep.store import ResultsStore
 
 
 def known_metrics(extra: Sequence[MetricInfo]) -> Dict[str, MetricInfo]:
-    return {m.name: m for m in (*CORE_METRICS, *extra)}
+    """Every metric an objective or constraint may name: the core's, then ``extra``.
+
+    ``extra`` is what plugins describe through ``tsweep_metric_infos`` (``hooks.metric_infos()``),
+    so no server is needed. A name described twice keeps its first description, so no plugin
+    redefines throughput.
+    """
+    known: Dict[str, MetricInfo] = {}
+    for m in (*CORE_METRICS, *extra):
+        known.setdefault(m.name, m)
+    return known
 
 
-def rank(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str]) -> Dict[str, List[RankedConfig]]:
-    """The ranking of each model's variants, best first."""
-    known = known_metrics(())
-    objectives = goals.objectives(config, known)
-    constraints = goals.constraints(config, known)
-    ranker = hooks.ranker(config.ranker)
+def rank(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str], first_looks_only: bool = False) -> Dict[str, List[RankedConfig]]:
+    """The ranking of each model's variants, best first.
+
+    Re-measured points count as one point (their looks combined); ``first_looks_only``
+    ignores re-measurements, which is how the candidates for re-measuring are chosen, so a
+    resumed run picks the same ones.
+    """
     result = {}
     for model in models:
         variants = store.variants(model)
-        defaults = [v["name"] for v in variants if v["is_default"]]
-        ranking = ranker.rank(store.measurements(model), objectives, constraints, known, defaults)
-        result[model] = mark_ties([with_aliases(r, variants) for r in ranking])
+        result[model] = _ranked(store.measurements(model), variants, config, hooks, first_looks_only)
     return result
+
+
+def rank_overall(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str]) -> List[RankedConfig]:
+    """All models' configs in one ranking (``num_top_model_configs``), best first."""
+    rows = [m for model in models for m in store.measurements(model)]
+    return _ranked(rows, store.variants(), config, hooks)[: config.num_top_model_configs]
+
+
+def _ranked(rows, variants, config: Config, hooks: Hooks, first_looks_only: bool = False) -> List[RankedConfig]:
+    known = known_metrics(hooks.metric_infos())
+    objectives = goals.objectives(config, known)
+    constraints = goals.constraints(config, known)
+    points = [m for m in rows if m.repeat == 0] if first_looks_only else repeats.merge(rows)
+    defaults = [v["name"] for v in variants if v["is_default"]]
+    ranking = hooks.ranker(config.ranker).rank(points, objectives, constraints, known, defaults)
+    return mark_ties([with_aliases(r, variants) for r in ranking])
 
 
 def within_noise(a: RankedConfig, b: RankedConfig) -> bool:
@@ -86,12 +110,14 @@ def chosen_reporters(config: Config, hooks: Hooks) -> Dict[str, Reporter]:
     return {name: offered[name] for name in (config.reporters or sorted(offered))}
 
 
-def report_context(store: ResultsStore, config: Config) -> Dict[str, object]:
+def report_context(store: ResultsStore, config: Config, hooks: Hooks) -> Dict[str, object]:
     """What reporters get besides the rows: where the results were measured (recorded by
-    ``profile``, so ``analyze`` elsewhere still names the right machine), what the user asked
-    for, and how to present it. The keys are listed in :class:`tsweep.components.Reporter`."""
-    known = known_metrics(())
+    ``profile``, so ``analyze`` elsewhere still names the right machine), the idle server's
+    metrics, what the user asked for, and how to present it. The keys are listed in
+    :class:`tsweep.components.Reporter`."""
+    known = known_metrics(hooks.metric_infos())
     return {
+        "server_baseline": store.server_baseline(),
         "server": store.meta("server") or "",
         "machine": json.loads(store.meta("machine") or "{}"),
         "mode": config.mode,
@@ -104,10 +130,11 @@ def report_context(store: ResultsStore, config: Config) -> Dict[str, object]:
 
 def write_reports(store: ResultsStore, rankings: Mapping[str, List[RankedConfig]], config: Config, hooks: Hooks, context: Mapping[str, object]) -> List[Path]:
     """Run the chosen reporters; returns the files written. ``context`` adds to (and wins
-    over) :func:`report_context`."""
+    over) :func:`report_context`, which always holds ``server_baseline`` (``{}`` when none
+    was sampled)."""
     flat = [r for ranking in rankings.values() for r in ranking]
     measurements = store.measurements()
-    full = {**report_context(store, config), **context}
+    full = {**report_context(store, config, hooks), **context}
     written: List[Path] = []
     for reporter in chosen_reporters(config, hooks).values():
         written.extend(reporter.write(measurements, flat, Path(config.export_path), dict(full)))

@@ -20,7 +20,7 @@ import typer
 from tsweep import __version__, analysis, goals
 from tsweep.config import ANALYZE, PROFILE, REPORT, Config, base_type, load_config, option_fields
 from tsweep.errors import Interrupted, TsweepError, UsageError
-from tsweep.pluginmanager import make_plugin_manager
+from tsweep.pluginmanager import Hooks, make_plugin_manager
 from tsweep.progress import Progress
 from tsweep.records import Measurement, RankedConfig, RunningServer, Trial
 from tsweep.store import ResultsStore
@@ -130,9 +130,22 @@ class ConsoleProgress(Progress):
 # ------------------------------------------------------------------------------- output
 
 
-def print_ranking(model: str, ranking: Sequence[RankedConfig], config: Config, limit: Optional[int] = None) -> None:
-    constraints = goals.constraints(config, analysis.known_metrics(()))
+def print_ranking(model: str, ranking: Sequence[RankedConfig], config: Config, hooks: Hooks, limit: Optional[int] = None) -> None:
+    constraints = goals.constraints(config, analysis.known_metrics(hooks.metric_infos()))
     rows = shown(ranking, limit)
+    typer.echo(f"\nRanking of {model} ({len(ranking)} configs measured):")
+    print_table(rows)
+    typer.echo(verdict(model, ranking, constraints))
+
+
+def print_overall(ranking: Sequence[RankedConfig]) -> None:
+    """``num_top_model_configs``: the best configs of all models in one table."""
+    if ranking:
+        typer.echo(f"\nTop {len(ranking)} configs across all models:")
+        print_table(ranking)
+
+
+def print_table(rows: Sequence[RankedConfig]) -> None:
     header = ["#", "config", "instances", "max batch", "dyn batch", "load", "throughput (infer/s)", "p99 (ms)", "constraints"]
     table = [header]
     for r in rows:
@@ -147,14 +160,13 @@ def print_ranking(model: str, ranking: Sequence[RankedConfig], config: Config, l
                 str(r.best.load),
                 f"{r.best.throughput:.1f}",
                 f"{r.best.latency_p99_ms:.2f}",
-                ("meets" if r.passes else "misses " + ", ".join(r.misses)) + (" (tied)" if r.tied_with else ""),
+                ("meets" if r.passes else "misses " + ", ".join(r.misses)) + (" (tied)" if r.tied_with else "")
+                + (f" ({r.best.metrics['looks']:.0f} looks)" if r.best.metrics.get("looks") else ""),
             ]
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    typer.echo(f"\nRanking of {model} ({len(ranking)} configs measured):")
     for row in table:
         typer.echo("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    typer.echo(verdict(model, ranking, constraints))
 
 
 # ------------------------------------------------------------------------------ commands
@@ -179,7 +191,8 @@ def profile_command(config: Config) -> None:
         ) from None
     _err(outcome.summary())
     for model, ranking in outcome.rankings.items():
-        print_ranking(model, ranking, config, config.num_configs_per_model)
+        print_ranking(model, ranking, config, hooks, config.num_configs_per_model)
+    print_overall(outcome.overall)
     for path in outcome.reports:
         typer.echo(f"wrote {path}")
 
@@ -197,7 +210,9 @@ def analyze_command(config: Config) -> None:
                 raise UsageError(f"model {model!r} has no results in {config.checkpoint_path}: stored models are {', '.join(stored) or 'none'}")
         rankings = analysis.rank(store, config, hooks, models)
         for model, ranking in rankings.items():
-            print_ranking(model, ranking, config, config.num_configs_per_model)
+            print_ranking(model, ranking, config, hooks, config.num_configs_per_model)
+        if config.num_top_model_configs:
+            print_overall(analysis.rank_overall(store, config, hooks, models))
         for path in analysis.write_reports(store, rankings, config, hooks, {}):
             typer.echo(f"wrote {path}")
 

@@ -65,9 +65,20 @@ SearchStrategyFactory = Callable[[ConfigSpace, SearchGoal], SearchStrategy]
 class MetricCollector(Protocol):
     """Samples metrics alongside one measurement.
 
-    ``describe()`` names the metrics it reports. For every measured point the core calls
-    ``start()`` when the load begins and ``stop()`` when the point ends; ``stop`` returns
-    ``{metric name: value}`` aggregated over the point (missing names are fine).
+    ``describe()`` names the metrics it reports (name, unit, direction); the same
+    descriptions should come from the plugin's ``tsweep_metric_infos`` hook, so that
+    objectives and constraints on them are accepted before any server runs. For every
+    measured point the core calls ``start()`` before the load begins and ``stop()`` after
+    the point is judged; ``stop`` returns ``{metric name: value}`` aggregated over the point
+    (missing names are fine). Right after the server starts, before any variant is loaded,
+    the core also runs one short ``start()``/``stop()`` pair: the idle server's baseline.
+
+    Optional: a collector that keeps timestamped samples may also have
+    ``stop_since(since)``; the core then calls it *instead of* ``stop()``, with the
+    ``time.monotonic()`` at which the judged windows (the last ``stable_windows``) began, so
+    the aggregate covers the same interval as the point's latency and throughput. A
+    collector with only ``start``/``stop`` keeps working and aggregates the whole point.
+    Neither call may raise for a failed sample: leave the metric out instead.
     """
 
     def describe(self) -> Sequence[MetricInfo]: ...
@@ -75,6 +86,13 @@ class MetricCollector(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> Dict[str, float]: ...
+
+
+class CollectorWarning(UserWarning):
+    """A collector cannot work on this machine or server (no GPU, no metrics endpoint).
+
+    Shown once, as one line, by the CLI; the run goes on without those metrics.
+    """
 
 
 @runtime_checkable

@@ -66,19 +66,22 @@ class Config:
         commands=ALL, choices=("online", "offline"),
     )  # no short flag: Model Analyzer's -m is --model-repository
     num_configs_per_model: int = _opt(3, "How many top configs per model to show and report.", commands=(PROFILE, ANALYZE), kind="positive")
+    num_top_model_configs: int = _opt(0, "Also rank all models' configs together and show this many (0: off).", commands=(PROFILE, ANALYZE), kind="count")
     reporters: Tuple[str, ...] = _opt((), "Reporter plugins to run (default: all installed).", commands=ALL, flag=False, kind="list_str")
 
     # the search space ----------------------------------------------------------------
-    run_config_search_mode: str = _opt("brute", "Search strategy plugin: brute (everything, early exits) or quick (hill-climbing); plugins add more.")
+    run_config_search_mode: str = _opt("adaptive", "Search strategy plugin: adaptive (measures only where the answer can be; docs/search.md), brute (everything, early exits) or quick (hill-climbing); plugins add more.")
     run_config_search_disable: bool = _opt(False, "Measure only the model's own config (no generated variants).")
     run_config_search_min_instance_count: int = _opt(1, "Fewest model instances to try.", kind="positive")
-    run_config_search_max_instance_count: int = _opt(2, "Most model instances to try.", kind="positive")
+    run_config_search_max_instance_count: int = _opt(5, "Most model instances to try.", kind="positive")
     run_config_search_min_model_batch_size: int = _opt(1, "Smallest max_batch_size to try (powers of two).", kind="positive")
-    run_config_search_max_model_batch_size: int = _opt(16, "Largest max_batch_size to try (powers of two).", kind="positive")
+    run_config_search_max_model_batch_size: int = _opt(128, "Largest max_batch_size to try (powers of two).", kind="positive")
     run_config_search_min_concurrency: int = _opt(1, "Lowest concurrency to try (powers of two).", kind="positive")
-    run_config_search_max_concurrency: int = _opt(16, "Highest concurrency to try (powers of two).", kind="positive")
+    run_config_search_max_concurrency: int = _opt(1024, "Highest concurrency to try (powers of two).", kind="positive")
     concurrency: Tuple[int, ...] = _opt((), "Exact concurrency levels to measure, comma-separated (replaces the range).", kind="list_int")
     batch_sizes: Tuple[int, ...] = _opt((1,), "Client batch sizes, comma-separated.", kind="list_int")
+    remeasure_top_configs: int = _opt(0, "After the search, measure the best point of this many top configs per model again, interleaved, to separate configs the noise ties (0: off).", kind="count")
+    remeasure_rounds: int = _opt(2, "How many more times each re-measured point is measured.", kind="positive")
 
     # load and measurement --------------------------------------------------------------
     client_protocol: str = _opt("http", "Protocol of the load generator: http (native, fastest) or grpc (tritonclient).", choices=("http", "grpc"))
@@ -93,6 +96,7 @@ class Config:
     stability_tolerance: float = _opt(0.10, "Windows agree when throughput and p99 are within this fraction.", kind="positive")
     stable_windows: int = _opt(3, "How many consecutive windows must agree.", kind="positive")
     max_windows: int = _opt(10, "Most windows per point; then the point is kept as unstable.", kind="positive")
+    monitoring_interval: float = _opt(1.0, "Seconds between two samples of the metric collectors (GPU, Triton metrics, server process).", kind="positive")
     perf_analyzer_flags: Dict[str, Any] = _opt({}, "Load options in perf_analyzer's names, mapped onto the keys above (see below).", flag=False)
 
     # filled from the mapping form of profile_models, not a key of its own
@@ -114,6 +118,9 @@ METRIC_ALIASES = {
     "perf_latency_p90": "latency_p90_ms",
     "perf_latency_p95": "latency_p95_ms",
     "perf_latency_p99": "latency_p99_ms",
+    "gpu_used_memory": "gpu_memory_used_mb",
+    "gpu_power_usage": "gpu_power_w",
+    "cpu_used_ram": "server_memory_mb",
 }
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -317,6 +324,8 @@ def _check(config: Config) -> None:
         value = getattr(config, f.name)
         if f.metadata.get("kind") == "positive" and value is not None and value <= 0:
             raise UsageError(f"config key {f.name!r} must be greater than 0, got {value!r}")
+        if f.metadata.get("kind") == "count" and value < 0:
+            raise UsageError(f"config key {f.name!r} must be 0 or more, got {value!r}")
         if f.metadata.get("kind") in ("list_int", "list_float") and any(v <= 0 for v in value):
             raise UsageError(f"config key {f.name!r} must hold positive numbers, got {list(value)!r}")
         choices = f.metadata.get("choices")

@@ -30,7 +30,9 @@ DIFFERENCES = """
   `run_config_search_{min,max}_{concurrency,instance_count,model_batch_size}`,
   `run_config_search_disable`, `triton_server_flags`, `batch_sizes`, `concurrency`.
 - Metric names: Model Analyzer's ({aliases}) are accepted in `objectives` and `constraints`
-  and mean tsweep's `throughput` / `latency_*_ms` metrics.
+  and mean tsweep's `throughput`, `latency_*_ms`, `gpu_memory_used_mb`, `gpu_power_w` and
+  `server_memory_mb` (`gpu_utilization` is the same name in both). docs/metrics.md lists
+  every metric and its unit.
 - `perf_analyzer_flags`: {pa_flags} are understood and mapped onto tsweep's own keys
   (`measurement-interval` in ms becomes `measurement_window_s`, `stability-percentage`
   becomes `stability_tolerance`, ...); an explicit tsweep key wins. Other perf_analyzer flags

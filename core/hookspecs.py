@@ -13,17 +13,18 @@ Two shapes occur:
   name (``--triton-launch-mode``, ``run_config_search_mode``, ...).
 * *per-call* hooks (``tsweep_config_space``, ``tsweep_metric_collectors``) receive the
   object at hand and return their contribution for it.
+* ``tsweep_metric_infos`` describes metrics; every plugin's descriptions are merged.
 
 The component interfaces (Launcher, SearchStrategy, ...) live in :mod:`tsweep.components`.
 """
 from __future__ import annotations
 
-from typing import List, Mapping, Optional
+from typing import List, Mapping, Optional, Sequence
 
 import pluggy
 
 from tsweep.components import LauncherFactory, MetricCollector, Ranker, Reporter, SearchStrategyFactory
-from tsweep.records import ConfigSpace, ModelSpec, RunningServer, SpaceSettings
+from tsweep.records import ConfigSpace, MetricInfo, ModelSpec, RunningServer, SpaceSettings
 
 PROJECT_NAME = "tsweep"
 
@@ -89,15 +90,34 @@ def tsweep_search_strategies() -> Mapping[str, SearchStrategyFactory]:
 
 
 @hookspec
-def tsweep_metric_collectors(server: RunningServer) -> Optional[List[MetricCollector]]:
+def tsweep_metric_infos() -> Optional[Sequence[MetricInfo]]:
+    """Describe the metrics this plugin's collectors report: name, unit and direction.
+
+    Called whenever the core needs to know which metrics exist, with or without a server:
+    by ``profile`` before the server starts (to check objectives and constraints), by
+    ``analyze`` and ``report`` (which never start one) and when ranking. The descriptions are
+    merged with the core metrics (throughput, latencies); a name described twice keeps the
+    core's, then the first plugin's description. Describe every name a ranker or a report
+    may use; names in the metrics dict that are not described (e.g. per-GPU values) are
+    stored and exported, but cannot be objectives or constraints.
+
+    :return: a sequence of :class:`tsweep.records.MetricInfo`; ``[]`` or ``None`` for none.
+    """
+
+
+@hookspec
+def tsweep_metric_collectors(server: RunningServer, interval_s: float) -> Optional[List[MetricCollector]]:
     """Offer metric collectors for a running server.
 
     Called once per run, right after the server is up. Return collectors that can work on
     this machine and server (e.g. an NVML collector returns ``[]`` when there is no GPU,
-    after logging one line why). The core calls every collector's ``start()``/``stop()``
-    around each measured point and stores what ``stop()`` returns with the point.
+    after warning once with :class:`tsweep.components.CollectorWarning` why). The core
+    first takes one short idle sample of every collector (the server-only baseline), then
+    calls ``start()`` and ``stop()`` (or ``stop_since()``) around each measured point and
+    stores what it returns with the point. An implementation may leave out ``interval_s``.
 
     :param server: the endpoints, pid and log of the server under test.
+    :param interval_s: seconds between samples, the ``monitoring_interval`` config key.
     :return: a list of :class:`tsweep.components.MetricCollector` (may be empty).
     """
 

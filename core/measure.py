@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from tsweep.ext.histogram import Histogram
 from tsweep.records import Measurement, Trial, relative_half_spread
@@ -48,6 +48,7 @@ class Window:
     sent: int = 0
     late_sends: int = 0
     max_lateness_ns: int = 0
+    started_s: float = 0.0  # time.monotonic() when the window began (collectors aggregate from it)
 
     def throughput(self, batch_size: int) -> float:
         return self.completed * batch_size / (self.duration_ns / 1e9) if self.duration_ns else 0.0
@@ -114,6 +115,7 @@ def measure(
     try:
         clock(settings.warmup_s)
         load.take_window()  # warm-up: discarded
+        window_start = time.monotonic()
         before = server_stats()
         stable = False
         while len(windows) < settings.max_windows:
@@ -121,6 +123,7 @@ def measure(
             raw = load.take_window()
             after = server_stats()
             window = Window.from_load(raw, after - before)
+            window.started_s, window_start = window_start, time.monotonic()
             before = after
             if pending is not None:
                 pending.absorb(window)
@@ -136,11 +139,34 @@ def measure(
             if stable:
                 break
     finally:
-        load.stop()
-        metrics = {}
-        for c in collectors:
-            metrics.update(c.stop())
+        try:  # before the load stops, so that the last samples still see it
+            judged = windows[-settings.stable_windows :]
+            metrics = stop_collectors(collectors, judged[0].started_s if judged else started)
+        finally:
+            load.stop()
     return summarize(trial, windows or ([pending] if pending else []), stable, settings, time.monotonic() - started, metrics)
+
+
+def stop_collectors(collectors: Sequence, since: float) -> Dict[str, float]:
+    """Stop every collector; those that can aggregate only samples taken since ``since``
+    (``stop_since``, see :class:`tsweep.components.MetricCollector`) are asked to."""
+    metrics: Dict[str, float] = {}
+    for c in collectors:
+        stop_since = getattr(c, "stop_since", None)
+        metrics.update(stop_since(since) if callable(stop_since) else c.stop())
+    return metrics
+
+
+def server_baseline(collectors: Sequence, interval_s: float, clock: Callable[[float], None] = time.sleep) -> Dict[str, float]:
+    """Sample every collector once for one interval, with no model loaded and no load.
+
+    Model Analyzer's "server only" row: what the bare server costs, to compare each config
+    with. The wait is the sampling period itself (no readiness is involved), so it is bounded.
+    """
+    for c in collectors:
+        c.start()
+    clock(interval_s)
+    return stop_collectors(collectors, 0.0)
 
 
 def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: MethodSettings, elapsed_s: float, metrics: dict) -> Measurement:
@@ -152,6 +178,7 @@ def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: M
         load_kind=trial.load.kind,
         load_value=trial.load.value,
         batch_size=trial.batch_size,
+        repeat=trial.repeat,
         windows=len(windows),
         duration_s=elapsed_s,
         metrics=metrics,
@@ -171,12 +198,14 @@ def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: M
     hist = total.histogram
     srv = total.server
     per_request = (lambda ns: ns / srv.success_count / 1e6) if srv.success_count else (lambda ns: None)
+    if srv.execution_count:  # requests per model execution: how much dynamic batching batched
+        base["metrics"] = {**metrics, "server_batch_avg": srv.inference_count / srv.execution_count}
     status, error = ("ok" if stable else "unstable"), (f"{errors} failed requests, e.g. {samples[0][1]}" if errors and samples else "")
     if trial.load.kind == "request_rate":
         sent = sum(w.sent for w in windows)
         late = sum(w.late_sends for w in windows)
         worst = max(w.max_lateness_ns for w in windows)
-        base["metrics"] = {**metrics, "late_send_fraction": late / sent if sent else 0.0, "max_lateness_ms": worst / 1e6}
+        base["metrics"] = {**base["metrics"], "late_send_fraction": late / sent if sent else 0.0, "max_lateness_ms": worst / 1e6}
         if sent and late / sent > MAX_LATE_FRACTION:
             status = "failed"
             error = (

@@ -20,7 +20,7 @@ from tsweep import hookspecs
 from tsweep.components import LauncherFactory, MetricCollector, Ranker, Reporter, SearchStrategyFactory
 from tsweep.errors import UsageError
 from tsweep.plugin import ENTRY_POINT_GROUP
-from tsweep.records import ConfigSpace, ModelSpec, RunningServer, SpaceSettings
+from tsweep.records import ConfigSpace, MetricInfo, ModelSpec, RunningServer, SpaceSettings
 
 OWN_DISTRIBUTION = "tsweep"
 AUTOLOAD_ENV = "TSWEEP_DISABLE_PLUGIN_AUTOLOAD"
@@ -130,9 +130,13 @@ class Hooks:
         return _pick(self.search_strategies(), name, "search strategy (run_config_search_mode)")
 
     # measure ------------------------------------------------------------------------
-    def metric_collectors(self, server: RunningServer) -> List[MetricCollector]:
+    def metric_infos(self) -> List[MetricInfo]:
+        """Every plugin's metric descriptions, first registered first (built-ins lead)."""
+        return [info for offered in reversed(self.pm.hook.tsweep_metric_infos()) for info in offered or ()]
+
+    def metric_collectors(self, server: RunningServer, interval_s: float) -> List[MetricCollector]:
         collectors: List[MetricCollector] = []
-        for offered in self.pm.hook.tsweep_metric_collectors(server=server):
+        for offered in self.pm.hook.tsweep_metric_collectors(server=server, interval_s=interval_s):
             collectors.extend(offered or [])
         return collectors
 
@@ -167,6 +171,8 @@ class Hooks:
                 if hook in offers:
                     offer = getattr(plugin, hook)() or {}
                     provided.append(f"{offers[hook]}: {', '.join(sorted(offer))}")
+                elif hook == "tsweep_metric_infos":
+                    provided.append(f"metrics: {', '.join(m.name for m in getattr(plugin, hook)() or ())}")
             rows.append(
                 {"name": src.name, "origin": src.origin, "module": src.module, "hooks": sorted(impls), "provides": provided}
             )

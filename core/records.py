@@ -108,11 +108,11 @@ class SpaceSettings:
     """
 
     min_instance_count: int = 1
-    max_instance_count: int = 2
+    max_instance_count: int = 5
     min_model_batch_size: int = 1
-    max_model_batch_size: int = 16
+    max_model_batch_size: int = 128
     min_concurrency: int = 1
-    max_concurrency: int = 16
+    max_concurrency: int = 1024
     concurrency: Tuple[int, ...] = ()
     request_rate: Tuple[float, ...] = ()
     batch_sizes: Tuple[int, ...] = (1,)
@@ -131,6 +131,12 @@ class ConfigSpace:
     batch_sizes: Tuple[int, ...] = (1,)
 
 
+def point_key(model: str, digest: str, load: "LoadLevel", batch_size: int, repeat: int = 0) -> str:
+    """The results store's identity of a point: same config, load and batch, same key."""
+    key = f"{model}/{digest}/{load}/b{batch_size}"
+    return f"{key}/r{repeat}" if repeat else key
+
+
 @dataclass(frozen=True)
 class Trial:
     """One point to measure: a variant under one load level at one client batch size."""
@@ -138,11 +144,12 @@ class Trial:
     variant: Variant
     load: LoadLevel
     batch_size: int = 1
+    repeat: int = 0  # 0: the search's measurement; n > 0: the n-th re-measurement of the point
 
     @property
     def key(self) -> str:
         """Identity of the point in the results store (what resume compares)."""
-        return f"{self.variant.model}/{self.variant.digest}/{self.load}/b{self.batch_size}"
+        return point_key(self.variant.model, self.variant.digest, self.load, self.batch_size, self.repeat)
 
 
 @dataclass(frozen=True)
@@ -204,6 +211,7 @@ class Measurement:
     window_p99s_ms: List[float] = field(default_factory=list)
     histogram: bytes = b""
     variant_params: Dict[str, Any] = field(default_factory=dict)
+    repeat: int = 0
     id: Optional[int] = None
 
     @property
@@ -212,7 +220,12 @@ class Measurement:
 
     @property
     def key(self) -> str:
-        return f"{self.model}/{self.variant_digest}/{self.load}/b{self.batch_size}"
+        return point_key(self.model, self.variant_digest, self.load, self.batch_size, self.repeat)
+
+    @property
+    def point(self) -> str:
+        """The point measured, whichever repeat this row is."""
+        return point_key(self.model, self.variant_digest, self.load, self.batch_size, 0)
 
     def value(self, metric: str) -> Optional[float]:
         """A metric by name: a column of this row or one a collector reported."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Mapping, Optional
 
 from tsweep.errors import UsageError
 from tsweep.records import Measurement, Variant
@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS measurements (
     window_throughputs TEXT NOT NULL,
     window_p99s_ms TEXT NOT NULL,
     histogram BLOB NOT NULL,
+    repeat INTEGER NOT NULL DEFAULT 0,
     measured_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 """
@@ -68,6 +69,7 @@ _COLUMNS = [
     "throughput", "latency_avg_ms", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
     "latency_p99_ms", "queue_ms", "compute_input_ms", "compute_infer_ms", "compute_output_ms",
     "client_send_ms", "client_recv_ms", "throughput_noise", "requests", "errors", "windows", "duration_s", "error",
+    "repeat",
 ]  # fmt: skip
 
 
@@ -85,6 +87,9 @@ class ResultsStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(measurements)")}
+        if "repeat" not in columns:  # a store written before re-measurement existed
+            conn.execute("ALTER TABLE measurements ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0")
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         return cls(conn, path)
 
@@ -158,6 +163,21 @@ class ResultsStore:
             m.histogram = bytes(hist)
             m.variant_params = dict(params.get(m.variant, {}))
             yield m
+
+    # the server-only baseline ------------------------------------------------------------
+    def save_server_baseline(self, metrics: Mapping[str, float]) -> bool:
+        """Keep the idle server's metrics; returns False when a baseline is already stored.
+
+        The first baseline is kept: like every measured point, it is not measured again when
+        a run resumes, and it stays the reference for the rows measured alongside it.
+        """
+        cur = self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('server_baseline', ?)", (json.dumps(dict(metrics)),))
+        return cur.rowcount == 1
+
+    def server_baseline(self) -> Dict[str, float]:
+        """The stored baseline, ``{}`` when none was sampled (no collectors, older store)."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'server_baseline'").fetchone()
+        return json.loads(row[0]) if row else {}
 
     def count(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from tsweep import analysis, goals, inputs, machine, repository
+from tsweep import analysis, goals, gpus, inputs, machine, repeats, repository
 from tsweep.config import Config
 from tsweep.errors import ServerError
 from tsweep.loads import LoadSettings, make_load
-from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings, measure
+from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings, measure, server_baseline
 from tsweep.pluginmanager import Hooks
 from tsweep.progress import Progress
 from tsweep.records import LaunchSettings, Measurement, ModelSpec, RankedConfig, RunningServer, SpaceSettings, Trial, Variant
@@ -45,6 +45,7 @@ class ProfileOutcome:
     reports: List[Path] = field(default_factory=list)
     stable: int = 0
     measuring_s: float = 0.0
+    overall: List[RankedConfig] = field(default_factory=list)  # num_top_model_configs across models
 
     def summary(self) -> str:
         """e.g. '21 points measured (18 stable) in 96 s of measuring, 4.6 s per point; 0 reused'."""
@@ -71,7 +72,7 @@ def space_settings(config: Config, model: str) -> SpaceSettings:
         batch_sizes=parameters.get("batch_sizes", tuple(config.batch_sizes)),
         model_config_parameters=own.get("model_config_parameters", {}),
         search_disable=config.run_config_search_disable,
-        gpu_available=False,
+        gpu_available=gpus.gpu_available(),
     )
 
 
@@ -169,7 +170,7 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
     output = repository.check_output(config.output_model_repository_path, config.override_output_model_repository)
     launcher = hooks.launcher(config.triton_launch_mode)(launch_settings(config, output))
     strategy_factory = hooks.search_strategy(config.run_config_search_mode)
-    known = analysis.known_metrics(())
+    known = analysis.known_metrics(hooks.metric_infos())
     goals.objectives(config, known)  # raise on unknown metrics now, not after measuring
     goals.constraints(config, known)
     analysis.chosen_reporters(config, hooks)
@@ -187,8 +188,6 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
     repository.prepare_output(output, config.override_output_model_repository)
     raise_open_file_limit()
     store = ResultsStore.open(config.checkpoint_path)
-    measured = resumed = stable = 0
-    measuring_s = 0.0
     try:
         server = launcher.start()
         progress.server_started(server)
@@ -196,42 +195,72 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
         store.set_meta("machine", json.dumps(machine.describe()))
         try:
             client = TritonHTTP(server.http_url)
-            collectors = hooks.metric_collectors(server)
+            collectors = hooks.metric_collectors(server, config.monitoring_interval)
+            if collectors and not store.server_baseline():  # a resumed run keeps the first one
+                store.save_server_baseline(server_baseline(collectors, config.monitoring_interval))
             loader = VariantLoader(client, output, config.server_ready_timeout_s)
-            method = method_settings(config)
-            started = time.monotonic()
+            runner = TrialRunner(store, loader, client, server, load, method_settings(config), collectors, progress)
+            named = {}
             for model in models:
                 variants = name_variants(model.name, spaces[model.name].variants)
                 for v in variants:
                     store.add_variant(v)
+                named.update({v.name: v for v in variants})
                 space = dataclasses.replace(spaces[model.name], variants=tuple(variants))
-                strategy = strategy_factory(space, goals.search_goal(config))
-                history = store.measurements(model.name)
-                resumed += len(history)
-                planned = getattr(strategy, "planned", lambda: 0)()
-                progress.model_started(model.name, len(variants), planned, len(history))
-                while True:
-                    done = {m.key for m in history}
-                    trials = [t for t in strategy.propose(history) if t.key not in done]
-                    if not trials:
-                        break
-                    for trial in trials:
-                        progress.trial_started(trial, len(history), planned, time.monotonic() - started)
-                        m = run_trial(trial, model, loader, client, server, load, method, collectors)
-                        store.add(m)
-                        history.append(m)
-                        measured += 1
-                        stable += m.status == "ok"
-                        measuring_s += m.duration_s
-                        progress.trial_finished(m)
-                loader.unload()
+                runner.search(model, strategy_factory(space, goals.search_goal(config)), len(variants))
+            if config.remeasure_top_configs:
+                candidates = analysis.rank(store, config, hooks, [m.name for m in models], first_looks_only=True)
+                for model in models:
+                    trials = repeats.plan(candidates[model.name], config.remeasure_top_configs, config.remeasure_rounds, named)
+                    runner.run(model, trials, store.measurements(model.name))
+                    loader.unload()
         finally:
             launcher.stop()
         rankings = analysis.rank(store, config, hooks, [m.name for m in models])
+        overall = analysis.rank_overall(store, config, hooks, [m.name for m in models]) if config.num_top_model_configs else []
         reports = analysis.write_reports(store, rankings, config, hooks, {})
     finally:
         store.close()
-    return ProfileOutcome(rankings, measured, resumed, config.checkpoint_path, server.description, reports, stable, measuring_s)
+    return ProfileOutcome(
+        rankings, runner.measured, runner.resumed, config.checkpoint_path, server.description, reports, runner.stable, runner.measuring_s, overall
+    )
+
+
+class TrialRunner:
+    """Measures trials one by one, committing each to the store; counts what it did."""
+
+    def __init__(self, store: ResultsStore, loader: VariantLoader, client: TritonHTTP, server: RunningServer, load: LoadSettings, method: MethodSettings, collectors, progress: Progress):
+        self.store, self.loader, self.client, self.server = store, loader, client, server
+        self.load, self.method, self.collectors, self.progress = load, method, collectors, progress
+        self.measured = self.resumed = self.stable = 0
+        self.measuring_s = 0.0
+        self.started = time.monotonic()
+        self.planned = 0
+
+    def search(self, model: ModelSpec, strategy, variants: int) -> None:
+        """Propose -> measure -> propose until the strategy has nothing more to ask."""
+        history = self.store.measurements(model.name)
+        self.resumed += len(history)
+        self.planned = getattr(strategy, "planned", lambda: 0)()
+        self.progress.model_started(model.name, variants, self.planned, len(history))
+        while self.run(model, strategy.propose(history), history):
+            pass
+        self.loader.unload()
+
+    def run(self, model: ModelSpec, trials: Sequence[Trial], history: List[Measurement]) -> int:
+        """Measure the trials not yet in ``history`` (appending them); returns how many."""
+        done = {m.key for m in history}
+        todo = [t for t in trials if t.key not in done]
+        for trial in todo:
+            self.progress.trial_started(trial, len(history), self.planned, time.monotonic() - self.started)
+            m = run_trial(trial, model, self.loader, self.client, self.server, self.load, self.method, self.collectors)
+            self.store.add(m)
+            history.append(m)
+            self.measured += 1
+            self.stable += m.status == "ok"
+            self.measuring_s += m.duration_s
+            self.progress.trial_finished(m)
+        return len(todo)
 
 
 def run_trial(trial: Trial, model: ModelSpec, loader: VariantLoader, client: TritonHTTP, server: RunningServer, load: LoadSettings, method: MethodSettings, collectors) -> Measurement:
@@ -241,7 +270,7 @@ def run_trial(trial: Trial, model: ModelSpec, loader: VariantLoader, client: Tri
     except ServerError as exc:
         return Measurement(
             model=model.name, variant=trial.variant.name, variant_digest=trial.variant.digest,
-            load_kind=trial.load.kind, load_value=trial.load.value, batch_size=trial.batch_size,
+            load_kind=trial.load.kind, load_value=trial.load.value, batch_size=trial.batch_size, repeat=trial.repeat,
             status="failed", error=f"variant failed to load: {exc}", variant_params=dict(trial.variant.params),
         )  # fmt: skip
     generator = make_load(trial, server, load)

@@ -83,3 +83,102 @@ def test_short_windows_are_extended_not_judged():
     m = run([(10, 2)] * 5 + [(1000, 2)] * 3, max_windows=10)
     assert m.status == "ok"
     assert m.windows == 4  # the five 10-request windows became one, then three good ones
+
+
+class StampedLoad(ScriptedLoad):
+    """A scripted load that notes the monotonic time of every take_window()."""
+
+    def __init__(self, script):
+        super().__init__(script)
+        self.takes = []
+
+    def take_window(self):
+        import time
+
+        self.takes.append(time.monotonic())
+        return super().take_window()
+
+
+class PlainCollector:
+    """A third-party collector with only start/stop: keeps working."""
+
+    def __init__(self):
+        self.calls = []
+
+    def describe(self):
+        return ()
+
+    def start(self):
+        self.calls.append("start")
+
+    def stop(self):
+        self.calls.append("stop")
+        return {"plain": 2.0}
+
+
+class WindowedCollector(PlainCollector):
+    """Implements the optional stop_since(): records what the core passes."""
+
+    def stop(self):
+        raise AssertionError("stop_since() must be called instead of stop()")
+
+    def stop_since(self, since):
+        self.calls.append(since)
+        return {"windowed": 1.0}
+
+
+def test_collectors_aggregate_from_the_start_of_the_judged_windows():
+    # warm-up, then windows 1..5; windows 3, 4 and 5 agree, so they are the judged ones
+    load = StampedLoad([(0, 1), (500, 5), (3000, 9), (1000, 2), (1000, 2), (1000, 2)])
+    windowed, plain = WindowedCollector(), PlainCollector()
+    m = measure(TRIAL, load, Counter(), MethodSettings(window_s=1.0), [windowed, plain], clock=lambda s: None)
+    assert m.status == "ok" and m.windows == 5
+    assert m.metrics == {"windowed": 1.0, "plain": 2.0}
+    assert plain.calls == ["start", "stop"]
+    since = windowed.calls[1]
+    # the judged windows begin when window 2 was taken (take 0 is the warm-up)
+    assert load.takes[2] <= since <= load.takes[3]
+
+
+def test_collectors_see_the_whole_point_when_no_window_completed():
+    class Broken(ScriptedLoad):
+        def take_window(self):
+            if self.taken:
+                raise RuntimeError("load died")
+            return super().take_window()
+
+    windowed = WindowedCollector()
+    with pytest.raises(RuntimeError):
+        measure(TRIAL, Broken([(0, 1)]), Counter(), MethodSettings(window_s=1.0), [windowed], clock=lambda s: None)
+    assert windowed.calls[0] == "start" and len(windowed.calls) == 2  # stopped all the same
+
+
+def test_server_baseline_samples_each_collector_once_for_one_interval():
+    from tsweep.measure import server_baseline
+
+    waited = []
+    plain = PlainCollector()
+    assert server_baseline([plain], 0.25, clock=waited.append) == {"plain": 2.0}
+    assert waited == [0.25] and plain.calls == ["start", "stop"]
+
+
+def test_dispersion_from_window_sequences_decides_ties():
+    """Noise estimates come from the judged windows, and decide what counts as a tie."""
+    from dataclasses import replace
+
+    from tsweep.analysis import mark_ties
+    from tsweep.records import RankedConfig
+
+    noisy_a = run([(1000, 2), (1040, 2), (960, 2)], tolerance=0.10)  # +-4% around 1000
+    noisy_b = run([(1020, 2), (1060, 2), (980, 2)], tolerance=0.10)  # 2% better, as noisy
+    quiet_a = run([(1000, 2), (1001, 2), (999, 2)])
+    quiet_b = run([(1060, 2), (1061, 2), (1059, 2)])  # 6% better, quiet
+    assert noisy_a.status == "ok" and noisy_a.throughput_noise == pytest.approx(0.04)
+    assert quiet_a.throughput_noise == pytest.approx(0.001)
+
+    def ranking(better, worse):
+        named = [replace(better, variant="b"), replace(worse, variant="a")]
+        return mark_ties([RankedConfig(i + 1, m.variant, "m", m, True, m.throughput) for i, m in enumerate(named)])
+
+    assert ranking(noisy_b, noisy_a)[0].tied_with == ("a",)  # 2% apart, each +-4%: chance
+    assert ranking(quiet_b, quiet_a)[0].tied_with == ()  # 6% apart, each +-0.1%: real

@@ -73,13 +73,15 @@ def test_seed_style_command_on_mlp(workdir: Path):
     assert result.returncode == 0, result.stderr
     rows = stored(workdir)
     variants = {r["variant"] for r in rows}
-    assert "mlp_config_default" in variants and len(variants) == 7  # default + 2 instances x 3 batch sizes
+    # default + 2 instances x 3 batch sizes; the adaptive search (the default) skips those that cannot win
+    assert "mlp_config_default" in variants and variants <= {"mlp_config_default", *(f"mlp_config_{n}" for n in range(6))}
+    assert len(variants) >= 3
     found = BEST.search(result.stdout)
     assert found, result.stdout
     best, throughput, p99 = found.group(2), float(found.group(3)), float(found.group(4))
     assert best in variants and p99 <= 10
     assert any(r["variant"] == best and abs(r["throughput"] - throughput) < 0.06 for r in rows)
-    assert f"Ranking of mlp (7 configs measured)" in result.stdout
+    assert f"Ranking of mlp ({len(variants)} configs measured)" in result.stdout
 
 
 def test_remote_mode_attaches_and_loads_variants_explicitly(tmp_path: Path, workdir: Path):

@@ -114,3 +114,94 @@ def test_walk_gain_must_beat_the_noise_not_just_five_percent():
     assert not walk_finished(walk([100, 101, 108], 0.01), 0.05)  # +8%, noise 2%: a real gain
     assert walk_finished(walk([100, 101, 108], 0.05), 0.05)  # +8% but the points wobble by 10%
     assert walk_finished(walk([100, 101, 103], 0.0), 0.05)  # quiet, +3%: below Model Analyzer's 5%
+
+
+# -- adaptive -------------------------------------------------------------------------
+
+
+def adaptive(s, goal):
+    from tsweep.plugins.search.adaptive import AdaptiveSearch
+
+    return AdaptiveSearch(s, goal)
+
+
+def best_params(s, history, budget):
+    ok = [m for m in history if m.latency_p99_ms <= budget]
+    top = max(ok, key=lambda m: m.throughput)
+    return next(v for v in s.variants if v.name == top.variant).params, top
+
+
+def test_adaptive_finds_brutes_best_with_under_a_third_of_its_measurements():
+    s = space(max_instance_count=4, min_model_batch_size=1, max_model_batch_size=32, concurrency=(1, 2, 4, 8, 16, 32, 64))
+
+    def surface(instances, mbs, conc, is_default):  # peak at 3 instances, max_batch_size 8
+        return 1000.0 / (1 + abs(instances - 3)) / (1 + abs(mbs.bit_length() - 4)) * min(conc, 8) / 8
+
+    goal = SearchGoal(latency_budget_ms=8.0)
+    found = run_strategy(adaptive(s, goal), surface)
+    brute = run_strategy(BruteSearch(s, goal), surface)
+    assert best_params(s, found, 8.0)[0] == best_params(s, brute, 8.0)[0] == {"instances": 3, "max_batch_size": 8, "dynamic_batching": True}
+    assert len(found) <= 0.3 * len(brute), (len(found), len(brute))
+    again = adaptive(s, goal)  # stateless: any prefix of the history replays to the same next trial
+    assert [again.propose(found[:i])[0].key for i in range(len(found))] == [m.key for m in found]
+    assert again.propose(found) == []
+
+
+def test_adaptive_bisects_the_latency_budget_boundary():
+    s = space(search_disable=True, concurrency=(1, 2, 4, 8, 16, 32))
+    history = run_strategy(adaptive(s, SearchGoal(latency_budget_ms=12.0)), lambda i, b, conc, d: 100.0 * conc)
+    walked = [int(m.load_value) for m in history]
+    # p99 = concurrency ms: 16 breaks the 12 ms budget, so it bisects 8..16 (12 inside, 14
+    # outside) and stops once the bracket is within 25% of its lower end
+    assert walked == [1, 2, 4, 8, 16, 12, 14]
+    assert best_params(s, history, 12.0)[1].load_value == 12
+
+
+def test_adaptive_skips_variants_that_cannot_beat_the_best():
+    s = space(max_instance_count=3, min_model_batch_size=1, max_model_batch_size=16, concurrency=(1, 2, 4, 8))
+
+    def surface(instances, mbs, conc, is_default):  # CPU-bound: instances add nothing
+        return 100.0 * min(mbs, 4) * min(conc, 4) / 4
+
+    history = run_strategy(adaptive(s, SearchGoal()), surface)
+    params = {v.name: v.params for v in s.variants if not v.is_default}
+    measured = {(params[m.variant]["instances"], params[m.variant]["max_batch_size"]) for m in history if m.variant in params}
+    # 1 instance: max_batch_size 1, 2, 4 gain, 8 does not -> stop. 2 instances: perfect scaling
+    # of (1, 1) and (1, 2) cannot beat 400, so they are skipped; (2, 4) and (2, 8) do not beat
+    # 1 instance, so 3 instances are never tried.
+    assert measured == {(1, 1), (1, 2), (1, 4), (1, 8), (2, 4), (2, 8)}
+
+
+def test_adaptive_starts_later_walks_at_the_best_load_so_far():
+    s = space(max_instance_count=1, min_model_batch_size=4, max_model_batch_size=8, concurrency=(1, 2, 4, 8, 16))
+    history = run_strategy(adaptive(s, SearchGoal()), lambda i, b, conc, d: 100.0 * min(conc, 4))
+    by_variant = {}
+    for m in history:
+        by_variant.setdefault(m.variant, []).append(int(m.load_value))
+    assert by_variant["m_config_default"] == [1, 2, 4, 8]  # from the lowest level, for the verdict
+    assert by_variant["m_config_0"] == [4, 8]  # from the best load so far, up until it flattens
+
+
+def test_adaptive_ends_a_walk_at_a_failed_point():
+    s = space(search_disable=True, concurrency=(1, 2, 4))
+    strategy = adaptive(s, SearchGoal())
+    (t,) = strategy.propose([])
+    assert strategy.propose([point(t, None, status="failed")]) == []
+
+
+def test_strategies_walk_every_variant_that_shares_a_grid_point():
+    """A manual space can hold several variants per (instances, max_batch_size)."""
+    from tsweep.plugins.search.quick import QuickSearch
+    from tsweep.records import ConfigSpace, Variant
+
+    def variant(delay):
+        config = modelconfig.parse(f"{CONFIG}")
+        config.dynamic_batching.max_queue_delay_microseconds = delay
+        return Variant(model="m", config=config, params=modelconfig.describe(config))
+
+    base = space(search_disable=True, concurrency=(1, 2))
+    variants = tuple(name_variants("m", (base.variants[0], variant(0), variant(100), variant(500))))
+    s = ConfigSpace(base.model, variants, base.load_levels)
+    for strategy in (adaptive(s, SearchGoal()), QuickSearch(s, SearchGoal())):
+        walked = {m.variant for m in run_strategy(strategy, lambda i, b, conc, d: 100.0 * conc)}
+        assert walked == {"m_config_default", "m_config_0", "m_config_1", "m_config_2"}, type(strategy).__name__

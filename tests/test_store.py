@@ -25,3 +25,13 @@ def test_rows_are_visible_to_another_connection_at_once(tmp_path):
     assert back.variant_params == {"max_batch_size": 2}
     assert store.has(back.key) and not store.has("m/x/concurrency=1/b1")
     store.close()
+
+
+def test_server_baseline_keeps_the_first_one_across_reopens(tmp_path):
+    path = tmp_path / "results.sqlite"
+    with ResultsStore.open(path) as store:
+        assert store.server_baseline() == {}
+        assert store.save_server_baseline({"server_memory_mb": 120.5, "server_cpu_pct": 0.4})
+        assert not store.save_server_baseline({"server_memory_mb": 999.0})  # a resumed run keeps the first
+    with ResultsStore.open_existing(path) as store:
+        assert store.server_baseline() == {"server_memory_mb": 120.5, "server_cpu_pct": 0.4}

@@ -15,21 +15,15 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tsweep.plugin import hookimpl
+from tsweep.plugins.search.grid import Coord, by_coord, coord
 from tsweep.plugins.search.brute import next_in_walk
 from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial, Variant
-
-Coord = Tuple[int, int]  # (instances, max_batch_size)
-
-
-def coord(v: Variant) -> Coord:
-    return int(v.params.get("instances", 1)), int(v.params.get("max_batch_size", 0))
-
 
 class QuickSearch:
     def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05):
         self.space, self.goal, self.min_gain = space, goal, min_gain
         self.default = next((v for v in space.variants if v.is_default), None)
-        self.grid: Dict[Coord, Variant] = {coord(v): v for v in space.variants if not v.is_default}
+        self.grid: Dict[Coord, List[Variant]] = by_coord(v for v in space.variants if not v.is_default)
 
     def score(self, points: Sequence[Measurement]) -> float:
         good = [
@@ -41,8 +35,15 @@ class QuickSearch:
         ]
         return max(good, default=0.0)
 
-    def _walk(self, variant: Variant, by_key: Dict[str, Measurement]) -> Tuple[Optional[Trial], List[Measurement]]:
-        return next_in_walk(self.space, variant, by_key, self.min_gain)
+    def _walk(self, variants: Sequence[Variant], by_key: Dict[str, Measurement]) -> Tuple[Optional[Trial], List[Measurement]]:
+        """The next trial of these variants' walks, or None and all their points."""
+        points: List[Measurement] = []
+        for variant in variants:
+            trial, walked = next_in_walk(self.space, variant, by_key, self.min_gain)
+            if trial:
+                return trial, []
+            points.extend(walked)
+        return None, points
 
     def _start(self) -> Optional[Coord]:
         if not self.grid:
@@ -58,7 +59,7 @@ class QuickSearch:
     def propose(self, history: Sequence[Measurement]) -> List[Trial]:
         by_key = {m.key: m for m in history}
         if self.default is not None:
-            trial, _ = self._walk(self.default, by_key)
+            trial, _ = self._walk([self.default], by_key)
             if trial:
                 return [trial]
         current = self._start()

@@ -87,6 +87,20 @@ def closed_port() -> int:
     return port
 
 
+def settled_count(triton, model="add_sub", quiet_s=0.3, timeout_s=5.0):
+    """Triton's success count once it stopped moving: requests abandoned by an earlier test
+    still finish (Triton does not cancel them) and would otherwise land in this test's delta."""
+    end = time.monotonic() + timeout_s
+    last = triton.success_count(model)
+    while time.monotonic() < end:
+        time.sleep(quiet_s)
+        now = triton.success_count(model)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 def wait_until(pred, timeout_s=5.0, step=0.05):
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
@@ -188,7 +202,7 @@ def test_request_bytes_roundtrip_and_counted(triton):
 @pytest.mark.parametrize("concurrency", [1, 8])
 def test_closed_loop_matches_server_stats(triton, concurrency):
     req = infer_request(triton)
-    before = triton.success_count("add_sub")
+    before = settled_count(triton)
     base_tasks = task_count()
     load = HttpLoad(triton.host, triton.http_port, [req], concurrency=concurrency)
     try:
@@ -215,8 +229,7 @@ def test_closed_loop_matches_server_stats(triton, concurrency):
     assert abandoned <= concurrency
     # Triton still finishes the abandoned requests: wait until its count settles.
     assert wait_until(lambda: triton.success_count("add_sub") - before >= completed, 5)
-    time.sleep(0.2)
-    delta = triton.success_count("add_sub") - before
+    delta = settled_count(triton) - before
     assert completed <= delta <= completed + abandoned, (completed, delta, abandoned)
     assert task_count() == base_tasks
 

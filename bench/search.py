@@ -1,0 +1,205 @@
+"""Search strategies against each other: brute, quick and adaptive under the same budget.
+
+    python bench/search.py                          # mlp and add_sub (~25 min on 2 cores)
+    python bench/search.py --models mlp --repeat    # and run adaptive a second time
+    python bench/search.py --json out.json
+
+For every model each strategy runs as a real ``tsweep profile`` (its own embedded Triton,
+its own results store) over the same space and latency budget. Printed per strategy, as a
+ratio of brute's:
+
+* measurements: rows in the results store (points measured);
+* wall time: the whole ``tsweep profile`` process, server start-up included;
+* best throughput, as measured during the search: the best config's point, as the ranking
+  of that store reports it;
+* best throughput, refereed: the search's figure favours whoever measured more points (the
+  maximum of many noisy points is biased upwards). So at the end one more server measures
+  every strategy's chosen config at its chosen load, interleaved round by round, and the
+  mean of the rounds is the fair comparison.
+
+With ``--repeat`` adaptive runs twice and the bench reports whether the second run chose the
+same config, or one the first run reported as tied with its winner.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples" / "model_repository"
+STRATEGIES = ("brute", "quick", "adaptive")
+#: Budgets that put the boundary inside the concurrency range on a 2-core VM.
+BUDGETS_MS = {"mlp": 20.0, "add_sub": 4.0}
+
+
+@dataclass
+class Run:
+    strategy: str
+    points: int
+    wall_s: float
+    measuring_s: float
+    best: str
+    best_digest: str
+    best_load: str
+    best_throughput: float
+    best_p99_ms: float
+    tied_with: List[str]
+    store: Path
+    refereed: List[float] = field(default_factory=list)
+
+
+def profile(model: str, strategy: str, args, workdir: Path) -> Run:
+    workdir.mkdir(parents=True)
+    command = [
+        sys.executable, "-m", "tsweep", "profile", "--model-repository", str(EXAMPLES), "--profile-models", model,
+        "--output-model-repository-path", str(workdir / "out"), "--checkpoint-directory", str(workdir / "ck"),
+        "--export-path", str(workdir / "export"), "--latency-budget", str(budget(model, args)),
+        "--run-config-search-mode", strategy, "--run-config-search-max-instance-count", str(args.max_instances),
+        "--run-config-search-max-model-batch-size", str(args.max_batch), "--run-config-search-max-concurrency",
+        str(args.max_concurrency), "--measurement-window-s", str(args.window_s),
+    ]  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+    wall = time.monotonic() - started
+    if done.returncode != 0:
+        raise SystemExit(f"tsweep profile ({strategy}) failed:\n{done.stderr[-2000:]}")
+    return summarize(model, strategy, workdir / "ck" / "results.sqlite", wall, args)
+
+
+def summarize(model: str, strategy: str, store_path: Path, wall: float, args) -> Run:
+    from tsweep import analysis
+    from tsweep.config import load_config
+    from tsweep.pluginmanager import make_plugin_manager
+    from tsweep.store import ResultsStore
+
+    config = load_config(None, {"latency_budget": budget(model, args)})
+    with ResultsStore.open_existing(store_path) as store:
+        rows = store.measurements(model)
+        top = analysis.rank(store, config, make_plugin_manager(), [model])[model][0]
+        digest = next(v["digest"] for v in store.variants(model) if v["name"] == top.variant)
+    return Run(
+        strategy, len(rows), wall, sum(m.duration_s for m in rows), top.variant, str(digest), str(top.best.load),
+        top.best.throughput or 0.0, top.best.latency_p99_ms or 0.0, list(top.tied_with), store_path,
+    )  # fmt: skip
+
+
+def referee(model: str, runs: List[Run], args, workdir: Path) -> None:
+    """Measure each run's chosen config at its chosen load again, interleaved by round."""
+    from tsweep import modelconfig, repository
+    from tsweep.config import load_config
+    from tsweep.plugins.launchers.local import LocalLauncher
+    from tsweep.records import LaunchSettings, LoadLevel, Trial, Variant
+    from tsweep.store import ResultsStore
+    from tsweep.sweep import VariantLoader, load_settings, method_settings, run_trial
+    from tsweep.triton import TritonHTTP
+
+    spec = repository.find_models(str(EXAMPLES), (model,))[0]
+    chosen: Dict[str, Trial] = {}
+    for run in runs:
+        with ResultsStore.open_existing(run.store) as store:
+            m = next(m for m in store.measurements(model) if m.variant == run.best and str(m.load) == run.best_load)
+            text = store._conn.execute("SELECT config_pbtxt FROM variants WHERE name = ?", (run.best,)).fetchone()[0]
+        variant = Variant(model=model, config=modelconfig.parse(text), params={}, name=f"{model}_{run.strategy}")
+        chosen[run.strategy] = Trial(variant, LoadLevel(m.load_kind, m.load_value), m.batch_size)
+    out = workdir / "referee-out"
+    repository.prepare_output(out, override=True)
+    config = load_config(None, {"measurement_window_s": args.window_s})
+    launcher = LocalLauncher(LaunchSettings(model_repository=out, log_dir=workdir / "referee-log", ready_timeout_s=120))
+    server = launcher.start()
+    try:
+        client = TritonHTTP(server.http_url)
+        loader = VariantLoader(client, out, 120)
+        for _ in range(args.referee_rounds):
+            for run in runs:
+                m = run_trial(chosen[run.strategy], spec, loader, client, server, load_settings(config), method_settings(config), [])
+                run.refereed.append(m.throughput or 0.0)
+    finally:
+        launcher.stop()
+
+
+def mean(values: List[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def budget(model: str, args) -> float:
+    return args.budget_ms or BUDGETS_MS.get(model, 20.0)
+
+
+def report(model: str, runs: List[Run], budget_ms: float) -> List[dict]:
+    brute = next(r for r in runs if r.strategy == "brute")
+    print(f"\n{model}  (budget p99 <= {budget_ms:g} ms)")
+    header = f"  {'strategy':10} {'points':>6} {'x brute':>8} {'wall s':>7} {'x brute':>8} {'best config':18} {'load':15} {'infer/s':>8} {'x brute':>8} {'refereed':>9} {'x brute':>8}"
+    print(header)
+    rows = []
+    for r in runs:
+        row = {
+            "model": model, "strategy": r.strategy, "points": r.points, "points_ratio": r.points / brute.points,
+            "wall_s": r.wall_s, "wall_ratio": r.wall_s / brute.wall_s, "best": r.best, "load": r.best_load,
+            "best_throughput": r.best_throughput, "best_ratio": r.best_throughput / brute.best_throughput,
+            "refereed": mean(r.refereed), "refereed_ratio": mean(r.refereed) / mean(brute.refereed), "tied_with": r.tied_with,
+        }  # fmt: skip
+        rows.append(row)
+        print(
+            f"  {r.strategy:10} {r.points:6d} {row['points_ratio']:8.2f} {r.wall_s:7.0f} {row['wall_ratio']:8.2f} "
+            f"{r.best:18} {r.best_load:15} {r.best_throughput:8.1f} {row['best_ratio']:8.2f} {row['refereed']:9.1f} {row['refereed_ratio']:8.2f}"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["mlp", "add_sub"])
+    parser.add_argument("--budget-ms", type=float, default=None, help="one budget for every model (default: per model)")
+    parser.add_argument("--max-instances", type=int, default=3)
+    parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--max-concurrency", type=int, default=64)
+    parser.add_argument("--window-s", type=float, default=1.0)
+    parser.add_argument("--referee-rounds", type=int, default=3)
+    parser.add_argument("--repeat", action="store_true", help="run adaptive a second time and compare its choice")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    results: List[dict] = []
+    with tempfile.TemporaryDirectory(prefix="tsweep-bench-search-") as tmp:
+        for i, model in enumerate(args.models):
+            order = STRATEGIES if i % 2 == 0 else tuple(reversed(STRATEGIES))
+            runs = []
+            for strategy in order:
+                print(f"{model}: {strategy} ...", file=sys.stderr, flush=True)
+                runs.append(profile(model, strategy, args, Path(tmp) / model / strategy))
+            runs.sort(key=lambda r: STRATEGIES.index(r.strategy))
+            print(f"{model}: referee ...", file=sys.stderr, flush=True)
+            referee(model, runs, args, Path(tmp) / model)
+            results.extend(report(model, runs, budget(model, args)))
+            if args.repeat:
+                first = next(r for r in runs if r.strategy == "adaptive")
+                again = profile(model, "adaptive", args, Path(tmp) / model / "adaptive-again")
+                same = again.best_digest == first.best_digest
+                tied = again.best in first.tied_with or first.best in again.tied_with
+                verdict = "same config" if same else "a config tied with the first choice" if tied else "a different config"
+                print(f"  adaptive again: {again.best} at {again.best_load}, {again.best_throughput:.1f} infer/s: {verdict}")
+                results.append({"model": model, "strategy": "adaptive-again", "best": again.best, "verdict": verdict})
+    adaptive = [r for r in results if r["strategy"] == "adaptive"]
+    if adaptive:
+        geo = lambda key: math.exp(mean([math.log(r[key]) for r in adaptive]))  # noqa: E731
+        print(
+            f"\nadaptive vs brute (geometric mean over models): refereed best {geo('refereed_ratio'):.2f}x "
+            f"(target >= 0.97), search best {geo('best_ratio'):.2f}x, measurements {geo('points_ratio'):.2f}x "
+            f"(target <= 0.3), wall time {geo('wall_ratio'):.2f}x"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,89 @@
+"""Collector ``nvml``: GPU utilization, memory and power, read from the driver through NVML.
+
+NVML answers for the whole device, whoever uses it, so these numbers are the GPU's and
+not only the server's; on a machine that runs nothing else they are the deployment's.
+Every GPU NVML sees is sampled. The aggregates add memory and power over the GPUs (what
+the deployment costs in total) and average utilization; the per-GPU values are stored
+under ``gpu/<uuid>/...`` next to them. Without a GPU, driver or the bindings, the plugin
+offers no collector and says why in one line.
+"""
+from __future__ import annotations
+
+import warnings
+from types import ModuleType
+from typing import Dict, List
+
+from tsweep.components import CollectorWarning
+from tsweep.gpus import open_nvml
+from tsweep.plugin import hookimpl
+from tsweep.records import MetricInfo, RunningServer
+
+from tsweep.plugins.collectors.sampling import SampledCollector
+
+METRICS = (
+    MetricInfo("gpu_utilization", "%", True, "GPU utilization"),
+    MetricInfo("gpu_memory_used_mb", "MB", False, "GPU memory used"),
+    MetricInfo("gpu_memory_total_mb", "MB", False, "GPU memory total"),
+    MetricInfo("gpu_power_w", "W", False, "GPU power draw"),
+)
+
+MB = 1e6
+
+
+class NvmlReader:
+    """One read of every GPU: ``gpu/<uuid>/...`` per device plus the aggregates."""
+
+    def __init__(self, nvml: ModuleType):
+        self.nvml = nvml
+        count = nvml.nvmlDeviceGetCount()
+        self.devices = [(_text(nvml.nvmlDeviceGetUUID(h)), h) for h in map(nvml.nvmlDeviceGetHandleByIndex, range(count))]
+
+    def __call__(self) -> Dict[str, float]:
+        values: Dict[str, float] = {}
+        utilization: List[float] = []
+        used = total = power = 0.0
+        for uuid, handle in self.devices:
+            util = float(self.nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+            memory = self.nvml.nvmlDeviceGetMemoryInfo(handle)
+            watts = self.nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0  # NVML reports mW
+            values[f"gpu/{uuid}/utilization"] = util
+            values[f"gpu/{uuid}/memory_used_mb"] = memory.used / MB
+            values[f"gpu/{uuid}/power_w"] = watts
+            utilization.append(util)
+            used, total, power = used + memory.used / MB, total + memory.total / MB, power + watts
+        if utilization:
+            values.update(
+                gpu_utilization=sum(utilization) / len(utilization),
+                gpu_memory_used_mb=used,
+                gpu_memory_total_mb=total,
+                gpu_power_w=power,
+            )
+        return values
+
+
+def _text(value) -> str:
+    """Older bindings return bytes where newer ones return str."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@hookimpl
+def tsweep_metric_infos():
+    return METRICS
+
+
+@hookimpl
+def tsweep_metric_collectors(server: RunningServer, interval_s: float):
+    nvml, why = open_nvml()
+    if nvml is None:
+        warnings.warn(f"no GPU metrics: {why}", CollectorWarning, stacklevel=2)
+        return []
+    try:
+        reader = NvmlReader(nvml)
+    except nvml.NVMLError as exc:
+        reader, why = None, f"NVML could not list the GPUs ({exc})"
+    if reader is None or not reader.devices:
+        nvml.nvmlShutdown()
+        warnings.warn(f"no GPU metrics: {why or 'NVML sees no GPU'}", CollectorWarning, stacklevel=2)
+        return []
+    # NVML stays initialised for the run: sampling needs it, and the process ends with the run.
+    return [SampledCollector(reader, interval_s, METRICS)]

@@ -1,0 +1,241 @@
+"""Search strategy ``adaptive`` (the default): measure only where the answer can be.
+
+It searches the same space as ``brute`` and spends measurements in four ways less
+(docs/search.md explains each with an example):
+
+1. **Load walks start where the answer was.** After the default config's walk (from the
+   lowest level, for the comparison the verdict makes), every walk starts at the load of the
+   best point found so far and moves up while throughput rises by more than the noise.
+2. **The latency budget is a boundary to find, not a wall to hit.** When a level breaks the
+   budget, the walk stops going up and bisects between the last level inside the budget and
+   the first outside (concurrency 8 passes, 16 fails: try 12, then 10 or 14), until the
+   bracket is within 25% or a level inside the budget gains nothing.
+3. **max_batch_size stops when it stops helping**, per instance count; **instance counts
+   stop when one more instance did not beat the previous count's best.** "Beat" means by
+   more than 5% and more than the two points' measured noise.
+4. **Variants that cannot win are not measured.** Before walking (instances I, max batch
+   B), it bounds what the variant could reach from what was measured at (I', B), I' < I:
+   perfect scaling of its best throughput (x I / I') and, from Triton's statistics, I
+   instances each busy 100% of the time at the measured execution time and batch size. If
+   the bound does not beat the best so far, the variant is skipped; above the instance
+   count's best max_batch_size, a skip also ends that count's batch sizes.
+
+The strategy keeps no state between calls: :meth:`AdaptiveSearch.propose` replays the whole
+plan against the history and returns the first point the plan needs that is not in it. So
+a resumed run continues exactly where it stopped, and the plan reads as straight-line code.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Optional, Sequence
+
+from tsweep.plugin import hookimpl
+from tsweep.plugins.search.grid import Coord, by_coord
+from tsweep.records import ConfigSpace, LoadLevel, Measurement, SearchGoal, Trial, Variant
+
+Measure = Callable[[Trial], Measurement]
+
+#: Bisection stops when the bracket is narrower than this fraction of its lower end.
+BISECT_RESOLUTION = 0.25
+
+
+class _Needed(Exception):
+    """Raised inside the plan for the first point that has not been measured yet."""
+
+    def __init__(self, trial: Trial):
+        self.trial = trial
+
+
+
+
+def server_time_ms(p: Measurement) -> Optional[float]:
+    """Server compute time of one model execution (input + infer + output), if reported.
+
+    Triton charges every request the whole execution its batch ran in, so the per-request
+    figures the measurement stores are per-execution times."""
+    parts = [p.compute_input_ms, p.compute_infer_ms, p.compute_output_ms]
+    if p.compute_infer_ms is None:
+        return None
+    total = sum(x for x in parts if x is not None)
+    return total if total > 0 else None
+
+
+class AdaptiveSearch:
+    def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05):
+        self.space, self.goal, self.min_gain = space, goal, min_gain
+        self.default = next((v for v in space.variants if v.is_default), None)
+        self.grid: Dict[Coord, List[Variant]] = by_coord(v for v in space.variants if not v.is_default)
+        self.kind = space.load_levels[0].kind if space.load_levels else "concurrency"
+        self.levels = sorted({lvl.value for lvl in space.load_levels})
+
+    # -- the protocol -------------------------------------------------------------------
+
+    def propose(self, history: Sequence[Measurement]) -> List[Trial]:
+        by_key = {m.key: m for m in history}
+
+        def measure(trial: Trial) -> Measurement:
+            found = by_key.get(trial.key)
+            if found is None:
+                raise _Needed(trial)
+            return found
+
+        try:
+            self.plan(measure)
+        except _Needed as needed:
+            return [needed.trial]
+        return []
+
+    def planned(self) -> int:
+        """Upper bound for progress display: the whole space (it usually needs far less)."""
+        return len(self.space.variants) * len(self.space.batch_sizes) * len(self.space.load_levels)
+
+    # -- the plan -----------------------------------------------------------------------
+
+    def plan(self, measure: Measure) -> None:
+        """The whole search as straight-line code; ``measure`` raises for unmeasured points."""
+        if not self.levels:
+            return
+        anchors: Dict[int, Measurement] = {}  # client batch size -> best point so far
+        if self.default is not None:
+            self.walk_variant(measure, self.default, anchors, from_lowest=True)
+        measured_at: Dict[Coord, List[Measurement]] = {}
+        previous_count_best: Optional[Measurement] = None
+        for instances in sorted({c[0] for c in self.grid}):
+            count_best: Optional[Measurement] = None
+            count_best_mbs = 0
+            for mbs in sorted({c[1] for c in self.grid if c[0] == instances}):
+                c = (instances, mbs)
+                if self.cannot_win(c, measured_at, anchors):
+                    if count_best is not None and mbs > count_best_mbs:
+                        break  # past this count's best batch size, and hopeless: stop raising it
+                    continue
+                points = [p for v in self.grid[c] for p in self.walk_variant(measure, v, anchors)]
+                measured_at[c] = points
+                top = self.best(points)
+                if top is None:
+                    continue  # nothing inside the constraints: larger batches only add latency
+                if count_best is None or self.beats(top, count_best):
+                    count_best, count_best_mbs = top, mbs
+                else:
+                    break  # a larger max_batch_size stopped helping at this instance count
+            if count_best is None:
+                break
+            if previous_count_best is not None and not self.beats(count_best, previous_count_best):
+                break  # one more instance did not help: more will not either
+            previous_count_best = count_best
+
+    def walk_variant(self, measure: Measure, variant: Variant, anchors: Dict[int, Measurement], from_lowest: bool = False) -> List[Measurement]:
+        points: List[Measurement] = []
+        for batch in self.space.batch_sizes:
+            anchor = anchors.get(batch)
+            start = self.levels[0] if from_lowest or anchor is None else anchor.load_value
+            walked = self.walk(lambda value: measure(Trial(variant, LoadLevel(self.kind, value), batch)), start)
+            top = self.best(walked)
+            if top is not None and (anchor is None or self.score(top) > self.score(anchor)):
+                anchors[batch] = top
+            points.extend(walked)
+        return points
+
+    def walk(self, at: Callable[[float], Measurement], start: float) -> List[Measurement]:
+        """One load walk from ``start``: up while gaining inside the budget, down until inside
+        it, then bisect the budget boundary."""
+        levels = sorted(set(self.levels) | {start})
+        i = levels.index(start)
+        first = at(start)
+        points = [first]
+        if first.status == "failed":
+            return points
+        if self.inside_budget(first):
+            inside = first
+            for value in levels[i + 1:]:
+                p = at(value)
+                points.append(p)
+                if p.status == "failed":
+                    break
+                if not self.inside_budget(p):
+                    return points + self.bisect(at, inside, p)
+                if not self.beats(p, max(points[:-1], key=lambda q: q.throughput or 0.0)):
+                    break  # saturated: more load only adds latency
+                inside = p
+            return points
+        outside = first
+        for value in reversed(levels[:i]):
+            p = at(value)
+            points.append(p)
+            if p.status == "failed":
+                break
+            if self.inside_budget(p):
+                return points + self.bisect(at, p, outside)
+            outside = p
+        return points
+
+    def bisect(self, at: Callable[[float], Measurement], inside: Measurement, outside: Measurement) -> List[Measurement]:
+        points: List[Measurement] = []
+        while True:
+            low, high = inside.load_value, outside.load_value
+            if high - low <= low * BISECT_RESOLUTION:
+                return points
+            mid = float((int(low) + int(high)) // 2) if self.kind == "concurrency" else round((low + high) / 2, 3)
+            if not low < mid < high:
+                return points
+            p = at(mid)
+            points.append(p)
+            if p.status == "failed":
+                return points
+            if not self.inside_budget(p):
+                outside = p
+            elif self.beats(p, inside):
+                inside = p
+            else:
+                return points  # flat below the boundary: the rest of the bracket adds nothing
+
+    # -- judgements ---------------------------------------------------------------------
+
+    def inside_budget(self, p: Measurement) -> bool:
+        budget = self.goal.latency_budget_ms
+        return budget is None or (p.latency_p99_ms is not None and p.latency_p99_ms <= budget)
+
+    def meets_goal(self, p: Measurement) -> bool:
+        if p.status == "failed" or not p.throughput or not self.inside_budget(p):
+            return False
+        return self.goal.min_throughput is None or p.throughput >= self.goal.min_throughput
+
+    def best(self, points: Sequence[Measurement]) -> Optional[Measurement]:
+        good = [p for p in points if self.meets_goal(p)]
+        return max(good, key=lambda p: p.throughput or 0.0, default=None)
+
+    @staticmethod
+    def score(p: Optional[Measurement]) -> float:
+        return (p.throughput or 0.0) if p is not None else 0.0
+
+    def beats(self, a: Measurement, b: Measurement) -> bool:
+        """``a`` is better than ``b`` by more than 5% and more than their combined noise."""
+        threshold = max(self.min_gain, (a.throughput_noise or 0.0) + (b.throughput_noise or 0.0))
+        return (a.throughput or 0.0) > (b.throughput or 0.0) * (1.0 + threshold)
+
+    def ceiling(self, c: Coord, measured_at: Dict[Coord, List[Measurement]]) -> Optional[float]:
+        """The most (instances, mbs) could reach, from the same mbs at fewer instances; None
+        when nothing comparable was measured."""
+        instances, mbs = c
+        fewer = [k for k in measured_at if k[1] == mbs and k[0] < instances]
+        if not fewer:
+            return None
+        base = max(fewer)
+        top = self.best(measured_at[base])
+        if top is None:
+            return 0.0  # fewer instances never met the budget; more do not shorten a request
+        bound = self.score(top) * instances / base[0]
+        execution_ms, batch = server_time_ms(top), top.metrics.get("server_batch_avg")
+        if execution_ms and batch:  # every instance busy all the time, batching as measured
+            bound = min(bound, instances * batch * 1000.0 / execution_ms)
+        return bound
+
+    def cannot_win(self, c: Coord, measured_at: Dict[Coord, List[Measurement]], anchors: Dict[int, Measurement]) -> bool:
+        bound = self.ceiling(c, measured_at)
+        if bound is None or not anchors:
+            return False
+        return bound <= max(self.score(a) for a in anchors.values())
+
+
+@hookimpl
+def tsweep_search_strategies():
+    return {"adaptive": AdaptiveSearch}

@@ -1,0 +1,167 @@
+"""GPU detection and the NVML collector.
+
+This machine (like CI) has no GPU, so these tests put a stand-in for the ``pynvml`` module
+into ``sys.modules``: the only fake in the suite, at NVML's boundary. It answers the NVML
+calls tsweep makes with scripted devices; everything above it (detection, the automatic
+space, the collector, sampling and aggregation) is the real code.
+"""
+from __future__ import annotations
+
+import sys
+import types
+import warnings
+from types import SimpleNamespace
+
+import pytest
+
+from tsweep import gpus, modelconfig
+from tsweep.components import CollectorWarning, MetricCollector
+from tsweep.config import load_config
+from tsweep.pluginmanager import make_plugin_manager
+from tsweep.plugins.collectors.sampling import aggregate
+from tsweep.records import ModelSpec, RunningServer
+from tsweep.sweep import space_settings
+
+from tests.support import MODEL_REPOSITORY
+
+SERVER = RunningServer(http_url="http://127.0.0.1:1")
+
+
+class NVMLError(Exception):
+    pass
+
+
+def stand_in(devices=(), init_error=None):
+    """A module with pynvml's names; ``devices`` are dicts whose lists are read in turn."""
+    nvml = types.ModuleType("pynvml")
+    nvml.NVMLError = NVMLError
+    state = {"inits": 0, "shutdowns": 0, "reads": 0}
+    nvml.state = state
+
+    def init():
+        if init_error:
+            raise NVMLError(init_error)
+        state["inits"] += 1
+
+    def current(handle, key):
+        values = devices[handle][key]
+        return values[min(state["reads"], len(values) - 1)]
+
+    def utilization(handle):
+        return SimpleNamespace(gpu=current(handle, "util"), memory=0)
+
+    def power(handle):
+        value = current(handle, "mw")
+        if handle == len(devices) - 1:
+            state["reads"] += 1  # the last call of one read: the next read sees the next values
+        return value
+
+    nvml.nvmlInit = init
+    nvml.nvmlShutdown = lambda: state.__setitem__("shutdowns", state["shutdowns"] + 1)
+    nvml.nvmlDeviceGetCount = lambda: len(devices)
+    nvml.nvmlDeviceGetHandleByIndex = lambda i: i
+    nvml.nvmlDeviceGetUUID = lambda h: devices[h]["uuid"].encode()  # older bindings: bytes
+    nvml.nvmlDeviceGetUtilizationRates = utilization
+    nvml.nvmlDeviceGetMemoryInfo = lambda h: SimpleNamespace(used=current(h, "used"), total=devices[h]["total"], free=0)
+    nvml.nvmlDeviceGetPowerUsage = power
+    return nvml
+
+
+TWO_GPUS = [
+    {"uuid": "GPU-a", "util": [10, 30], "used": [1_000_000_000, 3_000_000_000], "total": 16_000_000_000, "mw": [50_000, 70_000]},
+    {"uuid": "GPU-b", "util": [50, 70], "used": [2_000_000_000, 500_000_000], "total": 16_000_000_000, "mw": [100_000, 100_000]},
+]
+
+
+@pytest.fixture
+def nvml(monkeypatch):
+    def install(module):
+        monkeypatch.setitem(sys.modules, "pynvml", module)
+        return module
+
+    return install
+
+
+def collectors(hooks, interval_s=3600.0):
+    """The NVML plugin's offer (a long interval: only the sample at stop is taken)."""
+    plugin = hooks.pm.get_plugin("nvml_collector")
+    return plugin.tsweep_metric_collectors(server=SERVER, interval_s=interval_s)
+
+
+def test_detection_follows_what_nvml_sees(nvml):
+    module = nvml(stand_in(TWO_GPUS))
+    assert gpus.gpu_count() == 2 and gpus.gpu_available()
+    assert module.state["inits"] == module.state["shutdowns"] == 2  # each question opens and closes NVML
+    nvml(stand_in([]))
+    assert not gpus.gpu_available()
+    nvml(stand_in(TWO_GPUS, init_error="Driver Not Loaded"))
+    assert not gpus.gpu_available()
+    nvml(None)  # not installed: import fails
+    assert not gpus.gpu_available() and "nvidia-ml-py" in gpus.open_nvml()[1]
+
+
+def test_automatic_space_uses_gpu_instance_groups_when_a_gpu_is_seen(nvml):
+    config = load_config(None, {"run_config_search_max_instance_count": 1})
+    hooks = make_plugin_manager(autoload=False)
+    add_sub = ModelSpec("add_sub", MODEL_REPOSITORY / "add_sub", modelconfig.read(MODEL_REPOSITORY / "add_sub" / "config.pbtxt"))
+
+    def kinds():
+        space = hooks.config_space(add_sub, space_settings(config, "add_sub"))
+        return {g.kind for v in space.variants if not v.is_default for g in v.config.instance_group}
+
+    nvml(stand_in(TWO_GPUS))
+    assert kinds() == {modelconfig.KIND_GPU}
+    nvml(stand_in(TWO_GPUS, init_error="Driver Not Loaded"))
+    assert kinds() == {modelconfig.KIND_CPU}
+
+
+def test_collector_reports_each_gpu_and_the_aggregates(nvml):
+    nvml(stand_in(TWO_GPUS))
+    (collector,) = collectors(make_plugin_manager(autoload=False))
+    assert isinstance(collector, MetricCollector)
+    assert [m.name for m in collector.describe()] == ["gpu_utilization", "gpu_memory_used_mb", "gpu_memory_total_mb", "gpu_power_w"]
+    collector.start()
+    first = collector.stop()
+    assert first == pytest.approx({
+        "gpu/GPU-a/utilization": 10.0, "gpu/GPU-a/memory_used_mb": 1000.0, "gpu/GPU-a/power_w": 50.0,
+        "gpu/GPU-b/utilization": 50.0, "gpu/GPU-b/memory_used_mb": 2000.0, "gpu/GPU-b/power_w": 100.0,
+        "gpu_utilization": 30.0,  # mean over the GPUs
+        "gpu_memory_used_mb": 3000.0, "gpu_memory_total_mb": 32000.0, "gpu_power_w": 150.0,  # sums
+    })  # fmt: skip
+
+
+def test_collector_averages_utilization_and_power_and_keeps_peak_memory(nvml):
+    nvml(stand_in(TWO_GPUS))
+    (collector,) = collectors(make_plugin_manager(autoload=False))
+    first, second = collector.read(), collector.read()  # what two samples of a point hold
+    point = aggregate([(1.0, first), (2.0, second)])
+    assert point["gpu_utilization"] == pytest.approx((30 + 50) / 2)
+    assert point["gpu_power_w"] == pytest.approx((150 + 170) / 2)
+    assert point["gpu_memory_used_mb"] == pytest.approx(3500.0)  # peak: 3000 then 3500
+    assert point["gpu/GPU-b/memory_used_mb"] == pytest.approx(2000.0)  # peak per GPU too
+    assert aggregate([(1.0, first), (2.0, second)], since=1.5)["gpu_utilization"] == pytest.approx(50.0)
+
+
+def test_no_driver_means_no_collector_and_one_line(nvml):
+    nvml(stand_in(TWO_GPUS, init_error="Driver Not Loaded"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert collectors(make_plugin_manager(autoload=False)) == []
+    assert [str(w.message) for w in caught if w.category is CollectorWarning] == [
+        "no GPU metrics: NVML is not available (Driver Not Loaded); no NVIDIA driver on this machine?"
+    ]
+
+
+def test_no_device_closes_nvml_again(nvml):
+    module = nvml(stand_in([]))
+    with pytest.warns(CollectorWarning, match="NVML sees no GPU"):
+        assert collectors(make_plugin_manager(autoload=False)) == []
+    assert module.state["inits"] == module.state["shutdowns"] == 1
+
+
+def test_gpu_metrics_are_known_without_a_server():
+    from tsweep.analysis import known_metrics
+
+    known = known_metrics(make_plugin_manager(autoload=False).metric_infos())
+    assert known["gpu_memory_used_mb"].unit == "MB" and not known["gpu_memory_used_mb"].higher_is_better
+    assert known["gpu_utilization"].higher_is_better and known["gpu_power_w"].unit == "W"
