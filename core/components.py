@@ -118,7 +118,8 @@ class Ranker(Protocol):
 class Reporter(Protocol):
     """Writes outputs of a finished (or resumed) run.
 
-    ``write`` receives every stored measurement, the ranking (empty for ``tsweep report``)
+    ``write`` receives every stored measurement (a re-measured point once per look:
+    :func:`tsweep.repeats.merge` combines them as the ranking does), the ranking (empty for ``tsweep report``)
     and the export path; it writes below ``export_dir`` only (``results/`` for data,
     ``reports/`` for documents; create folders as needed, write atomically) and returns the
     paths it wrote so the CLI can print them. ``context`` holds (keys may be missing):

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tsweep import machine, modelconfig
+from tsweep import analysis, machine, modelconfig, repeats
 from tsweep.errors import UsageError
 from tsweep.files import inside
+from tsweep.pluginmanager import make_plugin_manager
+from tsweep.plugins.reporters.resources import heading
 from tsweep.records import Constraint, Measurement, RankedConfig, Variant
 from tsweep.store import ResultsStore
 
@@ -41,7 +43,7 @@ def point(model: str, variant: str, factor: float, load: int, gpu: bool) -> Meas
     """A plausible row: throughput grows with load, p99 grows faster; numbers are distinct."""
     throughput = factor * load + load / 10 + 0.03
     p99 = 1.7 * load + factor / 100 + 0.004
-    metrics = {"server_cpu_pct": 20.0 * load + 1.25, "server_memory_mb": 300.0 + factor / 10 + load}
+    metrics = {"server_cpu_pct": 20.0 * load + 1.25, "server_memory_mb": 300.0 + factor / 10 + load, "server_batch_avg": 1.5}
     if gpu:
         metrics.update({"gpu_memory_used_mb": 1000.0 + factor + load, "gpu_utilization": 10.0 * load + factor / 100})
         for i, uuid in enumerate(UUIDS):
@@ -73,6 +75,11 @@ def fill_store(ck: Path, model: str = "m", gpu: bool = True) -> list:
     for r in rows:
         r.variant_params = dict(CONFIGS[r.variant.rsplit("_", 1)[1]][1])
     return rows
+
+
+def title(metric: str) -> str:
+    """A metric's column title as the reports make it from the installed collectors' descriptions."""
+    return heading(metric, analysis.known_metrics(make_plugin_manager().metric_infos()))
 
 
 def pdf_text(path: Path) -> str:
@@ -125,7 +132,7 @@ def test_summary_pdf_states_the_verdict_and_the_top_configs_of_the_store(ck: Pat
             assert cell in table, (name, cell)
     assert "m_config_2" not in table and "m_config_3" not in table  # ranked 3rd and 4th: not shown
     assert "The best 2 configs and the default (online mode: throughput against p99 latency)" in text
-    assert "GPU memory used (MB)" in table and "GPU utilization (%)" in table
+    assert title("gpu_memory_used_mb") in table and title("gpu_utilization") in table
     assert "Memory vs p99 latency" not in text  # chart titles are pictures, not text
     assert images(path) == 2  # the mode's chart and the memory chart
 
@@ -135,7 +142,7 @@ def test_summary_falls_back_to_server_memory_and_says_when_there_is_none(ck: Pat
     result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--mode", "offline", "--export-path", "out", cwd=workdir)
     assert result.returncode == 0, result.stderr
     text = pdf_text(workdir / "out" / "reports" / "summaries" / "m" / "result_summary.pdf")
-    assert "Server memory (RAM) (MB)" in text and "Server CPU (%)" in text and "GPU" not in text.replace("GPUs: Test GPU", "")
+    assert title("server_memory_mb") in text and title("server_cpu_pct") in text and "GPU" not in text.replace("GPUs: Test GPU", "")
     assert "Mode: offline" in text and "offline mode: throughput at each load" in text
 
     bare = tmp_path / "bare"
@@ -245,7 +252,9 @@ def test_gpu_process_and_inference_csvs_match_the_store(ck: Path, workdir: Path)
             assert float(line["GPU power (W)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/power_w"])
 
     process = read_csv(results / "metrics-model-process.csv")
-    assert [(p["Model Config"], float(p["Server CPU (%)"]), float(p["Server memory (RAM) (MB)"])) for p in process] == [
+    assert list(process[0]) == ["Model", "Model Config", "Load Kind", "Load Value", "Client Batch Size",
+                                title("server_cpu_pct"), title("server_memory_mb")]  # not server_batch_avg: Triton's, not the process's
+    assert [(p["Model Config"], float(p[title("server_cpu_pct")]), float(p[title("server_memory_mb")])) for p in process] == [
         (r.variant, pytest.approx(r.metrics["server_cpu_pct"]), pytest.approx(r.metrics["server_memory_mb"])) for r in rows
     ]
 
@@ -263,8 +272,8 @@ def test_cpu_only_store_writes_no_gpu_csv_and_the_baseline_becomes_server_only_c
     assert out / "results" / "metrics-server-only.csv" in written
     lines = read_csv(out / "results" / "metrics-server-only.csv")
     assert [(l["Model"], l["GPU UUID"]) for l in lines] == [("triton-server", ""), ("triton-server", "GPU-aaaa")]
-    assert float(lines[0]["Server memory (RAM) (MB)"]) == 250.0 and lines[0]["GPU memory used (MB)"] == ""
-    assert float(lines[1]["GPU memory used (MB)"]) == 410.0 and lines[1]["Server CPU (%)"] == ""
+    assert float(lines[0]["Server RAM (RSS) (MB)"]) == 250.0 and lines[0]["GPU memory used (MB)"] == ""
+    assert float(lines[1]["GPU memory used (MB)"]) == 410.0 and lines[1]["Server CPU (% of one core)"] == ""
 
 
 def test_machine_description_reads_cpuinfo(tmp_path: Path):
@@ -311,8 +320,16 @@ def test_real_profile_then_report(workdir: Path):
     assert verdict in text
     assert f"CPUs; GPUs:" in text and "Server: tritonserver" in text
     with ResultsStore.open_existing(workdir / "checkpoints" / "results.sqlite") as store:
-        rows = store.measurements()
+        store_rows = store.measurements()
+    rows = repeats.merge(store_rows)  # re-measured points count once, as in the ranking
     best = re.match(r"Best config for add_sub: (\w+),", verdict).group(1)
+    # the process collector runs everywhere: server RAM is the memory shown, and exported
+    memory = title("server_memory_mb")
+    chosen = next(r for r in rows if r.variant == best and f"{r.throughput:.1f} infer/s" in verdict)
+    assert memory in text and f"{chosen.metrics['server_memory_mb']:.1f}" in text[text.index("Configs at their chosen load"):]
+    process = read_csv(workdir / "results" / "metrics-model-process.csv")
+    assert len(process) == len(store_rows) and all(float(p[memory]) > 0 for p in process)
+    assert read_csv(workdir / "results" / "metrics-server-only.csv")[0]["Model"] == "triton-server"
     report = run_tsweep("report", "--report-model-configs", best, cwd=workdir)
     assert report.returncode == 0, report.stderr
     detailed = pdf_text(workdir / "reports" / "detailed" / best / "detailed_report.pdf")

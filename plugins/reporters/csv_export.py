@@ -4,8 +4,8 @@
 * ``metrics-model-gpu.csv``: one row per point per GPU (``gpu/<uuid>/<metric>`` values),
   written when a GPU collector recorded any.
 * ``metrics-model-process.csv``: tsweep's own, for machines without a GPU (and beside the
-  GPU file on those with one): one row per point with the server process's metrics
-  (``server_*``, e.g. CPU % and RAM), written when a collector recorded any.
+  GPU file on those with one): one row per point with the server process's CPU and RAM
+  (``server_cpu_pct``, ``server_memory_mb``), written when a collector recorded them.
 * ``metrics-server-only.csv``: the idle server's baseline, one row for the process and
   one per GPU, written when a collector took one.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from tsweep.files import write_atomic
 from tsweep.plugin import hookimpl
 
-from tsweep.plugins.reporters.resources import heading, split_gpus
+from tsweep.plugins.reporters.resources import PROCESS, heading, split_gpus
 
 COLUMNS = [
     ("Model", lambda m: m.model),
@@ -46,6 +46,7 @@ COLUMNS = [
     ("Requests", lambda m: m.requests),
     ("Errors", lambda m: m.errors),
     ("Error", lambda m: m.error),
+    ("Repeat", lambda m: m.repeat),  # 0 for the first look at a point, 1, 2, ... for re-measurements
 ]
 
 
@@ -65,9 +66,6 @@ POINT = [
     ("Load Value", lambda m: f"{m.load_value:g}"),
     ("Client Batch Size", lambda m: m.batch_size),
 ]
-
-PROCESS_PREFIX = "server_"
-
 
 def _csv(header, rows) -> str:
     buf = io.StringIO()
@@ -100,7 +98,7 @@ def gpu_csv(measurements, known):
 
 def process_csv(measurements, known):
     """A row per point with the server process's metrics, or None when there are none."""
-    per_point = [(m, {k: v for k, v in m.metrics.items() if k.startswith(PROCESS_PREFIX)}) for m in measurements]
+    per_point = [(m, {k: v for k, v in m.metrics.items() if k in PROCESS}) for m in measurements]
     names, titles = _metric_columns([values for _, values in per_point], known)
     if not names:
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence, Tuple
 
+from tsweep import repeats
 from tsweep.files import inside
 from tsweep.plugin import hookimpl
 from tsweep.records import Measurement
@@ -136,6 +137,7 @@ def story(name: str, measured: str, points: Sequence[Measurement], context: Mapp
 
 class DetailedReporter:
     def write(self, measurements, ranking, export_dir: Path, context):
+        measurements = repeats.merge(measurements)  # re-measured points count once, as in the ranking
         written = []
         for name, measured in dict(context.get("report_model_configs") or {}).items():
             points = sorted((m for m in measurements if m.variant == measured), key=lambda m: (m.batch_size, m.load_value))

@@ -13,13 +13,15 @@ from tsweep.records import Measurement, MetricInfo
 
 MEMORY = ("gpu_memory_used_mb", "server_memory_mb")
 UTILIZATION = ("gpu_utilization", "server_cpu_pct")
+#: The server process's own metrics (the ``process`` collector's), for the CPU-only export.
+PROCESS = ("server_cpu_pct", "server_memory_mb")
 
 #: Labels for the metrics reports pick, used when no collector described them.
 FALLBACK = {
     "gpu_memory_used_mb": MetricInfo("gpu_memory_used_mb", "MB", False, "GPU memory used"),
-    "server_memory_mb": MetricInfo("server_memory_mb", "MB", False, "Server memory (RAM)"),
+    "server_memory_mb": MetricInfo("server_memory_mb", "MB", False, "Server RAM (RSS)"),
     "gpu_utilization": MetricInfo("gpu_utilization", "%", False, "GPU utilization"),
-    "server_cpu_pct": MetricInfo("server_cpu_pct", "%", False, "Server CPU"),
+    "server_cpu_pct": MetricInfo("server_cpu_pct", "%", False, "Server CPU (% of one core)"),
     "utilization": MetricInfo("utilization", "%", False, "GPU utilization"),
     "memory_used_mb": MetricInfo("memory_used_mb", "MB", False, "GPU memory used"),
     "power_w": MetricInfo("power_w", "W", False, "GPU power"),
@@ -50,9 +52,10 @@ def info(name: str, known: Optional[Mapping[str, MetricInfo]] = None) -> MetricI
 
 
 def heading(name: str, known: Optional[Mapping[str, MetricInfo]] = None) -> str:
-    """'GPU memory used (MB)': a column or axis title."""
+    """'GPU memory used (MB)': a column or axis title (the unit once, if the label has it)."""
     m = info(name, known)
-    return f"{m.label or m.name} ({m.unit})" if m.unit else (m.label or m.name)
+    label = m.label or m.name
+    return f"{label} ({m.unit})" if m.unit and m.unit not in label else label
 
 
 def split_gpus(metrics: Mapping[str, float]) -> Tuple[Dict[str, Dict[str, float]], Dict[str, float]]:

@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
+from tsweep import repeats
 from tsweep.files import inside
 from tsweep.plugin import hookimpl
 from tsweep.records import Constraint, Measurement, RankedConfig
@@ -76,6 +77,7 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
     known = context.get("metrics") or {}
     rows = shown(ranking, int(context.get("num_configs_per_model") or 3))
     width = pdf.text_width()
+    chart_width = width * 0.72  # both charts and the verdict fit on the first page
     memory, utilization = resources.memory_metric(points), resources.utilization_metric(points)
 
     parts: list = [pdf.para(f"Summary: {model}", pdf.TITLE), *pdf.run_facts(context), pdf.spacer()]
@@ -85,10 +87,10 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
     compared = f"The best {top} configs" + (" and the default" if len(rows) > top else "")
     parts.append(pdf.section(
         f"{compared} ({mode} mode: {focus})",
-        pdf.chart(plots.lines(main_chart(rows, points, mode, constraints)), width),
+        pdf.chart(plots.lines(main_chart(rows, points, mode, constraints)), chart_width),
     ))  # fmt: skip
     if memory:
-        parts.append(pdf.section("Memory", pdf.chart(plots.lines(memory_chart(rows, points, memory, known)), width)))
+        parts.append(pdf.section("Memory", pdf.chart(plots.lines(memory_chart(rows, points, memory, known)), chart_width)))
     else:
         parts.append(pdf.section("Memory", pdf.para("No memory metric was recorded (no GPU or server-process collector ran).", pdf.SMALL)))
     header = ["#", "Config", "Instances", "Max batch", "Dynamic batching", "Load", "Throughput (infer/s)", "p99 (ms)",
@@ -106,6 +108,7 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
 
 class SummaryReporter:
     def write(self, measurements, ranking, export_dir: Path, context):
+        measurements = repeats.merge(measurements)  # re-measured points count once, as in the ranking
         by_model: Dict[str, List[RankedConfig]] = defaultdict(list)
         for r in ranking:
             by_model[r.model].append(r)
