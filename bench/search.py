@@ -99,8 +99,8 @@ def referee(model: str, runs: List[Run], args, workdir: Path) -> None:
     from tsweep.plugins.launchers.local import LocalLauncher
     from tsweep.records import LaunchSettings, LoadLevel, Trial, Variant
     from tsweep.store import ResultsStore
-    from tsweep.sweep import VariantLoader, load_settings, method_settings, run_trial
-    from tsweep.triton import TritonHTTP
+    from tsweep.session import ServerSession
+    from tsweep.sweep import load_settings, method_settings, run_trial
 
     spec = repository.find_models(str(EXAMPLES), (model,))[0]
     chosen: Dict[str, Trial] = {}
@@ -114,16 +114,15 @@ def referee(model: str, runs: List[Run], args, workdir: Path) -> None:
     repository.prepare_output(out, override=True)
     config = load_config(None, {"measurement_window_s": args.window_s})
     launcher = LocalLauncher(LaunchSettings(model_repository=out, log_dir=workdir / "referee-log", ready_timeout_s=120))
-    server = launcher.start()
+    session = ServerSession(launcher, out, 120, lambda server: [])
+    session.start()
     try:
-        client = TritonHTTP(server.http_url)
-        loader = VariantLoader(client, out, 120)
         for _ in range(args.referee_rounds):
             for run in runs:
-                m = run_trial(chosen[run.strategy], spec, loader, client, server, load_settings(config), method_settings(config), [])
+                m = run_trial(chosen[run.strategy], spec, session, load_settings(config), method_settings(config))
                 run.refereed.append(m.throughput or 0.0)
     finally:
-        launcher.stop()
+        session.stop()
 
 
 def mean(values: List[float]) -> float:

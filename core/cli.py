@@ -190,6 +190,8 @@ def profile_command(config: Config) -> None:
             f"interrupted; finished measurements are kept in {config.checkpoint_path}: rerun the same command to resume"
         ) from None
     _err(outcome.summary())
+    for m in outcome.failed:
+        _err(f"failed: {m.variant} {m.load} b{m.batch_size}: {m.error}")
     for model, ranking in outcome.rankings.items():
         print_ranking(model, ranking, config, hooks, config.num_configs_per_model)
     print_overall(outcome.overall)

@@ -28,9 +28,15 @@ class Launcher(Protocol):
 
     The core calls, in order: ``preflight()`` before anything is written (raise
     :class:`tsweep.errors.UsageError` for anything the user must fix, e.g. no binary),
-    ``start()`` once, and ``stop()`` exactly once at the end, also after errors and Ctrl-C.
-    The server must serve ``settings.model_repository`` with explicit model control: the core
-    loads and unloads variants through Triton's repository API.
+    ``start()``, and ``stop()`` at the end, also after errors and Ctrl-C. The server must
+    serve ``settings.model_repository`` with explicit model control: the core loads and
+    unloads variants through Triton's repository API.
+
+    When the server dies mid-sweep the core calls ``stop()`` then ``start()`` again (at most
+    a few times per run), so both must be repeatable. Optionally a launcher has
+    ``died() -> Optional[str]``: None while the server runs, else why it is gone (exit code,
+    signal, last log lines); that text becomes the failed point's error. Without it the core
+    probes liveness over HTTP.
     """
 
     def __init__(self, settings: LaunchSettings) -> None: ...

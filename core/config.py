@@ -91,6 +91,7 @@ class Config:
     input_data: str = _opt("random", "Request data: random, zero, or a JSON file in perf_analyzer's input-data format.")
     http_encoding: str = _opt("binary", "HTTP request encoding: binary (tensor extension) or json.", choices=("binary", "json"))
     request_timeout_s: float = _opt(30.0, "A request taking longer than this counts as an error.", kind="positive")
+    max_error_fraction: float = _opt(0.01, "A point whose failed requests exceed this fraction is recorded as failed (its figures kept).", kind="fraction")
     measurement_window_s: float = _opt(5.0, "Length of one measurement window in seconds.", kind="positive")
     measurement_request_count: Optional[int] = _opt(None, "Windows last until at least this many responses (count windows).", kind="positive")
     stability_tolerance: float = _opt(0.10, "Windows agree when throughput and p99 are within this fraction.", kind="positive")
@@ -324,6 +325,8 @@ def _check(config: Config) -> None:
         value = getattr(config, f.name)
         if f.metadata.get("kind") == "positive" and value is not None and value <= 0:
             raise UsageError(f"config key {f.name!r} must be greater than 0, got {value!r}")
+        if f.metadata.get("kind") == "fraction" and not 0 <= value <= 1:
+            raise UsageError(f"config key {f.name!r} must be between 0 and 1, got {value!r}")
         if f.metadata.get("kind") == "count" and value < 0:
             raise UsageError(f"config key {f.name!r} must be 0 or more, got {value!r}")
         if f.metadata.get("kind") in ("list_int", "list_float") and any(v <= 0 for v in value):

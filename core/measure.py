@@ -31,6 +31,7 @@ class MethodSettings:
     max_windows: int = 10
     warmup_s: float = 0.5
     min_requests: int = MIN_WINDOW_REQUESTS
+    max_error_fraction: float = 0.01  # more failed requests than this: the point failed
 
 
 @dataclass
@@ -201,6 +202,11 @@ def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: M
     if srv.execution_count:  # requests per model execution: how much dynamic batching batched
         base["metrics"] = {**metrics, "server_batch_avg": srv.inference_count / srv.execution_count}
     status, error = ("ok" if stable else "unstable"), (f"{errors} failed requests, e.g. {samples[0][1]}" if errors and samples else "")
+    answered = errors + sum(w.completed for w in windows)
+    if answered and errors / answered > settings.max_error_fraction:
+        example = f", e.g. {samples[0][1]}" if samples else ""
+        status = "failed"
+        error = f"{100 * errors / answered:.1f}% of requests failed (more than {100 * settings.max_error_fraction:g}%){example}"
     if trial.load.kind == "request_rate":
         sent = sum(w.sent for w in windows)
         late = sum(w.late_sends for w in windows)

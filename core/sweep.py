@@ -30,7 +30,7 @@ from tsweep.pluginmanager import Hooks
 from tsweep.progress import Progress
 from tsweep.records import LaunchSettings, Measurement, ModelSpec, RankedConfig, RunningServer, SpaceSettings, Trial, Variant
 from tsweep.store import ResultsStore
-from tsweep.triton import TritonHTTP
+from tsweep.session import ServerSession
 
 
 @dataclass
@@ -46,13 +46,17 @@ class ProfileOutcome:
     stable: int = 0
     measuring_s: float = 0.0
     overall: List[RankedConfig] = field(default_factory=list)  # num_top_model_configs across models
+    failed: List[Measurement] = field(default_factory=list)  # points of this run that failed, with why
+    server_restarts: int = 0
 
     def summary(self) -> str:
         """e.g. '21 points measured (18 stable) in 96 s of measuring, 4.6 s per point; 0 reused'."""
         per_point = f", {self.measuring_s / self.measured:.1f} s per point" if self.measured else ""
+        failed = f"; {len(self.failed)} failed" if self.failed else ""
+        restarts = f"; the server was restarted {self.server_restarts} time(s)" if self.server_restarts else ""
         return (
             f"{self.measured} points measured ({self.stable} stable) in {self.measuring_s:.0f} s of measuring{per_point}; "
-            f"{self.resumed} reused from {self.store_path}"
+            f"{self.resumed} reused from {self.store_path}{failed}{restarts}"
         )
 
 
@@ -84,6 +88,7 @@ def method_settings(config: Config) -> MethodSettings:
         max_windows=config.max_windows,
         warmup_s=min(0.5, config.measurement_window_s),
         min_requests=config.measurement_request_count or MIN_WINDOW_REQUESTS,
+        max_error_fraction=config.max_error_fraction,
     )
 
 
@@ -121,30 +126,6 @@ def name_variants(model: str, variants: Sequence[Variant]) -> List[Variant]:
             name, n = f"{model}_config_{n}", n + 1
         named.append(Variant(model=v.model, config=v.config, params=v.params, is_default=v.is_default, name=name))
     return named
-
-
-class VariantLoader:
-    """Keeps exactly one variant loaded on the server, writing it to the output repo first."""
-
-    def __init__(self, client: TritonHTTP, output: Path, timeout_s: float):
-        self.client, self.output, self.timeout_s = client, output, timeout_s
-        self.loaded: Optional[str] = None
-
-    def ensure(self, model: ModelSpec, variant: Variant) -> None:
-        if self.loaded == variant.name:
-            return
-        self.unload()
-        repository.write_variant(self.output, model, variant)
-        self.client.load_model(variant.name, timeout_s=self.timeout_s)
-        self.loaded = variant.name
-
-    def unload(self) -> None:
-        if self.loaded:
-            name, self.loaded = self.loaded, None
-            try:
-                self.client.unload_model(name)
-            except ServerError:
-                pass  # the next load reports a server that is really gone
 
 
 def raise_open_file_limit() -> None:
@@ -188,18 +169,16 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
     repository.prepare_output(output, config.override_output_model_repository)
     raise_open_file_limit()
     store = ResultsStore.open(config.checkpoint_path)
+    session = ServerSession(launcher, output, config.server_ready_timeout_s, lambda srv: hooks.metric_collectors(srv, config.monitoring_interval))
+    runner = TrialRunner(store, session, load, method_settings(config), progress)
     try:
-        server = launcher.start()
-        progress.server_started(server)
-        store.set_meta("server", server.description)
-        store.set_meta("machine", json.dumps(machine.describe()))
         try:
-            client = TritonHTTP(server.http_url)
-            collectors = hooks.metric_collectors(server, config.monitoring_interval)
-            if collectors and not store.server_baseline():  # a resumed run keeps the first one
-                store.save_server_baseline(server_baseline(collectors, config.monitoring_interval))
-            loader = VariantLoader(client, output, config.server_ready_timeout_s)
-            runner = TrialRunner(store, loader, client, server, load, method_settings(config), collectors, progress)
+            server = session.start()
+            progress.server_started(server)
+            store.set_meta("server", server.description)
+            store.set_meta("machine", json.dumps(machine.describe()))
+            if session.collectors and not store.server_baseline():  # a resumed run keeps the first one
+                store.save_server_baseline(server_baseline(session.collectors, config.monitoring_interval))
             named = {}
             for model in models:
                 variants = name_variants(model.name, spaces[model.name].variants)
@@ -213,27 +192,32 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
                 for model in models:
                     trials = repeats.plan(candidates[model.name], config.remeasure_top_configs, config.remeasure_rounds, named)
                     runner.run(model, trials, store.measurements(model.name))
-                    loader.unload()
+                    session.loader.unload()
         finally:
-            launcher.stop()
+            session.stop()
         rankings = analysis.rank(store, config, hooks, [m.name for m in models])
         overall = analysis.rank_overall(store, config, hooks, [m.name for m in models]) if config.num_top_model_configs else []
         reports = analysis.write_reports(store, rankings, config, hooks, {})
     finally:
         store.close()
     return ProfileOutcome(
-        rankings, runner.measured, runner.resumed, config.checkpoint_path, server.description, reports, runner.stable, runner.measuring_s, overall
-    )
+        rankings, runner.measured, runner.resumed, config.checkpoint_path, server.description, reports, runner.stable,
+        runner.measuring_s, overall, runner.failed, session.restarts,
+    )  # fmt: skip
 
 
 class TrialRunner:
-    """Measures trials one by one, committing each to the store; counts what it did."""
+    """Measures trials one by one, committing each to the store; counts what it did.
 
-    def __init__(self, store: ResultsStore, loader: VariantLoader, client: TritonHTTP, server: RunningServer, load: LoadSettings, method: MethodSettings, collectors, progress: Progress):
-        self.store, self.loader, self.client, self.server = store, loader, client, server
-        self.load, self.method, self.collectors, self.progress = load, method, collectors, progress
+    A point during which the server died is recorded as failed with the cause, and the
+    server is restarted before the next point (see :mod:`tsweep.session`).
+    """
+
+    def __init__(self, store: ResultsStore, session: ServerSession, load: LoadSettings, method: MethodSettings, progress: Progress):
+        self.store, self.session, self.load, self.method, self.progress = store, session, load, method, progress
         self.measured = self.resumed = self.stable = 0
         self.measuring_s = 0.0
+        self.failed: List[Measurement] = []
         self.started = time.monotonic()
         self.planned = 0
 
@@ -245,7 +229,7 @@ class TrialRunner:
         self.progress.model_started(model.name, variants, self.planned, len(history))
         while self.run(model, strategy.propose(history), history):
             pass
-        self.loader.unload()
+        self.session.loader.unload()
 
     def run(self, model: ModelSpec, trials: Sequence[Trial], history: List[Measurement]) -> int:
         """Measure the trials not yet in ``history`` (appending them); returns how many."""
@@ -253,25 +237,50 @@ class TrialRunner:
         todo = [t for t in trials if t.key not in done]
         for trial in todo:
             self.progress.trial_started(trial, len(history), self.planned, time.monotonic() - self.started)
-            m = run_trial(trial, model, self.loader, self.client, self.server, self.load, self.method, self.collectors)
+            m = self.measure_one(trial, model)
             self.store.add(m)
             history.append(m)
             self.measured += 1
             self.stable += m.status == "ok"
             self.measuring_s += m.duration_s
+            if m.status == "failed":
+                self.failed.append(m)
             self.progress.trial_finished(m)
+            if m.status == "failed" and m.error.startswith(SERVER_DIED):
+                self.session.restart(m.error)
+                self.progress.server_started(self.session.server)
         return len(todo)
 
+    def measure_one(self, trial: Trial, model: ModelSpec) -> Measurement:
+        try:
+            m = run_trial(trial, model, self.session, self.load, self.method)
+        except ServerError as exc:  # the server stopped answering its statistics mid-point
+            m = failed_point(trial, str(exc))
+        if m.status == "failed":
+            reason = self.session.death()
+            if reason:
+                m.error = f"{SERVER_DIED} during this point ({reason}); it was restarted. Before that: {m.error}"
+        return m
 
-def run_trial(trial: Trial, model: ModelSpec, loader: VariantLoader, client: TritonHTTP, server: RunningServer, load: LoadSettings, method: MethodSettings, collectors) -> Measurement:
+
+#: How the error of a point lost to a server crash begins.
+SERVER_DIED = "tritonserver died"
+
+
+def failed_point(trial: Trial, error: str) -> Measurement:
+    return Measurement(
+        model=trial.variant.model, variant=trial.variant.name, variant_digest=trial.variant.digest,
+        load_kind=trial.load.kind, load_value=trial.load.value, batch_size=trial.batch_size, repeat=trial.repeat,
+        status="failed", error=error, variant_params=dict(trial.variant.params),
+    )  # fmt: skip
+
+
+def run_trial(trial: Trial, model: ModelSpec, session: ServerSession, load: LoadSettings, method: MethodSettings) -> Measurement:
     """Load the trial's variant and measure it; a variant that fails to load is a failed point."""
     try:
-        loader.ensure(model, trial.variant)
+        session.loader.ensure(model, trial.variant)
     except ServerError as exc:
-        return Measurement(
-            model=model.name, variant=trial.variant.name, variant_digest=trial.variant.digest,
-            load_kind=trial.load.kind, load_value=trial.load.value, batch_size=trial.batch_size, repeat=trial.repeat,
-            status="failed", error=f"variant failed to load: {exc}", variant_params=dict(trial.variant.params),
-        )  # fmt: skip
-    generator = make_load(trial, server, load)
-    return measure(trial, generator, lambda: client.stats(trial.variant.name), method, collectors)
+        return failed_point(trial, f"variant failed to load: {exc}")
+    generator = make_load(trial, session.server, load)
+    client = session.client
+    return measure(trial, generator, lambda: client.stats(trial.variant.name), method, session.collectors)

@@ -65,12 +65,19 @@ class TritonHTTP:
             raise ServerError(f"Triton refused {method} {path}: {message}")
         return parsed
 
-    def is_ready(self) -> bool:
+    def _healthy(self, what: str, timeout_s: float) -> bool:
         try:
-            status, _ = self._request("GET", "/v2/health/ready", timeout_s=2.0)
+            status, _ = self._request("GET", f"/v2/health/{what}", timeout_s=timeout_s)
         except ServerError:
             return False
         return status == 200
+
+    def is_ready(self) -> bool:
+        return self._healthy("ready", 2.0)
+
+    def is_live(self) -> bool:
+        """Does the server answer at all (liveness, not model readiness)?"""
+        return self._healthy("live", 5.0)
 
     def wait_ready(self, timeout_s: float, alive=lambda: True) -> None:
         """Poll readiness until ``timeout_s``; ``alive()`` false means the process died."""

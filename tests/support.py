@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +12,31 @@ EXAMPLES = ROOT / "examples"
 MODEL_REPOSITORY = EXAMPLES / "model_repository"
 TSWEEP = [sys.executable, "-m", "tsweep"]
 
+#: A four-point sweep of add_sub in a known order: default and one variant (1 instance,
+#: max_batch_size 8), each at concurrency 1 and 2. Add a window length.
+TINY_SWEEP = [
+    "profile", "--model-repository", str(MODEL_REPOSITORY), "--profile-models", "add_sub",
+    "--output-model-repository-path", "out", "--run-config-search-mode", "brute",
+    "--run-config-search-max-instance-count", "1", "--run-config-search-min-model-batch-size", "8",
+    "--run-config-search-max-model-batch-size", "8", "--concurrency", "1,2",
+]  # fmt: skip
+
 
 def run_tsweep(*args: str, cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess, as a user would."""
     return subprocess.run(
         [*TSWEEP, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
     )
+
+
+def stored(workdir: Path) -> list:
+    """The rows of the results store under ``workdir``, after SQLite's integrity check."""
+    conn = sqlite3.connect(workdir / "checkpoints" / "results.sqlite")
+    conn.row_factory = sqlite3.Row
+    found = conn.execute("SELECT * FROM measurements ORDER BY id").fetchall()
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    return found
 
 
 def tree(path: Path) -> list:

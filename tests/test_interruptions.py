@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import MODEL_REPOSITORY, TSWEEP
+from tests.support import TINY_SWEEP, TSWEEP
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
-ARGS = ["profile", "--model-repository", str(MODEL_REPOSITORY), "--profile-models", "add_sub",
-        "--output-model-repository-path", "out", "--run-config-search-max-instance-count", "1",
-        "--run-config-search-min-model-batch-size", "8", "--run-config-search-max-model-batch-size", "8",
-        "--concurrency", "1,2", "--measurement-window-s", "0.3"]  # fmt: skip
+ARGS = [*TINY_SWEEP, "--measurement-window-s", "0.3"]
 
 
 def start_and_wait_for_second_point(workdir: Path):

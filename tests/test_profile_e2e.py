@@ -3,34 +3,19 @@ from __future__ import annotations
 
 import csv
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.support import EXAMPLES, MODEL_REPOSITORY, run_tsweep
+from tests.support import EXAMPLES, MODEL_REPOSITORY, TINY_SWEEP, run_tsweep, stored
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 BEST = re.compile(r"^Best config for (\w+): (\w+), ([\d.]+) infer/s at p99 ([\d.]+) ms \(((?:concurrency|request_rate)=[\d.]+), client batch 1\)", re.M)
 
 
-def stored(workdir: Path):
-    conn = sqlite3.connect(workdir / "checkpoints" / "results.sqlite")
-    conn.row_factory = sqlite3.Row
-    rows = conn.execute("SELECT * FROM measurements ORDER BY id").fetchall()
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    conn.close()
-    return rows
-
-
 def test_quick_sweep_ranks_stores_and_resumes(workdir: Path):
-    args = [
-        "profile", "--model-repository", str(MODEL_REPOSITORY), "--profile-models", "add_sub",
-        "--output-model-repository-path", "out", "--latency-budget", "50",
-        "--run-config-search-max-instance-count", "1", "--run-config-search-min-model-batch-size", "8",
-        "--run-config-search-max-model-batch-size", "8", "--concurrency", "1,2", "--measurement-window-s", "0.3",
-    ]  # fmt: skip
+    args = [*TINY_SWEEP, "--latency-budget", "50", "--measurement-window-s", "0.3"]
     first = run_tsweep(*args, cwd=workdir)
     assert first.returncode == 0, first.stderr
     rows = stored(workdir)

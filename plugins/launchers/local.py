@@ -173,6 +173,16 @@ class LocalLauncher:
             )
         raise ServerError("could not start tritonserver")  # pragma: no cover (loop returns or raises)
 
+    def died(self) -> Optional[str]:
+        """Why the server process is gone (exit code or signal, last log lines), or None."""
+        proc = self._proc
+        if proc is None or proc.poll() is None:
+            return None
+        code = proc.returncode
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        detail = last_log_lines(self.settings.log_dir / "tritonserver.log")
+        return f"{how}{'; log: ' + detail if detail else ''}"
+
     def stop(self) -> None:
         """SIGTERM the process group, SIGKILL it if it lingers; always cleans up."""
         proc, self._proc = self._proc, None

@@ -1,0 +1,95 @@
+"""The server under test for a whole run: started once, restarted when it dies.
+
+A sweep is hours of measurements against one server. If that server crashes (a model
+segfaults, the OOM killer, a user's ``kill -9``), the point being measured is lost and
+recorded as failed with the cause; the server is started again and the sweep goes on. After
+:data:`MAX_RESTARTS` deaths the run stops with the reason: something is wrong that a restart
+will not fix, and every finished point is already in the store.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from tsweep import repository
+from tsweep.components import Launcher
+from tsweep.errors import ServerError
+from tsweep.records import ModelSpec, RunningServer, Variant
+from tsweep.triton import TritonHTTP
+
+#: Deaths of the server one run survives.
+MAX_RESTARTS = 3
+
+
+class VariantLoader:
+    """Keeps exactly one variant loaded on the server, writing it to the output repo first."""
+
+    def __init__(self, client: TritonHTTP, output: Path, timeout_s: float):
+        self.client, self.output, self.timeout_s = client, output, timeout_s
+        self.loaded: Optional[str] = None
+
+    def ensure(self, model: ModelSpec, variant: Variant) -> None:
+        if self.loaded == variant.name:
+            return
+        self.unload()
+        repository.write_variant(self.output, model, variant)
+        self.client.load_model(variant.name, timeout_s=self.timeout_s)
+        self.loaded = variant.name
+
+    def unload(self) -> None:
+        if self.loaded:
+            name, self.loaded = self.loaded, None
+            try:
+                self.client.unload_model(name)
+            except ServerError:
+                pass  # the next load reports a server that is really gone
+
+
+class ServerSession:
+    """The launcher's server plus what talks to it: control client, variant loader, collectors.
+
+    ``collectors_for(server)`` builds the metric collectors for a (re)started server, since
+    some follow its process id.
+    """
+
+    def __init__(self, launcher: Launcher, output: Path, ready_timeout_s: float, collectors_for: Callable[[RunningServer], List]):
+        self.launcher, self.output, self.ready_timeout_s = launcher, output, ready_timeout_s
+        self.collectors_for = collectors_for
+        self.restarts = 0
+        self.server: Optional[RunningServer] = None
+        self.client: Optional[TritonHTTP] = None
+        self.loader: Optional[VariantLoader] = None
+        self.collectors: List = []
+
+    def start(self) -> RunningServer:
+        self.server = self.launcher.start()
+        self.client = TritonHTTP(self.server.http_url)
+        self.loader = VariantLoader(self.client, self.output, self.ready_timeout_s)
+        self.collectors = self.collectors_for(self.server)
+        return self.server
+
+    def death(self) -> Optional[str]:
+        """Why the server is gone, or None while it still answers.
+
+        Launchers may implement ``died() -> Optional[str]`` (the local one reports the exit
+        code or signal and the last log lines); otherwise a failed liveness probe is the sign.
+        """
+        died = getattr(self.launcher, "died", None)
+        reason = died() if callable(died) else None
+        if reason:
+            return reason
+        if self.client is not None and not self.client.is_live():
+            return "it stopped answering on its HTTP endpoint"
+        return None
+
+    def restart(self, reason: str) -> RunningServer:
+        self.restarts += 1
+        if self.restarts > MAX_RESTARTS:
+            raise ServerError(
+                f"tritonserver died {self.restarts} times, last because {reason}; giving up (finished points are kept: rerun to resume)"
+            )
+        self.launcher.stop()
+        return self.start()
+
+    def stop(self) -> None:
+        self.launcher.stop()
