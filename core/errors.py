@@ -23,6 +23,12 @@ class ServerError(TsweepError):
     exit_code = 3
 
 
+class StorageError(TsweepError):
+    """A file could not be written mid-run (disk full, file system gone read-only)."""
+
+    exit_code = 4
+
+
 class Interrupted(TsweepError):
     """The user stopped the run (Ctrl-C); finished measurements are kept."""
 

@@ -1,11 +1,38 @@
 """Writing files atomically: a reader (or a crash) never sees half a file."""
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
 
-from tsweep.errors import UsageError
+from tsweep.errors import StorageError, UsageError
+
+#: errno values that mean "this place cannot take our files", not a bug.
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+def check_writable(path: Path, what: str, flag: str) -> None:
+    """Refuse, before anything is written, a folder tsweep could not write into.
+
+    Looks at ``path`` or its nearest existing parent (the folders are created later). A
+    read-only file system is named as such, since ``chmod`` will not fix it.
+    """
+    place = Path(path).absolute()
+    while not place.exists():
+        place = place.parent
+    if not place.is_dir():
+        raise UsageError(f"{what} {path} is below {place}, which is not a folder: choose another {flag}")
+    if not os.access(place, os.W_OK | os.X_OK):
+        read_only = bool(os.statvfs(place).f_flag & os.ST_RDONLY)
+        reason = "read-only file system" if read_only else f"no write permission on {place}"
+        raise UsageError(f"{what} {path} is not writable ({reason}): choose another {flag}")
+
+
+def storage_error(exc: OSError, keep: str) -> StorageError:
+    """The one-line message for a write that failed mid-run; ``keep`` says what survives."""
+    where = exc.filename2 or exc.filename or "a file"  # a copy names its source first
+    return StorageError(f"cannot write {where}: {exc.strerror or exc}; {keep}")
 
 
 def write_atomic(path: Path, data: bytes | str) -> Path:

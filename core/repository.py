@@ -71,6 +71,19 @@ def prepare_output(out: Path, override: bool) -> None:
     (out / MARKER).write_text("This folder is written by tsweep; it may be replaced on the next run.\n")
 
 
+def copy_entry(src: Path, dst: Path) -> None:
+    """Copy a file, symlink or folder tree. Unlike shutil.copytree, a full disk surfaces as
+    the OSError (ENOSPC) of the file that did not fit, not as a bundle of error strings."""
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dst)
+    elif src.is_dir():
+        dst.mkdir()
+        for child in src.iterdir():
+            copy_entry(child, dst / child.name)
+    else:
+        shutil.copy2(src, dst)
+
+
 def write_variant(out: Path, model: ModelSpec, variant: Variant) -> Path:
     """Write one variant as a complete model folder, atomically (temp folder + rename)."""
     target = out / variant.name
@@ -84,10 +97,7 @@ def write_variant(out: Path, model: ModelSpec, variant: Variant) -> Path:
         for entry in model.path.iterdir():
             if entry.name == "config.pbtxt" or entry.name.startswith("."):
                 continue
-            if entry.is_dir():
-                shutil.copytree(entry, staging / entry.name, symlinks=True)
-            else:
-                shutil.copy2(entry, staging / entry.name)
+            copy_entry(entry, staging / entry.name)
         (staging / "config.pbtxt").write_text(text)
         if target.exists():
             shutil.rmtree(target)

@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional
 
-from tsweep.errors import UsageError
+from tsweep.errors import StorageError, UsageError
 from tsweep.records import Measurement, Variant
 from tsweep import modelconfig
 
@@ -84,13 +84,17 @@ class ResultsStore:
     def open(cls, path: Path) -> "ResultsStore":
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), isolation_level=None, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(measurements)")}
-        if "repeat" not in columns:  # a store written before re-measurement existed
-            conn.execute("ALTER TABLE measurements ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0")
-        conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(measurements)")}
+            if "repeat" not in columns:  # a store written before re-measurement existed
+                conn.execute("ALTER TABLE measurements ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0")
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            raise StorageError(f"cannot set up the results store {path}: {exc}: choose another --checkpoint-directory or free space") from None
         return cls(conn, path)
 
     @classmethod
@@ -118,8 +122,19 @@ class ResultsStore:
         return row[0] if row else None
 
     # variants -------------------------------------------------------------------------
+    def _write(self, sql: str, params) -> sqlite3.Cursor:
+        """One committed write; a full or read-only disk is the user's to fix, not a bug."""
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            if any(word in str(exc) for word in ("full", "readonly", "disk I/O")):
+                raise StorageError(
+                    f"cannot write the results store {self.path}: {exc}; the points stored so far are intact: free space, then rerun to resume"
+                ) from None
+            raise
+
     def add_variant(self, variant: Variant) -> None:
-        self._conn.execute(
+        self._write(
             "INSERT OR REPLACE INTO variants VALUES (?, ?, ?, ?, ?, ?)",
             (variant.name, variant.model, variant.digest, int(variant.is_default), json.dumps(dict(variant.params)), modelconfig.dumps(variant.config)),
         )
@@ -135,7 +150,7 @@ class ResultsStore:
     def add(self, m: Measurement) -> int:
         """Insert one measurement and commit it (autocommit); returns its row id."""
         values = [getattr(m, c) for c in _COLUMNS]
-        cur = self._conn.execute(
+        cur = self._write(
             f"INSERT INTO measurements (point_key, {', '.join(_COLUMNS)}, metrics, window_throughputs, window_p99s_ms, histogram) "
             f"VALUES (?, {', '.join('?' * len(_COLUMNS))}, ?, ?, ?, ?)",
             [m.key, *values, json.dumps(m.metrics), json.dumps(m.window_throughputs), json.dumps(m.window_p99s_ms), m.histogram],
@@ -171,7 +186,7 @@ class ResultsStore:
         The first baseline is kept: like every measured point, it is not measured again when
         a run resumes, and it stays the reference for the rows measured alongside it.
         """
-        cur = self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('server_baseline', ?)", (json.dumps(dict(metrics)),))
+        cur = self._write("INSERT OR IGNORE INTO meta VALUES ('server_baseline', ?)", (json.dumps(dict(metrics)),))
         return cur.rowcount == 1
 
     def server_baseline(self) -> Dict[str, float]:

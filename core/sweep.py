@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from tsweep import analysis, goals, gpus, inputs, machine, repeats, repository
+from tsweep import analysis, files, goals, gpus, inputs, machine, repeats, repository
 from tsweep.config import Config
 from tsweep.errors import ServerError
 from tsweep.loads import LoadSettings, make_load
@@ -149,6 +149,9 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
     # -- everything that can be wrong with the input, before anything is written ------
     models = repository.find_models(config.model_repository, config.profile_models)
     output = repository.check_output(config.output_model_repository_path, config.override_output_model_repository)
+    files.check_writable(output, "output model repository", "--output-model-repository-path")
+    files.check_writable(Path(config.checkpoint_directory), "checkpoint directory", "--checkpoint-directory")
+    files.check_writable(Path(config.export_path), "export path", "--export-path")
     launcher = hooks.launcher(config.triton_launch_mode)(launch_settings(config, output))
     strategy_factory = hooks.search_strategy(config.run_config_search_mode)
     known = analysis.known_metrics(hooks.metric_infos())
@@ -166,6 +169,15 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
     launcher.preflight()
 
     # -- run ----------------------------------------------------------------------------
+    try:
+        return _run(config, hooks, progress, models, output, launcher, strategy_factory, load, spaces)
+    except OSError as exc:
+        if exc.errno not in files.STORAGE_ERRNOS:
+            raise
+        raise files.storage_error(exc, f"finished points are kept in {config.checkpoint_path}: free space or fix the folder, then rerun to resume") from None
+
+
+def _run(config: Config, hooks: Hooks, progress: Progress, models, output: Path, launcher, strategy_factory, load: LoadSettings, spaces) -> ProfileOutcome:
     repository.prepare_output(output, config.override_output_model_repository)
     raise_open_file_limit()
     store = ResultsStore.open(config.checkpoint_path)
