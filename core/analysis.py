@@ -5,6 +5,7 @@ the result to reporter plugins. That is why ``analyze`` needs no server.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -109,16 +110,32 @@ def chosen_reporters(config: Config, hooks: Hooks) -> Dict[str, Reporter]:
     return {name: offered[name] for name in (config.reporters or sorted(offered))}
 
 
-def write_reports(store: ResultsStore, rankings: Mapping[str, List[RankedConfig]], config: Config, hooks: Hooks, context: Mapping[str, object]) -> List[Path]:
-    """Run the chosen reporters; returns the files written.
+def report_context(store: ResultsStore, config: Config, hooks: Hooks) -> Dict[str, object]:
+    """What reporters get besides the rows: where the results were measured (recorded by
+    ``profile``, so ``analyze`` elsewhere still names the right machine), the idle server's
+    metrics, what the user asked for, and how to present it. The keys are listed in
+    :class:`tsweep.components.Reporter`."""
+    known = known_metrics(hooks.metric_infos())
+    return {
+        "server_baseline": store.server_baseline(),
+        "server": store.meta("server") or "",
+        "machine": json.loads(store.meta("machine") or "{}"),
+        "mode": config.mode,
+        "objectives": goals.objectives(config, known),
+        "constraints": goals.constraints(config, known),
+        "num_configs_per_model": config.num_configs_per_model,
+        "metrics": known,
+    }
 
-    The context always holds ``server_baseline``: the idle server's metrics from the store
-    (``{}`` when none were sampled), for reports that compare a config with the bare server.
-    """
+
+def write_reports(store: ResultsStore, rankings: Mapping[str, List[RankedConfig]], config: Config, hooks: Hooks, context: Mapping[str, object]) -> List[Path]:
+    """Run the chosen reporters; returns the files written. ``context`` adds to (and wins
+    over) :func:`report_context`, which always holds ``server_baseline`` (``{}`` when none
+    was sampled)."""
     flat = [r for ranking in rankings.values() for r in ranking]
     measurements = store.measurements()
-    context = {**context, "server_baseline": store.server_baseline()}
+    full = {**report_context(store, config, hooks), **context}
     written: List[Path] = []
     for reporter in chosen_reporters(config, hooks).values():
-        written.extend(reporter.write(measurements, flat, Path(config.export_path), dict(context)))
+        written.extend(reporter.write(measurements, flat, Path(config.export_path), dict(full)))
     return written

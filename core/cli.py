@@ -24,7 +24,7 @@ from tsweep.pluginmanager import Hooks, make_plugin_manager
 from tsweep.progress import Progress
 from tsweep.records import Measurement, RankedConfig, RunningServer, Trial
 from tsweep.store import ResultsStore
-from tsweep.verdict import verdict
+from tsweep.verdict import shown, verdict
 
 app = typer.Typer(
     name="tsweep",
@@ -132,10 +132,7 @@ class ConsoleProgress(Progress):
 
 def print_ranking(model: str, ranking: Sequence[RankedConfig], config: Config, hooks: Hooks, limit: Optional[int] = None) -> None:
     constraints = goals.constraints(config, analysis.known_metrics(hooks.metric_infos()))
-    rows = list(ranking if limit is None else ranking[:limit])
-    default = next((r for r in ranking if r.is_default), None)
-    if default is not None and default not in rows:
-        rows.append(default)
+    rows = shown(ranking, limit)
     typer.echo(f"\nRanking of {model} ({len(ranking)} configs measured):")
     print_table(rows)
     typer.echo(verdict(model, ranking, constraints))
@@ -225,7 +222,8 @@ def analyze_command(config: Config) -> None:
 @app.command("report")
 @_with_config_options(REPORT)
 def report_command(config: Config) -> None:
-    """Show every measured load level of chosen configs (--report-model-configs a,b)."""
+    """Show every measured load level of chosen configs (--report-model-configs a,b) and write
+    a detailed PDF report for each."""
     if not config.report_model_configs:
         raise UsageError("no configs to report: pass --report-model-configs NAME[,NAME...] (see 'tsweep analyze' for names)")
     with ResultsStore.open_existing(config.checkpoint_path) as store:
@@ -244,6 +242,8 @@ def report_command(config: Config) -> None:
                 cells = [f"{m.load} b{m.batch_size}".ljust(17), _f(m.throughput).rjust(20), _f(m.latency_p50_ms).rjust(8),
                          _f(m.latency_p99_ms).rjust(8), _f(m.queue_ms).rjust(10), _f(m.compute_infer_ms).rjust(10), m.status]  # fmt: skip
                 typer.echo("  " + "  ".join(cells))
+        for path in analysis.write_reports(store, {}, config, make_plugin_manager(), {"report_model_configs": measured}):
+            typer.echo(f"wrote {path}")
 
 
 def _f(value: Optional[float]) -> str:

@@ -124,9 +124,21 @@ class Ranker(Protocol):
 class Reporter(Protocol):
     """Writes outputs of a finished (or resumed) run.
 
-    ``write`` receives every stored measurement, the ranking and the directory to write
-    into (``<export_path>/reports`` or ``/results``, already created); it returns the
-    paths it wrote so the CLI can print them. It must only write below ``export_dir``.
+    ``write`` receives every stored measurement (a re-measured point once per look:
+    :func:`tsweep.repeats.merge` combines them as the ranking does), the ranking (empty for ``tsweep report``)
+    and the export path; it writes below ``export_dir`` only (``results/`` for data,
+    ``reports/`` for documents; create folders as needed, write atomically) and returns the
+    paths it wrote so the CLI can print them. ``context`` holds (keys may be missing):
+
+    * ``server`` (str) and ``machine`` (``{"cpu", "cpu_count", "gpus", "os"}``): where the
+      results were measured, as recorded by ``profile``;
+    * ``mode``: ``"online"`` (present latency) or ``"offline"`` (present throughput);
+    * ``objectives`` (``{metric: weight}``), ``constraints`` (list of
+      :class:`tsweep.records.Constraint`), ``num_configs_per_model`` (int) and ``metrics``
+      (``{name: MetricInfo}``);
+    * ``report_model_configs``: for ``tsweep report``, ``{requested config: the variant
+      whose rows hold its results}`` (an identical twin may have been measured instead);
+    * ``server_baseline``: ``{metric: value}`` of the idle server, when a collector took one.
     """
 
     def write(

@@ -61,6 +61,12 @@ class Config:
     objectives: Dict[str, float] = _opt({"throughput": 1.0}, "Metrics to optimize, as {metric: weight}.", commands=(PROFILE, ANALYZE), flag=False)
     constraints: Dict[str, Dict[str, float]] = _opt({}, "Bounds, as {metric: {min: x, max: y}}.", commands=(PROFILE, ANALYZE), flag=False)
     ranker: str = _opt("objectives", "Ranker plugin that orders the configs.", commands=(PROFILE, ANALYZE), flag=False)
+    mode: str = _opt(
+        "online",
+        "What the reports focus on: online (latency: throughput vs p99 latency, the latency budget) or offline "
+        "(throughput: throughput vs load, the minimum throughput). Ranking maximizes the objectives in both.",
+        commands=ALL, choices=("online", "offline"),
+    )  # no short flag: Model Analyzer's -m is --model-repository
     num_configs_per_model: int = _opt(3, "How many top configs per model to show and report.", commands=(PROFILE, ANALYZE), kind="positive")
     num_top_model_configs: int = _opt(0, "Also rank all models' configs together and show this many (0: off).", commands=(PROFILE, ANALYZE), kind="count")
     reporters: Tuple[str, ...] = _opt((), "Reporter plugins to run (default: all installed).", commands=ALL, flag=False, kind="list_str")

@@ -49,3 +49,12 @@ def write_atomic(path: Path, data: bytes | str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def inside(base: Path, *parts: str) -> Path:
+    """``base/part/...``, refusing names (from a store or a config) that would leave ``base``."""
+    path = Path(base).joinpath(*parts)
+    root = Path(base).resolve()
+    if any(p in ("", ".", "..") or "/" in p or "\\" in p for p in parts) or root not in path.resolve().parents:
+        raise UsageError(f"refusing to write {path}: a name in it would leave {base}")
+    return path

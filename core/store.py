@@ -112,6 +112,15 @@ class ResultsStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # facts about the run --------------------------------------------------------------
+    def set_meta(self, key: str, value: str) -> None:
+        """Remember one fact about the run (e.g. the machine it measured on) for later commands."""
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def meta(self, key: str) -> Optional[str]:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
     # variants -------------------------------------------------------------------------
     def _write(self, sql: str, params) -> sqlite3.Cursor:
         """One committed write; a full or read-only disk is the user's to fix, not a bug."""

@@ -15,12 +15,13 @@ store are not measured again, so rerunning the same command resumes.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from tsweep import analysis, files, goals, gpus, inputs, repeats, repository
+from tsweep import analysis, files, goals, gpus, inputs, machine, repeats, repository
 from tsweep.config import Config
 from tsweep.errors import ServerError
 from tsweep.loads import LoadSettings, make_load
@@ -187,6 +188,8 @@ def _run(config: Config, hooks: Hooks, progress: Progress, models, output: Path,
         try:
             server = session.start()
             progress.server_started(server)
+            store.set_meta("server", server.description)
+            store.set_meta("machine", json.dumps(machine.describe()))
             if session.collectors and not store.server_baseline():  # a resumed run keeps the first one
                 store.save_server_baseline(server_baseline(session.collectors, config.monitoring_interval))
             named = {}
@@ -207,7 +210,7 @@ def _run(config: Config, hooks: Hooks, progress: Progress, models, output: Path,
             session.stop()
         rankings = analysis.rank(store, config, hooks, [m.name for m in models])
         overall = analysis.rank_overall(store, config, hooks, [m.name for m in models]) if config.num_top_model_configs else []
-        reports = analysis.write_reports(store, rankings, config, hooks, {"server": server.description})
+        reports = analysis.write_reports(store, rankings, config, hooks, {})
     finally:
         store.close()
     return ProfileOutcome(

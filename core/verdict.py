@@ -5,7 +5,7 @@ states the choice the same way.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from tsweep.records import Constraint, RankedConfig
 
@@ -26,6 +26,15 @@ def describe_constraints(constraints: Sequence[Constraint]) -> str:
 
 def default_of(ranking: Sequence[RankedConfig]) -> Optional[RankedConfig]:
     return next((r for r in ranking if r.is_default), None)
+
+
+def shown(ranking: Sequence[RankedConfig], limit: Optional[int]) -> List[RankedConfig]:
+    """The configs a summary shows: the best ``limit`` and, always, the default to compare with."""
+    rows = list(ranking if limit is None else ranking[:limit])
+    default = default_of(ranking)
+    if default is not None and default not in rows:
+        rows.append(default)
+    return rows
 
 
 def verdict(model: str, ranking: Sequence[RankedConfig], constraints: Sequence[Constraint]) -> str:

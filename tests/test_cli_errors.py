@@ -31,6 +31,8 @@ CASES = [
      "error: remote launch mode needs the server's address: pass --triton-http-endpoint HOST:PORT"),
     ("negative budget", lambda t: profile_args(MODEL_REPOSITORY, "--latency-budget", "-5"),
      "error: config key 'latency_budget' must be greater than 0, got -5.0"),
+    ("unknown mode", lambda t: profile_args(MODEL_REPOSITORY, "--mode", "batch"),
+     "error: config key 'mode' must be one of online, offline, got 'batch'"),
     ("report unmeasured config", lambda t: ["report", "--report-model-configs", "mlp_config_9", "--checkpoint-directory", str(t / "ck")],
      "error: no results store at {t}/ck/results.sqlite: run 'tsweep profile' first or point --checkpoint-directory at its folder"),
     ("wrong type", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "types.yaml")),

@@ -1,8 +1,16 @@
-"""Reporter ``csv``: every measured point as a row of ``results/metrics-model-inference.csv``.
+"""Reporter ``csv``: the measured points as CSV files under ``results/``, Model Analyzer's names.
 
-The file name and the idea (one row per inference point, latencies in ms) follow Model
-Analyzer's export, so spreadsheets and scripts built on it keep working; the columns are
-tsweep's and are described in docs/.
+* ``metrics-model-inference.csv``: one row per measured point (latencies in ms).
+* ``metrics-model-gpu.csv``: one row per point per GPU (``gpu/<uuid>/<metric>`` values),
+  written when a GPU collector recorded any.
+* ``metrics-model-process.csv``: tsweep's own, for machines without a GPU (and beside the
+  GPU file on those with one): one row per point with the server process's CPU and RAM
+  (``server_cpu_pct``, ``server_memory_mb``), written when a collector recorded them.
+* ``metrics-server-only.csv``: the idle server's baseline, one row for the process and
+  one per GPU, written when a collector took one.
+
+The file names follow Model Analyzer's export, so spreadsheets and scripts built on it keep
+working; the columns are tsweep's and are described in docs/reports.md.
 """
 from __future__ import annotations
 
@@ -12,6 +20,8 @@ from pathlib import Path
 
 from tsweep.files import write_atomic
 from tsweep.plugin import hookimpl
+
+from tsweep.plugins.reporters.resources import PROCESS, heading, split_gpus
 
 COLUMNS = [
     ("Model", lambda m: m.model),
@@ -36,6 +46,7 @@ COLUMNS = [
     ("Requests", lambda m: m.requests),
     ("Errors", lambda m: m.errors),
     ("Error", lambda m: m.error),
+    ("Repeat", lambda m: m.repeat),  # 0 for the first look at a point, 1, 2, ... for re-measurements
 ]
 
 
@@ -47,14 +58,75 @@ def _cell(value):
     return value
 
 
+#: What identifies a point in the per-resource files.
+POINT = [
+    ("Model", lambda m: m.model),
+    ("Model Config", lambda m: m.variant),
+    ("Load Kind", lambda m: m.load_kind),
+    ("Load Value", lambda m: f"{m.load_value:g}"),
+    ("Client Batch Size", lambda m: m.batch_size),
+]
+
+def _csv(header, rows) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows([[_cell(v) for v in row] for row in rows])
+    return buf.getvalue()
+
+
+def _metric_columns(dicts, known):
+    """The metric names found in ``dicts`` (sorted) and their column titles."""
+    names = sorted({k for d in dicts for k in d})
+    return names, [heading(n, known) for n in names]
+
+
+def inference_csv(measurements) -> str:
+    return _csv([name for name, _ in COLUMNS], [[get(m) for _, get in COLUMNS] for m in measurements])
+
+
+def gpu_csv(measurements, known):
+    """A row per (point, GPU), or None when no point has a per-GPU metric."""
+    per_point = [(m, split_gpus(m.metrics)[0]) for m in measurements]
+    names, titles = _metric_columns([v for _, gpus in per_point for v in gpus.values()], known)
+    if not names:
+        return None
+    rows = [[*(get(m) for _, get in POINT), uuid, *(values.get(n) for n in names)]
+            for m, gpus in per_point for uuid, values in sorted(gpus.items())]  # fmt: skip
+    return _csv([*(name for name, _ in POINT), "GPU UUID", *titles], rows)
+
+
+def process_csv(measurements, known):
+    """A row per point with the server process's metrics, or None when there are none."""
+    per_point = [(m, {k: v for k, v in m.metrics.items() if k in PROCESS}) for m in measurements]
+    names, titles = _metric_columns([values for _, values in per_point], known)
+    if not names:
+        return None
+    rows = [[*(get(m) for _, get in POINT), *(values.get(n) for n in names)] for m, values in per_point]
+    return _csv([*(name for name, _ in POINT), *titles], rows)
+
+
+def server_only_csv(baseline, known):
+    """The idle server: a row for the process (GPU UUID empty), then one per GPU."""
+    if not baseline:
+        return None
+    gpus, rest = split_gpus(baseline)
+    scopes = ([("", rest)] if rest else []) + sorted(gpus.items())
+    names, titles = _metric_columns([values for _, values in scopes], known)
+    return _csv(["Model", "GPU UUID", *titles], [["triton-server", uuid, *(values.get(n) for n in names)] for uuid, values in scopes])
+
+
 class CsvReporter:
     def write(self, measurements, ranking, export_dir: Path, context):
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow([name for name, _ in COLUMNS])
-        for m in measurements:
-            writer.writerow([_cell(get(m)) for _, get in COLUMNS])
-        return [write_atomic(Path(export_dir) / "results" / "metrics-model-inference.csv", buf.getvalue())]
+        known = context.get("metrics") or {}
+        files = {
+            "metrics-model-inference.csv": inference_csv(measurements),
+            "metrics-model-gpu.csv": gpu_csv(measurements, known),
+            "metrics-model-process.csv": process_csv(measurements, known),
+            "metrics-server-only.csv": server_only_csv(context.get("server_baseline"), known),
+        }
+        results = Path(export_dir) / "results"
+        return [write_atomic(results / name, text) for name, text in files.items() if text is not None]
 
 
 @hookimpl

@@ -1,0 +1,153 @@
+"""Reporter ``detailed``: one PDF per config asked for with ``tsweep report
+--report-model-configs``, at ``reports/detailed/<config>/detailed_report.pdf``.
+
+Where the summary shows each config at one load, this shows a config at every load it was
+measured at: how throughput and latency grow with load, where the time of a request goes
+(server queue and compute, client send and receive, and the rest: network and HTTP
+handling), and memory and utilization when collectors recorded them. A config that was
+measured under its identical twin's name reports the twin's rows and says so.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Mapping, Optional, Sequence, Tuple
+
+from tsweep import repeats
+from tsweep.files import inside
+from tsweep.plugin import hookimpl
+from tsweep.records import Measurement
+
+from tsweep.plugins.reporters import pdfparts as pdf
+from tsweep.plugins.reporters import plots, resources
+from tsweep.plugins.reporters.series import LOAD, load_axis, series, usable
+
+#: The stacked parts of a request's latency, bottom to top: (label, column).
+SERVER_PARTS = (
+    ("Server queue", "queue_ms"),
+    ("Compute input", "compute_input_ms"),
+    ("Compute infer", "compute_infer_ms"),
+    ("Compute output", "compute_output_ms"),
+)
+CLIENT_PARTS = (("Client send", "client_send_ms"), ("Client receive", "client_recv_ms"))
+NETWORK = "Network and other"
+
+
+def network_ms(m: Measurement) -> Optional[float]:
+    """Average client latency not spent in the server's parts or the client's send/receive:
+    the network, HTTP handling and scheduling in between. Never below zero (the parts are
+    averaged over slightly different requests, so they can add up to a hair more)."""
+    if m.latency_avg_ms is None:
+        return None
+    known = sum(m.value(col) or 0.0 for _, col in (*SERVER_PARTS, *CLIENT_PARTS))
+    return max(m.latency_avg_ms - known, 0.0)
+
+
+def breakdown(m: Measurement) -> List[Tuple[str, Optional[float]]]:
+    """The parts of the average latency in stacking order; they add up to it."""
+    send, recv = CLIENT_PARTS
+    return [(send[0], m.client_send_ms), *((label, m.value(col)) for label, col in SERVER_PARTS),
+            (recv[0], m.client_recv_ms), (NETWORK, network_ms(m))]  # fmt: skip
+
+
+def point_label(m: Measurement, batches: int) -> str:
+    short = {"concurrency": "c", "request_rate": "r"}[m.load_kind]
+    return f"{short}={m.load_value:g}" + (f" b{m.batch_size}" if batches > 1 else "")
+
+
+def by_batch(points: Sequence[Measurement]) -> List[Tuple[str, List[Measurement]]]:
+    """The curve per client batch size, labelled only when there are several."""
+    sizes = sorted({m.batch_size for m in points})
+    return [("" if len(sizes) == 1 else f" (batch {b})", [m for m in points if m.batch_size == b]) for b in sizes]
+
+
+def load_chart(points: Sequence[Measurement]) -> bytes:
+    chart = plots.Chart("Throughput and p99 latency vs load", load_axis(points), "Throughput (infer/s)")
+    groups = by_batch(points)
+    chart.series = [series("Throughput" + suffix, pts, LOAD, "throughput") for suffix, pts in groups]
+    right = [series("p99 latency" + suffix, pts, LOAD, "latency_p99_ms") for suffix, pts in groups]
+    return plots.two_axes(chart, "p99 latency (ms)", right)
+
+
+def breakdown_chart(points: Sequence[Measurement]) -> bytes:
+    batches = len({m.batch_size for m in points})
+    parts = [[part for part in breakdown(m)] for m in points]
+    labels = [label for label, _ in parts[0]]
+    stacks = [(label, [p[i][1] for p in parts]) for i, label in enumerate(labels)]
+    chart = plots.Chart("Where the average latency goes", "Load level", "Latency (ms)")
+    return plots.stacked_bars(chart, [point_label(m, batches) for m in points], stacks)
+
+
+def resource_chart(points: Sequence[Measurement], metric: str, known) -> bytes:
+    heading = resources.heading(metric, known)
+    chart = plots.Chart(f"{resources.info(metric, known).label or metric} vs p99 latency", "p99 latency (ms)", heading)
+    chart.series = [series(heading + suffix, pts, "latency_p99_ms", metric) for suffix, pts in by_batch(points)]
+    return plots.lines(chart)
+
+
+def table_rows(points: Sequence[Measurement], memory: Optional[str], utilization: Optional[str]) -> List[List[str]]:
+    rows = []
+    for m in points:
+        parts = dict(breakdown(m))
+        rows.append([
+            f"{m.load}", str(m.batch_size), m.status, pdf.num(m.throughput, 1), pdf.num(m.latency_p99_ms),
+            pdf.num(m.latency_p50_ms), pdf.num(m.latency_avg_ms),
+            *(pdf.num(parts[label], 3) for label, _ in (*SERVER_PARTS, *CLIENT_PARTS)), pdf.num(parts[NETWORK], 3),
+            pdf.num(m.value(utilization) if utilization else None, 1), pdf.num(m.value(memory) if memory else None, 1),
+        ])  # fmt: skip
+    return rows
+
+
+def story(name: str, measured: str, points: Sequence[Measurement], context: Mapping[str, object]) -> list:
+    known = context.get("metrics") or {}
+    size = pdf.LANDSCAPE
+    width = pdf.text_width(size)
+    memory, utilization = resources.memory_metric(points), resources.utilization_metric(points)
+    first = points[0]
+    twin = f" It was measured as {measured}, the very same config." if measured != name else ""
+    params = ", ".join(f"{k}={v}" for k, v in first.variant_params.items()) or "the model's own config"
+    top = max(points, key=lambda m: m.throughput or 0.0)
+    failed = sum(m.status == "failed" for m in points)
+    unstable = sum(m.status == "unstable" for m in points)
+
+    parts: list = [pdf.para(f"Detailed report: {name}", pdf.TITLE), *pdf.run_facts(context, include_goals=False), pdf.spacer()]
+    parts.append(pdf.para(
+        f"Config {name} of model {first.model} ({params}).{twin} {len(points)} load levels measured"
+        f" ({unstable} unstable, {failed} failed). Highest throughput: {pdf.num(top.throughput, 1)} infer/s at "
+        f"{top.load}, client batch {top.batch_size}, p99 {pdf.num(top.latency_p99_ms)} ms."
+    ))  # fmt: skip
+    ok = usable(points)
+    if ok:
+        parts.append(pdf.section("Throughput, latency and where the time goes", pdf.side_by_side([load_chart(ok), breakdown_chart(ok)], width)))
+        parts.append(pdf.para(
+            "Right: each bar is the average client latency at one load level: the server's queue and compute "
+            "times (from Triton's statistics), the client's time to send and receive, and what remains "
+            "(network, HTTP handling, scheduling).", pdf.SMALL))  # fmt: skip
+        charts = [resource_chart(ok, metric, known) for metric in (memory, utilization) if metric]
+        if charts:
+            parts.append(pdf.section("Memory and utilization", pdf.side_by_side(charts, width)))
+        else:
+            parts.append(pdf.para("No memory or utilization metric was recorded (no GPU or server-process collector ran).", pdf.SMALL))
+    header = ["Load", "Batch", "Status", "Throughput (infer/s)", "p99 (ms)", "p50 (ms)", "Avg (ms)",
+              *(f"{label} (ms)" for label, _ in (*SERVER_PARTS, *CLIENT_PARTS)), f"{NETWORK} (ms)",
+              resources.heading(utilization, known) if utilization else "Utilization",
+              resources.heading(memory, known) if memory else "Memory"]  # fmt: skip
+    parts.append(pdf.section("Every measured load level", pdf.table(header, table_rows(points, memory, utilization), width)))
+    return parts
+
+
+class DetailedReporter:
+    def write(self, measurements, ranking, export_dir: Path, context):
+        measurements = repeats.merge(measurements)  # re-measured points count once, as in the ranking
+        written = []
+        for name, measured in dict(context.get("report_model_configs") or {}).items():
+            points = sorted((m for m in measurements if m.variant == measured), key=lambda m: (m.batch_size, m.load_value))
+            if not points:
+                continue
+            path = inside(Path(export_dir), "reports", "detailed", name, "detailed_report.pdf")
+            written.append(pdf.write_pdf(path, f"tsweep detailed report: {name}", story(name, measured, points, context), pdf.LANDSCAPE))
+        return written
+
+
+@hookimpl
+def tsweep_reporters():
+    return {"detailed": DetailedReporter()}

@@ -1,0 +1,62 @@
+"""From stored measurements to what the reports plot and tabulate.
+
+A config's curve is its successful points at one client batch size, ordered by load; the
+x and y of a chart are metric names (see :meth:`Measurement.value`) or ``"load"``. Kept apart
+from drawing so the reports and their tests agree on which points a chart holds.
+"""
+from __future__ import annotations
+
+from typing import Iterable, List, Optional
+
+from tsweep.records import Measurement, RankedConfig
+
+from tsweep.plugins.reporters.plots import Series
+
+LOAD = "load"
+
+
+def usable(points: Iterable[Measurement]) -> List[Measurement]:
+    """Points with a result (failed ones have no numbers to show)."""
+    return [m for m in points if m.status != "failed" and m.throughput is not None]
+
+
+def curve(points: Iterable[Measurement], variant: str, batch_size: Optional[int] = None) -> List[Measurement]:
+    """The usable points of ``variant`` (at ``batch_size`` if given), by client batch then load."""
+    chosen = [m for m in usable(points) if m.variant == variant and (batch_size is None or m.batch_size == batch_size)]
+    return sorted(chosen, key=lambda m: (m.batch_size, m.load_value))
+
+
+def value(m: Measurement, what: str) -> Optional[float]:
+    return m.load_value if what == LOAD else m.value(what)
+
+
+def series(label: str, points: Iterable[Measurement], x: str, y: str) -> Series:
+    """A line through the points that have both values."""
+    pairs = [(value(m, x), value(m, y)) for m in points]
+    pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
+    return Series(label, [a for a, _ in pairs], [b for _, b in pairs])
+
+
+def load_axis(points: Iterable[Measurement]) -> str:
+    """The x-axis title for load: concurrency or request rate, whichever was measured."""
+    kinds = {m.load_kind for m in points}
+    if kinds == {"request_rate"}:
+        return "Request rate (requests/s)"
+    return "Concurrency (requests in flight)" if kinds == {"concurrency"} else "Load (concurrency or requests/s)"
+
+
+def config_label(r: RankedConfig) -> str:
+    """The config's name as the reports show it, saying when it is the default or has twins."""
+    extra = [] if not r.is_default else ["default"]
+    if r.aliases:
+        extra.append("= " + ", ".join(r.aliases))
+    return r.variant + (f" ({'; '.join(extra)})" if extra else "")
+
+
+def params_text(params: dict) -> List[str]:
+    """instances, max batch size and dynamic batching, as table cells."""
+    return [
+        str(params.get("instances", "-")),
+        str(params.get("max_batch_size", "-")),
+        "yes" if params.get("dynamic_batching") else "no",
+    ]

@@ -1,0 +1,125 @@
+"""Reporter ``summary``: one PDF per model, ``reports/summaries/<model>/result_summary.pdf``.
+
+The page a reader decides from: where it was measured, what was asked, the verdict (the same
+sentence the CLI prints), how the best configs and the default compare (a chart for the
+mode's question and a memory chart), and a table of those configs at their chosen load.
+Online mode asks "how much throughput at what latency" (throughput against p99, the latency
+budget drawn); offline mode asks "how much throughput at what load" (throughput against
+concurrency or request rate, the minimum throughput drawn). Written after ``profile`` and
+``analyze``; ``report`` passes no ranking, so nothing is written then.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence
+
+from tsweep import repeats
+from tsweep.files import inside
+from tsweep.plugin import hookimpl
+from tsweep.records import Constraint, Measurement, RankedConfig
+from tsweep.verdict import shown, verdict
+
+from tsweep.plugins.reporters import pdfparts as pdf
+from tsweep.plugins.reporters import plots, resources
+from tsweep.plugins.reporters.series import LOAD, config_label, curve, load_axis, params_text, series
+
+
+def bounds(constraints: Sequence[Constraint]) -> Dict[str, Optional[float]]:
+    """The latency budget and the minimum throughput among the constraints, if set."""
+    budget = min((c.max for c in constraints if c.metric == "latency_p99_ms" and c.max is not None), default=None)
+    floor = max((c.min for c in constraints if c.metric == "throughput" and c.min is not None), default=None)
+    return {"budget": budget, "min_throughput": floor}
+
+
+def main_chart(rows: Sequence[RankedConfig], points: Sequence[Measurement], mode: str, constraints: Sequence[Constraint]) -> plots.Chart:
+    """Online: throughput against p99 latency; offline: throughput against load."""
+    limits = bounds(constraints)
+    refs = []
+    if mode == "offline":
+        chart = plots.Chart("Throughput vs load", load_axis(points), "Throughput (infer/s)")
+        x = LOAD
+    else:
+        chart = plots.Chart("Throughput vs p99 latency", "p99 latency (ms)", "Throughput (infer/s)")
+        x = "latency_p99_ms"
+        if limits["budget"] is not None:
+            refs.append(plots.RefLine(f"latency budget {limits['budget']:g} ms", limits["budget"], vertical=True))
+    if limits["min_throughput"] is not None:
+        refs.append(plots.RefLine(f"min throughput {limits['min_throughput']:g} infer/s", limits["min_throughput"]))
+    chart.series = [series(config_label(r), curve(points, r.variant, r.best.batch_size), x, "throughput") for r in rows]
+    chart.refs = refs
+    return chart
+
+
+def memory_chart(rows: Sequence[RankedConfig], points: Sequence[Measurement], metric: str, known) -> plots.Chart:
+    chart = plots.Chart("Memory vs p99 latency", "p99 latency (ms)", resources.heading(metric, known))
+    chart.series = [series(config_label(r), curve(points, r.variant, r.best.batch_size), "latency_p99_ms", metric) for r in rows]
+    return chart
+
+
+def table_rows(rows: Sequence[RankedConfig], memory: Optional[str], utilization: Optional[str]) -> List[List[str]]:
+    result = []
+    for r in rows:
+        m = r.best
+        status = "meets" if r.passes else "misses " + ", ".join(r.misses)
+        result.append([
+            str(r.rank), config_label(r), *params_text(m.variant_params), f"{m.load} b{m.batch_size}",
+            pdf.num(m.throughput, 1), pdf.num(m.latency_p99_ms),
+            pdf.num(m.value(memory) if memory else None, 1), pdf.num(m.value(utilization) if utilization else None, 1),
+            status + (" (tied)" if r.tied_with else ""),
+        ])  # fmt: skip
+    return result
+
+
+def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurement], context: Mapping[str, object]) -> list:
+    constraints = list(context.get("constraints") or [])
+    mode = str(context.get("mode") or "online")
+    known = context.get("metrics") or {}
+    rows = shown(ranking, int(context.get("num_configs_per_model") or 3))
+    width = pdf.text_width()
+    chart_width = width * 0.72  # both charts and the verdict fit on the first page
+    memory, utilization = resources.memory_metric(points), resources.utilization_metric(points)
+
+    parts: list = [pdf.para(f"Summary: {model}", pdf.TITLE), *pdf.run_facts(context), pdf.spacer()]
+    parts.append(pdf.section("Verdict", pdf.para(verdict(model, ranking, constraints))))
+    focus = "throughput at each load" if mode == "offline" else "throughput against p99 latency"
+    top = min(len(ranking), int(context.get("num_configs_per_model") or 3))
+    compared = f"The best {top} configs" + (" and the default" if len(rows) > top else "")
+    parts.append(pdf.section(
+        f"{compared} ({mode} mode: {focus})",
+        pdf.chart(plots.lines(main_chart(rows, points, mode, constraints)), chart_width),
+    ))  # fmt: skip
+    if memory:
+        parts.append(pdf.section("Memory", pdf.chart(plots.lines(memory_chart(rows, points, memory, known)), chart_width)))
+    else:
+        parts.append(pdf.section("Memory", pdf.para("No memory metric was recorded (no GPU or server-process collector ran).", pdf.SMALL)))
+    header = ["#", "Config", "Instances", "Max batch", "Dynamic batching", "Load", "Throughput (infer/s)", "p99 (ms)",
+              resources.heading(memory, known) if memory else "Memory", resources.heading(utilization, known) if utilization else "Utilization",
+              "Constraints"]  # fmt: skip
+    best = [i for i, r in enumerate(rows) if r is ranking[0] and r.passes]
+    parts.append(pdf.section("Configs at their chosen load", pdf.table(header, table_rows(rows, memory, utilization), width, best)))
+    parts.append(pdf.para(
+        "Each config is shown at the load point the ranking chose for it; every measured point is in "
+        "results/metrics-model-inference.csv, and 'tsweep report --report-model-configs NAME' details one config.",
+        pdf.SMALL,
+    ))  # fmt: skip
+    return parts
+
+
+class SummaryReporter:
+    def write(self, measurements, ranking, export_dir: Path, context):
+        measurements = repeats.merge(measurements)  # re-measured points count once, as in the ranking
+        by_model: Dict[str, List[RankedConfig]] = defaultdict(list)
+        for r in ranking:
+            by_model[r.model].append(r)
+        written = []
+        for model, ranked in by_model.items():
+            path = inside(Path(export_dir), "reports", "summaries", model, "result_summary.pdf")
+            points = [m for m in measurements if m.model == model]
+            written.append(pdf.write_pdf(path, f"tsweep summary: {model}", story(model, ranked, points, context)))
+        return written
+
+
+@hookimpl
+def tsweep_reporters():
+    return {"summary": SummaryReporter()}

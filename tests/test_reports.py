@@ -1,0 +1,337 @@
+"""PDF and CSV reports, read back and checked against the results store.
+
+The store is the real SQLite store filled through its API with synthetic rows (so memory and
+GPU metrics can be tested before any collector runs here); the commands are the real CLI in
+a subprocess; the PDFs are read back with pypdf and rendered with poppler's pdftoppm. One
+test profiles a real model on the embedded Triton server and reports on it.
+"""
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tsweep import analysis, machine, modelconfig, repeats
+from tsweep.errors import UsageError
+from tsweep.files import inside
+from tsweep.pluginmanager import make_plugin_manager
+from tsweep.plugins.reporters.resources import heading
+from tsweep.records import Constraint, Measurement, RankedConfig, Variant
+from tsweep.store import ResultsStore
+
+from tests.support import MODEL_REPOSITORY, run_tsweep, tree
+
+pypdf = pytest.importorskip("pypdf")
+
+UUIDS = ("GPU-aaaa", "GPU-bbbb")
+LOADS = (1, 2, 4)
+#: name -> (is default, params, throughput factor); mbs makes each config distinct
+CONFIGS = {
+    "default": (True, {"instances": 1, "max_batch_size": 4, "dynamic_batching": False}, 100.0),
+    "0": (False, {"instances": 1, "max_batch_size": 8, "dynamic_batching": True}, 180.0),
+    "1": (False, {"instances": 2, "max_batch_size": 8, "dynamic_batching": True}, 260.0),
+    "2": (False, {"instances": 2, "max_batch_size": 16, "dynamic_batching": True}, 140.0),
+    "3": (False, {"instances": 1, "max_batch_size": 16, "dynamic_batching": True}, 120.0),
+}
+
+
+def point(model: str, variant: str, factor: float, load: int, gpu: bool) -> Measurement:
+    """A plausible row: throughput grows with load, p99 grows faster; numbers are distinct."""
+    throughput = factor * load + load / 10 + 0.03
+    p99 = 1.7 * load + factor / 100 + 0.004
+    metrics = {"server_cpu_pct": 20.0 * load + 1.25, "server_memory_mb": 300.0 + factor / 10 + load, "server_batch_avg": 1.5}
+    if gpu:
+        metrics.update({"gpu_memory_used_mb": 1000.0 + factor + load, "gpu_utilization": 10.0 * load + factor / 100})
+        for i, uuid in enumerate(UUIDS):
+            metrics.update({f"gpu/{uuid}/utilization": 5.0 * load + i, f"gpu/{uuid}/memory_used_mb": 500.0 + factor / 2 + i,
+                            f"gpu/{uuid}/power_w": 60.0 + load + i})  # fmt: skip
+    return Measurement(
+        model=model, variant=variant, variant_digest=variant, load_kind="concurrency", load_value=load, batch_size=1,
+        status="ok", throughput=throughput, latency_avg_ms=p99 * 0.6, latency_p50_ms=p99 * 0.5, latency_p90_ms=p99 * 0.8,
+        latency_p95_ms=p99 * 0.9, latency_p99_ms=p99, queue_ms=0.1 * load, compute_input_ms=0.011, compute_infer_ms=0.4 + 0.01 * load,
+        compute_output_ms=0.012, client_send_ms=0.021, client_recv_ms=0.013, requests=1000, windows=3, metrics=metrics,
+    )  # fmt: skip
+
+
+def fill_store(ck: Path, model: str = "m", gpu: bool = True) -> list:
+    """Five measured configs and an unmeasured twin of config 1; returns the rows."""
+    store = ResultsStore.open(ck / "results.sqlite")
+    rows = []
+    for suffix, (default, params, factor) in CONFIGS.items():
+        name = f"{model}_config_{suffix}"
+        store.add_variant(Variant(model, modelconfig.parse(f"max_batch_size: {int(factor)}"), params, is_default=default, name=name))
+        for load in LOADS:
+            rows.append(point(model, name, factor, load, gpu))
+            store.add(rows[-1])
+    twin = Variant(model, modelconfig.parse(f"max_batch_size: {int(CONFIGS['1'][2])}"), CONFIGS["1"][1], name=f"{model}_config_4")
+    store.add_variant(twin)
+    store.set_meta("server", "tritonserver 2.51.0, test double")
+    store.set_meta("machine", '{"cpu": "Test CPU 9000", "cpu_count": 64, "gpus": ["Test GPU, 80 GB"], "os": "Linux"}')
+    store.close()
+    for r in rows:
+        r.variant_params = dict(CONFIGS[r.variant.rsplit("_", 1)[1]][1])
+    return rows
+
+
+def title(metric: str) -> str:
+    """A metric's column title as the reports make it from the installed collectors' descriptions."""
+    return heading(metric, analysis.known_metrics(make_plugin_manager().metric_infos()))
+
+
+def pdf_text(path: Path) -> str:
+    """All text of a PDF with whitespace runs made single spaces (wrapping is layout)."""
+    return " ".join(" ".join(page.extract_text() for page in pypdf.PdfReader(str(path)).pages).split())
+
+
+def images(path: Path) -> int:
+    return sum(len(page.images) for page in pypdf.PdfReader(str(path)).pages)
+
+
+def best_under(rows, budget):
+    """The point with the highest throughput within the latency budget, from the raw rows."""
+    return max((r for r in rows if r.latency_p99_ms <= budget), key=lambda r: r.throughput)
+
+
+@pytest.fixture
+def ck(tmp_path: Path) -> Path:
+    return tmp_path / "ck"
+
+
+def test_summary_pdf_states_the_verdict_and_the_top_configs_of_the_store(ck: Path, workdir: Path):
+    rows = fill_store(ck)
+    budget = 6.5  # excludes concurrency 4 of every config
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--latency-budget", str(budget),
+                        "--num-configs-per-model", "2", "--export-path", "out", cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    path = workdir / "out" / "reports" / "summaries" / "m" / "result_summary.pdf"
+    assert f"wrote out/reports/summaries/m/result_summary.pdf" in result.stdout.splitlines()
+    text = pdf_text(path)
+
+    best = best_under(rows, budget)
+    assert best.variant == "m_config_1"
+    verdict = next(line for line in result.stdout.splitlines() if line.startswith("Best config for m:"))
+    assert verdict in text  # the very sentence the CLI printed
+    assert f"m_config_1, {best.throughput:.1f} infer/s at p99 {best.latency_p99_ms:.2f} ms (concurrency=2" in verdict
+    assert "It is the same config as m_config_4, measured once." in text
+    assert "Machine: Test CPU 9000 x 64 CPUs; GPUs: Test GPU, 80 GB; Linux" in text
+    assert "Server: tritonserver 2.51.0, test double" in text and "Mode: online" in text
+    assert f"Constraints: p99 latency <= {budget:g} ms" in text and "Objectives: throughput (weight 1)" in text
+
+    # the table: the top 2 and the default, in rank order, at their chosen point
+    table = text[text.index("Configs at their chosen load"):]
+    shown = ["m_config_1", "m_config_0", "m_config_default"]
+    assert [table.index(name) for name in shown] == sorted(table.index(name) for name in shown)
+    for name in shown:
+        chosen = max((r for r in rows if r.variant == name and r.latency_p99_ms <= budget), key=lambda r: r.throughput)
+        for cell in (f"{chosen.throughput:.1f}", f"{chosen.latency_p99_ms:.2f}", f"{chosen.metrics['gpu_memory_used_mb']:.1f}",
+                     f"{chosen.metrics['gpu_utilization']:.1f}"):  # fmt: skip
+            assert cell in table, (name, cell)
+    assert "m_config_2" not in table and "m_config_3" not in table  # ranked 3rd and 4th: not shown
+    assert "The best 2 configs and the default (online mode: throughput against p99 latency)" in text
+    assert title("gpu_memory_used_mb") in table and title("gpu_utilization") in table
+    assert "Memory vs p99 latency" not in text  # chart titles are pictures, not text
+    assert images(path) == 2  # the mode's chart and the memory chart
+
+
+def test_summary_falls_back_to_server_memory_and_says_when_there_is_none(ck: Path, workdir: Path, tmp_path: Path):
+    fill_store(ck, gpu=False)
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--mode", "offline", "--export-path", "out", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    text = pdf_text(workdir / "out" / "reports" / "summaries" / "m" / "result_summary.pdf")
+    assert title("server_memory_mb") in text and title("server_cpu_pct") in text and "GPU" not in text.replace("GPUs: Test GPU", "")
+    assert "Mode: offline" in text and "offline mode: throughput at each load" in text
+
+    bare = tmp_path / "bare"
+    store = ResultsStore.open(bare / "results.sqlite")
+    store.add_variant(Variant("m", modelconfig.parse(""), {}, is_default=True, name="m_config_default"))
+    store.add(Measurement(model="m", variant="m_config_default", variant_digest="d", load_kind="request_rate", load_value=50,
+                          batch_size=1, status="ok", throughput=49.5, latency_p99_ms=2.5))  # fmt: skip
+    store.close()
+    result = run_tsweep("analyze", "--checkpoint-directory", str(bare), "--export-path", "bare_out", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    text = pdf_text(workdir / "bare_out" / "reports" / "summaries" / "m" / "result_summary.pdf")
+    assert "No memory metric was recorded" in text and "Machine: not recorded" in text
+    assert "Best config for m: m_config_default, 49.5 infer/s at p99 2.50 ms (request_rate=50, client batch 1), which is the default config." in text
+
+
+def test_main_chart_follows_the_mode():
+    from tsweep.plugins.reporters.summary_pdf import main_chart
+
+    rows = [point("m", "m_config_0", 180.0, load, gpu=False) for load in LOADS]
+    ranked = [RankedConfig(1, "m_config_0", "m", rows[1], True, 1.0)]
+    limits = [Constraint("latency_p99_ms", max=5.0), Constraint("throughput", min=200.0)]
+    online = main_chart(ranked, rows, "online", limits)
+    assert online.series[0].xs == [r.latency_p99_ms for r in rows] and online.series[0].ys == [r.throughput for r in rows]
+    assert [(ref.value, ref.vertical) for ref in online.refs] == [(5.0, True), (200.0, False)]
+    offline = main_chart(ranked, rows, "offline", limits)
+    assert offline.series[0].xs == [1, 2, 4] and offline.x_label.startswith("Concurrency")
+    assert [(ref.value, ref.vertical) for ref in offline.refs] == [(200.0, False)]
+
+
+def test_detailed_reports_list_every_load_level_also_for_a_twin(ck: Path, workdir: Path):
+    rows = fill_store(ck)
+    result = run_tsweep("report", "--checkpoint-directory", str(ck), "--report-model-configs", "m_config_1,m_config_4",
+                        "--export-path", "out", cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for name in ("m_config_1", "m_config_4"):
+        assert f"wrote out/reports/detailed/{name}/detailed_report.pdf" in result.stdout.splitlines()
+    assert not (workdir / "out" / "reports" / "summaries").exists()  # report writes no summary
+    own = pdf_text(workdir / "out" / "reports" / "detailed" / "m_config_1" / "detailed_report.pdf")
+    twin = pdf_text(workdir / "out" / "reports" / "detailed" / "m_config_4" / "detailed_report.pdf")
+    assert "It was measured as m_config_1, the very same config." in twin and "measured as" not in own
+    assert "Config m_config_1 of model m (instances=2, max_batch_size=8, dynamic_batching=True). 3 load levels measured" in own
+
+    table = own[own.index("Every measured load level"):]
+    positions = []
+    for r in (r for r in rows if r.variant == "m_config_1"):
+        network = r.latency_avg_ms - (r.queue_ms + r.compute_input_ms + r.compute_infer_ms + r.compute_output_ms + r.client_send_ms + r.client_recv_ms)
+        cells = [f"{r.throughput:.1f}", f"{r.latency_p99_ms:.2f}", f"{r.latency_p50_ms:.2f}", f"{r.latency_avg_ms:.2f}",
+                 f"{r.queue_ms:.3f}", f"{r.compute_infer_ms:.3f}", f"{network:.3f}", f"{r.metrics['gpu_utilization']:.1f}",
+                 f"{r.metrics['gpu_memory_used_mb']:.1f}"]  # fmt: skip
+        assert re.search(r"\s".join(map(re.escape, cells[:4])), table), cells  # one row, in column order
+        for cell in cells[4:]:
+            assert cell in table, cell
+        positions.append(table.index(cells[0]))
+    assert positions == sorted(positions)  # by load
+    assert images(workdir / "out" / "reports" / "detailed" / "m_config_1" / "detailed_report.pdf") == 4  # load, breakdown, memory, utilization
+
+
+def test_report_for_a_config_never_measured_writes_nothing(ck: Path, workdir: Path):
+    fill_store(ck)
+    before = tree(workdir)
+    result = run_tsweep("report", "--checkpoint-directory", str(ck), "--report-model-configs", "m_config_1,m_config_9", cwd=workdir)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: config 'm_config_9' was never measured: measured configs are m_config_0,")
+    assert tree(workdir) == before
+
+
+@pytest.mark.parametrize("model", ["<b>", "a&b", "_x$1$"])
+def test_names_with_markup_stay_literal(ck: Path, workdir: Path, model: str):
+    fill_store(ck, model=model)
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "out", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    text = pdf_text(workdir / "out" / "reports" / "summaries" / model / "result_summary.pdf")
+    assert f"Summary: {model}" in text and f"Best config for {model}: {model}_config_1," in text
+    result = run_tsweep("report", "--checkpoint-directory", str(ck), "--report-model-configs", f"{model}_config_1", "--export-path", "out", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    text = pdf_text(workdir / "out" / "reports" / "detailed" / f"{model}_config_1" / "detailed_report.pdf")
+    assert f"Detailed report: {model}_config_1" in text and f"of model {model} (" in text
+
+
+def test_reports_write_only_below_the_export_path(tmp_path: Path):
+    assert inside(tmp_path, "reports", "m", "x.pdf") == tmp_path / "reports" / "m" / "x.pdf"
+    for bad in ("..", "a/../../b", ".", ""):
+        with pytest.raises(UsageError):
+            inside(tmp_path, "reports", bad, "x.pdf")
+
+
+def read_csv(path: Path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_gpu_process_and_inference_csvs_match_the_store(ck: Path, workdir: Path):
+    rows = fill_store(ck)
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "out", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    results = workdir / "out" / "results"
+    assert sorted(p.name for p in results.iterdir()) == ["metrics-model-gpu.csv", "metrics-model-inference.csv", "metrics-model-process.csv"]
+    assert len(read_csv(results / "metrics-model-inference.csv")) == len(rows)
+
+    gpu = read_csv(results / "metrics-model-gpu.csv")
+    assert len(gpu) == len(rows) * len(UUIDS)
+    for r in rows:
+        for uuid in UUIDS:
+            (line,) = [g for g in gpu if g["Model Config"] == r.variant and g["Load Value"] == f"{r.load_value:g}" and g["GPU UUID"] == uuid]
+            assert float(line["GPU utilization (%)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/utilization"])
+            assert float(line["GPU memory used (MB)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/memory_used_mb"])
+            assert float(line["GPU power (W)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/power_w"])
+
+    process = read_csv(results / "metrics-model-process.csv")
+    assert list(process[0]) == ["Model", "Model Config", "Load Kind", "Load Value", "Client Batch Size",
+                                title("server_cpu_pct"), title("server_memory_mb")]  # not server_batch_avg: Triton's, not the process's
+    assert [(p["Model Config"], float(p[title("server_cpu_pct")]), float(p[title("server_memory_mb")])) for p in process] == [
+        (r.variant, pytest.approx(r.metrics["server_cpu_pct"]), pytest.approx(r.metrics["server_memory_mb"])) for r in rows
+    ]
+
+
+def test_cpu_only_store_writes_no_gpu_csv_and_the_baseline_becomes_server_only_csv(ck: Path, tmp_path: Path):
+    from tsweep.plugins.reporters.csv_export import CsvReporter
+
+    rows = fill_store(ck, gpu=False)
+    out = tmp_path / "out"
+    written = CsvReporter().write(rows, [], out, {})
+    assert sorted(p.name for p in written) == ["metrics-model-inference.csv", "metrics-model-process.csv"]
+
+    baseline = {"server_cpu_pct": 0.5, "server_memory_mb": 250.0, "gpu/GPU-aaaa/memory_used_mb": 410.0, "gpu/GPU-aaaa/utilization": 0.0}
+    written = CsvReporter().write(rows, [], out, {"server_baseline": baseline})
+    assert out / "results" / "metrics-server-only.csv" in written
+    lines = read_csv(out / "results" / "metrics-server-only.csv")
+    assert [(l["Model"], l["GPU UUID"]) for l in lines] == [("triton-server", ""), ("triton-server", "GPU-aaaa")]
+    assert float(lines[0]["Server RAM (RSS) (MB)"]) == 250.0 and lines[0]["GPU memory used (MB)"] == ""
+    assert float(lines[1]["GPU memory used (MB)"]) == 410.0 and lines[1]["Server CPU (% of one core)"] == ""
+
+
+def test_machine_description_reads_cpuinfo(tmp_path: Path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Fancy  CPU @ 3.0GHz\n\nprocessor\t: 1\nmodel name\t: Fancy  CPU @ 3.0GHz\n")
+    assert machine.cpu_model(info) == "Fancy CPU @ 3.0GHz"
+    described = machine.describe()
+    assert described["cpu_count"] >= 1 and isinstance(described["gpus"], list)
+    assert machine.summary({"cpu": "X", "cpu_count": 2, "gpus": []}) == "X x 2 CPUs; GPUs: none"
+
+
+def render_first_page(pdf: Path, out: Path):
+    """The first page as PNG via poppler; returns (width, height, fraction of non-white pixels)."""
+    from PIL import Image
+
+    subprocess.run(["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", "-singlefile", str(pdf), str(out)], check=True, timeout=60)
+    img = Image.open(f"{out}.png").convert("L")
+    inked = sum(img.histogram()[:200])  # pixels darker than light grey
+    return img.width, img.height, inked / (img.width * img.height)
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (Debian poppler-utils) is not installed")
+def test_reports_render_as_pages_with_content(ck: Path, workdir: Path, tmp_path: Path):
+    fill_store(ck)
+    assert run_tsweep("analyze", "--checkpoint-directory", str(ck), "--latency-budget", "6.5", cwd=workdir).returncode == 0
+    assert run_tsweep("report", "--checkpoint-directory", str(ck), "--report-model-configs", "m_config_1", cwd=workdir).returncode == 0
+    width, height, inked = render_first_page(workdir / "reports" / "summaries" / "m" / "result_summary.pdf", tmp_path / "summary")
+    assert height > width and inked > 0.02  # portrait, with charts on it
+    width, height, inked = render_first_page(workdir / "reports" / "detailed" / "m_config_1" / "detailed_report.pdf", tmp_path / "detailed")
+    assert width > height and inked > 0.02  # landscape
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_real_profile_then_report(workdir: Path):
+    """A small real sweep: the summary's verdict and table are the CLI's and the store's."""
+    args = ["--model-repository", str(MODEL_REPOSITORY), "--profile-models", "add_sub", "--output-model-repository-path", "out",
+            "--run-config-search-max-instance-count", "1", "--run-config-search-min-model-batch-size", "8",
+            "--run-config-search-max-model-batch-size", "8", "--concurrency", "1,2", "--measurement-window-s", "0.3"]  # fmt: skip
+    result = run_tsweep("profile", *args, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    text = pdf_text(workdir / "reports" / "summaries" / "add_sub" / "result_summary.pdf")
+    verdict = next(line for line in result.stdout.splitlines() if line.startswith("Best config for add_sub:"))
+    assert verdict in text
+    assert f"CPUs; GPUs:" in text and "Server: tritonserver" in text
+    with ResultsStore.open_existing(workdir / "checkpoints" / "results.sqlite") as store:
+        store_rows = store.measurements()
+    rows = repeats.merge(store_rows)  # re-measured points count once, as in the ranking
+    best = re.match(r"Best config for add_sub: (\w+),", verdict).group(1)
+    # the process collector runs everywhere: server RAM is the memory shown, and exported
+    memory = title("server_memory_mb")
+    chosen = next(r for r in rows if r.variant == best and f"{r.throughput:.1f} infer/s" in verdict)
+    assert memory in text and f"{chosen.metrics['server_memory_mb']:.1f}" in text[text.index("Configs at their chosen load"):]
+    process = read_csv(workdir / "results" / "metrics-model-process.csv")
+    assert len(process) == len(store_rows) and all(float(p[memory]) > 0 for p in process)
+    assert read_csv(workdir / "results" / "metrics-server-only.csv")[0]["Model"] == "triton-server"
+    report = run_tsweep("report", "--report-model-configs", best, cwd=workdir)
+    assert report.returncode == 0, report.stderr
+    detailed = pdf_text(workdir / "reports" / "detailed" / best / "detailed_report.pdf")
+    for r in (r for r in rows if r.variant == best):
+        assert f"{r.throughput:.1f} {r.latency_p99_ms:.2f} {r.latency_p50_ms:.2f} {r.latency_avg_ms:.2f}" in detailed
