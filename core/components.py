@@ -27,8 +27,10 @@ class Launcher(Protocol):
     """Starts (or attaches to) one Triton server for the whole run.
 
     The core calls, in order: ``preflight()`` before anything is written (raise
-    :class:`tsweep.errors.UsageError` for anything the user must fix, e.g. no binary),
-    ``start()`` once, and ``stop()`` exactly once at the end, also after errors and Ctrl-C.
+    :class:`tsweep.errors.UsageError` for anything the user must fix, e.g. no binary or no
+    container engine), ``start()`` once, and ``stop()`` at the end, also after errors and
+    Ctrl-C, and also when ``start()`` itself raised or was interrupted half-way: so ``stop()``
+    must release whatever exists by then and be harmless when called again or for nothing.
     The server must serve ``settings.model_repository`` with explicit model control: the core
     loads and unloads variants through Triton's repository API.
     """

@@ -27,7 +27,7 @@ from tsweep.loads import LoadSettings, make_load
 from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings, measure, server_baseline
 from tsweep.pluginmanager import Hooks
 from tsweep.progress import Progress
-from tsweep.records import LaunchSettings, Measurement, ModelSpec, RankedConfig, RunningServer, SpaceSettings, Trial, Variant
+from tsweep.records import ContainerSettings, LaunchSettings, Measurement, ModelSpec, RankedConfig, RunningServer, SpaceSettings, Trial, Variant
 from tsweep.store import ResultsStore
 from tsweep.triton import TritonHTTP
 
@@ -107,6 +107,16 @@ def launch_settings(config: Config, output: Path) -> LaunchSettings:
         grpc_endpoint=config.triton_grpc_endpoint,
         metrics_url=config.triton_metrics_url,
         ready_timeout_s=config.server_ready_timeout_s,
+        source_repository=Path(config.model_repository).resolve() if config.model_repository else None,
+        environment=dict(config.triton_server_environment),
+        container=ContainerSettings(
+            image=config.triton_docker_image,
+            gpus=tuple(config.triton_gpus),
+            shm_size=config.triton_docker_shm_size,
+            mounts=tuple(config.triton_docker_mounts),
+            labels=dict(config.triton_docker_labels),
+        ),
+        options=dict(config.triton_launch_options),
     )
 
 
@@ -188,9 +198,9 @@ def profile(config: Config, hooks: Hooks, progress: Optional[Progress] = None) -
     raise_open_file_limit()
     store = ResultsStore.open(config.checkpoint_path)
     try:
-        server = launcher.start()
-        progress.server_started(server)
-        try:
+        try:  # stop() also when start() fails or is interrupted half-way (a container may exist)
+            server = launcher.start()
+            progress.server_started(server)
             client = TritonHTTP(server.http_url)
             collectors = hooks.metric_collectors(server, config.monitoring_interval)
             if collectors and not store.server_baseline():  # a resumed run keeps the first one
