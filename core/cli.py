@@ -20,7 +20,7 @@ import typer
 from tsweep import __version__, analysis, goals
 from tsweep.config import ANALYZE, PROFILE, REPORT, Config, base_type, load_config, option_fields
 from tsweep.errors import Interrupted, TsweepError, UsageError
-from tsweep.pluginmanager import Hooks, make_plugin_manager
+from tsweep.pluginmanager import AUTOLOAD_ENV, Hooks, make_plugin_manager
 from tsweep.progress import Progress
 from tsweep.records import Measurement, RankedConfig, RunningServer, Trial
 from tsweep.store import ResultsStore
@@ -55,10 +55,11 @@ def _annotation(field) -> Any:
 
 
 def _with_config_options(command: str) -> Callable[[Callable], Callable]:
-    """Give ``func(overrides, config_file)`` one CLI option per Config field of ``command``."""
+    """Give ``func(config, ctx)`` one CLI option per Config field of ``command``."""
 
     def decorate(func: Callable) -> Callable:
         params = [
+            inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
             inspect.Parameter(
                 "config_file",
                 inspect.Parameter.KEYWORD_ONLY,
@@ -80,8 +81,9 @@ def _with_config_options(command: str) -> Callable[[Callable], Callable]:
             )
 
         def command_fn(**kwargs: Any) -> None:
+            ctx = kwargs.pop("ctx")
             config_file = kwargs.pop("config_file")
-            _run(lambda: func(load_config(config_file, kwargs)))
+            _run(lambda: func(load_config(config_file, kwargs), ctx))
 
         command_fn.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         command_fn.__doc__ = func.__doc__
@@ -174,7 +176,7 @@ def print_table(rows: Sequence[RankedConfig]) -> None:
 
 @app.command("profile")
 @_with_config_options(PROFILE)
-def profile_command(config: Config) -> None:
+def profile_command(config: Config, ctx: typer.Context) -> None:
     """Sweep config variants and load levels of models on a real Triton server, then rank them.
 
     Every measurement is committed to the results store in the checkpoint directory as it
@@ -182,7 +184,7 @@ def profile_command(config: Config) -> None:
     """
     from tsweep.sweep import profile
 
-    hooks = make_plugin_manager()
+    hooks = plugin_manager(ctx)
     try:
         outcome = profile(config, hooks, ConsoleProgress())
     except KeyboardInterrupt:
@@ -201,9 +203,9 @@ def profile_command(config: Config) -> None:
 
 @app.command("analyze")
 @_with_config_options(ANALYZE)
-def analyze_command(config: Config) -> None:
+def analyze_command(config: Config, ctx: typer.Context) -> None:
     """Re-rank stored results with other objectives or constraints, without a server."""
-    hooks = make_plugin_manager()
+    hooks = plugin_manager(ctx)
     with ResultsStore.open_existing(config.checkpoint_path) as store:
         stored = sorted({v["model"] for v in store.variants()})
         models = list(config.profile_models) or stored
@@ -221,7 +223,7 @@ def analyze_command(config: Config) -> None:
 
 @app.command("report")
 @_with_config_options(REPORT)
-def report_command(config: Config) -> None:
+def report_command(config: Config, ctx: typer.Context) -> None:
     """Show every measured load level of chosen configs (--report-model-configs a,b) and write
     a detailed PDF report for each."""
     if not config.report_model_configs:
@@ -242,7 +244,7 @@ def report_command(config: Config) -> None:
                 cells = [f"{m.load} b{m.batch_size}".ljust(17), _f(m.throughput).rjust(20), _f(m.latency_p50_ms).rjust(8),
                          _f(m.latency_p99_ms).rjust(8), _f(m.queue_ms).rjust(10), _f(m.compute_infer_ms).rjust(10), m.status]  # fmt: skip
                 typer.echo("  " + "  ".join(cells))
-        for path in analysis.write_reports(store, {}, config, make_plugin_manager(), {"report_model_configs": measured}):
+        for path in analysis.write_reports(store, {}, config, plugin_manager(ctx), {"report_model_configs": measured}):
             typer.echo(f"wrote {path}")
 
 
@@ -251,9 +253,9 @@ def _f(value: Optional[float]) -> str:
 
 
 @app.command("plugins")
-def plugins_command() -> None:
+def plugins_command(ctx: typer.Context) -> None:
     """List every loaded plugin, where it came from, its hooks and what it provides."""
-    hooks = make_plugin_manager()
+    hooks = plugin_manager(ctx)
     for row in hooks.describe():
         typer.echo(f"{row['name']}  [{row['origin']}]  {row['module']}")
         typer.echo(f"    hooks: {', '.join(row['hooks'])}")
@@ -261,8 +263,21 @@ def plugins_command() -> None:
             typer.echo(f"    {provided}")
 
 
+def plugin_manager(ctx: typer.Context) -> Hooks:
+    """A fresh plugin manager for this command, honouring the root's --no-plugins."""
+    off = bool((ctx.obj or {}).get("no_plugins"))
+    return make_plugin_manager(autoload=False if off else None)
+
+
 @app.callback(invoke_without_command=True)
-def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+def _root(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    no_plugins: bool = typer.Option(
+        False, "--no-plugins", help=f"Load only tsweep's built-in plugins (like {AUTOLOAD_ENV}=1), e.g. to rule out a broken one."
+    ),
+) -> None:
+    ctx.obj = {"no_plugins": no_plugins}
     if version:
         typer.echo(f"tsweep {__version__}")
         raise typer.Exit(0)

@@ -27,10 +27,12 @@ class Launcher(Protocol):
     """Starts (or attaches to) one Triton server for the whole run.
 
     The core calls, in order: ``preflight()`` before anything is written (raise
-    :class:`tsweep.errors.UsageError` for anything the user must fix, e.g. no binary),
-    ``start()``, and ``stop()`` at the end, also after errors and Ctrl-C. The server must
-    serve ``settings.model_repository`` with explicit model control: the core loads and
-    unloads variants through Triton's repository API.
+    :class:`tsweep.errors.UsageError` for anything the user must fix, e.g. no binary or no
+    container engine), ``start()``, and ``stop()`` at the end, also after errors and Ctrl-C,
+    and also when ``start()`` itself raised or was interrupted half-way: so ``stop()`` must
+    release whatever exists by then and be harmless when called again or for nothing. The
+    server must serve ``settings.model_repository`` with explicit model control: the core
+    loads and unloads variants through Triton's repository API.
 
     When the server dies mid-sweep the core calls ``stop()`` then ``start()`` again (at most
     a few times per run), so both must be repeatable. Optionally a launcher has

@@ -21,6 +21,8 @@ import yaml
 from tsweep.errors import UsageError
 
 PROFILE, ANALYZE, REPORT = "profile", "analyze", "report"
+#: The Triton release whose server nvidia-pytriton embeds (2.51), for docker mode.
+DOCKER_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
 ALL = (PROFILE, ANALYZE, REPORT)
 
 
@@ -40,13 +42,20 @@ class Config:
     profile_models: Tuple[str, ...] = _opt((), "Models to profile, comma-separated (names of folders in the model repository).", kind="list_str")
 
     # the server ----------------------------------------------------------------------
-    triton_launch_mode: str = _opt("local", "How to get a Triton server: local (start one) or remote (attach); plugins add more.")
+    triton_launch_mode: str = _opt("local", "How to get a Triton server: local (start one), docker (start a container; pip install 'tsweep[docker]') or remote (attach); plugins add more.")
     triton_server_path: Optional[str] = _opt(None, "tritonserver binary for local mode; default: PATH, then the embedded one (pip install 'tsweep[server]').")
     triton_http_endpoint: Optional[str] = _opt(None, "HTTP endpoint host:port of the server (remote mode); in local mode, pins the HTTP port (default: a free one).")
     triton_grpc_endpoint: Optional[str] = _opt(None, "gRPC endpoint host:port of the server (remote mode); in local mode, pins the gRPC port.")
     triton_metrics_url: Optional[str] = _opt(None, "Prometheus metrics URL of the server (remote mode); in local mode, pins the metrics port.")
     triton_bind_address: str = _opt("127.0.0.1", "Address a started tritonserver listens on. Anything but 127.0.0.1 exposes it to the network; tsweep logs it.")
-    triton_server_flags: Dict[str, Any] = _opt({}, "Extra tritonserver flags for local mode, as {flag: value}.", flag=False)
+    triton_server_flags: Dict[str, Any] = _opt({}, "Extra tritonserver flags for local and docker modes, as {flag: value}.", flag=False)
+    triton_server_environment: Dict[str, Any] = _opt({}, "Extra environment variables of the server in local and docker modes, as {NAME: value}.", flag=False)
+    triton_docker_image: str = _opt(DOCKER_IMAGE, "Triton image for docker mode; the default is the release of the embedded server (Triton 2.51).")
+    triton_gpus: Tuple[str, ...] = _opt((), "GPUs for the server in docker mode: all, none, or device IDs/UUIDs, comma-separated; default: all when NVML sees a GPU, else none.", kind="list_str")
+    triton_docker_shm_size: Optional[str] = _opt("1g", "Size of /dev/shm in docker mode (the python backend's tensors travel through it; Docker's own default is 64m).")
+    triton_docker_mounts: Tuple[str, ...] = _opt((), "More volumes for docker mode, as host:container[:ro|rw] strings (the model repositories are mounted already).", flag=False, kind="list_str")
+    triton_docker_labels: Dict[str, Any] = _opt({}, "Labels of the container in docker mode, as {name: value}, besides tsweep's own.", flag=False)
+    triton_launch_options: Dict[str, Any] = _opt({}, "Options of a launch mode that a plugin adds, as {key: value}: see the plugin's documentation.", flag=False)
     server_ready_timeout_s: float = _opt(120.0, "Seconds to wait for the server (and each model) to become ready.", kind="positive")
 
     # outputs -------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Registration order is chosen on purpose: tsweep's own entry points first, then o
 distributions' sorted by distribution and entry-point name. pluggy calls the last
 registered first, so a third-party plugin can replace a built-in component of the same name
 (offer hooks) or take over a model (firstresult hooks). A third-party entry point that fails
-to import is skipped with a warning naming it; a built-in that fails is a bug and raises.
+to import, or whose hooks do not match the specs, is skipped with a warning naming it; a
+built-in (or an inline plugin) that fails is a bug and raises.
 """
 from __future__ import annotations
 
@@ -82,7 +83,10 @@ def make_plugin_manager(
             continue
         if pm.is_registered(plugin):
             continue
-        pm.register(plugin, name=ep.name)
+        if builtin:
+            pm.register(plugin, name=ep.name)
+        elif not _register_checked(pm, plugin, ep.name, dist):
+            continue
         origin = "builtin" if builtin else f"{dist} {ep.dist.version if ep.dist else ''}".strip()
         sources.append(PluginSource(ep.name, origin, ep.value))
     for name, plugin in extra_plugins:
@@ -90,6 +94,27 @@ def make_plugin_manager(
         sources.append(PluginSource(name, "inline", getattr(plugin, "__name__", type(plugin).__name__)))
     pm.check_pending()
     return Hooks(pm, sources)
+
+
+def _register_checked(pm: pluggy.PluginManager, plugin: Any, name: str, dist: str) -> bool:
+    """Register a third-party plugin only if its hooks match the specs; else warn and skip it.
+
+    pluggy checks argument names at registration and unknown hook names in
+    ``check_pending()``; doing both here per plugin keeps one misspelled hook in someone
+    else's package from stopping every tsweep command.
+    """
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        problem = " ".join(str(exc).split())
+    else:
+        unknown = [c.name for c in pm.get_hookcallers(plugin) or [] if c.spec is None]
+        if not unknown:
+            return True
+        pm.unregister(plugin)
+        problem = f"unknown hook {', '.join(sorted(unknown))} (the hooks are listed in tsweep.hookspecs)"
+    warnings.warn(f"skipping tsweep plugin {name!r} from {dist}: {problem}", PluginLoadWarning, stacklevel=3)
+    return False
 
 
 def _merge_offers(results: Iterable[Optional[Dict[str, Any]]]) -> Dict[str, Any]:

@@ -16,11 +16,32 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 
 @dataclass(frozen=True)
+class ContainerSettings:
+    """How to run the server in a container, for launchers that do (Model Analyzer's keys).
+
+    ``gpus`` empty means "all when a GPU is visible, none otherwise"; ``("all",)``,
+    ``("none",)`` or device IDs/UUIDs say it explicitly. ``mounts`` are
+    ``host:container[:ro|rw]`` strings.
+    """
+
+    image: str = ""
+    gpus: Tuple[str, ...] = ()
+    shm_size: Optional[str] = None
+    mounts: Tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class LaunchSettings:
     """What a launcher needs to know, and nothing else from the user's config.
 
     ``model_repository`` is the directory the server must serve: tsweep's output model
-    repository, where the variants are written. ``log_dir`` is where the server log goes.
+    repository, where the variants are written. ``source_repository`` is the user's model
+    repository the variants were copied from (a server in a container must see it too:
+    version folders may hold symlinks into it). ``log_dir`` is where the server log goes.
+    ``environment`` is added to the server's environment. ``options`` is the free-form
+    ``triton_launch_options`` mapping, for launch modes that plugins add: each documents its
+    own keys.
     """
 
     model_repository: Path
@@ -32,6 +53,10 @@ class LaunchSettings:
     metrics_url: Optional[str] = None
     ready_timeout_s: float = 120.0
     bind_address: str = "127.0.0.1"
+    source_repository: Optional[Path] = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    container: ContainerSettings = field(default_factory=ContainerSettings)
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

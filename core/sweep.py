@@ -28,7 +28,7 @@ from tsweep.loads import LoadSettings, make_load
 from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings, measure, server_baseline
 from tsweep.pluginmanager import Hooks
 from tsweep.progress import Progress
-from tsweep.records import LaunchSettings, Measurement, ModelSpec, RankedConfig, RunningServer, SpaceSettings, Trial, Variant
+from tsweep.records import ContainerSettings, LaunchSettings, Measurement, ModelSpec, RankedConfig, RunningServer, SpaceSettings, Trial, Variant
 from tsweep.store import ResultsStore
 from tsweep.session import ServerSession
 
@@ -114,6 +114,16 @@ def launch_settings(config: Config, output: Path) -> LaunchSettings:
         metrics_url=config.triton_metrics_url,
         ready_timeout_s=config.server_ready_timeout_s,
         bind_address=config.triton_bind_address,
+        source_repository=Path(config.model_repository).resolve() if config.model_repository else None,
+        environment=dict(config.triton_server_environment),
+        container=ContainerSettings(
+            image=config.triton_docker_image,
+            gpus=tuple(config.triton_gpus),
+            shm_size=config.triton_docker_shm_size,
+            mounts=tuple(config.triton_docker_mounts),
+            labels=dict(config.triton_docker_labels),
+        ),
+        options=dict(config.triton_launch_options),
     )
 
 
@@ -185,7 +195,7 @@ def _run(config: Config, hooks: Hooks, progress: Progress, models, output: Path,
     session = ServerSession(launcher, output, config.server_ready_timeout_s, lambda srv: hooks.metric_collectors(srv, config.monitoring_interval))
     runner = TrialRunner(store, session, load, method_settings(config), progress)
     try:
-        try:
+        try:  # stop() also when start() fails or is interrupted half-way (a container may exist)
             server = session.start()
             progress.server_started(server)
             store.set_meta("server", server.description)

@@ -5,6 +5,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,3 +42,14 @@ def stored(workdir: Path) -> list:
 
 def tree(path: Path) -> list:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def install_fake_distribution(site: Path, dist: str, modules: dict, entry_points: dict) -> None:
+    """Write modules and a minimal .dist-info, as pip would have installed them."""
+    for name, source in modules.items():
+        (site / f"{name}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[tsweep]\n{lines}\n")

@@ -26,7 +26,12 @@ CASES = [
     ("foreign output repository", lambda t: profile_args(MODEL_REPOSITORY, "--output-model-repository-path", str(t / "taken")),
      "error: output model repository {t}/taken already exists: pass --override-output-model-repository to replace it or choose another path"),
     ("unknown launch mode", lambda t: profile_args(MODEL_REPOSITORY, "--triton-launch-mode", "k8s"),
-     "error: unknown launch mode (--triton-launch-mode) 'k8s': choose one of local, remote"),
+     "error: unknown launch mode (--triton-launch-mode) 'k8s': choose one of docker, local, remote"),
+    # The real Docker SDK with no engine behind DOCKER_HOST: caught by the launcher's preflight.
+    ("docker without engine", lambda t: profile_args(MODEL_REPOSITORY, "--triton-launch-mode", "docker"),
+     "error: no Docker engine reachable at unix://{t}/no-docker.sock: start Docker or choose --triton-launch-mode local"),
+    ("docker sdk missing", lambda t: profile_args(MODEL_REPOSITORY, "--triton-launch-mode", "docker"),
+     "error: docker launch mode needs the Docker SDK: pip install 'tsweep[docker]'"),
     ("remote without endpoint", lambda t: profile_args(MODEL_REPOSITORY, "--triton-launch-mode", "remote"),
      "error: remote launch mode needs the server's address: pass --triton-http-endpoint HOST:PORT"),
     ("negative budget", lambda t: profile_args(MODEL_REPOSITORY, "--latency-budget", "-5"),
@@ -128,6 +133,13 @@ def test_bad_input(tmp_path: Path, workdir: Path, name, args, message):
         shadow.mkdir(parents=True)
         (shadow / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
         env = {"PYTHONPATH": str(shadow.parent), "PATH": "/usr/bin:/bin"}
+    if name == "docker without engine":
+        env = {"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    if name == "docker sdk missing":  # as without the [docker] extra: the package fails to import
+        shadow = tmp_path / "shadow" / "docker"
+        shadow.mkdir(parents=True)
+        (shadow / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+        env = {"PYTHONPATH": str(shadow.parent)}
     before = tree(tmp_path)
     result = run_tsweep(*args(tmp_path), cwd=workdir, env=env, timeout=60)
     assert result.returncode == 2, result.stderr

@@ -6,18 +6,20 @@ install` leaves behind, without needing a network or a build.
 """
 from __future__ import annotations
 
+import ast
 import json
-import textwrap
 from pathlib import Path
 
+import pluggy
 import pytest
 
 from tsweep import modelconfig
+from tsweep.plugin import hookimpl
 from tsweep.pluginmanager import make_plugin_manager
 from tsweep.records import Measurement, Variant
 from tsweep.store import ResultsStore
 
-from tests.support import run_tsweep
+from tests.support import install_fake_distribution, run_tsweep
 
 PLUGIN = '''
 """A third-party reporter and a replacement for the built-in csv reporter."""
@@ -38,17 +40,6 @@ def tsweep_reporters():
 '''
 
 BROKEN = "raise ImportError('needs a library that is not installed')\n"
-
-
-def install_fake_distribution(site: Path, dist: str, modules: dict, entry_points: dict) -> None:
-    """Write modules and a minimal .dist-info, as pip would have installed them."""
-    for name, source in modules.items():
-        (site / f"{name}.py").write_text(textwrap.dedent(source))
-    info = site / f"{dist}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[tsweep]\n{lines}\n")
 
 
 @pytest.fixture
@@ -115,7 +106,69 @@ def test_broken_plugin_is_a_warning_not_a_crash(site, tmp_path):
     assert "local_launcher  [builtin]" in result.stdout
 
 
-def test_autoload_can_be_disabled(site, tmp_path):
+@pytest.mark.parametrize("how", ["env", "flag"])
+def test_autoload_can_be_disabled(site, tmp_path, how):
     install_fake_distribution(site, "tsweep_json", {"tsweep_json": PLUGIN}, {"jsonsummary": "tsweep_json"})
-    result = run_tsweep("plugins", cwd=tmp_path, env={"PYTHONPATH": str(site), "TSWEEP_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    env = {"PYTHONPATH": str(site), **({"TSWEEP_DISABLE_PLUGIN_AUTOLOAD": "1"} if how == "env" else {})}
+    result = run_tsweep(*(["--no-plugins"] if how == "flag" else []), "plugins", cwd=tmp_path, env=env)
     assert result.returncode == 0 and "jsonsummary" not in result.stdout and "csv_reporter" in result.stdout
+    assert "jsonsummary  [tsweep_json 1.0]" in run_tsweep("plugins", cwd=tmp_path, env={"PYTHONPATH": str(site)}).stdout
+
+
+MISSPELLED = """
+from tsweep.plugin import hookimpl
+
+@hookimpl
+def tsweep_reporter():
+    return {}
+"""
+
+WRONG_ARGUMENT = """
+from tsweep.plugin import hookimpl
+
+@hookimpl
+def tsweep_config_space(model, setings):
+    return None
+"""
+
+
+def test_third_party_hooks_that_match_no_spec_are_warnings_naming_the_plugin(site, tmp_path):
+    install_fake_distribution(site, "tsweep_typo", {"tsweep_typo": MISSPELLED}, {"typo": "tsweep_typo"})
+    install_fake_distribution(site, "tsweep_args", {"tsweep_args": WRONG_ARGUMENT}, {"args": "tsweep_args"})
+    result = run_tsweep("plugins", cwd=tmp_path, env={"PYTHONPATH": str(site)})
+    assert result.returncode == 0, result.stderr
+    warnings = result.stderr.splitlines()
+    assert warnings[0].startswith("warning: skipping tsweep plugin 'args' from tsweep_args: ") and "setings" in warnings[0]
+    assert warnings[1] == "warning: skipping tsweep plugin 'typo' from tsweep_typo: unknown hook tsweep_reporter (the hooks are listed in tsweep.hookspecs)"
+    assert len(warnings) == 2 and "typo  [" not in result.stdout and "local_launcher  [builtin]" in result.stdout
+
+
+def test_an_inline_plugin_with_a_misspelled_hook_is_an_error():
+    """check_pending() runs after registration: a library user's or a test's typo fails loudly."""
+
+    class Typo:
+        @hookimpl
+        def tsweep_reporter(self):
+            return {}
+
+    with pytest.raises(pluggy.PluginValidationError, match="unknown hook 'tsweep_reporter'"):
+        make_plugin_manager([("typo", Typo())], autoload=False)
+
+
+def test_one_import_for_a_plugin_author():
+    import tsweep.plugin as public
+
+    assert public.ENTRY_POINT_GROUP == "tsweep" and public.hookimpl.project_name == "tsweep"
+    assert set(public.__all__) == {"hookimpl", "ENTRY_POINT_GROUP", "PROJECT_NAME"}
+
+
+def test_launch_modes_are_plugins_only():
+    """The core resolves --triton-launch-mode through the launcher hook and nothing else."""
+    core = Path(__file__).resolve().parents[1] / "core"
+    named = [
+        (path.name, node.value)
+        for path in sorted(core.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and node.value in ("local", "remote", "docker")
+    ]
+    assert named == [("config.py", "local")]  # the default of triton_launch_mode

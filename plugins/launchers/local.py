@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from tsweep.errors import ServerError, UsageError
 from tsweep.plugin import hookimpl
@@ -31,6 +31,7 @@ MANAGED_FLAGS = {
     "metrics-port", "http-address", "grpc-address", "metrics-address", "load-model",
 }  # fmt: skip
 _FLAG_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Lines the server always prints on a machine without a GPU; noise, not alarms.
 _HARMLESS = ("NVML", "DCGM", "CUDA driver", "cuda", "GPU metrics", "pinned memory", "CudaMemoryPool")
 _START_ATTEMPTS = 3
@@ -82,6 +83,18 @@ def user_flags(flags) -> List[str]:
     return argv
 
 
+def server_environment(values) -> Dict[str, str]:
+    """``triton_server_environment`` as strings, refusing names a shell or Docker would reject."""
+    env = {}
+    for name, value in dict(values).items():
+        if not _ENV_NAME.match(str(name)):
+            raise UsageError(f"invalid environment variable name {name!r} in triton_server_environment: use names like 'OMP_NUM_THREADS'")
+        if isinstance(value, (dict, list)) or value is None:
+            raise UsageError(f"environment variable {name!r} needs a single value, got {value!r}")
+        env[str(name)] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
 def last_log_lines(path: Path, count: int = 3) -> str:
     """The last meaningful lines of a server log, without the no-GPU noise."""
     try:
@@ -118,7 +131,12 @@ def _reap_group(pgid: int, timeout_s: float = 10.0) -> None:
 
 
 class LocalLauncher:
-    """Starts one tritonserver child process; see the module docstring."""
+    """Starts one tritonserver child process; see the module docstring.
+
+    A vendor launcher may subclass it and override the three public seams, which are all it
+    needs to change how the process starts: :meth:`command` (the argv, e.g. behind a wrapper
+    that execs the server), :meth:`environment` and :meth:`working_directory`.
+    """
 
     def __init__(self, settings: LaunchSettings):
         self.settings = settings
@@ -136,6 +154,7 @@ class LocalLauncher:
             pinned_port(self.settings.grpc_endpoint, "triton_grpc_endpoint"),
             pinned_port(self.settings.metrics_url, "triton_metrics_url"),
         ]
+        self._env = server_environment(self.settings.environment)
         if self.settings.bind_address != "127.0.0.1":
             print(f"tsweep: binding tritonserver to {self.settings.bind_address} (not loopback) as asked", file=sys.stderr)
         keys = ("triton_http_endpoint", "triton_grpc_endpoint", "triton_metrics_url")
@@ -143,11 +162,12 @@ class LocalLauncher:
             if port is not None:
                 check_port_free(self.settings.bind_address, port, key)
 
-    def _command(self, ports) -> List[str]:
+    def command(self, ports) -> List[str]:
+        """The server's argv for ``ports`` = (http, grpc, metrics); user flags come last."""
         http, grpc, metrics = ports
         address = self.settings.bind_address
         argv = [
-            str(self._binary.path),
+            os.path.abspath(self._binary.path),  # a relative path must survive another working directory
             f"--model-repository={self.settings.model_repository.resolve()}",
             "--model-control-mode=explicit",
             f"--http-address={address}", f"--http-port={http}",
@@ -159,11 +179,16 @@ class LocalLauncher:
             argv.append(f"--backend-directory={self._backends}")
         return argv + self._extra
 
-    def _environment(self) -> dict:
-        env = dict(os.environ)
+    def environment(self) -> dict:
+        """The server's environment: ours, ``triton_server_environment``, python3 first on PATH."""
+        env = {**os.environ, **self._env}
         # The python backend stub imports numpy through the first python3 on PATH.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         return env
+
+    def working_directory(self) -> Optional[Path]:
+        """Where the server runs; None: tsweep's own working directory."""
+        return None
 
     def start(self) -> RunningServer:
         if self._binary is None:
@@ -176,11 +201,12 @@ class LocalLauncher:
             ports = [pinned or free_port(self.settings.bind_address) for pinned in self._pinned]
             self._log = open(log_path, "ab")
             self._proc = subprocess.Popen(
-                self._command(ports),
+                self.command(ports),
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=self._environment(),
+                env=self.environment(),
+                cwd=self.working_directory(),
                 start_new_session=True,  # own process group: stop() reaches the stubs too
                 preexec_fn=_die_with_parent,
             )
