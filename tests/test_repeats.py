@@ -67,9 +67,10 @@ def test_more_looks_can_separate_a_tie():
 def test_profile_remeasures_top_configs_interleaved_and_ranks_across_models(workdir: Path):
     args = [
         "profile", "--model-repository", str(MODEL_REPOSITORY), "--profile-models", "add_sub,mlp",
-        "--output-model-repository-path", "out", "--run-config-search-max-instance-count", "2",
+        "--output-model-repository-path", "out", "--run-config-search-max-instance-count", "1",
         "--run-config-search-min-model-batch-size", "8", "--run-config-search-max-model-batch-size", "8",
-        "--concurrency", "2", "--measurement-window-s", "0.3", "--remeasure-top-configs", "2", "--remeasure-rounds", "2",
+        "--concurrency", "2", "--measurement-window-s", "0.2", "--max-windows", "5",
+        "--remeasure-top-configs", "2", "--remeasure-rounds", "2",
         "--num-top-model-configs", "3",
     ]  # fmt: skip
     first = run_tsweep(*args, cwd=workdir)
