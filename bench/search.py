@@ -1,6 +1,7 @@
 """Search strategies against each other: brute, quick and adaptive under the same budget.
 
     python bench/search.py                          # mlp and add_sub (~25 min on 2 cores)
+    python bench/search.py --max-batch 32 --max-concurrency 64   # a larger space
     python bench/search.py --models mlp --repeat    # and run adaptive a second time
     python bench/search.py --json out.json
 
@@ -65,7 +66,7 @@ def profile(model: str, strategy: str, args, workdir: Path) -> Run:
         "--export-path", str(workdir / "export"), "--latency-budget", str(budget(model, args)),
         "--run-config-search-mode", strategy, "--run-config-search-max-instance-count", str(args.max_instances),
         "--run-config-search-max-model-batch-size", str(args.max_batch), "--run-config-search-max-concurrency",
-        str(args.max_concurrency), "--measurement-window-s", str(args.window_s),
+        str(args.max_concurrency), "--measurement-window-s", str(args.window_s), "--max-windows", str(args.max_windows),
     ]  # fmt: skip
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
@@ -112,7 +113,7 @@ def referee(model: str, runs: List[Run], args, workdir: Path) -> None:
         chosen[run.strategy] = Trial(variant, LoadLevel(m.load_kind, m.load_value), m.batch_size)
     out = workdir / "referee-out"
     repository.prepare_output(out, override=True)
-    config = load_config(None, {"measurement_window_s": args.window_s})
+    config = load_config(None, {"measurement_window_s": args.window_s, "max_windows": args.max_windows})
     launcher = LocalLauncher(LaunchSettings(model_repository=out, log_dir=workdir / "referee-log", ready_timeout_s=120))
     session = ServerSession(launcher, out, 120, lambda server: [])
     session.start()
@@ -159,9 +160,10 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["mlp", "add_sub"])
     parser.add_argument("--budget-ms", type=float, default=None, help="one budget for every model (default: per model)")
     parser.add_argument("--max-instances", type=int, default=3)
-    parser.add_argument("--max-batch", type=int, default=32)
-    parser.add_argument("--max-concurrency", type=int, default=64)
+    parser.add_argument("--max-batch", type=int, default=16)
+    parser.add_argument("--max-concurrency", type=int, default=32)
     parser.add_argument("--window-s", type=float, default=1.0)
+    parser.add_argument("--max-windows", type=int, default=5, help="per point; unstable points are kept, as in profile")
     parser.add_argument("--referee-rounds", type=int, default=3)
     parser.add_argument("--repeat", action="store_true", help="run adaptive a second time and compare its choice")
     parser.add_argument("--json", type=Path, default=None)

@@ -335,3 +335,16 @@ def test_real_profile_then_report(workdir: Path):
     detailed = pdf_text(workdir / "reports" / "detailed" / best / "detailed_report.pdf")
     for r in (r for r in rows if r.variant == best):
         assert f"{r.throughput:.1f} {r.latency_p99_ms:.2f} {r.latency_p50_ms:.2f} {r.latency_avg_ms:.2f}" in detailed
+
+
+def test_summary_lists_the_failed_points_and_why(ck: Path, workdir: Path):
+    fill_store(ck, gpu=False)
+    lost = Measurement(model="m", variant="m_config_3", variant_digest="m_config_3", load_kind="concurrency", load_value=8.0,
+                       batch_size=1, status="failed", error="tritonserver died during this point (killed by SIGKILL); it was restarted")  # fmt: skip
+    with ResultsStore.open(ck / "results.sqlite") as store:
+        store.add(lost)
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "out", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    text = pdf_text(workdir / "out" / "reports" / "summaries" / "m" / "result_summary.pdf")
+    assert "Failed points (1)" in text
+    assert "m_config_3 concurrency=8 b1 tritonserver died during this point (killed by SIGKILL); it was restarted" in text

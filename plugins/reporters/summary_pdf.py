@@ -103,7 +103,25 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
         "results/metrics-model-inference.csv, and 'tsweep report --report-model-configs NAME' details one config.",
         pdf.SMALL,
     ))  # fmt: skip
+    failed = [m for m in points if m.status == "failed"]
+    if failed:
+        parts.append(pdf.section(
+            f"Failed points ({len(failed)})",
+            pdf.table(["Config", "Load", "Why"], failed_rows(failed), width, []),
+        ))  # fmt: skip
     return parts
+
+
+#: Longest error text shown in the table; the CSV has the whole of it.
+ERROR_CHARS = 300
+
+
+def failed_rows(failed: Sequence[Measurement]) -> List[List[str]]:
+    """Which points failed and why: a server crash, a variant Triton would not load, errors."""
+    return [
+        [m.variant, f"{m.load} b{m.batch_size}", m.error if len(m.error) <= ERROR_CHARS else m.error[: ERROR_CHARS - 3] + "..."]
+        for m in failed
+    ]
 
 
 class SummaryReporter:
