@@ -178,8 +178,15 @@ def test_adaptive_starts_later_walks_at_the_best_load_so_far():
     by_variant = {}
     for m in history:
         by_variant.setdefault(m.variant, []).append(int(m.load_value))
-    assert by_variant["m_config_default"] == [1, 2, 4, 8]  # from the lowest level, for the verdict
-    assert by_variant["m_config_0"] == [4, 8]  # from the best load so far, up until it flattens
+    # from the lowest level, for the verdict; a flat step (8) gets one more level (16)
+    assert by_variant["m_config_default"] == [1, 2, 4, 8, 16]
+    assert by_variant["m_config_0"] == [4, 8, 16]  # from the best load so far, up until it is flat twice
+
+
+def test_adaptive_walk_stops_at_once_when_throughput_falls():
+    s = space(search_disable=True, concurrency=(1, 2, 4, 8, 16))
+    history = run_strategy(adaptive(s, SearchGoal()), lambda i, b, conc, d: {1: 100.0, 2: 200.0, 4: 300.0, 8: 200.0, 16: 900.0}[int(conc)])
+    assert [int(m.load_value) for m in history] == [1, 2, 4, 8]  # 8 fell clearly: overloaded, 16 is not tried
 
 
 def test_adaptive_ends_a_walk_at_a_failed_point():

@@ -5,7 +5,9 @@ It searches the same space as ``brute`` and spends measurements in four ways les
 
 1. **Load walks start where the answer was.** After the default config's walk (from the
    lowest level, for the comparison the verdict makes), every walk starts at the load of the
-   best point found so far and moves up while throughput rises by more than the noise.
+   best point found so far and moves up while throughput rises by more than the noise. A
+   level that falls clearly ends the walk; a flat one gets one more level, since one flat
+   step on a noisy machine is weak evidence of saturation.
 2. **The latency budget is a boundary to find, not a wall to hit.** When a level breaks the
    budget, the walk stops going up and bisects between the last level inside the budget and
    the first outside (concurrency 8 passes, 16 fails: try 12, then 10 or 14), until the
@@ -145,7 +147,7 @@ class AdaptiveSearch:
         if first.status == "failed":
             return points
         if self.inside_budget(first):
-            inside = first
+            inside, flat = first, False
             for value in levels[i + 1:]:
                 p = at(value)
                 points.append(p)
@@ -153,8 +155,13 @@ class AdaptiveSearch:
                     break
                 if not self.inside_budget(p):
                     return points + self.bisect(at, inside, p)
-                if not self.beats(p, max(points[:-1], key=lambda q: q.throughput or 0.0)):
-                    break  # saturated: more load only adds latency
+                before = max(points[:-1], key=lambda q: q.throughput or 0.0)
+                if not self.beats(p, before):
+                    if flat or self.falls(p, before):
+                        break  # saturated (flat twice) or overloaded: more load only adds latency
+                    flat = True  # one flat step may be noise: look one level further
+                else:
+                    flat = False
                 inside = p
             return points
         outside = first
@@ -211,6 +218,11 @@ class AdaptiveSearch:
         """``a`` is better than ``b`` by more than 5% and more than their combined noise."""
         threshold = max(self.min_gain, (a.throughput_noise or 0.0) + (b.throughput_noise or 0.0))
         return (a.throughput or 0.0) > (b.throughput or 0.0) * (1.0 + threshold)
+
+    def falls(self, a: Measurement, b: Measurement) -> bool:
+        """``a`` is worse than ``b`` by more than 5% and more than their combined noise."""
+        threshold = max(self.min_gain, (a.throughput_noise or 0.0) + (b.throughput_noise or 0.0))
+        return (a.throughput or 0.0) < (b.throughput or 0.0) * (1.0 - threshold)
 
     def ceiling(self, c: Coord, measured_at: Dict[Coord, List[Measurement]]) -> Optional[float]:
         """The most (instances, mbs) could reach, from the same mbs at fewer instances; None
