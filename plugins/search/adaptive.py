@@ -87,8 +87,9 @@ class AdaptiveSearch:
         return []
 
     def planned(self) -> int:
-        """Upper bound for progress display: the whole space (it usually needs far less)."""
-        return len(self.space.variants) * len(self.space.batch_sizes) * len(self.space.load_levels)
+        """Upper bound for progress display: the whole space plus the levels bisection may add
+        (a bracket within 25% takes at most 3 halvings); it usually needs far less."""
+        return len(self.space.variants) * len(self.space.batch_sizes) * (len(self.space.load_levels) + 3)
 
     # -- the plan -----------------------------------------------------------------------
 
