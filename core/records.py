@@ -270,6 +270,12 @@ def relative_half_spread(values: List[float]) -> float:
     mean = sum(values) / len(values)
     return (max(values) - min(values)) / 2 / mean if mean > 0 else 0.0
 
+def noise_margin(a: "Measurement", b: "Measurement", floor: float) -> float:
+    """The relative difference two points' throughputs must exceed to count: ``floor`` (5%
+    for Model Analyzer's rules) or, when larger, the two points' noise bands together."""
+    return max(floor, (a.throughput_noise or 0.0) + (b.throughput_noise or 0.0))
+
+
 #: Metrics every measurement has, described once for rankers and reports.
 CORE_METRICS: Tuple[MetricInfo, ...] = (
     MetricInfo("throughput", "infer/s", True, "Throughput"),

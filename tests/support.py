@@ -40,6 +40,19 @@ def stored(workdir: Path) -> list:
     return found
 
 
+def wait_gone(pid: int, timeout_s: float = 30.0) -> bool:
+    """True once process ``pid`` has exited (bounded wait; it need not be our child)."""
+    import psutil
+
+    try:
+        psutil.Process(pid).wait(timeout=timeout_s)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        return False
+    return True
+
+
 def tree(path: Path) -> list:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
 

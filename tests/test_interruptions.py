@@ -1,7 +1,6 @@
 """Stopping tsweep mid-sweep: the server goes with it, finished points stay, rerun resumes."""
 from __future__ import annotations
 
-import os
 import re
 import signal
 import sqlite3
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import TINY_SWEEP, TSWEEP
+from tests.support import TINY_SWEEP, TSWEEP, wait_gone
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -40,17 +39,6 @@ def start_and_wait_for_second_point(workdir: Path):
             return proc, server_pid
         assert time.monotonic() < deadline, "sweep did not reach its second point"
     pytest.fail(f"sweep ended early: {proc.wait()}")
-
-
-def wait_gone(pid: int, timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def rows(workdir: Path) -> int:

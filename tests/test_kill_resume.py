@@ -16,10 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.support import TINY_SWEEP, TSWEEP
+from tests.support import TINY_SWEEP, TSWEEP, wait_gone
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -42,17 +41,6 @@ MOMENTS = [
     ("point", 1, 0.45),
     ("point", 2, 0.75),
 ]
-
-
-def gone(pid: int, timeout_s: float = 30.0) -> bool:
-    """The server dies with tsweep (parent-death signal); give the kernel a bounded moment."""
-    try:
-        psutil.Process(pid).wait(timeout=timeout_s)
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.TimeoutExpired:
-        return False
-    return True
 
 
 def store_state(workdir: Path):
@@ -103,7 +91,7 @@ def test_ten_kills_at_different_moments_lose_at_most_the_point_in_flight(workdir
         begun, server_pid, finished = run_until(workdir, event, nth, delay)
         assert not finished, "the sweep ended before the kill: use more points or earlier moments"
         if server_pid is not None:
-            assert gone(server_pid), "tritonserver outlived tsweep"
+            assert wait_gone(server_pid), "tritonserver outlived tsweep"
         if not (workdir / "checkpoints" / "results.sqlite").exists():
             figures.append((f"{event} {nth}", delay, 0, 0, 0))
             continue

@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from tsweep.plugin import hookimpl
 from tsweep.plugins.search.grid import Coord, by_coord
-from tsweep.records import ConfigSpace, LoadLevel, Measurement, SearchGoal, Trial, Variant
+from tsweep.records import ConfigSpace, LoadLevel, Measurement, SearchGoal, Trial, Variant, noise_margin
 
 Measure = Callable[[Trial], Measurement]
 
@@ -217,13 +217,11 @@ class AdaptiveSearch:
 
     def beats(self, a: Measurement, b: Measurement) -> bool:
         """``a`` is better than ``b`` by more than 5% and more than their combined noise."""
-        threshold = max(self.min_gain, (a.throughput_noise or 0.0) + (b.throughput_noise or 0.0))
-        return (a.throughput or 0.0) > (b.throughput or 0.0) * (1.0 + threshold)
+        return (a.throughput or 0.0) > (b.throughput or 0.0) * (1.0 + noise_margin(a, b, self.min_gain))
 
     def falls(self, a: Measurement, b: Measurement) -> bool:
         """``a`` is worse than ``b`` by more than 5% and more than their combined noise."""
-        threshold = max(self.min_gain, (a.throughput_noise or 0.0) + (b.throughput_noise or 0.0))
-        return (a.throughput or 0.0) < (b.throughput or 0.0) * (1.0 - threshold)
+        return (a.throughput or 0.0) < (b.throughput or 0.0) * (1.0 - noise_margin(a, b, self.min_gain))
 
     def ceiling(self, c: Coord, measured_at: Dict[Coord, List[Measurement]]) -> Optional[float]:
         """The most (instances, mbs) could reach, from the same mbs at fewer instances; None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tsweep.plugin import hookimpl
-from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial
+from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial, noise_margin
 
 
 def walk_finished(points: Sequence[Measurement], min_gain: float) -> bool:
@@ -26,8 +26,7 @@ def walk_finished(points: Sequence[Measurement], min_gain: float) -> bool:
         return False
     before = max(points[:-2], key=lambda p: p.throughput or 0.0)
     recent = max(points[-2:], key=lambda p: p.throughput or 0.0)
-    threshold = max(min_gain, (before.throughput_noise or 0.0) + (recent.throughput_noise or 0.0))
-    return (recent.throughput or 0.0) < (before.throughput or 0.0) * (1.0 + threshold)
+    return (recent.throughput or 0.0) < (before.throughput or 0.0) * (1.0 + noise_margin(before, recent, min_gain))
 
 
 def next_in_walk(space: ConfigSpace, variant, by_key: Dict[str, Measurement], min_gain: float) -> Tuple[Optional[Trial], List[Measurement]]:
