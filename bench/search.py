@@ -3,7 +3,7 @@
     python bench/search.py                          # mlp and add_sub (~25 min on 2 cores)
     python bench/search.py --max-batch 32 --max-concurrency 64   # a larger space
     python bench/search.py --models mlp --repeat    # and run adaptive a second time
-    python bench/search.py --json out.json
+    python bench/search.py --json out.json --keep runs/   # and keep every store to inspect
 
 For every model each strategy runs as a real ``tsweep profile`` (its own embedded Triton,
 its own results store) over the same space and latency budget. Printed per strategy, as a
@@ -71,6 +71,7 @@ def profile(model: str, strategy: str, args, workdir: Path) -> Run:
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
     wall = time.monotonic() - started
+    (workdir / "profile.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         raise SystemExit(f"tsweep profile ({strategy}) failed:\n{done.stderr[-2000:]}")
     return summarize(model, strategy, workdir / "ck" / "results.sqlite", wall, args)
@@ -167,10 +168,14 @@ def main() -> None:
     parser.add_argument("--referee-rounds", type=int, default=3)
     parser.add_argument("--repeat", action="store_true", help="run adaptive a second time and compare its choice")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--keep", type=Path, default=None, help="keep every run's store and logs in this (new) folder")
     args = parser.parse_args()
 
     results: List[dict] = []
-    with tempfile.TemporaryDirectory(prefix="tsweep-bench-search-") as tmp:
+    if args.keep is not None:
+        args.keep.mkdir(parents=True)  # refuses an existing folder: no run mixes with an old one
+    with tempfile.TemporaryDirectory(prefix="tsweep-bench-search-") as scratch:
+        tmp = str(args.keep) if args.keep is not None else scratch
         for i, model in enumerate(args.models):
             order = STRATEGIES if i % 2 == 0 else tuple(reversed(STRATEGIES))
             runs = []

@@ -18,7 +18,7 @@ from tsweep.loads import LoadSettings, make_load
 from tsweep.measure import MethodSettings, measure, server_baseline
 from tsweep.plugin import hookimpl
 from tsweep.pluginmanager import make_plugin_manager
-from tsweep.plugins.collectors import process, triton_metrics
+from tsweep.plugins.collectors import host, process, triton_metrics
 from tsweep.plugins.collectors.sampling import SampledCollector
 from tsweep.records import LoadLevel, MetricInfo, RunningServer, Trial, Variant
 from tsweep.triton import TritonHTTP
@@ -74,6 +74,19 @@ def test_remote_server_without_pid_or_metrics_url_gets_no_collector_and_one_line
     ]
 
 
+def test_host_cpu_is_the_busy_share_of_all_cores_and_works_with_a_remote_server():
+    reader = host.HostCpu()
+    assert reader() == {}  # the first read only sets the baseline
+    reader.prime()
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:  # keep one core busy for 0.3 s of CPU time
+        pass
+    busy = reader()["host_cpu_utilization"]
+    assert 0 < busy <= 100
+    (collector,) = host.tsweep_metric_collectors(REMOTE, 1.0)  # about this machine: always offered
+    assert [m.name for m in collector.describe()] == ["host_cpu_utilization"]
+
+
 def loaded_point(server: RunningServer, collectors):
     t = Trial(Variant("add_sub", CONFIG, {}, name="add_sub"), LoadLevel("concurrency", 4.0), 1)
     client = TritonHTTP(server.http_url)
@@ -89,7 +102,7 @@ def test_server_process_and_triton_metrics_idle_and_under_load(add_sub_server):
         warnings.simplefilter("ignore", CollectorWarning)  # no GPU here: NVML offers nothing
         collectors = make_plugin_manager(autoload=False).metric_collectors(add_sub_server, 0.25)
     names = {m.name for c in collectors for m in c.describe()}
-    assert {"server_cpu_pct", "server_memory_mb", "triton_cpu_utilization"} <= names
+    assert {"server_cpu_pct", "server_memory_mb", "triton_cpu_utilization", "host_cpu_utilization"} <= names
     assert ("gpu_utilization" in names) == gpus.gpu_available()
 
     tree = process.ProcessTree(add_sub_server.pid).processes()
@@ -102,6 +115,7 @@ def test_server_process_and_triton_metrics_idle_and_under_load(add_sub_server):
     assert idle["server_memory_mb"] > 0 and loaded.metrics["server_memory_mb"] > 0
     assert loaded.metrics["server_cpu_pct"] > idle["server_cpu_pct"] + 10  # the stub and the server work
     assert 0 <= loaded.metrics["triton_cpu_utilization"] <= 100
+    assert idle["host_cpu_utilization"] < loaded.metrics["host_cpu_utilization"] <= 100  # client and server at work
     assert loaded.metrics["triton_cpu_memory_used_mb"] > 0
 
 

@@ -65,15 +65,18 @@ def test_brute_ends_a_walk_at_a_failed_point():
     assert strategy.propose([point(t, None, status="failed")]) == []
 
 
-def run_strategy(strategy, surface):
-    """Drive a strategy to the end on a synthetic throughput surface; returns the history."""
+def run_strategy(strategy, surface, p99=None, metrics=None):
+    """Drive a strategy to the end on a synthetic throughput surface; returns the history.
+
+    ``p99`` and ``metrics`` take the same arguments as ``surface``; by default p99 in ms
+    equals the concurrency (a budget of 8 ms caps it at 8) and there are no metrics."""
     history = []
     while trials := strategy.propose(history):
         for t in trials:
-            instances, mbs = t.variant.params["instances"], t.variant.params["max_batch_size"]
-            thr = surface(instances, mbs, t.load.value, t.variant.is_default)
-            m = point(t, thr)
-            m.latency_p99_ms = t.load.value * 1.0  # p99 grows with load: budget 8 ms caps it at 8
+            at = (t.variant.params["instances"], t.variant.params["max_batch_size"], t.load.value, t.variant.is_default)
+            m = point(t, surface(*at))
+            m.latency_p99_ms = p99(*at) if p99 else t.load.value * 1.0
+            m.metrics = dict(metrics(*at)) if metrics else {}
             history.append(m)
     return history
 
@@ -170,6 +173,60 @@ def test_adaptive_skips_variants_that_cannot_beat_the_best():
     # of (1, 1) and (1, 2) cannot beat 400, so they are skipped; (2, 4) and (2, 8) do not beat
     # 1 instance, so 3 instances are never tried.
     assert measured == {(1, 1), (1, 2), (1, 4), (1, 8), (2, 4), (2, 8)}
+
+
+def test_adaptive_does_not_search_below_an_over_budget_point_that_cannot_win():
+    s = space(max_instance_count=1, min_model_batch_size=4, max_model_batch_size=8, concurrency=(1, 2, 4, 8, 16, 32))
+    throughput = {True: 100.0, 4: 50.0, 8: 60.0}  # per unit of concurrency: the default is best
+    slowdown = {True: 1.0, 4: 1.0, 8: 2.0}  # p99 per unit of concurrency
+    history = run_strategy(
+        adaptive(s, SearchGoal(latency_budget_ms=12.0)),
+        lambda i, mbs, conc, default: throughput[default or mbs] * conc,
+        p99=lambda i, mbs, conc, default: slowdown[default or mbs] * conc,
+    )
+    by_variant = {}
+    for m in history:
+        by_variant.setdefault(m.variant, []).append(int(m.load_value))
+    assert by_variant["m_config_default"] == [1, 2, 4, 8, 16, 12, 14]  # best: 1200/s at 12
+    # 16 breaks the budget at 800/s: below 1200, so nothing between 12 and 16 can win
+    assert by_variant["m_config_0"] == [12, 16]
+    # 12 breaks the budget at 720/s: lower loads carry less, so the walk does not go down
+    assert by_variant["m_config_1"] == [12]
+
+
+def test_adaptive_skips_more_instances_when_the_host_cpus_are_all_busy():
+    s = space(max_instance_count=2, min_model_batch_size=4, max_model_batch_size=4, concurrency=(1, 2, 4, 8))
+
+    def instances_measured(host_busy):
+        history = run_strategy(
+            adaptive(s, SearchGoal()),
+            lambda i, mbs, conc, default: 100.0 * min(conc, 4) * (0.5 if default else 1.0),
+            metrics=lambda i, mbs, conc, default: {"host_cpu_utilization": host_busy},
+        )
+        params = {v.name: v.params for v in s.variants if not v.is_default}
+        return sorted({params[m.variant]["instances"] for m in history if m.variant in params})
+
+    # perfect scaling would allow 2 instances twice the throughput; cores 97% busy allow 3%
+    assert instances_measured(97.0) == [1]
+    assert instances_measured(50.0) == [1, 2]
+
+
+def test_adaptive_stops_raising_load_on_a_saturated_variant_that_cannot_win():
+    s = space(max_instance_count=1, min_model_batch_size=4, max_model_batch_size=4, concurrency=(1, 2, 4, 8, 16, 32))
+
+    def walked(batch_avg):
+        history = run_strategy(
+            adaptive(s, SearchGoal()),
+            lambda i, mbs, conc, default: (100.0 if default else 50.0) * min(conc, 8),
+            metrics=lambda i, mbs, conc, default: {"host_cpu_utilization": 99.0, "server_batch_avg": 1.0 if default else batch_avg},
+        )
+        return [int(m.load_value) for m in history if m.variant == "m_config_0"]
+
+    # the default peaks at 800/s (concurrency 8); m_config_0 reads 400/s there with every core
+    # busy and full batches of 4: more load cannot double it, so its walk is that one point
+    assert walked(batch_avg=4.0) == [8]
+    # batches of 2 can still grow with load (and get cheaper per inference): it walks on
+    assert walked(batch_avg=2.0) == [8, 16, 32]
 
 
 def test_adaptive_starts_later_walks_at_the_best_load_so_far():

@@ -7,20 +7,26 @@ It searches the same space as ``brute`` and spends measurements in four ways les
    lowest level, for the comparison the verdict makes), every walk starts at the load of the
    best point found so far and moves up while throughput rises by more than the noise. A
    level that falls clearly ends the walk; a flat one gets one more level, since one flat
-   step on a noisy machine is weak evidence of saturation.
+   step on a noisy machine is weak evidence of saturation. A variant already saturated
+   (full batches, and every host CPU or every instance busy) below the best is not pushed
+   further.
 2. **The latency budget is a boundary to find, not a wall to hit.** When a level breaks the
    budget, the walk stops going up and bisects between the last level inside the budget and
    the first outside (concurrency 8 passes, 16 fails: try 12, then 10 or 14), until the
-   bracket is within 25% or a level inside the budget gains nothing.
+   bracket is within 25% or a level inside the budget gains nothing. Lower loads carry no
+   more throughput than higher ones, so an over-budget point that does not beat the best so
+   far ends the walk there: no bisection below it, no walking down from it.
 3. **max_batch_size stops when it stops helping**, per instance count; **instance counts
    stop when one more instance did not beat the previous count's best.** "Beat" means by
    more than 5% and more than the two points' measured noise.
 4. **Variants that cannot win are not measured.** Before walking (instances I, max batch
    B), it bounds what the variant could reach from what was measured at (I', B), I' < I:
-   perfect scaling of its best throughput (x I / I') and, from Triton's statistics, I
-   instances each busy 100% of the time at the measured execution time and batch size. If
-   the bound does not beat the best so far, the variant is skipped; above the instance
-   count's best max_batch_size, a skip also ends that count's batch sizes.
+   perfect scaling of its best throughput (x I / I'); from Triton's statistics, I
+   instances each busy 100% of the time at the measured execution time and batch size; and
+   the host's CPUs all busy (``host_cpu_utilization``), since on a CPU-only machine client
+   and server share the cores. If the bound does not beat the best so far by the 5% a gain
+   needs, the variant is skipped; above the instance count's best max_batch_size, a skip
+   also ends that count's batch sizes.
 
 The strategy keeps no state between calls: :meth:`AdaptiveSearch.propose` replays the whole
 plan against the history and returns the first point the plan needs that is not in it. So
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Sequence
 
+from tsweep import modelconfig
 from tsweep.plugin import hookimpl
 from tsweep.plugins.search.grid import Coord, by_coord
 from tsweep.records import ConfigSpace, LoadLevel, Measurement, SearchGoal, Trial, Variant, noise_margin
@@ -131,16 +138,26 @@ class AdaptiveSearch:
         for batch in self.space.batch_sizes:
             anchor = anchors.get(batch)
             start = self.levels[0] if from_lowest or anchor is None else anchor.load_value
-            walked = self.walk(lambda value: measure(Trial(variant, LoadLevel(self.kind, value), batch)), start)
+            walked = self.walk(lambda value: measure(Trial(variant, LoadLevel(self.kind, value), batch)), start, anchor, variant)
             top = self.best(walked)
             if top is not None and (anchor is None or self.score(top) > self.score(anchor)):
                 anchors[batch] = top
             points.extend(walked)
         return points
 
-    def walk(self, at: Callable[[float], Measurement], start: float) -> List[Measurement]:
+    def walk(
+        self, at: Callable[[float], Measurement], start: float, best: Optional[Measurement] = None, variant: Optional[Variant] = None
+    ) -> List[Measurement]:
         """One load walk from ``start``: up while gaining inside the budget, down until inside
-        it, then bisect the budget boundary."""
+        it, then bisect the budget boundary.
+
+        ``best`` is the best point found so far (None for the default config's walk, which
+        must find its own best for the verdict). Lower loads do not carry more throughput
+        than a higher one (closed loop: below saturation throughput grows with concurrency,
+        above it stays flat; open loop: throughput follows the offered rate). So a point
+        over the budget that does not beat ``best`` says the whole range below it cannot
+        either, and the walk does not go down or bisect there. Going up stops as soon as
+        :meth:`load_ceiling` says more load cannot beat ``best`` either."""
         levels = sorted(set(self.levels) | {start})
         i = levels.index(start)
         first = at(start)
@@ -150,12 +167,15 @@ class AdaptiveSearch:
         if self.inside_budget(first):
             inside, flat = first, False
             for value in levels[i + 1:]:
+                ceiling = self.load_ceiling(inside, variant)
+                if best is not None and ceiling is not None and ceiling <= self.score(best) * (1.0 + self.min_gain):
+                    break  # the variant is saturated below the best: more load cannot make it win
                 p = at(value)
                 points.append(p)
                 if p.status == "failed":
                     break
                 if not self.inside_budget(p):
-                    return points + self.bisect(at, inside, p)
+                    return points + (self.bisect(at, inside, p) if self.could_win(p, best) else [])
                 before = max(points[:-1], key=lambda q: q.throughput or 0.0)
                 if not self.beats(p, before):
                     if flat or self.falls(p, before):
@@ -167,6 +187,8 @@ class AdaptiveSearch:
             return points
         outside = first
         for value in reversed(levels[:i]):
+            if not self.could_win(outside, best):
+                break
             p = at(value)
             points.append(p)
             if p.status == "failed":
@@ -175,6 +197,10 @@ class AdaptiveSearch:
                 return points + self.bisect(at, p, outside)
             outside = p
         return points
+
+    def could_win(self, p: Measurement, best: Optional[Measurement]) -> bool:
+        """Can loads at or below ``p``'s beat ``best``? Only if ``p`` itself beats it."""
+        return best is None or self.beats(p, best)
 
     def bisect(self, at: Callable[[float], Measurement], inside: Measurement, outside: Measurement) -> List[Measurement]:
         points: List[Measurement] = []
@@ -223,6 +249,32 @@ class AdaptiveSearch:
         """``a`` is worse than ``b`` by more than 5% and more than their combined noise."""
         return (a.throughput or 0.0) < (b.throughput or 0.0) * (1.0 - noise_margin(a, b, self.min_gain))
 
+    @staticmethod
+    def load_ceiling(p: Measurement, variant: Optional[Variant]) -> Optional[float]:
+        """The most higher loads could get out of ``variant``, judged from its point ``p``;
+        None when that cannot be bounded.
+
+        More load raises throughput only through idle capacity or fuller batches (a larger
+        batch costs less per inference). So once the batches the server formed at ``p`` are
+        as large as they can get (``max_batch_size`` with dynamic batching, else the client's
+        batch), the ceiling is the smaller of: the host's CPUs all busy at ``p``'s CPU cost
+        per inference, and every instance executing back to back at ``p``'s execution time."""
+        if variant is None or p.throughput is None:
+            return None
+        config = variant.config
+        largest = config.max_batch_size if config.HasField("dynamic_batching") and config.max_batch_size > 0 else p.batch_size
+        batch = p.metrics.get("server_batch_avg")
+        if not batch or batch < 0.9 * largest:
+            return None  # batches can still grow with load, and get cheaper per inference
+        bounds = []
+        host_busy = p.metrics.get("host_cpu_utilization")
+        if host_busy and host_busy > 0:
+            bounds.append(p.throughput * 100.0 / min(host_busy, 100.0))
+        execution_ms = server_time_ms(p)
+        if execution_ms:
+            bounds.append(modelconfig.instance_count(config) * batch * 1000.0 / execution_ms)
+        return min(bounds, default=None)
+
     def ceiling(self, c: Coord, measured_at: Dict[Coord, List[Measurement]]) -> Optional[float]:
         """The most (instances, mbs) could reach, from the same mbs at fewer instances; None
         when nothing comparable was measured."""
@@ -238,13 +290,18 @@ class AdaptiveSearch:
         execution_ms, batch = server_time_ms(top), top.metrics.get("server_batch_avg")
         if execution_ms and batch:  # every instance busy all the time, batching as measured
             bound = min(bound, instances * batch * 1000.0 / execution_ms)
+        host_busy = top.metrics.get("host_cpu_utilization")
+        if host_busy and host_busy > 0:  # every core of the host busy, as much work per request
+            bound = min(bound, self.score(top) * 100.0 / min(host_busy, 100.0))
         return bound
 
     def cannot_win(self, c: Coord, measured_at: Dict[Coord, List[Measurement]], anchors: Dict[int, Measurement]) -> bool:
+        """The ceiling does not beat the best so far by the 5% that :meth:`beats` asks for:
+        at most a tie, which another measurement cannot turn into a better choice."""
         bound = self.ceiling(c, measured_at)
         if bound is None or not anchors:
             return False
-        return bound <= max(self.score(a) for a in anchors.values())
+        return bound <= max(self.score(a) for a in anchors.values()) * (1.0 + self.min_gain)
 
 
 @hookimpl
