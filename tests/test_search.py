@@ -229,6 +229,18 @@ def test_adaptive_stops_raising_load_on_a_saturated_variant_that_cannot_win():
     assert walked(batch_avg=2.0) == [8, 16, 32]
 
 
+def test_adaptive_starts_a_batching_variant_where_its_batches_can_fill():
+    s = space(max_instance_count=1, min_model_batch_size=8, max_model_batch_size=8, concurrency=(1, 2, 4, 8, 16, 32))
+    unbatched = {1: 100.0, 2: 200.0, 4: 200.0, 8: 200.0, 16: 200.0, 32: 200.0}
+    batched = {1: 100.0, 2: 150.0, 4: 140.0, 8: 145.0, 16: 600.0, 32: 900.0}  # flat until batches fill
+    history = run_strategy(adaptive(s, SearchGoal()), lambda i, mbs, conc, default: (unbatched if default else batched)[int(conc)])
+    walked = [int(m.load_value) for m in history if m.variant == "m_config_0"]
+    # the best load so far is 2, but 1 instance x max_batch_size 8 needs 8 requests in flight
+    # to fill a batch: from 2 the walk would read two flat steps and stop before 16
+    assert walked == [8, 16, 32]
+    assert best_params(s, history, 1e9)[1].throughput == 900.0
+
+
 def test_adaptive_starts_later_walks_at_the_best_load_so_far():
     s = space(max_instance_count=1, min_model_batch_size=4, max_model_batch_size=8, concurrency=(1, 2, 4, 8, 16))
     history = run_strategy(adaptive(s, SearchGoal()), lambda i, b, conc, d: 100.0 * min(conc, 4))

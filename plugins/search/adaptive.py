@@ -5,7 +5,8 @@ It searches the same space as ``brute`` and spends measurements in four ways les
 
 1. **Load walks start where the answer was.** After the default config's walk (from the
    lowest level, for the comparison the verdict makes), every walk starts at the load of the
-   best point found so far and moves up while throughput rises by more than the noise. A
+   best point found so far, or where the variant's dynamic batcher can fill its batches if
+   that is higher, and moves up while throughput rises by more than the noise. A
    level that falls clearly ends the walk; a flat one gets one more level, since one flat
    step on a noisy machine is weak evidence of saturation. A variant already saturated
    (full batches, and every host CPU or every instance busy) below the best is not pushed
@@ -137,13 +138,27 @@ class AdaptiveSearch:
         points: List[Measurement] = []
         for batch in self.space.batch_sizes:
             anchor = anchors.get(batch)
-            start = self.levels[0] if from_lowest or anchor is None else anchor.load_value
+            start = self.levels[0] if from_lowest or anchor is None else max(anchor.load_value, self.filling_level(variant, batch))
             walked = self.walk(lambda value: measure(Trial(variant, LoadLevel(self.kind, value), batch)), start, anchor, variant)
             top = self.best(walked)
             if top is not None and (anchor is None or self.score(top) > self.score(anchor)):
                 anchors[batch] = top
             points.extend(walked)
         return points
+
+    def filling_level(self, variant: Variant, batch: int) -> float:
+        """The lowest concurrency at which the dynamic batcher can fill every instance's
+        batches (instances x max_batch_size inferences in flight); the top level when the
+        space stops below that.
+
+        A batching variant's strength shows only there: at lower loads its batches are small
+        and it reads like (or worse than) the unbatched config, so a walk that starts low
+        and meets a flat step would stop before it got to the answer."""
+        config = variant.config
+        if self.kind != "concurrency" or not config.HasField("dynamic_batching") or config.max_batch_size <= 1:
+            return self.levels[0]
+        needed = modelconfig.instance_count(config) * config.max_batch_size / max(batch, 1)
+        return next((v for v in self.levels if v >= needed), self.levels[-1])
 
     def walk(
         self, at: Callable[[float], Measurement], start: float, best: Optional[Measurement] = None, variant: Optional[Variant] = None
