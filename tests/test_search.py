@@ -241,6 +241,22 @@ def test_adaptive_starts_a_batching_variant_where_its_batches_can_fill():
     assert best_params(s, history, 1e9)[1].throughput == 900.0
 
 
+def test_adaptive_judges_each_batch_size_by_its_own_bound():
+    s = space(max_instance_count=2, min_model_batch_size=2, max_model_batch_size=8, concurrency=(1, 2, 4))
+    throughput = {(1, 2): 1000.0, (1, 4): 1000.0, (2, 2): 1500.0, (2, 4): 1500.0, (2, 8): 3000.0}
+    history = run_strategy(
+        adaptive(s, SearchGoal()),
+        lambda i, mbs, conc, default: 500.0 if default else throughput.get((i, mbs), 0.0),
+        metrics=lambda i, mbs, conc, default: {"host_cpu_utilization": 99.0 if mbs == 4 else 50.0},
+    )
+    params = {v.name: v.params for v in s.variants if not v.is_default}
+    measured = {(params[m.variant]["instances"], params[m.variant]["max_batch_size"]) for m in history if m.variant in params}
+    # (1, 4) did not beat (1, 2): 1 instance stops at 4. (2, 4) is skipped: (1, 4) kept every
+    # core busy. That says nothing about (2, 8), which batches cheaper, and wins.
+    assert measured == {(1, 2), (1, 4), (2, 2), (2, 8)}
+    assert best_params(s, history, 1e9)[0]["max_batch_size"] == 8
+
+
 def test_adaptive_starts_later_walks_at_the_best_load_so_far():
     s = space(max_instance_count=1, min_model_batch_size=4, max_model_batch_size=8, concurrency=(1, 2, 4, 8, 16))
     history = run_strategy(adaptive(s, SearchGoal()), lambda i, b, conc, d: 100.0 * min(conc, 4))

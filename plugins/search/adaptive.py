@@ -26,8 +26,8 @@ It searches the same space as ``brute`` and spends measurements in four ways les
    instances each busy 100% of the time at the measured execution time and batch size; and
    the host's CPUs all busy (``host_cpu_utilization``), since on a CPU-only machine client
    and server share the cores. If the bound does not beat the best so far by the 5% a gain
-   needs, the variant is skipped; above the instance count's best max_batch_size, a skip
-   also ends that count's batch sizes.
+   needs, the variant is skipped. A skip says nothing about a larger max_batch_size (larger
+   batches can cost less per inference), so the next one is judged on its own.
 
 The strategy keeps no state between calls: :meth:`AdaptiveSearch.propose` replays the whole
 plan against the history and returns the first point the plan needs that is not in it. So
@@ -112,20 +112,17 @@ class AdaptiveSearch:
         previous_count_best: Optional[Measurement] = None
         for instances in sorted({c[0] for c in self.grid}):
             count_best: Optional[Measurement] = None
-            count_best_mbs = 0
             for mbs in sorted({c[1] for c in self.grid if c[0] == instances}):
                 c = (instances, mbs)
                 if self.cannot_win(c, measured_at, anchors):
-                    if count_best is not None and mbs > count_best_mbs:
-                        break  # past this count's best batch size, and hopeless: stop raising it
-                    continue
+                    continue  # each batch size has its own bound: a larger one may batch cheaper
                 points = [p for v in self.grid[c] for p in self.walk_variant(measure, v, anchors)]
                 measured_at[c] = points
                 top = self.best(points)
                 if top is None:
                     continue  # nothing inside the constraints: larger batches only add latency
                 if count_best is None or self.beats(top, count_best):
-                    count_best, count_best_mbs = top, mbs
+                    count_best = top
                 else:
                     break  # a larger max_batch_size stopped helping at this instance count
             if count_best is None:
