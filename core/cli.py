@@ -120,7 +120,8 @@ class ConsoleProgress(Progress):
     def trial_started(self, trial: Trial, done: int, planned: int, elapsed_s: float) -> None:
         params = ", ".join(f"{k}={v}" for k, v in trial.variant.params.items())
         mins, secs = divmod(int(time.monotonic() - self.started), 60)
-        _err(f"[{done + 1:>3}/{planned} {mins:02d}:{secs:02d}] {trial.variant.name} ({params}) {trial.load} batch={trial.batch_size} ...")
+        look = f" look {trial.repeat + 1}" if trial.repeat else ""
+        _err(f"[{done + 1:>3}/{planned} {mins:02d}:{secs:02d}] {trial.variant.name} ({params}) {trial.load} batch={trial.batch_size}{look} ...")
 
     def trial_finished(self, m: Measurement) -> None:
         if m.status == "failed":

@@ -65,7 +65,13 @@ def test_seed_style_command_on_mlp(workdir: Path):
     assert found, result.stdout
     best, throughput, p99 = found.group(2), float(found.group(3)), float(found.group(4))
     assert best in variants and p99 <= 10
-    assert any(r["variant"] == best and abs(r["throughput"] - throughput) < 0.06 for r in rows)
+    # a point the search looked at twice (repeat 1) ranks with its looks averaged
+    looks = {}
+    for r in rows:
+        looks.setdefault((r["variant"], r["load_value"], r["batch_size"]), []).append(r)
+    assert all(sorted(r["repeat"] for r in group) == list(range(len(group))) for group in looks.values())
+    means = {key: sum(r["throughput"] for r in group) / len(group) for key, group in looks.items()}
+    assert any(key[0] == best and abs(mean - throughput) < 0.06 for key, mean in means.items())
     assert f"Ranking of mlp ({len(variants)} configs measured)" in result.stdout
 
 

@@ -15,19 +15,28 @@ It searches the same space as ``brute`` and spends measurements in four ways les
    budget, the walk stops going up and bisects between the last level inside the budget and
    the first outside (concurrency 8 passes, 16 fails: try 12, then 10 or 14), until the
    bracket is within 25% or a level inside the budget gains nothing. Lower loads carry no
-   more throughput than higher ones, so an over-budget point that does not beat the best so
+   more throughput than higher ones, so an over-budget point that cannot beat the best so
    far ends the walk there: no bisection below it, no walking down from it.
 3. **max_batch_size stops when it stops helping**, per instance count; **instance counts
-   stop when one more instance did not beat the previous count's best.** "Beat" means by
-   more than 5% and more than the two points' measured noise.
+   stop when one more instance did not beat the previous count's best** (Model Analyzer's
+   rules, with "beat" judged against the noise). A step with nothing inside the goal says
+   nothing either way and does not stop its axis.
 4. **Variants that cannot win are not measured.** Before walking (instances I, max batch
    B), it bounds what the variant could reach from what was measured at (I', B), I' < I:
    perfect scaling of its best throughput (x I / I'); from Triton's statistics, I
-   instances each busy 100% of the time at the measured execution time and batch size; and
-   the host's CPUs all busy (``host_cpu_utilization``), since on a CPU-only machine client
-   and server share the cores. If the bound does not beat the best so far by the 5% a gain
-   needs, the variant is skipped. A skip says nothing about a larger max_batch_size (larger
-   batches can cost less per inference), so the next one is judged on its own.
+   instances each busy 100% of the time at the measured execution time and batch size; and,
+   when the host's CPUs were already (nearly) all busy (``host_cpu_utilization``), the host
+   at 100%, since on a CPU-only machine client and server share the cores. If the bound
+   cannot beat the best so far by the 5% a gain needs, the variant is skipped.
+
+**Noise.** Every comparison is made against the noise, never against a bare 5%. A point's
+noise is the larger of its own windows' spread and the median spread of the points this
+search has measured so far (three windows can agree by chance on a machine whose points
+wobble by 10%). And no decision that *prunes* (skips a variant, ends a walk below the best,
+stops raising the load) rests on a single look at the best point: before the first such
+decision the best point is measured a second time, later, with other points in between, and
+the two looks are combined (:func:`tsweep.repeats.combine`). A lucky window that crowned a
+point cannot then veto the rest of the search.
 
 The strategy keeps no state between calls: :meth:`AdaptiveSearch.propose` replays the whole
 plan against the history and returns the first point the plan needs that is not in it. So
@@ -37,15 +46,20 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Sequence
 
-from tsweep import modelconfig
+from tsweep import modelconfig, repeats
 from tsweep.plugin import hookimpl
 from tsweep.plugins.search.grid import Coord, by_coord
-from tsweep.records import ConfigSpace, LoadLevel, Measurement, SearchGoal, Trial, Variant, noise_margin
+from tsweep.records import ConfigSpace, LoadLevel, Measurement, SearchGoal, Trial, Variant
 
 Measure = Callable[[Trial], Measurement]
+Best = Callable[[bool], Optional[Measurement]]  # best(look_twice)
 
 #: Bisection stops when the bracket is narrower than this fraction of its lower end.
 BISECT_RESOLUTION = 0.25
+#: The host-CPU bound holds only for a host this busy (percent): below it the idle share is
+#: not capacity that more instances would use at the same cost per request (measured on
+#: add_sub: 187 us of CPU per request at 1 instance and 69% busy, 147 us at 2 and 94%).
+HOST_SATURATED = 90.0
 
 
 class _Needed(Exception):
@@ -53,8 +67,6 @@ class _Needed(Exception):
 
     def __init__(self, trial: Trial):
         self.trial = trial
-
-
 
 
 def server_time_ms(p: Measurement) -> Optional[float]:
@@ -69,6 +81,20 @@ def server_time_ms(p: Measurement) -> Optional[float]:
     return total if total > 0 else None
 
 
+class _Evidence:
+    """What one replay of the plan has seen: every point in the order the plan used it, and
+    the second looks taken at best points. Rebuilt on every :meth:`AdaptiveSearch.propose`."""
+
+    def __init__(self) -> None:
+        self.seen: List[Measurement] = []
+        self.confirmed: Dict[str, Measurement] = {}  # point -> its looks combined
+
+    def noise_floor(self) -> float:
+        """The median spread of the points seen so far: a machine-wide noise estimate."""
+        spreads = sorted(p.throughput_noise or 0.0 for p in self.seen if p.repeat == 0 and p.status != "failed" and p.throughput)
+        return spreads[len(spreads) // 2] if spreads else 0.0
+
+
 class AdaptiveSearch:
     def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05):
         self.space, self.goal, self.min_gain = space, goal, min_gain
@@ -76,16 +102,20 @@ class AdaptiveSearch:
         self.grid: Dict[Coord, List[Variant]] = by_coord(v for v in space.variants if not v.is_default)
         self.kind = space.load_levels[0].kind if space.load_levels else "concurrency"
         self.levels = sorted({lvl.value for lvl in space.load_levels})
+        self.by_digest = {v.digest: v for v in space.variants}  # stored rows may carry a twin's name
+        self.evidence = _Evidence()
 
     # -- the protocol -------------------------------------------------------------------
 
     def propose(self, history: Sequence[Measurement]) -> List[Trial]:
         by_key = {m.key: m for m in history}
+        self.evidence = _Evidence()
 
         def measure(trial: Trial) -> Measurement:
             found = by_key.get(trial.key)
             if found is None:
                 raise _Needed(trial)
+            self.evidence.seen.append(found)
             return found
 
         try:
@@ -95,9 +125,9 @@ class AdaptiveSearch:
         return []
 
     def planned(self) -> int:
-        """Upper bound for progress display: the whole space plus the levels bisection may add
-        (a bracket within 25% takes at most 3 halvings); it usually needs far less."""
-        return len(self.space.variants) * len(self.space.batch_sizes) * (len(self.space.load_levels) + 3)
+        """Upper bound for progress display: the whole space plus three in-between levels per
+        walk and a second look per variant; it usually needs far less."""
+        return len(self.space.variants) * len(self.space.batch_sizes) * (len(self.space.load_levels) + 4)
 
     # -- the plan -----------------------------------------------------------------------
 
@@ -105,42 +135,38 @@ class AdaptiveSearch:
         """The whole search as straight-line code; ``measure`` raises for unmeasured points."""
         if not self.levels:
             return
-        anchors: Dict[int, Measurement] = {}  # client batch size -> best point so far
         if self.default is not None:
-            self.walk_variant(measure, self.default, anchors, from_lowest=True)
+            self.walk_variant(measure, self.default, from_lowest=True)
         measured_at: Dict[Coord, List[Measurement]] = {}
         previous_count_best: Optional[Measurement] = None
         for instances in sorted({c[0] for c in self.grid}):
             count_best: Optional[Measurement] = None
             for mbs in sorted({c[1] for c in self.grid if c[0] == instances}):
                 c = (instances, mbs)
-                if self.cannot_win(c, measured_at, anchors):
+                if self.cannot_win(measure, c, measured_at):
                     continue  # each batch size has its own bound: a larger one may batch cheaper
-                points = [p for v in self.grid[c] for p in self.walk_variant(measure, v, anchors)]
+                points = [p for v in self.grid[c] for p in self.walk_variant(measure, v)]
                 measured_at[c] = points
                 top = self.best(points)
                 if top is None:
-                    continue  # nothing inside the constraints: larger batches only add latency
-                if count_best is None or self.beats(top, count_best):
-                    count_best = top
-                else:
+                    continue  # nothing inside the goal: its walks started above the budget and
+                    # stopped there, unable to win; that says nothing about a larger batch size
+                if count_best is not None and not self.beats(top, count_best):
                     break  # a larger max_batch_size stopped helping at this instance count
+                count_best = top
             if count_best is None:
-                break
+                continue  # nothing at this count met the goal: no evidence about more instances
             if previous_count_best is not None and not self.beats(count_best, previous_count_best):
                 break  # one more instance did not help: more will not either
             previous_count_best = count_best
 
-    def walk_variant(self, measure: Measure, variant: Variant, anchors: Dict[int, Measurement], from_lowest: bool = False) -> List[Measurement]:
+    def walk_variant(self, measure: Measure, variant: Variant, from_lowest: bool = False) -> List[Measurement]:
         points: List[Measurement] = []
         for batch in self.space.batch_sizes:
-            anchor = anchors.get(batch)
-            start = self.levels[0] if from_lowest or anchor is None else max(anchor.load_value, self.filling_level(variant, batch))
-            walked = self.walk(lambda value: measure(Trial(variant, LoadLevel(self.kind, value), batch)), start, anchor, variant)
-            top = self.best(walked)
-            if top is not None and (anchor is None or self.score(top) > self.score(anchor)):
-                anchors[batch] = top
-            points.extend(walked)
+            anchor = None if from_lowest else self.best_so_far(batch)
+            start = self.levels[0] if anchor is None else max(anchor.load_value, self.filling_level(variant, batch))
+            best: Best = (lambda twice: None) if from_lowest else (lambda twice, batch=batch: self.confirmed_best(measure, batch) if twice else self.best_so_far(batch))
+            points.extend(self.walk(lambda value: measure(Trial(variant, LoadLevel(self.kind, value), batch)), start, best, variant))
         return points
 
     def filling_level(self, variant: Variant, batch: int) -> float:
@@ -157,19 +183,18 @@ class AdaptiveSearch:
         needed = modelconfig.instance_count(config) * config.max_batch_size / max(batch, 1)
         return next((v for v in self.levels if v >= needed), self.levels[-1])
 
-    def walk(
-        self, at: Callable[[float], Measurement], start: float, best: Optional[Measurement] = None, variant: Optional[Variant] = None
-    ) -> List[Measurement]:
+    def walk(self, at: Callable[[float], Measurement], start: float, best: Best, variant: Variant) -> List[Measurement]:
         """One load walk from ``start``: up while gaining inside the budget, down until inside
         it, then bisect the budget boundary.
 
-        ``best`` is the best point found so far (None for the default config's walk, which
-        must find its own best for the verdict). Lower loads do not carry more throughput
-        than a higher one (closed loop: below saturation throughput grows with concurrency,
-        above it stays flat; open loop: throughput follows the offered rate). So a point
-        over the budget that does not beat ``best`` says the whole range below it cannot
-        either, and the walk does not go down or bisect there. Going up stops as soon as
-        :meth:`load_ceiling` says more load cannot beat ``best`` either."""
+        ``best()`` is the best point found so far, looked at twice (None for the default
+        config's walk, which must find its own best for the verdict); it is only asked for
+        when a decision would prune. Lower loads do not carry more throughput than a higher
+        one (closed loop: below saturation throughput grows with concurrency, above it stays
+        flat; open loop: throughput follows the offered rate). So a point over the budget
+        that cannot beat ``best()`` says the whole range below it cannot either, and the
+        walk does not go down or bisect there. Going up stops as soon as
+        :meth:`load_ceiling` says more load cannot beat ``best()`` either."""
         levels = sorted(set(self.levels) | {start})
         i = levels.index(start)
         first = at(start)
@@ -180,7 +205,7 @@ class AdaptiveSearch:
             inside, flat = first, False
             for value in levels[i + 1:]:
                 ceiling = self.load_ceiling(inside, variant)
-                if best is not None and ceiling is not None and ceiling <= self.score(best) * (1.0 + self.min_gain):
+                if ceiling is not None and not self.could_beat(ceiling, best):
                     break  # the variant is saturated below the best: more load cannot make it win
                 p = at(value)
                 points.append(p)
@@ -198,8 +223,9 @@ class AdaptiveSearch:
                 inside = p
             return points
         outside = first
-        for value in reversed(levels[:i]):
-            if not self.could_win(outside, best):
+        while self.could_win(outside, best):
+            value = self.load_below(outside, levels)
+            if value is None:
                 break
             p = at(value)
             points.append(p)
@@ -210,18 +236,42 @@ class AdaptiveSearch:
             outside = p
         return points
 
-    def could_win(self, p: Measurement, best: Optional[Measurement]) -> bool:
-        """Can loads at or below ``p``'s beat ``best``? Only if ``p`` itself beats it."""
-        return best is None or self.beats(p, best)
+    def load_below(self, outside: Measurement, levels: Sequence[float]) -> Optional[float]:
+        """The next load to try below an over-budget point. In a closed loop past saturation
+        every request in flight waits its turn, so latency grows in proportion to concurrency:
+        the budget is met near ``concurrency x budget / p99`` (rounded down, so inside rather
+        than outside). An open loop's latency does not scale that way: the next lower level."""
+        lower = [v for v in levels if v < outside.load_value]
+        if not lower:
+            return None
+        budget, p99 = self.goal.latency_budget_ms, outside.latency_p99_ms
+        if self.kind != "concurrency" or budget is None or not p99:
+            return lower[-1]
+        return max(float(int(outside.load_value * budget / p99)), levels[0])
+
+    def crossing(self, inside: Measurement, outside: Measurement) -> Optional[float]:
+        """Where p99 reaches the budget between two loads, read off the straight line through
+        them (a queue that grows with load grows p99 about linearly); None when that lies
+        within the bisection resolution of ``inside``'s load: too close to be worth a point."""
+        low, high = inside.load_value, outside.load_value
+        budget = self.goal.latency_budget_ms
+        p_low, p_high = inside.latency_p99_ms, outside.latency_p99_ms
+        if budget is not None and p_low is not None and p_high is not None and p_high > p_low:
+            at = low + (budget - p_low) / (p_high - p_low) * (high - low)
+        else:
+            at = (low + high) / 2  # no budget, or the line says nothing: halve the bracket
+        at = float(int(at)) if self.kind == "concurrency" else round(at, 3)
+        if at - low <= low * BISECT_RESOLUTION or not low < at < high:
+            return None
+        return at
 
     def bisect(self, at: Callable[[float], Measurement], inside: Measurement, outside: Measurement) -> List[Measurement]:
+        """Find the highest load inside the budget between ``inside`` and ``outside``: each
+        step measures where the line through the bracket's ends crosses the budget."""
         points: List[Measurement] = []
         while True:
-            low, high = inside.load_value, outside.load_value
-            if high - low <= low * BISECT_RESOLUTION:
-                return points
-            mid = float((int(low) + int(high)) // 2) if self.kind == "concurrency" else round((low + high) / 2, 3)
-            if not low < mid < high:
+            mid = self.crossing(inside, outside)
+            if mid is None:
                 return points
             p = at(mid)
             points.append(p)
@@ -233,6 +283,28 @@ class AdaptiveSearch:
                 inside = p
             else:
                 return points  # flat below the boundary: the rest of the bracket adds nothing
+
+    # -- the best so far, looked at twice -----------------------------------------------
+
+    def best_so_far(self, batch: int) -> Optional[Measurement]:
+        """The best point seen at this client batch size; a point looked at twice counts
+        with its looks combined."""
+        points = [self.evidence.confirmed.get(p.point, p) for p in self.evidence.seen if p.repeat == 0 and p.batch_size == batch]
+        return self.best(points)
+
+    def confirmed_best(self, measure: Measure, batch: int) -> Optional[Measurement]:
+        """:meth:`best_so_far`, after a second look at it if it had only one. When the second
+        look brings it down, the new best gets its second look too."""
+        while True:
+            top = self.best_so_far(batch)
+            if top is None or top.point in self.evidence.confirmed:
+                return top
+            again = measure(Trial(self.by_digest[top.variant_digest], top.load, top.batch_size, repeat=1))
+            self.evidence.confirmed[top.point] = repeats.combine([top, again])
+
+    def best_overall(self, measure: Measure, twice: bool) -> Optional[Measurement]:
+        tops = [self.confirmed_best(measure, batch) if twice else self.best_so_far(batch) for batch in self.space.batch_sizes]
+        return max((t for t in tops if t is not None), key=self.score, default=None)
 
     # -- judgements ---------------------------------------------------------------------
 
@@ -253,16 +325,41 @@ class AdaptiveSearch:
     def score(p: Optional[Measurement]) -> float:
         return (p.throughput or 0.0) if p is not None else 0.0
 
+    def noise(self, p: Measurement) -> float:
+        """``p``'s relative noise: its own windows' spread, or the search's median spread if
+        larger (divided by sqrt(looks) for a point looked at more than once)."""
+        looks = p.metrics.get("looks", 1.0) or 1.0
+        return max(p.throughput_noise or 0.0, self.evidence.noise_floor() / looks**0.5)
+
+    def margin(self, a: Measurement, b: Measurement) -> float:
+        """The relative difference that counts: 5%, or the two points' noise if larger."""
+        return max(self.min_gain, self.noise(a) + self.noise(b))
+
     def beats(self, a: Measurement, b: Measurement) -> bool:
         """``a`` is better than ``b`` by more than 5% and more than their combined noise."""
-        return (a.throughput or 0.0) > (b.throughput or 0.0) * (1.0 + noise_margin(a, b, self.min_gain))
+        return self.score(a) > self.score(b) * (1.0 + self.margin(a, b))
 
     def falls(self, a: Measurement, b: Measurement) -> bool:
         """``a`` is worse than ``b`` by more than 5% and more than their combined noise."""
-        return (a.throughput or 0.0) < (b.throughput or 0.0) * (1.0 - noise_margin(a, b, self.min_gain))
+        return self.score(a) < self.score(b) * (1.0 - self.margin(a, b))
 
-    @staticmethod
-    def load_ceiling(p: Measurement, variant: Optional[Variant]) -> Optional[float]:
+    def could_beat(self, reach: float, best: Best) -> bool:
+        """Could a variant whose throughput is at most ``reach`` beat the best so far by 5%?
+        When the answer depends on which way the best point's own noise went, the best
+        point is looked at a second time and the looks decide."""
+        top = best(False)
+        if top is None or reach > self.score(top) * (1.0 + self.min_gain):
+            return True
+        if reach <= self.score(top) * (1.0 - self.noise(top)) * (1.0 + self.min_gain):
+            return False  # it could not even if the best point read high by its whole noise
+        top = best(True)
+        return top is None or reach > self.score(top) * (1.0 + self.min_gain)
+
+    def could_win(self, p: Measurement, best: Best) -> bool:
+        """Can loads at or below ``p``'s beat ``best()``? Only if ``p`` itself could."""
+        return p.throughput is not None and self.could_beat(p.throughput, best)
+
+    def load_ceiling(self, p: Measurement, variant: Variant) -> Optional[float]:
         """The most higher loads could get out of ``variant``, judged from its point ``p``;
         None when that cannot be bounded.
 
@@ -270,8 +367,9 @@ class AdaptiveSearch:
         batch costs less per inference). So once the batches the server formed at ``p`` are
         as large as they can get (``max_batch_size`` with dynamic batching, else the client's
         batch), the ceiling is the smaller of: the host's CPUs all busy at ``p``'s CPU cost
-        per inference, and every instance executing back to back at ``p``'s execution time."""
-        if variant is None or p.throughput is None:
+        per inference (when they were nearly all busy already), and every instance executing
+        back to back at ``p``'s execution time."""
+        if p.throughput is None:
             return None
         config = variant.config
         largest = config.max_batch_size if config.HasField("dynamic_batching") and config.max_batch_size > 0 else p.batch_size
@@ -279,13 +377,21 @@ class AdaptiveSearch:
         if not batch or batch < 0.9 * largest:
             return None  # batches can still grow with load, and get cheaper per inference
         bounds = []
-        host_busy = p.metrics.get("host_cpu_utilization")
-        if host_busy and host_busy > 0:
-            bounds.append(p.throughput * 100.0 / min(host_busy, 100.0))
+        host = self.host_bound(p)
+        if host is not None:
+            bounds.append(host)
         execution_ms = server_time_ms(p)
         if execution_ms:
             bounds.append(modelconfig.instance_count(config) * batch * 1000.0 / execution_ms)
         return min(bounds, default=None)
+
+    @staticmethod
+    def host_bound(p: Measurement) -> Optional[float]:
+        """``p``'s throughput with every host CPU busy, if the host was nearly saturated."""
+        busy = p.metrics.get("host_cpu_utilization")
+        if not busy or busy < HOST_SATURATED or not p.throughput:
+            return None
+        return p.throughput * 100.0 / min(busy, 100.0)
 
     def ceiling(self, c: Coord, measured_at: Dict[Coord, List[Measurement]]) -> Optional[float]:
         """The most (instances, mbs) could reach, from the same mbs at fewer instances; None
@@ -297,23 +403,24 @@ class AdaptiveSearch:
         base = max(fewer)
         top = self.best(measured_at[base])
         if top is None:
-            return 0.0  # fewer instances never met the budget; more do not shorten a request
+            ok = [p for p in measured_at[base] if p.status != "failed" and p.throughput]
+            if not ok or min(p.load_value for p in ok) <= self.levels[0]:
+                return 0.0  # over the budget at the lowest load: more instances do not shorten a request
+            top = max(ok, key=self.score)  # over the budget at the loads it tried: its throughput still bounds
         bound = self.score(top) * instances / base[0]
         execution_ms, batch = server_time_ms(top), top.metrics.get("server_batch_avg")
         if execution_ms and batch:  # every instance busy all the time, batching as measured
             bound = min(bound, instances * batch * 1000.0 / execution_ms)
-        host_busy = top.metrics.get("host_cpu_utilization")
-        if host_busy and host_busy > 0:  # every core of the host busy, as much work per request
-            bound = min(bound, self.score(top) * 100.0 / min(host_busy, 100.0))
+        host = self.host_bound(top)
+        if host is not None:  # every core of the host busy, as much work per request
+            bound = min(bound, host)
         return bound
 
-    def cannot_win(self, c: Coord, measured_at: Dict[Coord, List[Measurement]], anchors: Dict[int, Measurement]) -> bool:
-        """The ceiling does not beat the best so far by the 5% that :meth:`beats` asks for:
+    def cannot_win(self, measure: Measure, c: Coord, measured_at: Dict[Coord, List[Measurement]]) -> bool:
+        """The ceiling cannot beat the best so far by the 5% that :meth:`beats` asks for:
         at most a tie, which another measurement cannot turn into a better choice."""
         bound = self.ceiling(c, measured_at)
-        if bound is None or not anchors:
-            return False
-        return bound <= max(self.score(a) for a in anchors.values()) * (1.0 + self.min_gain)
+        return bound is not None and not self.could_beat(bound, lambda twice: self.best_overall(measure, twice))
 
 
 @hookimpl

@@ -1,16 +1,23 @@
-"""Search strategy ``brute``: every variant, each with a walk up its load levels.
+"""Search strategy ``brute``: the whole space, with Model Analyzer's two early exits.
 
-A walk stops early, as Model Analyzer users expect, when raising the load no longer buys
-throughput: the last two points gained less than 5%, or less than their measured noise,
-over the best before them. A failed point ends its walk too (more load will not make it
-succeed).
+* A load walk stops when raising the load no longer buys throughput: the last two points
+  gained less than 5%, or less than their measured noise, over the best before them. A
+  failed point ends its walk too (more load will not make it succeed).
+* At each instance count, max_batch_size is tried in increasing order and stops when it
+  stops improving: when a batch size's best point (inside the latency budget and minimum
+  throughput) does not beat the best of the smaller ones at that count by more than 5% and
+  their noise. A batch size with no point inside the goal counts as not improving.
+
+Everything else is measured: every instance count, every variant of a manual space that is
+not on the (instances, max_batch_size) grid, and the default config.
 """
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tsweep.plugin import hookimpl
-from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial, noise_margin
+from tsweep.plugins.search.grid import by_coord
+from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial, Variant, noise_margin
 
 
 def walk_finished(points: Sequence[Measurement], min_gain: float) -> bool:
@@ -27,6 +34,11 @@ def walk_finished(points: Sequence[Measurement], min_gain: float) -> bool:
     before = max(points[:-2], key=lambda p: p.throughput or 0.0)
     recent = max(points[-2:], key=lambda p: p.throughput or 0.0)
     return (recent.throughput or 0.0) < (before.throughput or 0.0) * (1.0 + noise_margin(before, recent, min_gain))
+
+
+def beats(a: Measurement, b: Measurement, min_gain: float) -> bool:
+    """``a``'s throughput exceeds ``b``'s by more than ``min_gain`` and their noise."""
+    return (a.throughput or 0.0) > (b.throughput or 0.0) * (1.0 + noise_margin(a, b, min_gain))
 
 
 def next_in_walk(space: ConfigSpace, variant, by_key: Dict[str, Measurement], min_gain: float) -> Tuple[Optional[Trial], List[Measurement]]:
@@ -47,17 +59,46 @@ def next_in_walk(space: ConfigSpace, variant, by_key: Dict[str, Measurement], mi
     return None, points
 
 
+def best_in_goal(points: Sequence[Measurement], goal: SearchGoal) -> Optional[Measurement]:
+    """The highest-throughput point that succeeded inside the latency budget and minimum throughput."""
+    good = [
+        p for p in points
+        if p.status != "failed" and p.throughput
+        and (goal.latency_budget_ms is None or (p.latency_p99_ms is not None and p.latency_p99_ms <= goal.latency_budget_ms))
+        and (goal.min_throughput is None or p.throughput >= goal.min_throughput)
+    ]  # fmt: skip
+    return max(good, key=lambda p: p.throughput or 0.0, default=None)
+
+
 class BruteSearch:
     def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05):
-        self.space = space
-        self.min_gain = min_gain
+        self.space, self.goal, self.min_gain = space, goal, min_gain
+        grid = by_coord(v for v in space.variants if not v.is_default and "max_batch_size" in v.params)
+        self.rows: Dict[int, List[Tuple[int, List[Variant]]]] = {}  # instances -> [(mbs, variants)] by mbs
+        for (instances, mbs), variants in sorted(grid.items()):
+            self.rows.setdefault(instances, []).append((mbs, variants))
+        on_grid = {v.name for row in self.rows.values() for _, vs in row for v in vs}
+        self.others = [v for v in space.variants if v.name not in on_grid]
 
     def propose(self, history: Sequence[Measurement]) -> List[Trial]:
         by_key: Dict[str, Measurement] = {m.key: m for m in history}
-        for variant in self.space.variants:
+        for variant in self.others:
             trial, _ = next_in_walk(self.space, variant, by_key, self.min_gain)
             if trial:
                 return [trial]
+        for row in self.rows.values():
+            row_best: Optional[Measurement] = None
+            for _, variants in row:
+                points: List[Measurement] = []
+                for variant in variants:
+                    trial, walked = next_in_walk(self.space, variant, by_key, self.min_gain)
+                    if trial:
+                        return [trial]
+                    points.extend(walked)
+                top = best_in_goal(points, self.goal)
+                if top is None or (row_best is not None and not beats(top, row_best, self.min_gain)):
+                    break  # max_batch_size stopped improving at this instance count
+                row_best = top
         return []
 
     def planned(self) -> int:
