@@ -402,3 +402,16 @@ def test_brute_stops_raising_max_batch_size_when_it_stops_improving():
     # Model Analyzer's rule, per instance count: 4 did not improve on 2, so 8 and 16 are not tried
     assert measured == [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2), (2, 4)]
     assert {m.variant for m in history} >= {"m_config_default"}
+
+
+def test_adaptive_starts_no_higher_than_where_the_budget_is():
+    s = space(max_instance_count=1, min_model_batch_size=16, max_model_batch_size=16, concurrency=(1, 2, 4, 8, 16, 32))
+    history = run_strategy(
+        adaptive(s, SearchGoal(latency_budget_ms=10.0)),
+        lambda i, mbs, conc, default: 100.0 * min(conc, 2) if default else 90.0 * conc,
+        p99=lambda i, mbs, conc, default: 2.5 * conc,
+    )
+    walked = [int(m.load_value) for m in history if m.variant == "m_config_0"]
+    # the default's best is 200/s at 2 (p99 5 ms): the budget is near 4, so the batching
+    # variant starts there, not at 16 where its batches would fill and p99 is 40 ms
+    assert walked[0] == 4

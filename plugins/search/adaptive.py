@@ -164,10 +164,22 @@ class AdaptiveSearch:
         points: List[Measurement] = []
         for batch in self.space.batch_sizes:
             anchor = None if from_lowest else self.best_so_far(batch)
-            start = self.levels[0] if anchor is None else max(anchor.load_value, self.filling_level(variant, batch))
+            start = self.levels[0] if anchor is None else self.start_level(variant, batch, anchor)
             best: Best = (lambda twice: None) if from_lowest else (lambda twice, batch=batch: self.confirmed_best(measure, batch) if twice else self.best_so_far(batch))
             points.extend(self.walk(lambda value: measure(Trial(variant, LoadLevel(self.kind, value), batch)), start, best, variant))
         return points
+
+    def start_level(self, variant: Variant, batch: int, anchor: Measurement) -> float:
+        """Where a walk starts: the best point's load, or higher where the variant's batches
+        fill (:meth:`filling_level`), but not above the level where the best point's p99,
+        grown in proportion to load, reaches the budget: a batching variant that fills its
+        batches only far above the budget would start with points that cannot count."""
+        fill = self.filling_level(variant, batch)
+        budget, p99 = self.goal.latency_budget_ms, anchor.latency_p99_ms
+        if self.kind == "concurrency" and budget is not None and p99:
+            reach = anchor.load_value * budget / p99
+            fill = min(fill, next((v for v in self.levels if v >= reach), self.levels[-1]))
+        return max(anchor.load_value, fill)
 
     def filling_level(self, variant: Variant, batch: int) -> float:
         """The lowest concurrency at which the dynamic batcher can fill every instance's
@@ -238,16 +250,19 @@ class AdaptiveSearch:
 
     def load_below(self, outside: Measurement, levels: Sequence[float]) -> Optional[float]:
         """The next load to try below an over-budget point. In a closed loop past saturation
-        every request in flight waits its turn, so latency grows in proportion to concurrency:
-        the budget is met near ``concurrency x budget / p99`` (rounded down, so inside rather
-        than outside). An open loop's latency does not scale that way: the next lower level."""
+        every request in flight waits its turn, so latency grows in proportion to
+        concurrency: the budget is met near ``concurrency x budget / p99`` (rounded down, so
+        inside rather than outside). The step is at least the bisection resolution (25%):
+        latency has a floor (one execution), so a smaller step mostly re-measures the same
+        p99. An open loop's latency does not scale that way: there it is the next lower level."""
         lower = [v for v in levels if v < outside.load_value]
         if not lower:
             return None
         budget, p99 = self.goal.latency_budget_ms, outside.latency_p99_ms
         if self.kind != "concurrency" or budget is None or not p99:
             return lower[-1]
-        return max(float(int(outside.load_value * budget / p99)), levels[0])
+        guess = min(outside.load_value * budget / p99, outside.load_value * (1.0 - BISECT_RESOLUTION))
+        return max(float(int(guess)), levels[0])
 
     def crossing(self, inside: Measurement, outside: Measurement) -> Optional[float]:
         """Where p99 reaches the budget between two loads, read off the straight line through
