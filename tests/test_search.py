@@ -415,3 +415,26 @@ def test_adaptive_starts_no_higher_than_where_the_budget_is():
     # the default's best is 200/s at 2 (p99 5 ms): the budget is near 4, so the batching
     # variant starts there, not at 16 where its batches would fill and p99 is 40 ms
     assert walked[0] == 4
+
+
+def test_adaptive_compares_instance_counts_by_their_looks_combined():
+    s = space(max_instance_count=3, min_model_batch_size=4, max_model_batch_size=4, concurrency=(1, 2, 4))
+    figures = {  # (variant, concurrency, look) -> (throughput, p99 ms); every point's noise is 10%
+        ("m_config_default", 1, 0): (100.0, 1.0), ("m_config_default", 2, 0): (200.0, 2.0), ("m_config_default", 4, 0): (300.0, 4.0),
+        ("m_config_0", 4, 0): (1000.0, 5.0), ("m_config_0", 4, 1): (600.0, 5.0),  # 1 instance: a lucky first look
+        ("m_config_1", 4, 0): (1000.0, 12.0), ("m_config_1", 3, 0): (1100.0, 9.0),  # 2 instances
+        ("m_config_2", 4, 0): (1200.0, 8.0),  # 3 instances
+    }  # fmt: skip
+    strategy, history = adaptive(s, SearchGoal(latency_budget_ms=10.0)), []
+    while trials := strategy.propose(history):
+        for t in trials:
+            throughput, p99 = figures[(t.variant.name, int(t.load.value), t.repeat)]
+            m = point(t, throughput)
+            m.repeat, m.latency_p99_ms, m.throughput_noise = t.repeat, p99, 0.10
+            history.append(m)
+    walked = [(m.variant, int(m.load_value), m.repeat) for m in history]
+    # 2 instances' 1000/s over the budget is a close call against 1 instance's 1000/s: the
+    # second look reads 600, so 1 instance counts 800 (two looks), which 2 instances' 1100
+    # beats: 3 instances are tried. Against the first look alone, 1100 would not count as a gain.
+    assert ("m_config_0", 4, 1) in walked
+    assert walked[-1] == ("m_config_2", 4, 0)

@@ -147,17 +147,18 @@ class AdaptiveSearch:
                     continue  # each batch size has its own bound: a larger one may batch cheaper
                 points = [p for v in self.grid[c] for p in self.walk_variant(measure, v)]
                 measured_at[c] = points
-                top = self.best(points)
+                top = self.best(self.looked(points))
                 if top is None:
                     continue  # nothing inside the goal: its walks started above the budget and
                     # stopped there, unable to win; that says nothing about a larger batch size
-                if count_best is not None and not self.beats(top, count_best):
+                if count_best is not None and not self.beats(top, self.looked([count_best])[0]):
                     break  # a larger max_batch_size stopped helping at this instance count
                 count_best = top
             if count_best is None:
                 continue  # nothing at this count met the goal: no evidence about more instances
-            if previous_count_best is not None and not self.beats(count_best, previous_count_best):
-                break  # one more instance did not help: more will not either
+            if previous_count_best is not None and not self.beats(count_best, self.looked([previous_count_best])[0]):
+                break  # one more instance did not help: more will not either (a second look
+                # taken since at the previous count's best counts)
             previous_count_best = count_best
 
     def walk_variant(self, measure: Measure, variant: Variant, from_lowest: bool = False) -> List[Measurement]:
@@ -301,11 +302,13 @@ class AdaptiveSearch:
 
     # -- the best so far, looked at twice -----------------------------------------------
 
+    def looked(self, points: Sequence[Measurement]) -> List[Measurement]:
+        """The first looks among ``points``, each with its looks combined if it had two."""
+        return [self.evidence.confirmed.get(p.point, p) for p in points if p.repeat == 0]
+
     def best_so_far(self, batch: int) -> Optional[Measurement]:
-        """The best point seen at this client batch size; a point looked at twice counts
-        with its looks combined."""
-        points = [self.evidence.confirmed.get(p.point, p) for p in self.evidence.seen if p.repeat == 0 and p.batch_size == batch]
-        return self.best(points)
+        """The best point seen at this client batch size (looks combined)."""
+        return self.best([p for p in self.looked(self.evidence.seen) if p.batch_size == batch])
 
     def confirmed_best(self, measure: Measure, batch: int) -> Optional[Measurement]:
         """:meth:`best_so_far`, after a second look at it if it had only one. When the second
