@@ -98,7 +98,7 @@ def main() -> int:
     counted = CountingLoad(load)
     client = TritonHTTP(args.url)
     settings = MethodSettings(
-        window_s=args.window_s, tolerance=args.tolerance, stable_windows=args.stable_windows,
+        window_s=args.window_s, throughput_precision=args.tolerance, latency_precision=args.tolerance, min_windows=args.stable_windows,
         max_windows=args.max_windows, warmup_s=args.warmup_s,
     )  # fmt: skip
     startup_s = time.monotonic() - _T0

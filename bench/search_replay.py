@@ -144,12 +144,12 @@ class Surface:
 class NoisyMeasure:
     """Measures a trial on the surface the way tsweep's method would on a noisy machine."""
 
-    def __init__(self, surface: Surface, rng: random.Random, tolerance=0.10, stable_windows=3, max_windows=5):
+    def __init__(self, surface: Surface, rng: random.Random, precision=(0.05, 0.10), min_windows=3, max_windows=10):
         self.surface, self.rng = surface, rng
-        self.tolerance, self.stable_windows, self.max_windows = tolerance, stable_windows, max_windows
+        self.precision, self.min_windows, self.max_windows = precision, min_windows, max_windows
 
     def __call__(self, trial):
-        from tsweep.records import relative_half_spread
+        from tsweep.intervals import of_values
 
         true = self.surface.at(trial.variant.digest, trial.load.kind, trial.batch_size, trial.load.value)
         if true is None:
@@ -160,17 +160,16 @@ class NoisyMeasure:
         for rt, rp in list(zip(thr_ratios, p99_ratios))[: self.max_windows]:
             thr.append(true.throughput * rt * ft)
             p99.append(true.latency_p99_ms * rp * fp)
-            if len(thr) >= self.stable_windows:
-                recent_t, recent_p = thr[-self.stable_windows :], p99[-self.stable_windows :]
-                if all((max(v) - min(v)) / statistics.mean(v) <= self.tolerance for v in (recent_t, recent_p)):
+            if len(thr) >= self.min_windows:  # tsweep's rule, on per-window figures
+                if of_values(thr).relative <= self.precision[0] and of_values(p99).relative <= self.precision[1]:
                     status = "ok"
                     break
-        judged_t, judged_p = thr[-self.stable_windows :], p99[-self.stable_windows :]
+        judged_t, judged_p = of_values(thr), of_values(p99)
         return dataclasses.replace(
             true, metrics=dict(true.metrics), variant=trial.variant.name, variant_digest=trial.variant.digest,
             load_value=trial.load.value, batch_size=trial.batch_size, repeat=trial.repeat, id=None, status=status,
-            throughput=statistics.mean(judged_t), latency_p99_ms=statistics.mean(judged_p),
-            throughput_noise=relative_half_spread(judged_t), window_throughputs=thr, window_p99s_ms=p99, windows=len(thr),
+            throughput=judged_t.value, latency_p99_ms=judged_p.value, throughput_ci=judged_t.half_width,
+            latency_p99_ci_ms=judged_p.half_width, window_throughputs=thr, window_p99s_ms=p99, windows=len(thr),
         )  # fmt: skip
 
 

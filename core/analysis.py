@@ -14,6 +14,7 @@ from tsweep import goals, repeats
 from tsweep.components import Reporter
 from tsweep.config import Config
 from tsweep.errors import UsageError
+from tsweep.judge import TIED, UNSURE, Judge
 from tsweep.pluginmanager import Hooks
 from tsweep.records import CORE_METRICS, MetricInfo, RankedConfig
 from tsweep.store import ResultsStore
@@ -32,17 +33,16 @@ def known_metrics(extra: Sequence[MetricInfo]) -> Dict[str, MetricInfo]:
     return known
 
 
-def rank(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str], first_looks_only: bool = False) -> Dict[str, List[RankedConfig]]:
+def rank(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str]) -> Dict[str, List[RankedConfig]]:
     """The ranking of each model's variants, best first.
 
-    Re-measured points count as one point (their looks combined); ``first_looks_only``
-    ignores re-measurements, which is how the candidates for re-measuring are chosen, so a
-    resumed run picks the same ones.
+    Re-measured points count as one point (their looks combined), and the Judge that
+    decides constraints and ties is built from the same rows.
     """
     result = {}
     for model in models:
         variants = store.variants(model)
-        result[model] = _ranked(store.measurements(model), variants, config, hooks, first_looks_only)
+        result[model] = _ranked(store.measurements(model), variants, config, hooks)
     return result
 
 
@@ -52,29 +52,24 @@ def rank_overall(store: ResultsStore, config: Config, hooks: Hooks, models: Sequ
     return _ranked(rows, store.variants(), config, hooks)[: config.num_top_model_configs]
 
 
-def _ranked(rows, variants, config: Config, hooks: Hooks, first_looks_only: bool = False) -> List[RankedConfig]:
+def _ranked(rows, variants, config: Config, hooks: Hooks) -> List[RankedConfig]:
     known = known_metrics(hooks.metric_infos())
     objectives = goals.objectives(config, known)
     constraints = goals.constraints(config, known)
-    points = [m for m in rows if m.repeat == 0] if first_looks_only else repeats.merge(rows)
+    points = repeats.merge(rows)
     defaults = [v["name"] for v in variants if v["is_default"]]
-    ranking = hooks.ranker(config.ranker).rank(points, objectives, constraints, known, defaults)
-    return mark_ties([with_aliases(r, variants) for r in ranking])
+    judge = Judge.from_history(goals.search_goal(config), rows)
+    ranking = hooks.ranker(config.ranker).rank(points, objectives, constraints, known, defaults, judge)
+    return mark_ties([with_aliases(r, variants) for r in ranking], judge)
 
 
-def within_noise(a: RankedConfig, b: RankedConfig) -> bool:
-    """True when the two throughputs' noise bands overlap: the order between them is chance."""
-    ta, tb = a.best.throughput or 0.0, b.best.throughput or 0.0
-    band = (a.best.throughput_noise or 0.0) * ta + (b.best.throughput_noise or 0.0) * tb
-    return abs(ta - tb) <= band
-
-
-def mark_ties(ranking: List[RankedConfig]) -> List[RankedConfig]:
-    """Name the configs that meet the constraints and cannot be told apart from the winner."""
+def mark_ties(ranking: List[RankedConfig], judge: Judge) -> List[RankedConfig]:
+    """Name the configs that meet the constraints and that the Judge cannot rank below the
+    winner (tied, or not separated yet): the order between them is chance."""
     if not ranking or not ranking[0].passes:
         return ranking
     top = ranking[0]
-    tied = [r for r in ranking[1:] if r.passes and within_noise(top, r)]
+    tied = [r for r in ranking[1:] if r.passes and judge.compare(top.best, r.best) in (TIED, UNSURE)]
     if not tied:
         return ranking
     names = {r.variant for r in tied}

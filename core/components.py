@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Protocol, Sequence, runtime_checkable
 
+from tsweep.judge import Judge
 from tsweep.records import (
     ConfigSpace,
     Constraint,
@@ -83,7 +84,7 @@ class MetricCollector(Protocol):
 
     Optional: a collector that keeps timestamped samples may also have
     ``stop_since(since)``; the core then calls it *instead of* ``stop()``, with the
-    ``time.monotonic()`` at which the judged windows (the last ``stable_windows``) began, so
+    ``time.monotonic()`` at which the judged windows (all but the warm-up) began, so
     the aggregate covers the same interval as the point's latency and throughput. A
     collector with only ``start``/``stop`` keeps working and aggregates the whole point.
     Neither call may raise for a failed sample: leave the metric out instead.
@@ -108,8 +109,12 @@ class Ranker(Protocol):
     """Orders a model's (or all models') variants by objectives under constraints.
 
     ``objectives`` maps a metric name to a weight; ``metrics`` describes every known metric
-    (direction and unit). Returns one :class:`RankedConfig` per variant, best first; variants
-    that meet every constraint rank above those that do not.
+    (direction and unit). ``judge`` (:class:`tsweep.judge.Judge`) decides whether a point
+    meets a constraint: ``judge.miss(point, constraint)`` is 0 only when the point is inside
+    the bound with 95% confidence, so a ranker never crowns a point that meets the latency
+    budget by luck. Returns one :class:`RankedConfig` per variant, best first; variants that
+    meet every constraint rank above those that do not. Ties with the winner are marked by
+    the core afterwards, with the same Judge.
     """
 
     def rank(
@@ -119,6 +124,7 @@ class Ranker(Protocol):
         constraints: Sequence[Constraint],
         metrics: Mapping[str, MetricInfo],
         default_variants: Sequence[str],
+        judge: Judge,
     ) -> List[RankedConfig]: ...
 
 

@@ -91,8 +91,8 @@ class Config:
     run_config_search_max_concurrency: int = _opt(1024, "Highest concurrency to try (powers of two).", kind="positive")
     concurrency: Tuple[int, ...] = _opt((), "Exact concurrency levels to measure, comma-separated (replaces the range).", kind="list_int")
     batch_sizes: Tuple[int, ...] = _opt((1,), "Client batch sizes, comma-separated.", kind="list_int")
-    remeasure_top_configs: int = _opt(0, "After the search, measure the best point of this many top configs per model again, interleaved, to separate configs the noise ties (0: off).", kind="count")
-    remeasure_rounds: int = _opt(2, "How many more times each re-measured point is measured.", kind="positive")
+    remeasure_top_configs: int = _opt(3, "The final race: after the search, the leader and up to this many minus one challengers the Judge cannot yet rank below it are measured again, interleaved, until separated (0 or 1: no race).", kind="count")
+    remeasure_rounds: int = _opt(3, "The final race: at most this many more looks at each contender.", kind="count")
 
     # load and measurement --------------------------------------------------------------
     client_protocol: str = _opt("http", "Protocol of the load generator: http (native, fastest) or grpc (tritonclient).", choices=("http", "grpc"))
@@ -103,11 +103,12 @@ class Config:
     http_encoding: str = _opt("binary", "HTTP request encoding: binary (tensor extension) or json.", choices=("binary", "json"))
     request_timeout_s: float = _opt(30.0, "A request taking longer than this counts as an error.", kind="positive")
     max_error_fraction: float = _opt(0.01, "A point whose failed requests exceed this fraction is recorded as failed (its figures kept).", kind="fraction")
-    measurement_window_s: float = _opt(5.0, "Length of one measurement window in seconds.", kind="positive")
-    measurement_request_count: Optional[int] = _opt(None, "Windows last until at least this many responses (count windows).", kind="positive")
-    stability_tolerance: float = _opt(0.10, "Windows agree when throughput and p99 are within this fraction.", kind="positive")
-    stable_windows: int = _opt(3, "How many consecutive windows must agree.", kind="positive")
-    max_windows: int = _opt(10, "Most windows per point; then the point is kept as unstable.", kind="positive")
+    measurement_window_s: float = _opt(1.0, "Length of one measurement window in seconds (a window with too few responses is extended).", kind="positive")
+    measurement_request_count: Optional[int] = _opt(None, "Windows last until at least this many responses (count windows; default 50).", kind="positive")
+    throughput_precision: float = _opt(0.05, "A point ends when its throughput's 95% confidence interval is this narrow (relative half-width) and its p99's is within latency_precision.", kind="positive")
+    latency_precision: float = _opt(0.10, "Relative half-width of the p99 latency's 95% confidence interval a point must reach.", kind="positive")
+    min_windows: int = _opt(3, "Fewest windows per point (an interval needs a few).", kind="positive")
+    max_windows: int = _opt(10, "Most windows per point; a point that reaches it first is kept as unstable, with its wider intervals.", kind="positive")
     monitoring_interval: float = _opt(1.0, "Seconds between two samples of the metric collectors (GPU, Triton metrics, server process).", kind="positive")
     perf_analyzer_flags: Dict[str, Any] = _opt({}, "Load options in perf_analyzer's names, mapped onto the keys above (see below).", flag=False)
 
@@ -143,7 +144,7 @@ PERF_ANALYZER_FLAGS = {
     "input-data": ("input_data", str),
     "measurement-interval": ("measurement_window_s", lambda ms: float(ms) / 1000.0),
     "measurement-request-count": ("measurement_request_count", int),
-    "stability-percentage": ("stability_tolerance", lambda pct: float(pct) / 100.0),
+    "stability-percentage": ("throughput_precision", lambda pct: float(pct) / 100.0),
     "max-trials": ("max_windows", int),
     "request-distribution": ("request_distribution", str),
     "protocol": ("client_protocol", str),
@@ -245,7 +246,16 @@ def _from_perf_analyzer_flags(flags: Any) -> Dict[str, Any]:
     return mapped
 
 
+#: Keys of tsweep 0.1 that the precision rule replaced, and what to write instead.
+RENAMED = {
+    "stability_tolerance": "throughput_precision and latency_precision (relative half-widths of 95% intervals)",
+    "stable_windows": "min_windows",
+}
+
+
 def _unknown_key(key: str, source: str) -> str:
+    if key in RENAMED:
+        return f"config key {key!r} in {source} is gone: points now end by precision; use {RENAMED[key]} (docs/measurement.md)"
     keys = [name for name, f in FIELDS.items() if not f.metadata.get("internal")]
     close = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}?" if close else "see docs/config.md for the valid keys"
@@ -358,8 +368,8 @@ def _check(config: Config) -> None:
         raise UsageError(f"triton_bind_address {config.triton_bind_address!r} is not an IP address: use e.g. 127.0.0.1") from None
     if config.request_rate and config.concurrency:
         raise UsageError("request_rate and concurrency both set: choose open loop (request_rate) or closed loop (concurrency)")
-    if config.stable_windows > config.max_windows:
-        raise UsageError(f"stable_windows ({config.stable_windows}) must not exceed max_windows ({config.max_windows})")
+    if config.min_windows > config.max_windows:
+        raise UsageError(f"min_windows ({config.min_windows}) must not exceed max_windows ({config.max_windows})")
     for section in ("objectives", "constraints"):
         for metric in getattr(config, section):
             canonical_metric(metric, section)

@@ -1,11 +1,18 @@
-"""The measurement method: windows of load until the point is stable.
+"""The measurement method: windows of load until the point is known to a precision.
 
 One point = one variant under one load level. The load runs continuously; every
 ``window_s`` the client's window (latency histogram, counts) is taken together with the
 delta of Triton's statistics for the model, so client and server numbers cover the same
-interval. A point is stable when the last ``stable_windows`` windows agree within
-``tolerance`` on throughput and p99; after ``max_windows`` it is kept as ``unstable``.
-A window with too few requests to say anything is extended rather than judged.
+interval. A window with too few responses to say anything is extended rather than judged
+(a count window, for slow models).
+
+After each window the point's 95% confidence intervals for throughput and p99 latency are
+computed from all its windows (batch means, :mod:`tsweep.intervals`). The point ends when
+both are narrow enough (``throughput_precision`` and ``latency_precision``, relative
+half-widths), or as soon as its p99 is surely over the latency budget (it cannot count,
+so its throughput needs no precision), after at least ``min_windows``. A point that reaches
+``max_windows`` first is kept as ``unstable``: it has its intervals like any other, only
+wider than asked for.
 """
 from __future__ import annotations
 
@@ -13,8 +20,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
+from tsweep import intervals
 from tsweep.ext.histogram import Histogram
-from tsweep.records import Measurement, Trial, relative_half_spread
+from tsweep.intervals import Interval
+from tsweep.records import Measurement, Trial
 from tsweep.triton import ServerStats
 
 #: A window needs at least this many responses before its p99 means anything.
@@ -25,13 +34,17 @@ MAX_LATE_FRACTION = 0.10
 
 @dataclass(frozen=True)
 class MethodSettings:
-    window_s: float = 5.0
-    tolerance: float = 0.10
-    stable_windows: int = 3
+    """How one point is measured; :func:`tsweep.sweep.method_settings` fills it from the config."""
+
+    window_s: float = 1.0
+    throughput_precision: float = 0.05  # relative half-width of the throughput's 95% interval
+    latency_precision: float = 0.10  # the same for p99 latency
+    min_windows: int = 3
     max_windows: int = 10
     warmup_s: float = 0.5
     min_requests: int = MIN_WINDOW_REQUESTS
     max_error_fraction: float = 0.01  # more failed requests than this: the point failed
+    latency_budget_ms: Optional[float] = None  # a point surely over it ends early
 
 
 @dataclass
@@ -80,22 +93,40 @@ class Window:
         )  # fmt: skip
 
 
-def spread(values: Sequence[float]) -> float:
-    """Relative spread (max - min) / mean; 0 for equal values, inf when the mean is 0."""
-    mean = sum(values) / len(values)
-    if mean <= 0:
-        return 0.0 if max(values) == min(values) else float("inf")
-    return (max(values) - min(values)) / mean
+def throughput_interval(windows: Sequence[Window], batch_size: int) -> Interval:
+    """Inferences per second over the windows, with its 95% interval (batch means)."""
+    return intervals.batch_means(windows, lambda group: _merged_throughput(group, batch_size))
 
 
-def is_stable(windows: Sequence[Window], settings: MethodSettings, batch_size: int) -> bool:
-    if len(windows) < settings.stable_windows:
+def p99_interval_ms(windows: Sequence[Window]) -> Interval:
+    """p99 latency (ms) of the windows' merged histogram, with its 95% interval (each batch's
+    p99 from its own merged histogram)."""
+    return intervals.batch_means(windows, _merged_p99_ms)
+
+
+def _merged_throughput(group: Sequence[Window], batch_size: int) -> float:
+    duration = sum(w.duration_ns for w in group)
+    return sum(w.completed for w in group) * batch_size / (duration / 1e9) if duration else 0.0
+
+
+def _merged_p99_ms(group: Sequence[Window]) -> float:
+    if len(group) == 1:
+        return group[0].p99_ns() / 1e6
+    merged = Histogram()
+    for w in group:
+        merged.merge(w.histogram)
+    return merged.value_at_percentile(99.0) / 1e6
+
+
+def known_enough(windows: Sequence[Window], settings: MethodSettings, batch_size: int) -> bool:
+    """True when the point needs no more windows: both intervals are as narrow as asked, or
+    its p99 is over the latency budget even at the interval's low end."""
+    if len(windows) < settings.min_windows:
         return False
-    recent = windows[-settings.stable_windows :]
-    return (
-        spread([w.throughput(batch_size) for w in recent]) <= settings.tolerance
-        and spread([float(w.p99_ns()) for w in recent]) <= settings.tolerance
-    )
+    p99 = p99_interval_ms(windows)
+    if settings.latency_budget_ms is not None and p99.low > settings.latency_budget_ms:
+        return True
+    return p99.relative <= settings.latency_precision and throughput_interval(windows, batch_size).relative <= settings.throughput_precision
 
 
 def measure(
@@ -106,7 +137,8 @@ def measure(
     collectors: Sequence = (),
     clock: Callable[[float], None] = time.sleep,
 ) -> Measurement:
-    """Drive ``load`` (started here, stopped before returning) until the point is stable."""
+    """Drive ``load`` (started here, stopped before returning) until the point is known
+    well enough (:func:`known_enough`) or ``max_windows`` windows were judged."""
     windows: List[Window] = []
     pending: Optional[Window] = None
     started = time.monotonic()
@@ -136,13 +168,12 @@ def measure(
             windows.append(window)
             if window.completed == 0 and window.errors > 0:
                 break  # every request fails: more windows will not fix it
-            stable = is_stable(windows, settings, trial.batch_size)
+            stable = known_enough(windows, settings, trial.batch_size)
             if stable:
                 break
     finally:
         try:  # before the load stops, so that the last samples still see it
-            judged = windows[-settings.stable_windows :]
-            metrics = stop_collectors(collectors, judged[0].started_s if judged else started)
+            metrics = stop_collectors(collectors, windows[0].started_s if windows else started)
         finally:
             load.stop()
     return summarize(trial, windows or ([pending] if pending else []), stable, settings, time.monotonic() - started, metrics)
@@ -171,7 +202,7 @@ def server_baseline(collectors: Sequence, interval_s: float, clock: Callable[[fl
 
 
 def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: MethodSettings, elapsed_s: float, metrics: dict) -> Measurement:
-    """One Measurement from the judged windows (the last ``stable_windows`` of them)."""
+    """One Measurement from every judged window (the warm-up is not among them)."""
     base = dict(
         model=trial.variant.model,
         variant=trial.variant.name,
@@ -187,7 +218,7 @@ def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: M
     )
     if not windows:
         return Measurement(status="failed", error="no measurement window completed", **base)
-    used = list(windows[-settings.stable_windows :])
+    used = list(windows)
     total = Window(0, 0, 0, Histogram(), ServerStats(), 0, 0, [])
     for w in used:
         total.absorb(w)
@@ -218,21 +249,24 @@ def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: M
                 f"the client could not keep to {trial.load.value:g} requests/s: {100 * late / sent:.0f}% of sends were "
                 f"late (worst by {worst / 1e6:.1f} ms); lower the request rate"
             )
+    throughput = throughput_interval(used, trial.batch_size)
+    p99 = p99_interval_ms(used)
     return Measurement(
         status=status,
-        throughput=total.throughput(trial.batch_size),
+        throughput=throughput.value,
         latency_avg_ms=hist.mean / 1e6,
         latency_p50_ms=hist.value_at_percentile(50) / 1e6,
         latency_p90_ms=hist.value_at_percentile(90) / 1e6,
         latency_p95_ms=hist.value_at_percentile(95) / 1e6,
-        latency_p99_ms=hist.value_at_percentile(99) / 1e6,
+        latency_p99_ms=p99.value,
         queue_ms=per_request(srv.queue_ns),
         compute_input_ms=per_request(srv.compute_input_ns),
         compute_infer_ms=per_request(srv.compute_infer_ns),
         compute_output_ms=per_request(srv.compute_output_ns),
         client_send_ms=total.send_ns / total.completed / 1e6,
         client_recv_ms=total.recv_ns / total.completed / 1e6,
-        throughput_noise=relative_half_spread([w.throughput(trial.batch_size) for w in used]),
+        throughput_ci=throughput.half_width,
+        latency_p99_ci_ms=p99.half_width,
         requests=total.completed,
         errors=errors,
         error=error,

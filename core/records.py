@@ -202,8 +202,12 @@ class MetricInfo:
 class Measurement:
     """One measured point, exactly as stored: one row of the results store.
 
-    ``status`` is ``ok`` (stable), ``unstable`` (window limit hit; data kept) or ``failed``
-    (``error`` says why; metrics may be missing).
+    ``status`` is ``ok`` (known to the precision asked for), ``unstable`` (window limit hit
+    first; data and intervals kept) or ``failed`` (``error`` says why; metrics may be
+    missing). ``throughput_ci`` and ``latency_p99_ci_ms`` are the half-widths of the 95%
+    confidence intervals (``inf`` when one window left nothing to estimate them from; None
+    when the row records none, e.g. written by hand: such figures count as exact); the
+    :class:`tsweep.judge.Judge` decides with them.
     """
 
     model: str
@@ -225,7 +229,8 @@ class Measurement:
     compute_output_ms: Optional[float] = None
     client_send_ms: Optional[float] = None
     client_recv_ms: Optional[float] = None
-    throughput_noise: Optional[float] = None  # relative half-spread of the judged windows
+    throughput_ci: Optional[float] = None  # half-width of the throughput's 95% interval (infer/s)
+    latency_p99_ci_ms: Optional[float] = None  # half-width of p99's 95% interval (ms)
     requests: int = 0
     errors: int = 0
     windows: int = 0
@@ -260,20 +265,6 @@ class Measurement:
 
 
 _MEASUREMENT_COLUMNS = {f.name for f in dataclasses.fields(Measurement)}
-
-
-def relative_half_spread(values: List[float]) -> float:
-    """(max - min) / 2 / mean: the +- band around the mean that the values span."""
-    values = [v for v in values if v is not None]
-    if len(values) < 2:
-        return 0.0
-    mean = sum(values) / len(values)
-    return (max(values) - min(values)) / 2 / mean if mean > 0 else 0.0
-
-def noise_margin(a: "Measurement", b: "Measurement", floor: float) -> float:
-    """The relative difference two points' throughputs must exceed to count: ``floor`` (5%
-    for Model Analyzer's rules) or, when larger, the two points' noise bands together."""
-    return max(floor, (a.throughput_noise or 0.0) + (b.throughput_noise or 0.0))
 
 
 #: Metrics every measurement has, described once for rankers and reports.

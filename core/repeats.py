@@ -1,38 +1,27 @@
-"""Re-measuring the top candidates: which points, in which order, and how repeats combine.
+"""Several looks at one point, combined into one.
 
-When the winner and the runners-up differ by less than their noise, one more look at each,
-back to back, would mostly measure the machine's mood at that moment. So the candidates'
-best points are measured again in rounds (A, B, C, A, B, C, ...): a slow minute on the
-machine then hits every candidate alike instead of one of them.
-
-The repeats of a point are stored as separate rows (``repeat`` 1, 2, ...) and combined into
-one point for ranking: the mean of each figure, and a noise estimate from the spread across
-repeats (how much the point moves from one look to the next), shrunk by sqrt(n) because the
-mean of n looks wobbles less than one look does.
+A point measured more than once (a search's second look, the final race) is stored as one
+row per look (``repeat`` 0, 1, 2, ...). For ranking and reports they count as one point:
+throughput and p99 are the looks combined by their intervals (:func:`tsweep.intervals.combine`,
+so a precise look weighs more and the combined interval is narrower than any look's), the
+other figures are plain means, and ``metrics["looks"]`` says how many looks it stands for.
+How much the looks disagree with each other is the Judge's drift estimate, not this module's.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 from collections import defaultdict
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Sequence
 
-from tsweep.records import Measurement, RankedConfig, Trial, Variant, relative_half_spread
+from tsweep import intervals
+from tsweep.intervals import Interval
+from tsweep.records import Measurement
 
 _AVERAGED = (
-    "throughput", "latency_avg_ms", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms",
+    "latency_avg_ms", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
     "queue_ms", "compute_input_ms", "compute_infer_ms", "compute_output_ms", "client_send_ms", "client_recv_ms",
 )  # fmt: skip
-
-
-def plan(ranking: Sequence[RankedConfig], top: int, rounds: int, variants: Mapping[str, Variant]) -> List[Trial]:
-    """The re-measurements of the ``top`` passing configs' best points, interleaved by round."""
-    chosen = [r for r in ranking if r.passes][:top]
-    trials = []
-    for repeat in range(1, rounds + 1):
-        for r in chosen:
-            trials.append(Trial(variants[r.best.variant], r.best.load, r.best.batch_size, repeat))
-    return trials
 
 
 def merge(measurements: Sequence[Measurement]) -> List[Measurement]:
@@ -50,14 +39,18 @@ def combine(rows: Sequence[Measurement]) -> Measurement:
     if not usable:
         return first
     values = {name: _mean([getattr(m, name) for m in usable]) for name in _AVERAGED}
-    spread = relative_half_spread([m.throughput for m in usable])
-    within = _mean([m.throughput_noise or 0.0 for m in usable]) or 0.0
+    throughput = intervals.combine([_interval(m.throughput, m.throughput_ci) for m in usable])
+    p99s = [_interval(m.latency_p99_ms, m.latency_p99_ci_ms) for m in usable if m.latency_p99_ms is not None]
+    p99 = intervals.combine(p99s) if p99s else Interval(None, None)  # type: ignore[arg-type]
     failed = len(rows) - len(usable)
     return dataclasses.replace(
         first,
         **values,
         status="ok" if all(m.status == "ok" for m in usable) else "unstable",
-        throughput_noise=max(spread, within) / math.sqrt(len(usable)),
+        throughput=throughput.value,
+        throughput_ci=throughput.half_width,
+        latency_p99_ms=p99.value,
+        latency_p99_ci_ms=p99.half_width,
         requests=sum(m.requests for m in usable),
         errors=sum(m.errors for m in rows),
         windows=sum(m.windows for m in rows),
@@ -68,6 +61,10 @@ def combine(rows: Sequence[Measurement]) -> Measurement:
         metrics={**first.metrics, "looks": float(len(usable))},
         repeat=0,
     )
+
+
+def _interval(value: float, half_width) -> Interval:
+    return Interval(value, 0.0 if half_width is None else half_width)  # None: no interval recorded, exact
 
 
 def _mean(values):

@@ -13,9 +13,9 @@ from typing import Dict, Iterator, List, Mapping, Optional
 
 from tsweep.errors import StorageError, UsageError
 from tsweep.records import Measurement, Variant
-from tsweep import modelconfig
+from tsweep import intervals, modelconfig
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS measurements (
     compute_output_ms REAL,
     client_send_ms REAL,
     client_recv_ms REAL,
-    throughput_noise REAL,
+    throughput_ci REAL,
+    latency_p99_ci_ms REAL,
     requests INTEGER NOT NULL,
     errors INTEGER NOT NULL,
     windows INTEGER NOT NULL,
@@ -68,7 +69,7 @@ _COLUMNS = [
     "model", "variant", "variant_digest", "load_kind", "load_value", "batch_size", "status",
     "throughput", "latency_avg_ms", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
     "latency_p99_ms", "queue_ms", "compute_input_ms", "compute_infer_ms", "compute_output_ms",
-    "client_send_ms", "client_recv_ms", "throughput_noise", "requests", "errors", "windows", "duration_s", "error",
+    "client_send_ms", "client_recv_ms", "throughput_ci", "latency_p99_ci_ms", "requests", "errors", "windows", "duration_s", "error",
     "repeat",
 ]  # fmt: skip
 
@@ -91,7 +92,10 @@ class ResultsStore:
             columns = {row[1] for row in conn.execute("PRAGMA table_info(measurements)")}
             if "repeat" not in columns:  # a store written before re-measurement existed
                 conn.execute("ALTER TABLE measurements ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0")
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            for name in ("throughput_ci", "latency_p99_ci_ms"):  # version 1 had no intervals
+                if name not in columns:
+                    conn.execute(f"ALTER TABLE measurements ADD COLUMN {name} REAL")
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except sqlite3.OperationalError as exc:
             conn.close()
             raise StorageError(f"cannot set up the results store {path}: {exc}: choose another --checkpoint-directory or free space") from None
@@ -176,6 +180,12 @@ class ResultsStore:
             m.window_throughputs = json.loads(windows)
             m.window_p99s_ms = json.loads(p99s)
             m.histogram = bytes(hist)
+            if m.status != "failed" and m.throughput_ci is None and m.latency_p99_ci_ms is None:
+                # a row of schema version 1: its intervals from the per-window figures it kept
+                if m.window_throughputs:
+                    m.throughput_ci = intervals.of_values(m.window_throughputs).half_width
+                if m.window_p99s_ms:
+                    m.latency_p99_ci_ms = intervals.of_values(m.window_p99s_ms).half_width
             m.variant_params = dict(params.get(m.variant, {}))
             yield m
 

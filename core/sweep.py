@@ -19,11 +19,12 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
-from tsweep import analysis, files, goals, gpus, inputs, machine, repeats, repository
+from tsweep import analysis, files, goals, gpus, inputs, machine, race, repository
 from tsweep.config import Config
 from tsweep.errors import ServerError
+from tsweep.judge import Judge
 from tsweep.loads import LoadSettings, make_load
 from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings, measure, server_baseline
 from tsweep.pluginmanager import Hooks
@@ -83,12 +84,14 @@ def space_settings(config: Config, model: str) -> SpaceSettings:
 def method_settings(config: Config) -> MethodSettings:
     return MethodSettings(
         window_s=config.measurement_window_s,
-        tolerance=config.stability_tolerance,
-        stable_windows=config.stable_windows,
+        throughput_precision=config.throughput_precision,
+        latency_precision=config.latency_precision,
+        min_windows=config.min_windows,
         max_windows=config.max_windows,
         warmup_s=min(0.5, config.measurement_window_s),
         min_requests=config.measurement_request_count or MIN_WINDOW_REQUESTS,
         max_error_fraction=config.max_error_fraction,
+        latency_budget_ms=config.latency_budget,
     )
 
 
@@ -210,12 +213,9 @@ def _run(config: Config, hooks: Hooks, progress: Progress, models, output: Path,
                 named.update({v.name: v for v in variants})
                 space = dataclasses.replace(spaces[model.name], variants=tuple(variants))
                 runner.search(model, strategy_factory(space, goals.search_goal(config)), len(variants))
-            if config.remeasure_top_configs:
-                candidates = analysis.rank(store, config, hooks, [m.name for m in models], first_looks_only=True)
+            if config.remeasure_top_configs > 1 and config.remeasure_rounds:
                 for model in models:
-                    trials = repeats.plan(candidates[model.name], config.remeasure_top_configs, config.remeasure_rounds, named)
-                    runner.run(model, trials, store.measurements(model.name))
-                    session.loader.unload()
+                    runner.race(model, store, config, hooks, {v.digest: v for v in named.values()})
         finally:
             session.stop()
         rankings = analysis.rank(store, config, hooks, [m.name for m in models])
@@ -252,6 +252,19 @@ class TrialRunner:
         self.progress.model_started(model.name, variants, self.planned, len(history))
         while self.run(model, strategy.propose(history), history):
             pass
+        self.session.loader.unload()
+
+    def race(self, model: ModelSpec, store: ResultsStore, config: Config, hooks: Hooks, variants: Mapping[str, Variant]) -> None:
+        """The final race (:mod:`tsweep.race`): rounds of interleaved looks at the contenders
+        until the Judge separates them or they reach their look limit."""
+        history = store.measurements(model.name)
+        goal = goals.search_goal(config)
+        while True:
+            ranking = analysis.rank(store, config, hooks, [model.name])[model.name]
+            judge = Judge.from_history(goal, history)
+            trials = race.next_looks(ranking, history, judge, config.remeasure_top_configs, 1 + config.remeasure_rounds, variants)
+            if not self.run(model, trials, history):
+                break
         self.session.loader.unload()
 
     def run(self, model: ModelSpec, trials: Sequence[Trial], history: List[Measurement]) -> int:

@@ -37,17 +37,31 @@ def shown(ranking: Sequence[RankedConfig], limit: Optional[int]) -> List[RankedC
     return rows
 
 
+def plus_minus(half_width: Optional[float], digits: int) -> str:
+    """`` +-x`` for a 95% interval's half-width; `` +-?`` when one window left none; empty
+    when the row has no interval at all."""
+    if half_width is None:
+        return ""
+    if half_width == float("inf"):
+        return " \u00b1?"
+    return f" \u00b1{half_width:.{digits}f}"
+
+
 def verdict(model: str, ranking: Sequence[RankedConfig], constraints: Sequence[Constraint]) -> str:
-    """One sentence: which config, its throughput and p99 at which load, and the gain."""
+    """One sentence: which config, its throughput and p99 (with their 95% intervals) at which
+    load, the gain, and the configs it could not be told apart from."""
     if not ranking:
         return f"No successful measurement of {model}: see the errors above and the server log."
     best = ranking[0]
     m = best.best
-    point = f"{m.throughput:.1f} infer/s at p99 {m.latency_p99_ms:.2f} ms ({m.load}, client batch {m.batch_size})"
+    point = (
+        f"{m.throughput:.1f}{plus_minus(m.throughput_ci, 1)} infer/s at p99 {m.latency_p99_ms:.2f}{plus_minus(m.latency_p99_ci_ms, 2)} ms "
+        f"({m.load}, client batch {m.batch_size}; 95% intervals)"
+    )
     if not best.passes:
         return (
-            f"No config of {model} meets the constraints ({describe_constraints(constraints)}); "
-            f"the closest is {best.variant}: {point}."
+            f"No config of {model} surely meets the constraints ({describe_constraints(constraints)}, judged at the "
+            f"unfavourable end of each 95% interval); the closest is {best.variant}: {point}."
         )
     default = default_of(ranking)
     gain = ""
@@ -58,7 +72,7 @@ def verdict(model: str, ranking: Sequence[RankedConfig], constraints: Sequence[C
         gain = ", which is the default config"
     twins = f" It is the same config as {', '.join(best.aliases)}, measured once." if best.aliases else ""
     ties = (
-        f" Tied with {', '.join(best.tied_with)}: the difference is within the measurement noise, so either will do."
+        f" Tied with {', '.join(best.tied_with)}: at 95% confidence the difference is within the measurement uncertainty, so either will do."
         if best.tied_with else ""
     )  # fmt: skip
     return f"Best config for {model}: {best.variant}, {point}{gain}.{twins}{ties}"

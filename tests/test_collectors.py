@@ -91,7 +91,7 @@ def loaded_point(server: RunningServer, collectors):
     t = Trial(Variant("add_sub", CONFIG, {}, name="add_sub"), LoadLevel("concurrency", 4.0), 1)
     client = TritonHTTP(server.http_url)
     load = make_load(t, server, LoadSettings(protocol="http", shapes={}))
-    settings = MethodSettings(window_s=1.0, stable_windows=3, max_windows=4, warmup_s=0.2, tolerance=0.5)
+    settings = MethodSettings(window_s=1.0, min_windows=3, max_windows=4, warmup_s=0.2, throughput_precision=0.5, latency_precision=0.5)
     return measure(t, load, lambda: client.stats("add_sub"), settings, collectors)
 
 

@@ -5,7 +5,7 @@ import pytest
 from tsweep import modelconfig
 from tsweep.ext.histogram import Histogram
 from tsweep.grpcload import LoadWindow
-from tsweep.measure import MethodSettings, is_stable, measure, spread
+from tsweep.measure import MethodSettings, known_enough, measure
 from tsweep.records import LoadLevel, Trial, Variant
 from tsweep.triton import ServerStats
 
@@ -53,36 +53,49 @@ def run(script, **kw):
     return m
 
 
-def test_spread():
-    assert spread([10, 10, 10]) == 0
-    assert spread([9, 10, 11]) == pytest.approx(0.2)
-
-
-def test_stable_after_three_agreeing_windows():
-    m = run([(500, 5), (1000, 2), (1000, 2), (1020, 2), (3000, 9)])
-    assert m.status == "ok" and m.windows == 4
+def test_point_ends_when_both_intervals_are_narrow():
+    m = run([(1000, 2), (1000, 2), (1020, 2), (3000, 9)])
+    assert m.status == "ok" and m.windows == 3
     assert m.throughput == pytest.approx((1000 + 1000 + 1020) / 3, rel=1e-6)
     assert m.latency_p99_ms == pytest.approx(2.0, rel=1e-3)
+    # batch means over three windows: t(2) = 4.303 times the standard error of the mean
+    assert m.throughput_ci == pytest.approx(4.303 * 11.547 / 3**0.5, rel=1e-3)
+    assert m.latency_p99_ci_ms == pytest.approx(0.0, abs=1e-6)
     assert m.queue_ms == pytest.approx(1.0) and m.compute_infer_ms == pytest.approx(2.0)
 
 
-def test_unstable_point_is_kept_with_its_data():
-    m = run([(1000, 2), (1500, 2), (1000, 2), (1500, 2)] * 3, max_windows=6)
-    assert m.status == "unstable" and m.windows == 6 and m.throughput > 0
+def test_point_that_never_gets_precise_is_kept_at_the_cap_with_its_interval():
+    m = run([(1000, 2), (1500, 2)] * 6, max_windows=6)
+    assert m.status == "unstable" and m.windows == 6 and m.throughput == pytest.approx(1250)
     assert len(m.window_throughputs) == 6
+    assert 0.05 * 1250 < m.throughput_ci < 1250  # wider than asked for, and finite
 
 
-def test_latency_disagreement_is_unstable_too():
+def test_latency_disagreement_keeps_the_point_going_too():
     windows = [(1000, 2), (1000, 3), (1000, 2), (1000, 3)]
-    assert not is_stable([], MethodSettings(), 1)
+    assert not known_enough([], MethodSettings(), 1)
     m = run(windows * 2, max_windows=5)
-    assert m.status == "unstable"
+    assert m.status == "unstable" and m.latency_p99_ci_ms > 0.1 * m.latency_p99_ms
+
+
+def test_looser_precision_ends_sooner():
+    script = [(1000, 2), (1100, 2), (950, 2), (1050, 2)] * 3
+    tight, loose = run(script, max_windows=12), run(script, max_windows=12, throughput_precision=0.25)
+    assert loose.status == "ok" and loose.windows == 3
+    assert tight.windows > loose.windows
+
+
+def test_a_point_surely_over_the_budget_ends_early():
+    noisy = [(1000, 50), (1500, 52), (700, 51)] * 4  # throughput far from precise
+    over = run(noisy, max_windows=12, latency_budget_ms=10)
+    assert over.status == "ok" and over.windows == 3
+    assert run(noisy, max_windows=12, latency_budget_ms=60).windows == 12  # could be inside: keep going
 
 
 def test_short_windows_are_extended_not_judged():
-    m = run([(10, 2)] * 5 + [(1000, 2)] * 3, max_windows=10)
-    assert m.status == "ok"
-    assert m.windows == 4  # the five 10-request windows became one, then three good ones
+    m = run([(10, 2)] * 5 + [(1000, 2)] * 3, max_windows=4)
+    assert m.windows == 4
+    assert m.window_throughputs[0] == pytest.approx(10.0)  # five 10-request windows became one of 50 over 5 s
 
 
 class StampedLoad(ScriptedLoad):
@@ -128,16 +141,16 @@ class WindowedCollector(PlainCollector):
 
 
 def test_collectors_aggregate_from_the_start_of_the_judged_windows():
-    # warm-up, then windows 1..5; windows 3, 4 and 5 agree, so they are the judged ones
-    load = StampedLoad([(0, 1), (500, 5), (3000, 9), (1000, 2), (1000, 2), (1000, 2)])
+    # warm-up, then windows 1..3, which agree: every window after the warm-up is judged
+    load = StampedLoad([(0, 1), (1000, 2), (1000, 2), (1000, 2)])
     windowed, plain = WindowedCollector(), PlainCollector()
     m = measure(TRIAL, load, Counter(), MethodSettings(window_s=1.0), [windowed, plain], clock=lambda s: None)
-    assert m.status == "ok" and m.windows == 5
+    assert m.status == "ok" and m.windows == 3
     assert m.metrics == {"windowed": 1.0, "plain": 2.0}
     assert plain.calls == ["start", "stop"]
     since = windowed.calls[1]
-    # the judged windows begin when window 2 was taken (take 0 is the warm-up)
-    assert load.takes[2] <= since <= load.takes[3]
+    # the judged windows begin when the warm-up window (take 0) was taken
+    assert load.takes[0] <= since <= load.takes[1]
 
 
 def test_collectors_see_the_whole_point_when_no_window_completed():
@@ -162,23 +175,24 @@ def test_server_baseline_samples_each_collector_once_for_one_interval():
     assert waited == [0.25] and plain.calls == ["start", "stop"]
 
 
-def test_dispersion_from_window_sequences_decides_ties():
-    """Noise estimates come from the judged windows, and decide what counts as a tie."""
+def test_intervals_from_window_sequences_decide_ties():
+    """The intervals come from the windows, and the Judge uses them to call a tie."""
     from dataclasses import replace
 
     from tsweep.analysis import mark_ties
+    from tsweep.judge import Judge
     from tsweep.records import RankedConfig
 
-    noisy_a = run([(1000, 2), (1040, 2), (960, 2)], tolerance=0.10)  # +-4% around 1000
-    noisy_b = run([(1020, 2), (1060, 2), (980, 2)], tolerance=0.10)  # 2% better, as noisy
+    noisy_a = run([(1000, 2), (1040, 2), (960, 2)], throughput_precision=0.2)  # +-4% windows around 1000
+    noisy_b = run([(1020, 2), (1060, 2), (980, 2)], throughput_precision=0.2)  # 2% better, as noisy
     quiet_a = run([(1000, 2), (1001, 2), (999, 2)])
     quiet_b = run([(1060, 2), (1061, 2), (1059, 2)])  # 6% better, quiet
-    assert noisy_a.status == "ok" and noisy_a.throughput_noise == pytest.approx(0.04)
-    assert quiet_a.throughput_noise == pytest.approx(0.001)
+    assert noisy_a.status == "ok" and noisy_a.throughput_ci == pytest.approx(4.303 * 40 / 3**0.5, rel=1e-3)
+    assert quiet_a.throughput_ci == pytest.approx(4.303 * 1 / 3**0.5, rel=1e-3)
 
     def ranking(better, worse):
         named = [replace(better, variant="b"), replace(worse, variant="a")]
-        return mark_ties([RankedConfig(i + 1, m.variant, "m", m, True, m.throughput) for i, m in enumerate(named)])
+        return mark_ties([RankedConfig(i + 1, m.variant, "m", m, True, m.throughput) for i, m in enumerate(named)], Judge())
 
-    assert ranking(noisy_b, noisy_a)[0].tied_with == ("a",)  # 2% apart, each +-4%: chance
-    assert ranking(quiet_b, quiet_a)[0].tied_with == ()  # 6% apart, each +-0.1%: real
+    assert ranking(noisy_b, noisy_a)[0].tied_with == ("a",)  # 2% apart, each +-10%: chance
+    assert ranking(quiet_b, quiet_a)[0].tied_with == ()  # 6% apart, each +-0.25%: real

@@ -1,13 +1,17 @@
 """Ranking under constraints and the verdict sentence."""
+import pytest
+
 from tsweep.analysis import known_metrics
+from tsweep.judge import Judge
 from tsweep.plugins.rankers.objectives import ObjectivesRanker
 from tsweep.records import Constraint, Measurement
 from tsweep.verdict import verdict
 
 
-def m(variant, conc, thr, p99, status="ok"):
+def m(variant, conc, thr, p99, status="ok", thr_ci=0.0, p99_ci=0.0):
     return Measurement(model="m", variant=variant, variant_digest=variant, load_kind="concurrency", load_value=conc,
-                       batch_size=1, status=status, throughput=thr, latency_p99_ms=p99)  # fmt: skip
+                       batch_size=1, status=status, throughput=thr, latency_p99_ms=p99,
+                       throughput_ci=thr_ci, latency_p99_ci_ms=p99_ci)  # fmt: skip
 
 
 ROWS = [
@@ -18,8 +22,8 @@ ROWS = [
 ]  # fmt: skip
 
 
-def rank(constraints):
-    return ObjectivesRanker().rank(ROWS, {"throughput": 1.0}, constraints, known_metrics(()), ["m_config_default"])
+def rank(constraints, rows=ROWS):
+    return ObjectivesRanker().rank(rows, {"throughput": 1.0}, constraints, known_metrics(()), ["m_config_default"], Judge())
 
 
 def test_best_point_within_budget_wins():
@@ -41,32 +45,34 @@ def test_verdict_names_choice_load_and_gain_over_default():
     constraints = [Constraint("latency_p99_ms", max=10)]
     text = verdict("m", rank(constraints), constraints)
     assert text == (
-        "Best config for m: m_config_0, 400.0 infer/s at p99 9.00 ms (concurrency=4, client batch 1), "
+        "Best config for m: m_config_0, 400.0 \u00b10.0 infer/s at p99 9.00 \u00b10.00 ms (concurrency=4, client batch 1; 95% intervals), "
         "4.00x the throughput of the default config m_config_default (100.0 infer/s)."
     )
     none = verdict("m", rank([Constraint("latency_p99_ms", max=1)]), [Constraint("latency_p99_ms", max=1)])
-    assert none.startswith("No config of m meets the constraints (p99 latency <= 1 ms); the closest is m_config_default")
+    assert none.startswith("No config of m surely meets the constraints (p99 latency <= 1 ms, judged at the unfavourable end")
+    assert "the closest is m_config_default" in none
 
 
-def test_noise_bands_decide_ties():
+def test_a_p99_inside_the_budget_only_by_luck_does_not_pass():
+    rows = [m("lucky", 4, 500, 9.5, p99_ci=1.0), m("sure", 4, 400, 9.0, p99_ci=0.5), m("sure", 8, 450, 9.8, p99_ci=0.5)]
+    ranking = rank([Constraint("latency_p99_ms", max=10)], rows)
+    assert [(r.variant, r.passes) for r in ranking] == [("sure", True), ("lucky", False)]
+    assert ranking[0].best.load_value == 4  # 9.8 +-0.5 ms at 8 may be over 10 ms
+    assert ranking[1].misses == {"latency_p99_ms": pytest.approx(0.05)}  # 10.5 ms at worst
+
+
+def test_intervals_decide_ties():
     from dataclasses import replace
 
     from tsweep.analysis import mark_ties
-    from tsweep.measure import MethodSettings, summarize
-    from tsweep.records import relative_half_spread
 
-    assert relative_half_spread([90.0, 100.0, 110.0]) == 0.1
-    assert relative_half_spread([100.0]) == 0.0  # one window: no estimate, no tie claimed
-
-    def noisy(variant, thr, noise):
-        r = m(variant, 4, thr, 5)
-        r.throughput_noise = noise
-        return r
-
-    rows = [noisy("a", 400, 0.05), noisy("b", 392, 0.05), noisy("c", 300, 0.01), noisy("d", 410, 0.0)]
-    rank_ = lambda rows: mark_ties(ObjectivesRanker().rank(rows, {"throughput": 1.0}, [Constraint("latency_p99_ms", max=10)], known_metrics(()), []))
+    rows = [m("a", 4, 410, 5, thr_ci=30), m("b", 4, 405, 5, thr_ci=30), m("c", 4, 300, 5, thr_ci=3), m("d", 4, 430, 5)]
+    judge = Judge()
+    rank_ = lambda rows: mark_ties(rank([Constraint("latency_p99_ms", max=10)], rows), judge)
     ranking = rank_(rows)
     assert [(r.variant, r.tied_with) for r in ranking] == [("d", ("a", "b")), ("a", ("d",)), ("b", ("d",)), ("c", ())]
-    assert verdict("m", ranking, []).endswith("Tied with a, b: the difference is within the measurement noise, so either will do.")
-    quiet = rank_([replace(r, throughput_noise=0.001) for r in rows])
+    assert verdict("m", ranking, []).endswith(
+        "Tied with a, b: at 95% confidence the difference is within the measurement uncertainty, so either will do."
+    )
+    quiet = rank_([replace(r, throughput_ci=0.4) for r in rows])
     assert all(not r.tied_with for r in quiet)  # same order, but now the differences are real

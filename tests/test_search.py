@@ -1,5 +1,6 @@
 """The automatic space and the brute strategy's feedback protocol, on synthetic results."""
 from tsweep import modelconfig
+from tsweep.judge import Judge
 from tsweep.plugins.search.automatic_space import powers_of_two, tsweep_config_space
 from tsweep.plugins.search.brute import BruteSearch, walk_finished
 from tsweep.records import LoadLevel, Measurement, ModelSpec, SearchGoal, SpaceSettings, Trial
@@ -18,7 +19,8 @@ def point(trial, throughput, status="ok"):
     return Measurement(
         model="m", variant=trial.variant.name, variant_digest=trial.variant.digest, load_kind=trial.load.kind,
         load_value=trial.load.value, batch_size=trial.batch_size, status=status, throughput=throughput, latency_p99_ms=1.0,
-    )  # fmt: skip
+        throughput_ci=0.0, latency_p99_ci_ms=0.0,
+    )  # fmt: skip  # exact figures: a synthetic surface has no noise unless a test gives it some
 
 
 def test_powers_of_two():
@@ -111,12 +113,13 @@ def test_walk_gain_must_beat_the_noise_not_just_five_percent():
     def walk(thr, noise):
         pts = [point(Trial(variant, LoadLevel("concurrency", c)), t) for c, t in zip((1, 2, 4), thr)]
         for p in pts:
-            p.throughput_noise = noise
+            p.throughput_ci = noise * p.throughput
         return pts
 
-    assert not walk_finished(walk([100, 101, 108], 0.01), 0.05)  # +8%, noise 2%: a real gain
-    assert walk_finished(walk([100, 101, 108], 0.05), 0.05)  # +8% but the points wobble by 10%
-    assert walk_finished(walk([100, 101, 103], 0.0), 0.05)  # quiet, +3%: below Model Analyzer's 5%
+    judge = Judge()
+    assert not walk_finished(walk([100, 101, 108], 0.01), judge, 0.05)  # +8%, each known to +-1%: a real gain
+    assert walk_finished(walk([100, 101, 108], 0.06), judge, 0.05)  # +8%, but the difference is known only to +-8.8%
+    assert walk_finished(walk([100, 101, 103], 0.0), judge, 0.05)  # exact, +3%: below Model Analyzer's 5%
 
 
 # -- adaptive -------------------------------------------------------------------------
@@ -306,29 +309,35 @@ def test_strategies_walk_every_variant_that_shares_a_grid_point():
         assert walked == {"m_config_default", "m_config_0", "m_config_1", "m_config_2"}, type(strategy).__name__
 
 
-def test_adaptive_counts_a_gain_only_beyond_the_searchs_typical_noise():
+def test_adaptive_counts_a_gain_only_beyond_the_drift_between_looks():
+    from dataclasses import replace
+
     from tsweep.records import Trial as T
 
-    s = space(search_disable=True, concurrency=(1, 2))
+    s = space(search_disable=True, concurrency=(1, 2, 3))
     strategy = adaptive(s, SearchGoal())
     variant = s.variants[0]
 
-    def at(conc, throughput, noise):
-        p = point(T(variant, LoadLevel("concurrency", conc)), throughput)
-        p.throughput_noise = noise
+    def at(conc, throughput, noise, repeat=0):
+        p = point(T(variant, LoadLevel("concurrency", conc), repeat=repeat), throughput)
+        p.throughput_ci = noise * throughput
         return p
 
     a, b = at(1, 100.0, 0.01), at(2, 115.0, 0.01)
     assert strategy.beats(b, a)  # two quiet points: +15% is a gain
-    # the points seen so far wobbled by 10% (median): three windows of b that happened to
-    # agree within 1% do not make +15% more than the noise of this machine
-    strategy.evidence.seen = [at(1, 100.0, n) for n in (0.08, 0.10, 0.12)]
+    # points looked at twice on this machine moved by 20% between looks, far beyond their
+    # +-1% windows: one look's +15% is not more than the machine's drift
+    pairs = ((1, (90.0, 110.0)), (2, (100.0, 120.0)), (3, (130.0, 105.0)))
+    looked = [at(c, v, 0.01, r) for c, pair in pairs for r, v in enumerate(pair)]
+    strategy.judge = Judge.from_history(SearchGoal(), looked)
+    assert strategy.judge.drift > 0.1
     assert not strategy.beats(b, a)
-    assert strategy.beats(at(2, 125.0, 0.01), a)
+    assert strategy.beats(at(2, 190.0, 0.01), a)
+    assert strategy.beats(replace(b, metrics={"looks": 100.0}), replace(a, metrics={"looks": 100.0}))  # many looks each
 
 
 def looked_twice_run(second_look):
-    """Default config at 4: 1000/s on the first look (noise 10%), ``second_look`` on the
+    """Default config at 4: 1000/s on the first look (+-10%), ``second_look`` on the
     second. The other variant reads 980/s at 4 over the budget (12 ms), 800/s at 3 inside it."""
     s = space(max_instance_count=1, min_model_batch_size=4, max_model_batch_size=4, concurrency=(1, 2, 4, 8))
     figures = {
@@ -341,7 +350,7 @@ def looked_twice_run(second_look):
         for t in trials:
             throughput, p99 = figures[(t.variant.name, int(t.load.value), t.repeat)]
             m = point(t, throughput)
-            m.repeat, m.latency_p99_ms, m.throughput_noise = t.repeat, p99, 0.10
+            m.repeat, m.latency_p99_ms, m.throughput_ci = t.repeat, p99, 0.10 * m.throughput
             history.append(m)
     return [(m.variant, int(m.load_value), m.repeat) for m in history]
 
@@ -354,8 +363,9 @@ def test_adaptive_looks_twice_at_the_best_before_it_prunes_a_close_call():
     # the looks average 850/s: a lower load of the other variant may win, and is measured (at
     # 3, where latency in proportion to load meets the 10 ms budget)
     assert lucky[-1] == ("m_config_0", 3, 0)
-    # confirmed at 1000/s: nothing below an over-budget 980/s can beat it; the walk ends there
-    confirmed = looked_twice_run(second_look=1000.0)
+    # confirmed (1000 and 1050/s, each +-10%: 1025 +-7% combined): nothing below an over-budget
+    # 980/s can beat it by 5%; the walk ends there
+    confirmed = looked_twice_run(second_look=1050.0)
     assert confirmed[-1] == ("m_config_default", 4, 1) and ("m_config_0", 3, 0) not in confirmed
 
 
@@ -430,11 +440,11 @@ def test_adaptive_compares_instance_counts_by_their_looks_combined():
         for t in trials:
             throughput, p99 = figures[(t.variant.name, int(t.load.value), t.repeat)]
             m = point(t, throughput)
-            m.repeat, m.latency_p99_ms, m.throughput_noise = t.repeat, p99, 0.10
+            m.repeat, m.latency_p99_ms, m.throughput_ci = t.repeat, p99, 0.10 * m.throughput
             history.append(m)
     walked = [(m.variant, int(m.load_value), m.repeat) for m in history]
     # 2 instances' 1000/s over the budget is a close call against 1 instance's 1000/s: the
-    # second look reads 600, so 1 instance counts 800 (two looks), which 2 instances' 1100
+    # second look reads 600, so 1 instance counts 706 (two looks weighted by their intervals), which 2 instances' 1100
     # beats: 3 instances are tried. Against the first look alone, 1100 would not count as a gain.
     assert ("m_config_0", 4, 1) in walked
     assert walked[-1] == ("m_config_2", 4, 0)

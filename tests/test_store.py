@@ -1,6 +1,8 @@
 """The results store is a real SQLite file whose rows are committed one by one."""
 import sqlite3
 
+import pytest
+
 from tsweep import modelconfig
 from tsweep.records import Measurement, Variant
 from tsweep.store import ResultsStore
@@ -35,3 +37,40 @@ def test_server_baseline_keeps_the_first_one_across_reopens(tmp_path):
         assert not store.save_server_baseline({"server_memory_mb": 999.0})  # a resumed run keeps the first
     with ResultsStore.open_existing(path) as store:
         assert store.server_baseline() == {"server_memory_mb": 120.5, "server_cpu_pct": 0.4}
+
+
+#: The measurements table as tsweep 0.1 (schema version 1) created it: a noise column, no intervals.
+V1_MEASUREMENTS = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE measurements (
+    id INTEGER PRIMARY KEY, point_key TEXT NOT NULL UNIQUE, model TEXT NOT NULL, variant TEXT NOT NULL,
+    variant_digest TEXT NOT NULL, load_kind TEXT NOT NULL, load_value REAL NOT NULL, batch_size INTEGER NOT NULL,
+    status TEXT NOT NULL, throughput REAL, latency_avg_ms REAL, latency_p50_ms REAL, latency_p90_ms REAL,
+    latency_p95_ms REAL, latency_p99_ms REAL, queue_ms REAL, compute_input_ms REAL, compute_infer_ms REAL,
+    compute_output_ms REAL, client_send_ms REAL, client_recv_ms REAL, throughput_noise REAL, requests INTEGER NOT NULL,
+    errors INTEGER NOT NULL, windows INTEGER NOT NULL, duration_s REAL NOT NULL, error TEXT NOT NULL, metrics TEXT NOT NULL,
+    window_throughputs TEXT NOT NULL, window_p99s_ms TEXT NOT NULL, histogram BLOB NOT NULL,
+    repeat INTEGER NOT NULL DEFAULT 0, measured_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO measurements (point_key, model, variant, variant_digest, load_kind, load_value, batch_size, status,
+    throughput, latency_p99_ms, throughput_noise, requests, errors, windows, duration_s, error, metrics,
+    window_throughputs, window_p99s_ms, histogram)
+VALUES ('m/d/concurrency=4/b1', 'm', 'm_config_0', 'd', 'concurrency', 4, 1, 'ok', 100.0, 2.0, 0.01, 300, 0, 3, 15.0,
+    '', '{}', '[99.0, 100.0, 101.0]', '[1.9, 2.0, 2.1]', x'');
+"""
+
+
+def test_a_store_of_schema_version_1_opens_and_gets_intervals_from_its_windows(tmp_path):
+    path = tmp_path / "results.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(V1_MEASUREMENTS)
+    old.close()
+    with ResultsStore.open_existing(path) as store:
+        (back,) = store.measurements("m")
+        assert back.throughput == 100.0 and back.windows == 3
+        assert back.throughput_ci == pytest.approx(4.303 / 3**0.5)  # t(2) x sd 1 / sqrt(3)
+        assert back.latency_p99_ci_ms == pytest.approx(4.303 * 0.1 / 3**0.5)
+        store.add(row(conc=8.0, throughput_ci=1.5, latency_p99_ci_ms=0.2))  # new rows go into the migrated table
+        assert [m.throughput_ci for m in store.measurements("m")] == [pytest.approx(4.303 / 3**0.5), 1.5]
+        assert store.meta("schema_version") == "2"

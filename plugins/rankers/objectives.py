@@ -1,7 +1,9 @@
 """Ranker ``objectives``: weighted objectives under constraints, Model Analyzer style.
 
 Each variant is represented by its best load point: the best-scoring point that meets every
-constraint, or, if none does, the point that misses them least. Variants that meet the
+constraint, or, if none does, the point that misses them least. Whether a point meets a
+constraint is the Judge's call: a p99 inside the budget only by luck (its interval
+straddles the budget) does not meet it. Variants that meet the
 constraints rank above those that do not; failing ones are ordered by how far they miss.
 Scores weight each objective metric normalised to the best value seen, so a weight of 1 on
 throughput and 1 on p99 latency means "equally important", whatever the units.
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Dict, List, Mapping, Sequence
 
+from tsweep.judge import Judge
 from tsweep.plugin import hookimpl
 from tsweep.records import Constraint, Measurement, MetricInfo, RankedConfig
 
@@ -36,7 +39,7 @@ def score(point: Measurement, objectives: Mapping[str, float], metrics: Mapping[
 
 
 class ObjectivesRanker:
-    def rank(self, measurements, objectives, constraints: Sequence[Constraint], metrics, default_variants) -> List[RankedConfig]:
+    def rank(self, measurements, objectives, constraints: Sequence[Constraint], metrics, default_variants, judge: Judge) -> List[RankedConfig]:
         usable = [m for m in measurements if m.status != "failed" and m.throughput]
         best = _normalisers(usable, objectives, metrics)
         by_variant: Dict[str, List[Measurement]] = defaultdict(list)
@@ -45,7 +48,7 @@ class ObjectivesRanker:
         entries = []
         for variant, points in by_variant.items():
             def key(p: Measurement):
-                misses = {c.metric: c.miss(p.value(c.metric)) for c in constraints}
+                misses = {c.metric: judge.miss(p, c) for c in constraints}
                 return (sum(misses.values()) == 0, -sum(misses.values()), score(p, objectives, metrics, best)), misses
 
             chosen, (passes, neg_miss, points_score), misses = max(((p, *key(p)) for p in points), key=lambda t: t[1])

@@ -29,14 +29,14 @@ It searches the same space as ``brute`` and spends measurements in four ways les
    at 100%, since on a CPU-only machine client and server share the cores. If the bound
    cannot beat the best so far by the 5% a gain needs, the variant is skipped.
 
-**Noise.** Every comparison is made against the noise, never against a bare 5%. A point's
-noise is the larger of its own windows' spread and the median spread of the points this
-search has measured so far (three windows can agree by chance on a machine whose points
-wobble by 10%). And no decision that *prunes* (skips a variant, ends a walk below the best,
-stops raising the load) rests on a single look at the best point: before the first such
-decision the best point is measured a second time, later, with other points in between, and
-the two looks are combined (:func:`tsweep.repeats.combine`). A lucky window that crowned a
-point cannot then veto the rest of the search.
+**Uncertainty.** Every comparison is the :class:`tsweep.judge.Judge`'s: "beats" means by
+more than 5% *and* by more than the uncertainty of the difference (each point's 95%
+interval, widened by the drift seen between looks); "inside the budget" means the p99's
+whole interval is. And no decision that *prunes* (skips a variant, ends a walk below the
+best, stops raising the load) rests on a single look at the best point when the Judge
+cannot decide it from one: the best point is then measured a second time, later, with other
+points in between, and the two looks are combined (:func:`tsweep.repeats.combine`). A
+lucky window that crowned a point cannot then veto the rest of the search.
 
 The strategy keeps no state between calls: :meth:`AdaptiveSearch.propose` replays the whole
 plan against the history and returns the first point the plan needs that is not in it. So
@@ -47,6 +47,7 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Optional, Sequence
 
 from tsweep import modelconfig, repeats
+from tsweep.judge import Judge, goal_constraints
 from tsweep.plugin import hookimpl
 from tsweep.plugins.search.grid import Coord, by_coord
 from tsweep.records import ConfigSpace, LoadLevel, Measurement, SearchGoal, Trial, Variant
@@ -89,11 +90,6 @@ class _Evidence:
         self.seen: List[Measurement] = []
         self.confirmed: Dict[str, Measurement] = {}  # point -> its looks combined
 
-    def noise_floor(self) -> float:
-        """The median spread of the points seen so far: a machine-wide noise estimate."""
-        spreads = sorted(p.throughput_noise or 0.0 for p in self.seen if p.repeat == 0 and p.status != "failed" and p.throughput)
-        return spreads[len(spreads) // 2] if spreads else 0.0
-
 
 class AdaptiveSearch:
     def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05):
@@ -104,12 +100,14 @@ class AdaptiveSearch:
         self.levels = sorted({lvl.value for lvl in space.load_levels})
         self.by_digest = {v.digest: v for v in space.variants}  # stored rows may carry a twin's name
         self.evidence = _Evidence()
+        self.judge = Judge(goal)
 
     # -- the protocol -------------------------------------------------------------------
 
     def propose(self, history: Sequence[Measurement]) -> List[Trial]:
         by_key = {m.key: m for m in history}
         self.evidence = _Evidence()
+        self.judge = Judge.from_history(self.goal, history)
 
         def measure(trial: Trial) -> Measurement:
             found = by_key.get(trial.key)
@@ -327,13 +325,11 @@ class AdaptiveSearch:
     # -- judgements ---------------------------------------------------------------------
 
     def inside_budget(self, p: Measurement) -> bool:
-        budget = self.goal.latency_budget_ms
-        return budget is None or (p.latency_p99_ms is not None and p.latency_p99_ms <= budget)
+        """The p99's whole interval is inside the latency budget (no budget: always)."""
+        return all(self.judge.within(p, c) is True for c in goal_constraints(self.goal) if c.metric == "latency_p99_ms")
 
     def meets_goal(self, p: Measurement) -> bool:
-        if p.status == "failed" or not p.throughput or not self.inside_budget(p):
-            return False
-        return self.goal.min_throughput is None or p.throughput >= self.goal.min_throughput
+        return self.judge.meets(p) is True
 
     def best(self, points: Sequence[Measurement]) -> Optional[Measurement]:
         good = [p for p in points if self.meets_goal(p)]
@@ -343,35 +339,27 @@ class AdaptiveSearch:
     def score(p: Optional[Measurement]) -> float:
         return (p.throughput or 0.0) if p is not None else 0.0
 
-    def noise(self, p: Measurement) -> float:
-        """``p``'s relative noise: its own windows' spread, or the search's median spread if
-        larger (divided by sqrt(looks) for a point looked at more than once)."""
-        looks = p.metrics.get("looks", 1.0) or 1.0
-        return max(p.throughput_noise or 0.0, self.evidence.noise_floor() / looks**0.5)
-
-    def margin(self, a: Measurement, b: Measurement) -> float:
-        """The relative difference that counts: 5%, or the two points' noise if larger."""
-        return max(self.min_gain, self.noise(a) + self.noise(b))
-
     def beats(self, a: Measurement, b: Measurement) -> bool:
-        """``a`` is better than ``b`` by more than 5% and more than their combined noise."""
-        return self.score(a) > self.score(b) * (1.0 + self.margin(a, b))
+        """``a`` is better than ``b`` by more than 5% and the uncertainty (the Judge's call)."""
+        return self.judge.beats(a, b, by=self.min_gain)
 
     def falls(self, a: Measurement, b: Measurement) -> bool:
-        """``a`` is worse than ``b`` by more than 5% and more than their combined noise."""
-        return self.score(a) < self.score(b) * (1.0 - self.margin(a, b))
+        """``a`` is worse than ``b`` by more than 5% and the uncertainty."""
+        return self.judge.falls(a, b, by=self.min_gain)
 
     def could_beat(self, reach: float, best: Best) -> bool:
         """Could a variant whose throughput is at most ``reach`` beat the best so far by 5%?
-        When the answer depends on which way the best point's own noise went, the best
-        point is looked at a second time and the looks decide."""
+        When the Judge cannot tell from the best point's interval, the best point is looked
+        at a second time and the combined looks decide; still undecided counts as "could"
+        (only a sure answer prunes)."""
         top = best(False)
-        if top is None or reach > self.score(top) * (1.0 + self.min_gain):
+        if top is None:
             return True
-        if reach <= self.score(top) * (1.0 - self.noise(top)) * (1.0 + self.min_gain):
-            return False  # it could not even if the best point read high by its whole noise
+        verdict = self.judge.could_reach(reach, top, by=self.min_gain)
+        if verdict is not None:
+            return verdict
         top = best(True)
-        return top is None or reach > self.score(top) * (1.0 + self.min_gain)
+        return top is None or self.judge.could_reach(reach, top, by=self.min_gain) is not False
 
     def could_win(self, p: Measurement, best: Best) -> bool:
         """Can loads at or below ``p``'s beat ``best()``? Only if ``p`` itself could."""
@@ -435,8 +423,8 @@ class AdaptiveSearch:
         return bound
 
     def cannot_win(self, measure: Measure, c: Coord, measured_at: Dict[Coord, List[Measurement]]) -> bool:
-        """The ceiling cannot beat the best so far by the 5% that :meth:`beats` asks for:
-        at most a tie, which another measurement cannot turn into a better choice."""
+        """The ceiling surely cannot beat the best so far by the 5% that :meth:`beats` asks
+        for: at most a tie, which another measurement cannot turn into a better choice."""
         bound = self.ceiling(c, measured_at)
         return bound is not None and not self.could_beat(bound, lambda twice: self.best_overall(measure, twice))
 

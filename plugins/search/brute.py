@@ -1,12 +1,13 @@
 """Search strategy ``brute``: the whole space, with Model Analyzer's two early exits.
 
-* A load walk stops when raising the load no longer buys throughput: the last two points
-  gained less than 5%, or less than their measured noise, over the best before them. A
-  failed point ends its walk too (more load will not make it succeed).
+* A load walk stops when raising the load no longer buys throughput: neither of the last two
+  points beats the best before them by more than 5% and by more than the uncertainty of the
+  difference (the :class:`tsweep.judge.Judge` decides). A failed point ends its walk too
+  (more load will not make it succeed).
 * At each instance count, max_batch_size is tried in increasing order and stops when it
-  stops improving: when a batch size's best point (inside the latency budget and minimum
-  throughput) does not beat the best of the smaller ones at that count by more than 5% and
-  their noise. A batch size with no point inside the goal counts as not improving.
+  stops improving: when a batch size's best point (surely inside the latency budget and
+  minimum throughput) does not beat the best of the smaller ones at that count, by the same
+  rule. A batch size with no point inside the goal counts as not improving.
 
 Everything else is measured: every instance count, every variant of a manual space that is
 not on the (instances, max_batch_size) grid, and the default config.
@@ -17,15 +18,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tsweep.plugin import hookimpl
 from tsweep.plugins.search.grid import by_coord
-from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial, Variant, noise_margin
+from tsweep.judge import Judge
+from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial, Variant
 
 
-def walk_finished(points: Sequence[Measurement], min_gain: float) -> bool:
+def walk_finished(points: Sequence[Measurement], judge: Judge, min_gain: float) -> bool:
     """True when a load walk (points in load order) should not go higher.
 
-    The last two points must beat the best before them by more than ``min_gain`` (5%, as
-    Model Analyzer users expect) *and* by more than the two points' combined noise: on a
-    noisy machine a 6% "gain" between points that each wobble by 5% is not a gain.
+    One of the last two points must beat the best before them by more than ``min_gain``
+    (5%, as Model Analyzer users expect) *and* by more than the uncertainty of the
+    difference: on a noisy machine a 6% "gain" between points known to +-5% is not a gain.
     """
     if any(p.status == "failed" for p in points):
         return True
@@ -33,15 +35,10 @@ def walk_finished(points: Sequence[Measurement], min_gain: float) -> bool:
         return False
     before = max(points[:-2], key=lambda p: p.throughput or 0.0)
     recent = max(points[-2:], key=lambda p: p.throughput or 0.0)
-    return (recent.throughput or 0.0) < (before.throughput or 0.0) * (1.0 + noise_margin(before, recent, min_gain))
+    return not judge.beats(recent, before, by=min_gain)
 
 
-def beats(a: Measurement, b: Measurement, min_gain: float) -> bool:
-    """``a``'s throughput exceeds ``b``'s by more than ``min_gain`` and their noise."""
-    return (a.throughput or 0.0) > (b.throughput or 0.0) * (1.0 + noise_margin(a, b, min_gain))
-
-
-def next_in_walk(space: ConfigSpace, variant, by_key: Dict[str, Measurement], min_gain: float) -> Tuple[Optional[Trial], List[Measurement]]:
+def next_in_walk(space: ConfigSpace, variant, by_key: Dict[str, Measurement], judge: Judge, min_gain: float) -> Tuple[Optional[Trial], List[Measurement]]:
     """The next unmeasured trial of ``variant``'s load walks (one per client batch size), or
     None and the walks' points when every walk is finished."""
     points: List[Measurement] = []
@@ -51,7 +48,7 @@ def next_in_walk(space: ConfigSpace, variant, by_key: Dict[str, Measurement], mi
             trial = Trial(variant, load, batch)
             done = by_key.get(trial.key)
             if done is None:
-                if walk_finished(walked, min_gain):
+                if walk_finished(walked, judge, min_gain):
                     break
                 return trial, []
             walked.append(done)
@@ -59,14 +56,9 @@ def next_in_walk(space: ConfigSpace, variant, by_key: Dict[str, Measurement], mi
     return None, points
 
 
-def best_in_goal(points: Sequence[Measurement], goal: SearchGoal) -> Optional[Measurement]:
-    """The highest-throughput point that succeeded inside the latency budget and minimum throughput."""
-    good = [
-        p for p in points
-        if p.status != "failed" and p.throughput
-        and (goal.latency_budget_ms is None or (p.latency_p99_ms is not None and p.latency_p99_ms <= goal.latency_budget_ms))
-        and (goal.min_throughput is None or p.throughput >= goal.min_throughput)
-    ]  # fmt: skip
+def best_in_goal(points: Sequence[Measurement], judge: Judge) -> Optional[Measurement]:
+    """The highest-throughput point that surely meets the goal (latency budget, minimum throughput)."""
+    good = [p for p in points if judge.meets(p) is True]
     return max(good, key=lambda p: p.throughput or 0.0, default=None)
 
 
@@ -82,8 +74,9 @@ class BruteSearch:
 
     def propose(self, history: Sequence[Measurement]) -> List[Trial]:
         by_key: Dict[str, Measurement] = {m.key: m for m in history}
+        judge = Judge.from_history(self.goal, history)
         for variant in self.others:
-            trial, _ = next_in_walk(self.space, variant, by_key, self.min_gain)
+            trial, _ = next_in_walk(self.space, variant, by_key, judge, self.min_gain)
             if trial:
                 return [trial]
         for row in self.rows.values():
@@ -91,12 +84,12 @@ class BruteSearch:
             for _, variants in row:
                 points: List[Measurement] = []
                 for variant in variants:
-                    trial, walked = next_in_walk(self.space, variant, by_key, self.min_gain)
+                    trial, walked = next_in_walk(self.space, variant, by_key, judge, self.min_gain)
                     if trial:
                         return [trial]
                     points.extend(walked)
-                top = best_in_goal(points, self.goal)
-                if top is None or (row_best is not None and not beats(top, row_best, self.min_gain)):
+                top = best_in_goal(points, judge)
+                if top is None or (row_best is not None and not judge.beats(top, row_best, by=self.min_gain)):
                     break  # max_batch_size stopped improving at this instance count
                 row_best = top
         return []

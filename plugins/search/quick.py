@@ -1,11 +1,11 @@
 """Search strategy ``quick``: hill-climbing over instance count x max_batch_size.
 
-Every config visited gets a load walk (as in ``brute``, with its early exit) and a score: the
-best throughput among its points that meet the latency budget and minimum throughput. The
+Every config visited gets a load walk (as in ``brute``, with its early exit) and a score: its
+best point that surely meets the latency budget and minimum throughput. The
 climb starts at the generated variant closest to the model's own config (after measuring
 the default itself, for comparison), walks every neighbour (one instance more or fewer,
 max_batch_size doubled or halved), moves to the best neighbour if it beats the current
-config, and stops when none does.
+config (by 5% and by more than the uncertainty: the Judge decides), and stops when none does.
 
 The strategy keeps no state: it replays the climb from the history on every call, so a
 resumed run continues where it stopped.
@@ -16,7 +16,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tsweep.plugin import hookimpl
 from tsweep.plugins.search.grid import Coord, by_coord, coord
-from tsweep.plugins.search.brute import next_in_walk
+from tsweep.judge import Judge
+from tsweep.plugins.search.brute import best_in_goal, next_in_walk
 from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial, Variant
 
 class QuickSearch:
@@ -25,21 +26,11 @@ class QuickSearch:
         self.default = next((v for v in space.variants if v.is_default), None)
         self.grid: Dict[Coord, List[Variant]] = by_coord(v for v in space.variants if not v.is_default)
 
-    def score(self, points: Sequence[Measurement]) -> float:
-        good = [
-            p.throughput or 0.0
-            for p in points
-            if p.status != "failed"
-            and (self.goal.latency_budget_ms is None or (p.latency_p99_ms or float("inf")) <= self.goal.latency_budget_ms)
-            and (self.goal.min_throughput is None or (p.throughput or 0.0) >= self.goal.min_throughput)
-        ]
-        return max(good, default=0.0)
-
-    def _walk(self, variants: Sequence[Variant], by_key: Dict[str, Measurement]) -> Tuple[Optional[Trial], List[Measurement]]:
+    def _walk(self, variants: Sequence[Variant], by_key: Dict[str, Measurement], judge: Judge) -> Tuple[Optional[Trial], List[Measurement]]:
         """The next trial of these variants' walks, or None and all their points."""
         points: List[Measurement] = []
         for variant in variants:
-            trial, walked = next_in_walk(self.space, variant, by_key, self.min_gain)
+            trial, walked = next_in_walk(self.space, variant, by_key, judge, self.min_gain)
             if trial:
                 return trial, []
             points.extend(walked)
@@ -58,29 +49,30 @@ class QuickSearch:
 
     def propose(self, history: Sequence[Measurement]) -> List[Trial]:
         by_key = {m.key: m for m in history}
+        judge = Judge.from_history(self.goal, history)
         if self.default is not None:
-            trial, _ = self._walk([self.default], by_key)
+            trial, _ = self._walk([self.default], by_key, judge)
             if trial:
                 return [trial]
         current = self._start()
         if current is None:
             return []
-        trial, points = self._walk(self.grid[current], by_key)
+        trial, points = self._walk(self.grid[current], by_key, judge)
         if trial:
             return [trial]
-        best_score = self.score(points)
+        best = best_in_goal(points, judge)
         while True:
-            scores = {}
+            tops = {}
             for n in self._neighbours(current):
-                trial, points = self._walk(self.grid[n], by_key)
+                trial, points = self._walk(self.grid[n], by_key, judge)
                 if trial:
                     return [trial]
-                scores[n] = self.score(points)
-            better = {n: s for n, s in scores.items() if s > best_score * (1.0 + self.min_gain)}
+                tops[n] = best_in_goal(points, judge)
+            better = {n: p for n, p in tops.items() if p is not None and (best is None or judge.beats(p, best, by=self.min_gain))}
             if not better:
                 return []
-            current = max(better, key=lambda n: (better[n], n))
-            best_score = better[current]
+            current = max(better, key=lambda n: (better[n].throughput or 0.0, n))
+            best = better[current]
 
     def planned(self) -> int:
         """Upper bound for progress display: at most the whole space."""
