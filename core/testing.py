@@ -59,6 +59,7 @@ QUICK_SWEEP: Dict[str, Any] = {
     "run_config_search_disable": True,
     "concurrency": "1",
     "measurement_window_s": 0.3,
+    "remeasure_top_configs": 0,  # no final race: one point, one look
     "server_ready_timeout_s": 60.0,
 }
 

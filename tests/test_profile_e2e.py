@@ -11,7 +11,10 @@ from tests.support import EXAMPLES, MODEL_REPOSITORY, TINY_SWEEP, run_tsweep, st
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
-BEST = re.compile(r"^Best config for (\w+): (\w+), ([\d.]+) infer/s at p99 ([\d.]+) ms \(((?:concurrency|request_rate)=[\d.]+), client batch 1\)", re.M)
+BEST = re.compile(
+    r"^Best config for (\w+): (\w+), ([\d.]+) \u00b1(?:[\d.]+|\?) infer/s at p99 ([\d.]+) \u00b1(?:[\d.]+|\?) ms "
+    r"\(((?:concurrency|request_rate)=[\d.]+), client batch 1; 95% intervals\)", re.M
+)
 
 
 def test_quick_sweep_ranks_stores_and_resumes(workdir: Path):
@@ -65,13 +68,22 @@ def test_seed_style_command_on_mlp(workdir: Path):
     assert found, result.stdout
     best, throughput, p99 = found.group(2), float(found.group(3)), float(found.group(4))
     assert best in variants and p99 <= 10
-    # a point the search looked at twice (repeat 1) ranks with its looks averaged
+    # a point looked at more than once (the search's second look, the race) ranks with its
+    # looks combined, each weighted by its interval (inverse variance)
     looks = {}
     for r in rows:
         looks.setdefault((r["variant"], r["load_value"], r["batch_size"]), []).append(r)
     assert all(sorted(r["repeat"] for r in group) == list(range(len(group))) for group in looks.values())
-    means = {key: sum(r["throughput"] for r in group) / len(group) for key, group in looks.items()}
-    assert any(key[0] == best and abs(mean - throughput) < 0.06 for key, mean in means.items())
+    assert all(r["repeat"] <= 3 for r in rows)  # the race stops at 1 + remeasure_rounds looks
+
+    def combined(group):
+        finite = [r for r in group if r["throughput_ci"] is not None and 0 < r["throughput_ci"] < float("inf")]
+        if len(group) == 1 or not finite:
+            return group[0]["throughput"]
+        weights = [1 / r["throughput_ci"] ** 2 for r in finite]
+        return sum(w * r["throughput"] for w, r in zip(weights, finite)) / sum(weights)
+
+    assert any(key[0] == best and abs(combined(group) - throughput) < 0.06 for key, group in looks.items())
     assert f"Ranking of mlp ({len(variants)} configs measured)" in result.stdout
 
 

@@ -325,8 +325,16 @@ class AdaptiveSearch:
     # -- judgements ---------------------------------------------------------------------
 
     def inside_budget(self, p: Measurement) -> bool:
-        """The p99's whole interval is inside the latency budget (no budget: always)."""
-        return all(self.judge.within(p, c) is True for c in goal_constraints(self.goal) if c.metric == "latency_p99_ms")
+        """Which way a walk goes from ``p``: inside the latency budget when the Judge says so,
+        outside when it says so, and by the p99 itself when its interval straddles the
+        budget. (Whether ``p`` can be *chosen* is :meth:`meets_goal`: surely inside.)"""
+        for c in goal_constraints(self.goal):
+            if c.metric == "latency_p99_ms":
+                verdict = self.judge.within(p, c)
+                if verdict is None:
+                    return p.latency_p99_ms is not None and p.latency_p99_ms <= c.max
+                return verdict
+        return True
 
     def meets_goal(self, p: Measurement) -> bool:
         return self.judge.meets(p) is True
