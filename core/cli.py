@@ -13,18 +13,18 @@ import signal
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import typer
 
-from tsweep import __version__, analysis, goals
+from tsweep import __version__, analysis, goals, repeats
 from tsweep.config import ANALYZE, PROFILE, REPORT, Config, base_type, load_config, option_fields
 from tsweep.errors import Interrupted, TsweepError, UsageError
 from tsweep.pluginmanager import AUTOLOAD_ENV, Hooks, make_plugin_manager
 from tsweep.progress import Progress
 from tsweep.records import Measurement, RankedConfig, RunningServer, Trial
 from tsweep.store import ResultsStore
-from tsweep.verdict import shown, verdict
+from tsweep.verdict import plus_minus, shown, verdict
 
 app = typer.Typer(
     name="tsweep",
@@ -127,7 +127,8 @@ class ConsoleProgress(Progress):
         if m.status == "failed":
             _err(f"          failed: {m.error}")
         else:
-            _err(f"          {m.throughput:.1f} infer/s, p99 {m.latency_p99_ms:.2f} ms ({m.status}, {m.windows} windows, {m.duration_s:.1f} s)")
+            _err(f"          {_f(m.throughput, 1)}{plus_minus(m.throughput_ci, 1)} infer/s, p99 {_f(m.latency_p99_ms)}{plus_minus(m.latency_p99_ci_ms, 2)} ms"
+                 f" ({m.status}, {m.windows} windows, {m.duration_s:.1f} s)")  # fmt: skip
 
 
 # ------------------------------------------------------------------------------- output
@@ -149,9 +150,12 @@ def print_overall(ranking: Sequence[RankedConfig]) -> None:
 
 
 def print_table(rows: Sequence[RankedConfig]) -> None:
+    """The ranking, one config a line; throughput and p99 with their 95% intervals."""
     header = ["#", "config", "instances", "max batch", "dyn batch", "load", "throughput (infer/s)", "p99 (ms)", "constraints"]
     table = [header]
-    for r in rows:
+    throughputs = with_intervals([(r.best.throughput, r.best.throughput_ci) for r in rows], 1)
+    p99s = with_intervals([(r.best.latency_p99_ms, r.best.latency_p99_ci_ms) for r in rows], 2)
+    for r, throughput, p99 in zip(rows, throughputs, p99s):
         p = r.best.variant_params
         table.append(
             [
@@ -161,8 +165,8 @@ def print_table(rows: Sequence[RankedConfig]) -> None:
                 str(p.get("max_batch_size", "")),
                 "yes" if p.get("dynamic_batching") else "no",
                 str(r.best.load),
-                f"{r.best.throughput:.1f}",
-                f"{r.best.latency_p99_ms:.2f}",
+                throughput,
+                p99,
                 ("meets" if r.passes else "misses " + ", ".join(r.misses)) + (" (tied)" if r.tied_with else "")
                 + (f" ({r.best.metrics['looks']:.0f} looks)" if r.best.metrics.get("looks") else ""),
             ]
@@ -170,6 +174,15 @@ def print_table(rows: Sequence[RankedConfig]) -> None:
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         typer.echo("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def with_intervals(figures: Sequence[Tuple[Optional[float], Optional[float]]], digits: int) -> List[str]:
+    """A column of "value ±half-width" cells, all as wide: the values right-aligned and the
+    ± one above the other, so a reader compares figures and their precision at a glance."""
+    values = [_f(value, digits) for value, _ in figures]
+    margins = [plus_minus(half, digits) if value is not None else "" for value, half in figures]
+    value_width, margin_width = max(map(len, values), default=0), max(map(len, margins), default=0)
+    return [v.rjust(value_width) + pm.ljust(margin_width) for v, pm in zip(values, margins)]
 
 
 # ------------------------------------------------------------------------------ commands
@@ -231,6 +244,7 @@ def report_command(config: Config, ctx: typer.Context) -> None:
         raise UsageError("no configs to report: pass --report-model-configs NAME[,NAME...] (see 'tsweep analyze' for names)")
     with ResultsStore.open_existing(config.checkpoint_path) as store:
         rows = store.measurements()
+        points = repeats.merge(rows)  # a point looked at more than once is one line, as in the PDF
         measured = {}
         for name in config.report_model_configs:
             measured[name] = analysis.measured_name(store, name)
@@ -240,17 +254,31 @@ def report_command(config: Config, ctx: typer.Context) -> None:
         for name in config.report_model_configs:
             same = f" (measured as {measured[name]}, the same config)" if measured[name] != name else ""
             typer.echo(f"\n{name}{same}:")
-            typer.echo("  load              throughput (infer/s)  p50 (ms)  p99 (ms)  queue (ms)  infer (ms)  status")
-            for m in sorted((m for m in rows if m.variant == measured[name]), key=lambda m: (m.batch_size, m.load_value)):
-                cells = [f"{m.load} b{m.batch_size}".ljust(17), _f(m.throughput).rjust(20), _f(m.latency_p50_ms).rjust(8),
-                         _f(m.latency_p99_ms).rjust(8), _f(m.queue_ms).rjust(10), _f(m.compute_infer_ms).rjust(10), m.status]  # fmt: skip
-                typer.echo("  " + "  ".join(cells))
+            print_load_levels(sorted((m for m in points if m.variant == measured[name]), key=lambda m: (m.batch_size, m.load_value)))
         for path in analysis.write_reports(store, {}, config, plugin_manager(ctx), {"report_model_configs": measured}):
             typer.echo(f"wrote {path}")
 
 
-def _f(value: Optional[float]) -> str:
-    return "-" if value is None else f"{value:.2f}"
+def print_load_levels(points: Sequence[Measurement]) -> None:
+    """``tsweep report``'s table of one config: a line per load level, throughput and p99
+    with their 95% intervals (combined over the looks at a point measured more than once)."""
+    header = ["load", "throughput (infer/s)", "p50 (ms)", "p99 (ms)", "queue (ms)", "infer (ms)", "status"]
+    throughputs = with_intervals([(m.throughput, m.throughput_ci) for m in points], 2)
+    p99s = with_intervals([(m.latency_p99_ms, m.latency_p99_ci_ms) for m in points], 2)
+    table = [header] + [
+        [f"{m.load} b{m.batch_size}", throughput, _f(m.latency_p50_ms), p99, _f(m.queue_ms), _f(m.compute_infer_ms),
+         m.status + (f" ({m.metrics['looks']:.0f} looks)" if m.metrics.get("looks") else "")]
+        for m, throughput, p99 in zip(points, throughputs, p99s)
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        # the load left-aligned, figures right-aligned, the status as it comes
+        cells = [row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:-1], widths[1:-1])), row[-1]]
+        typer.echo("  " + "  ".join(cells))
+
+
+def _f(value: Optional[float], digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 @app.command("plugins")

@@ -153,7 +153,7 @@ def test_manual_space_from_model_config_parameters(workdir: Path):
                         "-f", "manual.yaml", cwd=workdir)  # fmt: skip
     assert result.returncode == 0, result.stderr
     rows = stored(workdir)
-    assert [(r["variant"], r["load_value"]) for r in rows] == [
+    assert [(r["variant"], r["load_value"]) for r in rows if r["repeat"] == 0] == [  # the search, then maybe the race
         ("add_sub_config_default", 2.0), ("add_sub_config_0", 2.0), ("add_sub_config_1", 2.0)
     ]
     written = (workdir / "out" / "add_sub_config_1" / "config.pbtxt").read_text()

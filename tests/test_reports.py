@@ -8,6 +8,8 @@ test profiles a real model on the embedded Triton server and reports on it.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import math
 import re
 import shutil
 import subprocess
@@ -40,7 +42,8 @@ CONFIGS = {
 
 
 def point(model: str, variant: str, factor: float, load: int, gpu: bool) -> Measurement:
-    """A plausible row: throughput grows with load, p99 grows faster; numbers are distinct."""
+    """A plausible row: throughput grows with load, p99 grows faster; numbers (and the
+    half-widths of their 95% intervals) are distinct."""
     throughput = factor * load + load / 10 + 0.03
     p99 = 1.7 * load + factor / 100 + 0.004
     metrics = {"server_cpu_pct": 20.0 * load + 1.25, "server_memory_mb": 300.0 + factor / 10 + load, "server_batch_avg": 1.5}
@@ -54,6 +57,7 @@ def point(model: str, variant: str, factor: float, load: int, gpu: bool) -> Meas
         status="ok", throughput=throughput, latency_avg_ms=p99 * 0.6, latency_p50_ms=p99 * 0.5, latency_p90_ms=p99 * 0.8,
         latency_p95_ms=p99 * 0.9, latency_p99_ms=p99, queue_ms=0.1 * load, compute_input_ms=0.011, compute_infer_ms=0.4 + 0.01 * load,
         compute_output_ms=0.012, client_send_ms=0.021, client_recv_ms=0.013, requests=1000, windows=3, metrics=metrics,
+        throughput_ci=0.02 * throughput + 0.11, latency_p99_ci_ms=0.03 * p99 + 0.0021,
     )  # fmt: skip
 
 
@@ -96,6 +100,21 @@ def best_under(rows, budget):
     return max((r for r in rows if r.latency_p99_ms <= budget), key=lambda r: r.throughput)
 
 
+def with_ci(value: float, half_width: float, digits: int) -> str:
+    """A figure and its 95% interval as every report writes it, spelled out here (not with
+    the code's own helper) so that the format itself is checked."""
+    margin = "?" if half_width == math.inf else f"{half_width:.{digits}f}"
+    return f"{value:.{digits}f} \u00b1{margin}"
+
+
+def throughput_ci(m: Measurement, digits: int = 1) -> str:
+    return with_ci(m.throughput, m.throughput_ci, digits)
+
+
+def p99_ci(m: Measurement) -> str:
+    return with_ci(m.latency_p99_ms, m.latency_p99_ci_ms, 2)
+
+
 @pytest.fixture
 def ck(tmp_path: Path) -> Path:
     return tmp_path / "ck"
@@ -115,7 +134,7 @@ def test_summary_pdf_states_the_verdict_and_the_top_configs_of_the_store(ck: Pat
     assert best.variant == "m_config_1"
     verdict = next(line for line in result.stdout.splitlines() if line.startswith("Best config for m:"))
     assert verdict in text  # the very sentence the CLI printed
-    assert f"m_config_1, {best.throughput:.1f} infer/s at p99 {best.latency_p99_ms:.2f} ms (concurrency=2" in verdict
+    assert f"m_config_1, {throughput_ci(best)} infer/s at p99 {p99_ci(best)} ms (concurrency=2" in verdict
     assert "It is the same config as m_config_4, measured once." in text
     assert "Machine: Test CPU 9000 x 64 CPUs; GPUs: Test GPU, 80 GB; Linux" in text
     assert "Server: tritonserver 2.51.0, test double" in text and "Mode: online" in text
@@ -125,11 +144,18 @@ def test_summary_pdf_states_the_verdict_and_the_top_configs_of_the_store(ck: Pat
     table = text[text.index("Configs at their chosen load"):]
     shown = ["m_config_1", "m_config_0", "m_config_default"]
     assert [table.index(name) for name in shown] == sorted(table.index(name) for name in shown)
+    ranking = result.stdout[result.stdout.index("Ranking of m"):]
     for name in shown:
         chosen = max((r for r in rows if r.variant == name and r.latency_p99_ms <= budget), key=lambda r: r.throughput)
-        for cell in (f"{chosen.throughput:.1f}", f"{chosen.latency_p99_ms:.2f}", f"{chosen.metrics['gpu_memory_used_mb']:.1f}",
-                     f"{chosen.metrics['gpu_utilization']:.1f}"):  # fmt: skip
-            assert cell in table, (name, cell)
+        # throughput and p99 with their intervals, side by side, then memory and utilization
+        assert f"{throughput_ci(chosen)} {p99_ci(chosen)} {chosen.metrics['gpu_memory_used_mb']:.1f} {chosen.metrics['gpu_utilization']:.1f}" in table, name
+        # the CLI's ranking: the same figures, the ± of a column one above the other
+        (line,) = [line for line in ranking.splitlines() if line.split()[1:2] == [name]]
+        assert re.search(re.escape(throughput_ci(chosen)) + r"\s+" + re.escape(p99_ci(chosen)), line), line
+    lines = [line for line in ranking.splitlines() if re.match(r"\s+\d+\s", line)]
+    assert len({line.index("\u00b1") for line in lines}) == 1 and len({line.rindex("\u00b1") for line in lines}) == 1
+    assert ("Error bars and \u00b1 figures are 95% confidence intervals of throughput and p99 latency (from batch means over each "
+            "point's measurement windows, combined over the looks at a point measured more than once)") in text  # fmt: skip
     assert "m_config_2" not in table and "m_config_3" not in table  # ranked 3rd and 4th: not shown
     assert "The best 2 configs and the default (online mode: throughput against p99 latency)" in text
     assert title("gpu_memory_used_mb") in table and title("gpu_utilization") in table
@@ -148,14 +174,23 @@ def test_summary_falls_back_to_server_memory_and_says_when_there_is_none(ck: Pat
     bare = tmp_path / "bare"
     store = ResultsStore.open(bare / "results.sqlite")
     store.add_variant(Variant("m", modelconfig.parse(""), {}, is_default=True, name="m_config_default"))
+    # a single window: intervals infinite, which the chart draws without bars and the text as "±?"
     store.add(Measurement(model="m", variant="m_config_default", variant_digest="d", load_kind="request_rate", load_value=50,
-                          batch_size=1, status="ok", throughput=49.5, latency_p99_ms=2.5))  # fmt: skip
+                          batch_size=1, status="unstable", throughput=49.5, latency_p99_ms=2.5, windows=1,
+                          throughput_ci=math.inf, latency_p99_ci_ms=math.inf))  # fmt: skip
     store.close()
     result = run_tsweep("analyze", "--checkpoint-directory", str(bare), "--export-path", "bare_out", cwd=workdir)
     assert result.returncode == 0, result.stderr
-    text = pdf_text(workdir / "bare_out" / "reports" / "summaries" / "m" / "result_summary.pdf")
+    path = workdir / "bare_out" / "reports" / "summaries" / "m" / "result_summary.pdf"
+    text = pdf_text(path)
     assert "No memory metric was recorded" in text and "Machine: not recorded" in text
-    assert "Best config for m: m_config_default, 49.5 infer/s at p99 2.50 ms (request_rate=50, client batch 1), which is the default config." in text
+    assert ("Best config for m: m_config_default, 49.5 \u00b1? infer/s at p99 2.50 \u00b1? ms (request_rate=50, client batch 1; "
+            "95% intervals), which is the default config.") in text  # fmt: skip
+    assert "request_rate=50 b1 49.5 \u00b1? 2.50 \u00b1?" in text[text.index("Configs at their chosen load"):]
+    assert images(path) == 1  # the main chart, drawn all the same
+    assert re.search(r"49\.5 \u00b1\?\s+2\.50 \u00b1\?", result.stdout)
+    (line,) = read_csv(workdir / "bare_out" / "results" / "metrics-model-inference.csv")
+    assert line["Throughput 95% CI (+/- infer/sec)"] == "inf" and line["p99 Latency 95% CI (+/- ms)"] == "inf"
 
 
 def test_main_chart_follows_the_mode():
@@ -166,14 +201,71 @@ def test_main_chart_follows_the_mode():
     limits = [Constraint("latency_p99_ms", max=5.0), Constraint("throughput", min=200.0)]
     online = main_chart(ranked, rows, "online", limits)
     assert online.series[0].xs == [r.latency_p99_ms for r in rows] and online.series[0].ys == [r.throughput for r in rows]
+    # error bars both ways: p99's interval along x, throughput's along y
+    assert online.series[0].xerr == [r.latency_p99_ci_ms for r in rows] and online.series[0].yerr == [r.throughput_ci for r in rows]
     assert [(ref.value, ref.vertical) for ref in online.refs] == [(5.0, True), (200.0, False)]
     offline = main_chart(ranked, rows, "offline", limits)
     assert offline.series[0].xs == [1, 2, 4] and offline.x_label.startswith("Concurrency")
+    assert offline.series[0].xerr == [None] * 3 and offline.series[0].yerr == [r.throughput_ci for r in rows]  # load is exact
     assert [(ref.value, ref.vertical) for ref in offline.refs] == [(200.0, False)]
+
+
+def drawn(monkeypatch, draw) -> list:
+    """The matplotlib axes a chart function drew, kept instead of turned into PNG bytes."""
+    from tsweep.plugins.reporters import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "_png", lambda fig: figures.append(fig) or b"png")
+    assert draw() == b"png"
+    return figures[0].axes
+
+
+def bars(ax) -> dict:
+    """The error bars on ``ax``: {"x": [(low, high), ...], "y": [...]} from the drawn segments."""
+    from matplotlib.container import ErrorbarContainer
+
+    found = {"x": [], "y": []}
+    for container in (c for c in ax.containers if isinstance(c, ErrorbarContainer)):
+        for collection in container.lines[2]:
+            for (x0, y0), (x1, y1) in collection.get_segments():
+                if x0 == x1:
+                    found["y"].append((round(y0, 6), round(y1, 6)))
+                else:
+                    found["x"].append((round(x0, 6), round(x1, 6)))
+    return found
+
+
+def test_charts_draw_the_intervals_and_skip_infinite_ones(monkeypatch):
+    from tsweep.plugins.reporters import detailed_pdf, plots
+    from tsweep.plugins.reporters.summary_pdf import main_chart
+
+    rows = [point("m", "m_config_0", 180.0, load, gpu=False) for load in LOADS]
+    rows[0].throughput_ci = math.inf  # one window: no throughput interval, p99's kept
+    rows[2].throughput_ci = rows[2].latency_p99_ci_ms = math.inf
+    ranked = [RankedConfig(1, "m_config_0", "m", rows[1], True, 1.0)]
+    (ax,) = drawn(monkeypatch, lambda: plots.lines(main_chart(ranked, rows, "online", [Constraint("latency_p99_ms", max=9.0)])))
+    found = bars(ax)
+    assert found["y"] == [(round(rows[1].throughput - rows[1].throughput_ci, 6), round(rows[1].throughput + rows[1].throughput_ci, 6))]
+    assert found["x"] == [(round(r.latency_p99_ms - r.latency_p99_ci_ms, 6), round(r.latency_p99_ms + r.latency_p99_ci_ms, 6)) for r in rows[:2]]
+    assert [tuple(line.get_ydata()) for line in ax.get_lines()][0] == tuple(r.throughput for r in rows)  # every point drawn
+    assert all(math.isfinite(v) for v in (*ax.get_xlim(), *ax.get_ylim())) and ax.get_xlim()[1] < 20
+
+    left, right = drawn(monkeypatch, lambda: detailed_pdf.load_chart(rows))  # throughput left, p99 right
+    assert len(bars(left)["y"]) == 1 and len(bars(right)["y"]) == 2 and not bars(left)["x"] and not bars(right)["x"]
+    assert plots.drawable([1.0, None, math.inf, math.nan], 5) == [1.0, None, None, None, None]
 
 
 def test_detailed_reports_list_every_load_level_also_for_a_twin(ck: Path, workdir: Path):
     rows = fill_store(ck)
+    # a second look at one point: both reports show it once, with the looks' combined intervals
+    first = next(r for r in rows if r.variant == "m_config_1" and r.load_value == 2)
+    look = dataclasses.replace(first, repeat=1, throughput=first.throughput * 1.03, throughput_ci=first.throughput_ci * 1.5,
+                               latency_p99_ms=first.latency_p99_ms * 0.98, latency_p99_ci_ms=first.latency_p99_ci_ms * 0.7, id=None)  # fmt: skip
+    with ResultsStore.open(ck / "results.sqlite") as store:
+        store.add(look)
+    rows = repeats.merge(rows + [look])
+    combined = next(r for r in rows if r.variant == "m_config_1" and r.load_value == 2)
+    assert combined.metrics["looks"] == 2 and combined.throughput_ci < first.throughput_ci
     result = run_tsweep("report", "--checkpoint-directory", str(ck), "--report-model-configs", "m_config_1,m_config_4",
                         "--export-path", "out", cwd=workdir)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -184,18 +276,26 @@ def test_detailed_reports_list_every_load_level_also_for_a_twin(ck: Path, workdi
     twin = pdf_text(workdir / "out" / "reports" / "detailed" / "m_config_4" / "detailed_report.pdf")
     assert "It was measured as m_config_1, the very same config." in twin and "measured as" not in own
     assert "Config m_config_1 of model m (instances=2, max_batch_size=8, dynamic_batching=True). 3 load levels measured" in own
+    top = max((r for r in rows if r.variant == "m_config_1"), key=lambda r: r.throughput)
+    assert f"Highest throughput: {throughput_ci(top)} infer/s at concurrency=4, client batch 1, p99 {p99_ci(top)} ms." in own
+    assert "with their 95% confidence intervals as error bars" in own
 
     table = own[own.index("Every measured load level"):]
+    own_cli = result.stdout[: result.stdout.index("m_config_4 (measured as m_config_1")]
     positions = []
     for r in (r for r in rows if r.variant == "m_config_1"):
         network = r.latency_avg_ms - (r.queue_ms + r.compute_input_ms + r.compute_infer_ms + r.compute_output_ms + r.client_send_ms + r.client_recv_ms)
-        cells = [f"{r.throughput:.1f}", f"{r.latency_p99_ms:.2f}", f"{r.latency_p50_ms:.2f}", f"{r.latency_avg_ms:.2f}",
+        cells = [throughput_ci(r), p99_ci(r), f"{r.latency_p50_ms:.2f}", f"{r.latency_avg_ms:.2f}",
                  f"{r.queue_ms:.3f}", f"{r.compute_infer_ms:.3f}", f"{network:.3f}", f"{r.metrics['gpu_utilization']:.1f}",
                  f"{r.metrics['gpu_memory_used_mb']:.1f}"]  # fmt: skip
         assert re.search(r"\s".join(map(re.escape, cells[:4])), table), cells  # one row, in column order
         for cell in cells[4:]:
             assert cell in table, cell
         positions.append(table.index(cells[0]))
+        # the CLI's table of load levels: the same point, the same intervals (2 digits there)
+        (line,) = [line for line in own_cli.splitlines() if line.strip().startswith(f"concurrency={r.load_value:g} b1")]
+        assert re.search(re.escape(throughput_ci(r, 2)) + r"\s+" + re.escape(f"{r.latency_p50_ms:.2f}") + r"\s+" + re.escape(p99_ci(r)), line), line
+        assert line.endswith("ok (2 looks)" if r is combined else "ok")
     assert positions == sorted(positions)  # by load
     assert images(workdir / "out" / "reports" / "detailed" / "m_config_1" / "detailed_report.pdf") == 4  # load, breakdown, memory, utilization
 
@@ -240,7 +340,14 @@ def test_gpu_process_and_inference_csvs_match_the_store(ck: Path, workdir: Path)
     assert result.returncode == 0, result.stderr
     results = workdir / "out" / "results"
     assert sorted(p.name for p in results.iterdir()) == ["metrics-model-gpu.csv", "metrics-model-inference.csv", "metrics-model-process.csv"]
-    assert len(read_csv(results / "metrics-model-inference.csv")) == len(rows)
+    inference = read_csv(results / "metrics-model-inference.csv")
+    assert len(inference) == len(rows)
+    columns = list(inference[0])  # each interval's half-width right after its figure
+    assert columns[columns.index("Throughput (infer/sec)") + 1] == "Throughput 95% CI (+/- infer/sec)"
+    assert columns[columns.index("p99 Latency (ms)") + 1] == "p99 Latency 95% CI (+/- ms)"
+    assert [(float(i["Throughput 95% CI (+/- infer/sec)"]), float(i["p99 Latency 95% CI (+/- ms)"])) for i in inference] == [
+        (pytest.approx(r.throughput_ci, abs=1e-4), pytest.approx(r.latency_p99_ci_ms, abs=1e-4)) for r in rows
+    ]
 
     gpu = read_csv(results / "metrics-model-gpu.csv")
     assert len(gpu) == len(rows) * len(UUIDS)
@@ -266,6 +373,15 @@ def test_cpu_only_store_writes_no_gpu_csv_and_the_baseline_becomes_server_only_c
     out = tmp_path / "out"
     written = CsvReporter().write(rows, [], out, {})
     assert sorted(p.name for p in written) == ["metrics-model-inference.csv", "metrics-model-process.csv"]
+
+    # a point measured in one window (infinite intervals) and a failed one (none at all)
+    lone = dataclasses.replace(rows[0], load_value=8, throughput_ci=math.inf, latency_p99_ci_ms=math.inf)
+    lost = Measurement(model="m", variant="m_config_3", variant_digest="m_config_3", load_kind="concurrency", load_value=16.0,
+                       batch_size=1, status="failed", error="tritonserver died")  # fmt: skip
+    CsvReporter().write([lone, lost], [], out, {})
+    intervals = [(l["Load Value"], l["Throughput 95% CI (+/- infer/sec)"], l["p99 Latency 95% CI (+/- ms)"])
+                 for l in read_csv(out / "results" / "metrics-model-inference.csv")]  # fmt: skip
+    assert intervals == [("8", "inf", "inf"), ("16", "", "")]
 
     baseline = {"server_cpu_pct": 0.5, "server_memory_mb": 250.0, "gpu/GPU-aaaa/memory_used_mb": 410.0, "gpu/GPU-aaaa/utilization": 0.0}
     written = CsvReporter().write(rows, [], out, {"server_baseline": baseline})
@@ -325,7 +441,10 @@ def test_real_profile_then_report(workdir: Path):
     best = re.match(r"Best config for add_sub: (\w+),", verdict).group(1)
     # the process collector runs everywhere: server RAM is the memory shown, and exported
     memory = title("server_memory_mb")
-    chosen = next(r for r in rows if r.variant == best and f"{r.throughput:.1f} infer/s" in verdict)
+    chosen = next(r for r in rows if r.variant == best and f"{throughput_ci(r)} infer/s at p99 {p99_ci(r)} ms" in verdict)
+    assert math.isfinite(chosen.throughput_ci) and math.isfinite(chosen.latency_p99_ci_ms)  # measured over several windows
+    table = text[text.index("Configs at their chosen load"):]
+    assert f"{throughput_ci(chosen)} {p99_ci(chosen)}" in table
     assert memory in text and f"{chosen.metrics['server_memory_mb']:.1f}" in text[text.index("Configs at their chosen load"):]
     process = read_csv(workdir / "results" / "metrics-model-process.csv")
     assert len(process) == len(store_rows) and all(float(p[memory]) > 0 for p in process)
@@ -334,7 +453,12 @@ def test_real_profile_then_report(workdir: Path):
     assert report.returncode == 0, report.stderr
     detailed = pdf_text(workdir / "reports" / "detailed" / best / "detailed_report.pdf")
     for r in (r for r in rows if r.variant == best):
-        assert f"{r.throughput:.1f} {r.latency_p99_ms:.2f} {r.latency_p50_ms:.2f} {r.latency_avg_ms:.2f}" in detailed
+        assert f"{throughput_ci(r)} {p99_ci(r)} {r.latency_p50_ms:.2f} {r.latency_avg_ms:.2f}" in detailed
+    inference = read_csv(workdir / "results" / "metrics-model-inference.csv")
+    assert len(inference) == len(store_rows)
+    for r, line in zip(store_rows, inference):  # each look its own row, with its own intervals
+        assert float(line["Throughput 95% CI (+/- infer/sec)"]) == pytest.approx(r.throughput_ci, abs=1e-4)
+        assert float(line["p99 Latency 95% CI (+/- ms)"]) == pytest.approx(r.latency_p99_ci_ms, abs=1e-4)
 
 
 def test_summary_lists_the_failed_points_and_why(ck: Path, workdir: Path):
@@ -348,3 +472,14 @@ def test_summary_lists_the_failed_points_and_why(ck: Path, workdir: Path):
     text = pdf_text(workdir / "out" / "reports" / "summaries" / "m" / "result_summary.pdf")
     assert "Failed points (1)" in text
     assert "m_config_3 concurrency=8 b1 tritonserver died during this point (killed by SIGKILL); it was restarted" in text
+
+
+def test_progress_lines_show_each_points_intervals(capsys):
+    from tsweep.cli import ConsoleProgress
+
+    m = point("m", "m_config_1", 260.0, 2, gpu=False)
+    ConsoleProgress().trial_finished(m)
+    ConsoleProgress().trial_finished(dataclasses.replace(m, status="unstable", windows=1, throughput_ci=math.inf, latency_p99_ci_ms=math.inf))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].strip() == f"{throughput_ci(m)} infer/s, p99 {p99_ci(m)} ms (ok, 3 windows, 0.0 s)"
+    assert lines[1].strip() == f"{m.throughput:.1f} \u00b1? infer/s, p99 {m.latency_p99_ms:.2f} \u00b1? ms (unstable, 1 windows, 0.0 s)"

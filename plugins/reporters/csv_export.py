@@ -1,6 +1,8 @@
 """Reporter ``csv``: the measured points as CSV files under ``results/``, Model Analyzer's names.
 
-* ``metrics-model-inference.csv``: one row per measured point (latencies in ms).
+* ``metrics-model-inference.csv``: one row per measured point (latencies in ms), each look
+  at a point its own row with its own 95% confidence intervals (half-widths beside
+  throughput and p99).
 * ``metrics-model-gpu.csv``: one row per point per GPU (``gpu/<uuid>/<metric>`` values),
   written when a GPU collector recorded any.
 * ``metrics-model-process.csv``: tsweep's own, for machines without a GPU (and beside the
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 
 from tsweep.files import write_atomic
@@ -34,7 +37,9 @@ COLUMNS = [
     ("Client Batch Size", lambda m: m.batch_size),
     ("Status", lambda m: m.status),
     ("Throughput (infer/sec)", lambda m: m.throughput),
+    ("Throughput 95% CI (+/- infer/sec)", lambda m: m.throughput_ci),  # half-width; see _cell for None and inf
     ("p99 Latency (ms)", lambda m: m.latency_p99_ms),
+    ("p99 Latency 95% CI (+/- ms)", lambda m: m.latency_p99_ci_ms),
     ("p95 Latency (ms)", lambda m: m.latency_p95_ms),
     ("p90 Latency (ms)", lambda m: m.latency_p90_ms),
     ("p50 Latency (ms)", lambda m: m.latency_p50_ms),
@@ -51,10 +56,12 @@ COLUMNS = [
 
 
 def _cell(value):
+    """Empty for not measured (a failed point's intervals too); ``inf`` for an interval that
+    one window left nothing to estimate from (``float()`` and pandas read it back as such)."""
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return "inf" if value == math.inf else f"{value:.4f}"
     return value
 
 

@@ -2,10 +2,11 @@
 --report-model-configs``, at ``reports/detailed/<config>/detailed_report.pdf``.
 
 Where the summary shows each config at one load, this shows a config at every load it was
-measured at: how throughput and latency grow with load, where the time of a request goes
-(server queue and compute, client send and receive, and the rest: network and HTTP
-handling), and memory and utilization when collectors recorded them. A config that was
-measured under its identical twin's name reports the twin's rows and says so.
+measured at: how throughput and latency grow with load (with their 95% confidence intervals,
+as error bars and "±"), where the time of a request goes (server queue and compute, client
+send and receive, and the rest: network and HTTP handling), and memory and utilization when
+collectors recorded them. A config that was measured under its identical twin's name reports
+the twin's rows and says so.
 """
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ def table_rows(points: Sequence[Measurement], memory: Optional[str], utilization
     for m in points:
         parts = dict(breakdown(m))
         rows.append([
-            f"{m.load}", str(m.batch_size), m.status, pdf.num(m.throughput, 1), pdf.num(m.latency_p99_ms),
+            f"{m.load}", str(m.batch_size), m.status,
+            pdf.num_ci(m.throughput, m.throughput_ci, 1), pdf.num_ci(m.latency_p99_ms, m.latency_p99_ci_ms),
             pdf.num(m.latency_p50_ms), pdf.num(m.latency_avg_ms),
             *(pdf.num(parts[label], 3) for label, _ in (*SERVER_PARTS, *CLIENT_PARTS)), pdf.num(parts[NETWORK], 3),
             pdf.num(m.value(utilization) if utilization else None, 1), pdf.num(m.value(memory) if memory else None, 1),
@@ -112,13 +114,15 @@ def story(name: str, measured: str, points: Sequence[Measurement], context: Mapp
     parts: list = [pdf.para(f"Detailed report: {name}", pdf.TITLE), *pdf.run_facts(context, include_goals=False), pdf.spacer()]
     parts.append(pdf.para(
         f"Config {name} of model {first.model} ({params}).{twin} {len(points)} load levels measured"
-        f" ({unstable} unstable, {failed} failed). Highest throughput: {pdf.num(top.throughput, 1)} infer/s at "
-        f"{top.load}, client batch {top.batch_size}, p99 {pdf.num(top.latency_p99_ms)} ms."
+        f" ({unstable} unstable, {failed} failed). Highest throughput: {pdf.num_ci(top.throughput, top.throughput_ci, 1)} "
+        f"infer/s at {top.load}, client batch {top.batch_size}, p99 {pdf.num_ci(top.latency_p99_ms, top.latency_p99_ci_ms)} ms."
     ))  # fmt: skip
     ok = usable(points)
     if ok:
         parts.append(pdf.section("Throughput, latency and where the time goes", pdf.side_by_side([load_chart(ok), breakdown_chart(ok)], width)))
         parts.append(pdf.para(
+            "Left: throughput (solid) and p99 latency (dashed) with their 95% confidence intervals as error bars "
+            "(none for a point measured in a single window); the ± figures in the table are the same intervals. "
             "Right: each bar is the average client latency at one load level: the server's queue and compute "
             "times (from Triton's statistics), the client's time to send and receive, and what remains "
             "(network, HTTP handling, scheduling).", pdf.SMALL))  # fmt: skip

@@ -9,6 +9,7 @@ sees half a PDF.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence
 from xml.sax.saxutils import escape
@@ -22,7 +23,7 @@ from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate
 
 from tsweep import machine
 from tsweep.files import write_atomic
-from tsweep.verdict import describe_constraints
+from tsweep.verdict import describe_constraints, plus_minus
 
 _STYLES = getSampleStyleSheet()
 TITLE = _STYLES["Title"]
@@ -34,6 +35,8 @@ HEAD_CELL = ParagraphStyle("headcell", parent=CELL, fontName="Helvetica-Bold")
 MARGIN = 1.5 * cm
 MIN_COLUMN = 20.0  # points: room for the padding and a short number
 PORTRAIT, LANDSCAPE = A4, landscape(A4)
+NBSP = "\u00a0"
+_BREAKS = re.compile(r"[^\S\u00a0]+")  # whitespace a line may break at
 
 
 def esc(text: object) -> str:
@@ -53,6 +56,13 @@ def labelled(label: str, text: object, style: ParagraphStyle = BODY) -> Paragrap
 def num(value: Optional[float], digits: int = 2) -> str:
     """A number for a table or sentence; '-' when it was not measured."""
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def num_ci(value: Optional[float], half_width: Optional[float], digits: int = 2) -> str:
+    """A measured figure with its 95% interval, '12.3 ±0.4' ('±?' when one window left
+    none), as the CLI and the verdict write it; '-' when it was not measured. The space is a
+    non-breaking one: a narrow column keeps the figure and its ± on one line."""
+    return "-" if value is None else num(value, digits) + plus_minus(half_width, digits).replace(" ", NBSP)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]], width: float, highlight: Sequence[int] = ()) -> Table:
@@ -78,12 +88,17 @@ def _column_widths(rows: Sequence[Sequence[object]], width: float) -> List[float
     """Each column wide enough for its longest word (words do not break well), the rest of
     ``width`` shared by the length of each column's longest text; scaled down if too wide."""
     columns = list(zip(*[[str(c) for c in row] for row in rows]))
-    least = [max(MIN_COLUMN, max(stringWidth(w, HEAD_CELL.fontName, HEAD_CELL.fontSize) for c in col for w in c.split() or [""]) + 8)
+    least = [max(MIN_COLUMN, max(stringWidth(w, HEAD_CELL.fontName, HEAD_CELL.fontSize) for c in col for w in _words(c)) + 8)
              for col in columns]  # fmt: skip
     longest = [max(min(len(c), 28) for c in col) for col in columns]
     spare = max(width - sum(least), 0.0)
     widths = [a + spare * n / max(sum(longest), 1) for a, n in zip(least, longest)]
     return [w * min(1.0, width / sum(widths)) for w in widths]
+
+
+def _words(text: str) -> List[str]:
+    """Where a cell may wrap: at spaces, not at non-breaking ones (str.split() breaks both)."""
+    return [w for w in _BREAKS.split(text) if w] or [""]
 
 
 def chart(png: bytes, width: float) -> Image:

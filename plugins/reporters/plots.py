@@ -5,6 +5,11 @@ load levels), one x axis with two y axes (throughput and latency against load), 
 bars (the latency breakdown). Figures are built with matplotlib's object API on the Agg
 canvas, never through pyplot, so nothing depends on a display or on global state.
 
+A series may carry the half-widths of its points' 95% confidence intervals, drawn as error
+bars in the line's colour. A point without a usable half-width (None, or infinite because one
+window left nothing to estimate from) is drawn without a bar: an infinite bar would stretch
+the axis to nothing and hide every other point.
+
 Names in labels come from users (model and config names): matplotlib would read ``$...$`` in
 them as math and hide legend entries that start with ``_``, so every label passes through
 :func:`_label` and legends get their handles and labels explicitly.
@@ -12,6 +17,7 @@ them as math and hide legend entries that start with ``_``, so every label passe
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
@@ -21,11 +27,14 @@ DPI = 150
 
 @dataclass
 class Series:
-    """One line: a label and its points, drawn in the order given."""
+    """One line: a label and its points, drawn in the order given, with optional error bars
+    (one half-width per point, None for no bar) along x and along y."""
 
     label: str
     xs: Sequence[float]
     ys: Sequence[float]
+    xerr: Optional[Sequence[Optional[float]]] = None
+    yerr: Optional[Sequence[Optional[float]]] = None
 
 
 @dataclass
@@ -74,12 +83,32 @@ def _legend(ax, handles, labels) -> None:
         ax.legend(handles, [_label(t) for t in labels], fontsize=7, loc="best", framealpha=0.8)
 
 
+def drawable(errors: Optional[Sequence[Optional[float]]], count: int) -> List[Optional[float]]:
+    """One half-width per point, None where no bar can be drawn (missing or not finite)."""
+    errors = list(errors or [])
+    errors += [None] * (count - len(errors))
+    return [e if e is not None and math.isfinite(e) else None for e in errors[:count]]
+
+
+def _error_bars(ax, s: Series, color) -> None:
+    """``s``'s error bars in ``color``; x and y apart, so a point with only one finite
+    half-width still gets that bar, and points with none get none."""
+    for along, errors in (("x", s.xerr), ("y", s.yerr)):
+        chosen = [(x, y, e) for x, y, e in zip(s.xs, s.ys, drawable(errors, len(s.xs))) if e is not None]
+        if chosen:
+            xs, ys, es = zip(*chosen)
+            ax.errorbar(list(xs), list(ys), **{f"{along}err": list(es)}, fmt="none", ecolor=color, elinewidth=0.9,
+                        capsize=2.5, alpha=0.8)  # fmt: skip
+
+
 def lines(chart: Chart) -> bytes:
-    """A line per series with markers at the measured points, plus reference lines."""
+    """A line per series with markers at the measured points and their error bars, plus
+    reference lines."""
     fig, ax = _axes()
     handles, labels = [], []
     for s in chart.series:
         (h,) = ax.plot(list(s.xs), list(s.ys), marker="o", markersize=3.5, linewidth=1.4)
+        _error_bars(ax, s, h.get_color())
         handles.append(h)
         labels.append(s.label)
     for ref in chart.refs:
@@ -92,7 +121,8 @@ def lines(chart: Chart) -> bytes:
 
 
 def two_axes(chart: Chart, right_label: str, right: Sequence[Series]) -> bytes:
-    """``chart.series`` on the left axis and ``right`` (dashed) on a right axis, same x."""
+    """``chart.series`` on the left axis and ``right`` (dashed) on a right axis, same x,
+    each with its error bars."""
     fig, ax = _axes()
     other = ax.twinx()
     handles, labels = [], []
@@ -100,6 +130,7 @@ def two_axes(chart: Chart, right_label: str, right: Sequence[Series]) -> bytes:
         for s in group:
             (h,) = axis.plot(list(s.xs), list(s.ys), marker="o", markersize=3.5, linewidth=1.4, linestyle=style,
                              color=f"C{len(handles)}")  # fmt: skip
+            _error_bars(axis, s, h.get_color())
             handles.append(h)
             labels.append(s.label)
     other.set_ylabel(_label(right_label))

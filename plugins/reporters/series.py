@@ -1,8 +1,10 @@
 """From stored measurements to what the reports plot and tabulate.
 
 A config's curve is its successful points at one client batch size, ordered by load; the
-x and y of a chart are metric names (see :meth:`Measurement.value`) or ``"load"``. Kept apart
-from drawing so the reports and their tests agree on which points a chart holds.
+x and y of a chart are metric names (see :meth:`Measurement.value`) or ``"load"``. Throughput
+and p99 come with the half-widths of their 95% confidence intervals, which the charts draw as
+error bars. Kept apart from drawing so the reports and their tests agree on which points
+(and which bars) a chart holds.
 """
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ from tsweep.records import Measurement, RankedConfig
 from tsweep.plugins.reporters.plots import Series
 
 LOAD = "load"
+
+#: The figures measured with a 95% confidence interval, and the field holding its half-width.
+HALF_WIDTHS = {"throughput": "throughput_ci", "latency_p99_ms": "latency_p99_ci_ms"}
 
 
 def usable(points: Iterable[Measurement]) -> List[Measurement]:
@@ -30,11 +35,23 @@ def value(m: Measurement, what: str) -> Optional[float]:
     return m.load_value if what == LOAD else m.value(what)
 
 
+def half_width(m: Measurement, what: str) -> Optional[float]:
+    """The half-width of ``what``'s 95% interval at ``m``: None for figures measured without
+    one (load, collectors' metrics), ``inf`` when one window left nothing to estimate from."""
+    field = HALF_WIDTHS.get(what)
+    return None if field is None else getattr(m, field)
+
+
 def series(label: str, points: Iterable[Measurement], x: str, y: str) -> Series:
-    """A line through the points that have both values."""
-    pairs = [(value(m, x), value(m, y)) for m in points]
-    pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
-    return Series(label, [a for a, _ in pairs], [b for _, b in pairs])
+    """A line through the points that have both values, with their intervals as error bars."""
+    chosen = [m for m in points if value(m, x) is not None and value(m, y) is not None]
+    return Series(
+        label,
+        [value(m, x) for m in chosen],
+        [value(m, y) for m in chosen],
+        xerr=[half_width(m, x) for m in chosen],
+        yerr=[half_width(m, y) for m in chosen],
+    )
 
 
 def load_axis(points: Iterable[Measurement]) -> str:

@@ -3,6 +3,8 @@
 The page a reader decides from: where it was measured, what was asked, the verdict (the same
 sentence the CLI prints), how the best configs and the default compare (a chart for the
 mode's question and a memory chart), and a table of those configs at their chosen load.
+Throughput and p99 carry their 95% confidence intervals everywhere (error bars, "±"), so
+a reader sees how well each figure is known before trusting a difference between two.
 Online mode asks "how much throughput at what latency" (throughput against p99, the latency
 budget drawn); offline mode asks "how much throughput at what load" (throughput against
 concurrency or request rate, the minimum throughput drawn). Written after ``profile`` and
@@ -23,6 +25,14 @@ from tsweep.verdict import shown, verdict
 from tsweep.plugins.reporters import pdfparts as pdf
 from tsweep.plugins.reporters import plots, resources
 from tsweep.plugins.reporters.series import LOAD, config_label, curve, load_axis, params_text, series
+
+
+#: What the error bars and the ± figures are, said once under the main chart.
+INTERVALS_NOTE = (
+    "Error bars and ± figures are 95% confidence intervals of throughput and p99 latency (from batch means "
+    "over each point's measurement windows, combined over the looks at a point measured more than once); "
+    "a point measured in a single window has no interval: no bar, and ±? in the table."
+)
 
 
 def bounds(constraints: Sequence[Constraint]) -> Dict[str, Optional[float]]:
@@ -64,7 +74,7 @@ def table_rows(rows: Sequence[RankedConfig], memory: Optional[str], utilization:
         status = "meets" if r.passes else "misses " + ", ".join(r.misses)
         result.append([
             str(r.rank), config_label(r), *params_text(m.variant_params), f"{m.load} b{m.batch_size}",
-            pdf.num(m.throughput, 1), pdf.num(m.latency_p99_ms),
+            pdf.num_ci(m.throughput, m.throughput_ci, 1), pdf.num_ci(m.latency_p99_ms, m.latency_p99_ci_ms),
             pdf.num(m.value(memory) if memory else None, 1), pdf.num(m.value(utilization) if utilization else None, 1),
             status + (" (tied)" if r.tied_with else ""),
         ])  # fmt: skip
@@ -88,6 +98,7 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
     parts.append(pdf.section(
         f"{compared} ({mode} mode: {focus})",
         pdf.chart(plots.lines(main_chart(rows, points, mode, constraints)), chart_width),
+        pdf.para(INTERVALS_NOTE, pdf.SMALL),
     ))  # fmt: skip
     if memory:
         parts.append(pdf.section("Memory", pdf.chart(plots.lines(memory_chart(rows, points, memory, known)), chart_width)))
