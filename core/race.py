@@ -26,7 +26,7 @@ from tsweep.records import Measurement, RankedConfig, Trial, Variant
 def contenders(ranking: Sequence[RankedConfig], points: Sequence[Measurement], judge: Judge, top: int) -> List[Measurement]:
     """The points that need another look, leader first (combined looks; at most ``top``).
 
-    The leader is the ranking's winner when it meets the goal. A challenger is, per
+    The leader is the ranking's winner when it meets the goal. A challenger is, per other
     variant, its highest-throughput point that may still meet the goal, unless the leader
     surely beats it or is tied with it. The leader itself needs looks only while some
     challenger's throughput is undecided against it (a challenger that surely beats it and
@@ -36,8 +36,8 @@ def contenders(ranking: Sequence[RankedConfig], points: Sequence[Measurement], j
     leader: Optional[Measurement] = ranking[0].best if ranking and ranking[0].passes else None
     best_per_variant: Dict[str, Measurement] = {}
     for p in points:
-        if judge.meets(p) is False or (leader is not None and p.point == leader.point):
-            continue
+        if judge.meets(p) is False or (leader is not None and p.variant_digest == leader.variant_digest):
+            continue  # the race chooses between configs: the leader's own other loads are not rivals
         held = best_per_variant.get(p.variant_digest)
         if held is None or (p.throughput or 0.0) > (held.throughput or 0.0):
             best_per_variant[p.variant_digest] = p

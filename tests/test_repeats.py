@@ -1,6 +1,7 @@
 """The final race and combined looks: who gets another look, in which order, and a real sweep."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import sqlite3
 from pathlib import Path
@@ -57,6 +58,12 @@ def test_race_ends_when_the_leader_is_surely_best_or_tied():
     a, b = variant("a", 1), variant("b", 2)
     assert race_round([look(a, 100), look(b, 90)], (a, b)) == []  # separated by one look each
     assert race_round([look(a, 100, noise=0.005), look(b, 99.5, noise=0.005)], (a, b)) == []  # tied within 3%
+
+
+def test_race_is_between_configs_not_between_loads_of_the_leader():
+    a = variant("a", 1)
+    rows = [look(a, 100, noise=0.05), dataclasses.replace(look(a, 98, noise=0.05), load_value=2.0)]
+    assert race_round(rows, (a,)) == []
 
 
 def test_race_settles_a_p99_that_straddles_the_budget():
