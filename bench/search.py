@@ -113,25 +113,40 @@ def referee_loads(kind: str, value: float) -> List[float]:
     return sorted(loads, reverse=True)
 
 
-def referee(model: str, runs: List[Run], args, workdir: Path) -> None:
+def chosen_trial(model: str, run: Run):
+    """The config and load ``run`` chose, read back from its results store, as a Trial of a
+    variant named after the strategy (each choice is served as its own model)."""
+    from tsweep import modelconfig
+    from tsweep.records import LoadLevel, Trial, Variant
+    from tsweep.store import ResultsStore
+
+    with ResultsStore.open_existing(run.store) as store:
+        m = next(m for m in store.measurements(model) if m.variant == run.best and str(m.load) == run.best_load)
+        text = store._conn.execute("SELECT config_pbtxt FROM variants WHERE name = ?", (run.best,)).fetchone()[0]
+    variant = Variant(model=model, config=modelconfig.parse(text), params={}, name=f"{model}_{run.strategy}")
+    return Trial(variant, LoadLevel(m.load_kind, m.load_value), m.batch_size)
+
+
+def referee(model: str, runs: List[Run], args, workdir: Path, chosen: Optional[Dict] = None, repository_path: Path = EXAMPLES) -> None:
     """Measure each run's chosen config at its chosen load and two lower ones again,
-    interleaved by round (every strategy's choice once per round)."""
-    from tsweep import modelconfig, repository
+    interleaved by round (every strategy's choice once per round).
+
+    ``chosen`` (strategy -> Trial) gives the choice of runs that have no tsweep results store,
+    e.g. another tool's; the others are read from their store. ``repository_path`` is the
+    model repository that holds ``model`` (its files are copied next to each choice's config).
+    """
+    from tsweep import repository
     from tsweep.config import load_config
     from tsweep.plugins.launchers.local import LocalLauncher
-    from tsweep.records import LaunchSettings, LoadLevel, Trial, Variant
-    from tsweep.store import ResultsStore
+    from tsweep.records import LaunchSettings, LoadLevel, Trial
     from tsweep.session import ServerSession
     from tsweep.sweep import load_settings, method_settings, run_trial
 
-    spec = repository.find_models(str(EXAMPLES), (model,))[0]
-    chosen: Dict[str, Trial] = {}
+    spec = repository.find_models(str(repository_path), (model,))[0]
+    chosen = dict(chosen or {})
     for run in runs:
-        with ResultsStore.open_existing(run.store) as store:
-            m = next(m for m in store.measurements(model) if m.variant == run.best and str(m.load) == run.best_load)
-            text = store._conn.execute("SELECT config_pbtxt FROM variants WHERE name = ?", (run.best,)).fetchone()[0]
-        variant = Variant(model=model, config=modelconfig.parse(text), params={}, name=f"{model}_{run.strategy}")
-        chosen[run.strategy] = Trial(variant, LoadLevel(m.load_kind, m.load_value), m.batch_size)
+        if run.strategy not in chosen:
+            chosen[run.strategy] = chosen_trial(model, run)
     out = workdir / "referee-out"
     repository.prepare_output(out, override=True)
     config = load_config(None, {"measurement_window_s": args.window_s, "max_windows": args.max_windows})
