@@ -1,8 +1,8 @@
 """NVIDIA Model Analyzer against tsweep: default settings, same model, space, budget and machine.
 
-    python bench/vs_model_analyzer.py                    # mlp, add_sub, matmul (~2 h on 2 cores)
-    python bench/vs_model_analyzer.py --models add_sub   # one model (~30-40 min on 2 cores)
-    python bench/vs_model_analyzer.py --repeat 3 --json out.json   # tsweep three times
+    python bench/vs_model_analyzer.py                    # mlp, add_sub, matmul (1.5-2 h on 2 cores)
+    python bench/vs_model_analyzer.py --models add_sub   # one model (~25 min on 2 cores)
+    python bench/vs_model_analyzer.py --models add_sub --repeat 3 --json out.json   # ~31 min
 
 For every model, one after the other on this machine:
 
