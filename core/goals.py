@@ -5,6 +5,7 @@ from typing import Dict, List, Mapping
 
 from tsweep.config import Config, canonical_metric
 from tsweep.errors import UsageError
+from tsweep.judge import goal_constraints
 from tsweep.records import Constraint, MetricInfo, SearchGoal
 
 
@@ -29,11 +30,7 @@ def constraints(config: Config, known: Mapping[str, MetricInfo]) -> List[Constra
             found.append(Constraint(metric, _num(bounds.get("min")), _num(bounds.get("max"))))
         except (TypeError, ValueError):
             raise UsageError(f"constraint {name!r} bounds must be numbers, got {bounds!r}") from None
-    if config.latency_budget is not None:
-        found.append(Constraint("latency_p99_ms", max=config.latency_budget))
-    if config.min_throughput is not None:
-        found.append(Constraint("throughput", min=config.min_throughput))
-    return found
+    return found + goal_constraints(search_goal(config))
 
 
 def search_goal(config: Config) -> SearchGoal:
