@@ -10,7 +10,6 @@ How much the looks disagree with each other is the Judge's drift estimate, not t
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import defaultdict
 from typing import Dict, List, Sequence
 

@@ -29,7 +29,7 @@ from tsweep.loads import LoadSettings, make_load
 from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings, measure, server_baseline
 from tsweep.pluginmanager import Hooks
 from tsweep.progress import Progress
-from tsweep.records import ContainerSettings, LaunchSettings, Measurement, ModelSpec, RankedConfig, RunningServer, SpaceSettings, Trial, Variant
+from tsweep.records import ContainerSettings, LaunchSettings, Measurement, ModelSpec, RankedConfig, SpaceSettings, Trial, Variant
 from tsweep.store import ResultsStore
 from tsweep.session import ServerSession
 
