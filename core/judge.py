@@ -17,6 +17,8 @@ Verdicts:
 * :meth:`Judge.meets`: True when the goal (latency budget, minimum throughput) holds even at
   the unfavourable end of the intervals, False when it fails even at the favourable end,
   None when the interval straddles the bound (more looks can tell).
+* :meth:`Judge.decided`: whether a point in flight can stop early, because no decision it
+  feeds can change with more windows (it misses the goal, or surely loses to the best).
 * :meth:`Judge.compare`: ``beats`` / ``loses`` when the difference exceeds the uncertainty
   of the difference (and the ``by`` gain a search step may ask for, e.g. Model Analyzer's
   5%); ``tied`` when even the ends of the difference's interval are within
@@ -32,6 +34,7 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
+from tsweep import repeats
 from tsweep.intervals import Interval
 from tsweep.records import Constraint, Measurement, SearchGoal
 
@@ -156,6 +159,19 @@ class Judge:
         """``a``'s throughput is surely lower than ``b``'s (and by more than ``by``)."""
         return self.compare(a, b, by) == LOSES
 
+    def decided(self, p: Measurement, rival: Optional[Measurement]) -> bool:
+        """Is enough known of ``p`` (a point still being measured) for every decision it feeds?
+
+        True when it surely misses the goal (it cannot count, so its throughput needs no
+        precision), or when its goal verdict is settled and its throughput surely loses to
+        ``rival`` (the best other point surely meeting the goal): it cannot win, so more
+        windows would narrow its interval without changing which way any comparison goes.
+        A point that may still win is never decided here: it earns its precision."""
+        verdict = self.meets(p)
+        if verdict is False:
+            return True
+        return verdict is True and rival is not None and self.compare(p, rival) == LOSES
+
     def could_reach(self, reach: float, best: Measurement, by: float = 0.0) -> Optional[bool]:
         """Could a config whose throughput is at most ``reach`` beat ``best`` by ``by``?
         False when not even against the low end of ``best``'s interval, True when even
@@ -166,6 +182,13 @@ class Judge:
         if reach > at.high * (1.0 + by):
             return True
         return None
+
+
+def best_rival(points: Sequence[Measurement], judge: Judge, point: str) -> Optional[Measurement]:
+    """The highest-throughput point among ``points`` (looks combined) that surely meets the
+    goal, other than ``point`` (the point being measured: a look never races itself)."""
+    meeting = [m for m in repeats.merge(points) if m.point != point and judge.meets(m) is True]
+    return max(meeting, key=lambda m: m.throughput or 0.0, default=None)
 
 
 def goal_constraints(goal: SearchGoal) -> List[Constraint]:

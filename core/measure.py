@@ -7,10 +7,12 @@ interval. A window with too few responses to say anything is extended rather tha
 (a count window, for slow models).
 
 After each window the point's 95% confidence intervals for throughput and p99 latency are
-computed from all its windows (batch means, :mod:`tsweep.intervals`). The point ends when
-both are narrow enough (``throughput_precision`` and ``latency_precision``, relative
-half-widths), or as soon as its p99 is surely over the latency budget (it cannot count,
-so its throughput needs no precision), after at least ``min_windows``. A point that reaches
+computed from all its windows (batch means, :mod:`tsweep.intervals`). After at least
+``min_windows``, the point ends when both are narrow enough (``throughput_precision`` and
+``latency_precision``, relative half-widths), or as soon as the caller's ``decided`` says
+no decision the point feeds can change with more windows (the sweep asks the
+:class:`tsweep.judge.Judge`: the point surely misses the goal, or surely loses to the best
+point so far). Precision is spent on the points that may still win. A point that reaches
 ``max_windows`` first is kept as ``unstable``: it has its intervals like any other, only
 wider than asked for.
 """
@@ -40,11 +42,10 @@ class MethodSettings:
     throughput_precision: float = 0.05  # relative half-width of the throughput's 95% interval
     latency_precision: float = 0.10  # the same for p99 latency
     min_windows: int = 3
-    max_windows: int = 10
+    max_windows: int = 5
     warmup_s: float = 0.5
     min_requests: int = MIN_WINDOW_REQUESTS
     max_error_fraction: float = 0.01  # more failed requests than this: the point failed
-    latency_budget_ms: Optional[float] = None  # a point surely over it ends early
 
 
 @dataclass
@@ -119,14 +120,17 @@ def _merged_p99_ms(group: Sequence[Window]) -> float:
 
 
 def known_enough(windows: Sequence[Window], settings: MethodSettings, batch_size: int) -> bool:
-    """True when the point needs no more windows: both intervals are as narrow as asked, or
-    its p99 is over the latency budget even at the interval's low end."""
+    """True when both intervals are as narrow as asked (after ``min_windows``)."""
     if len(windows) < settings.min_windows:
         return False
-    p99 = p99_interval_ms(windows)
-    if settings.latency_budget_ms is not None and p99.low > settings.latency_budget_ms:
-        return True
-    return p99.relative <= settings.latency_precision and throughput_interval(windows, batch_size).relative <= settings.throughput_precision
+    if p99_interval_ms(windows).relative > settings.latency_precision:
+        return False
+    return throughput_interval(windows, batch_size).relative <= settings.throughput_precision
+
+
+#: ``decided(point so far) -> bool``: True when no decision the point feeds can change with
+#: more windows (see :meth:`tsweep.judge.Judge.decided`).
+Decided = Callable[[Measurement], bool]
 
 
 def measure(
@@ -136,9 +140,11 @@ def measure(
     settings: MethodSettings,
     collectors: Sequence = (),
     clock: Callable[[float], None] = time.sleep,
+    decided: Optional[Decided] = None,
 ) -> Measurement:
     """Drive ``load`` (started here, stopped before returning) until the point is known
-    well enough (:func:`known_enough`) or ``max_windows`` windows were judged."""
+    well enough (:func:`known_enough`, or ``decided`` on the point so far, both after
+    ``min_windows``) or ``max_windows`` windows were judged."""
     windows: List[Window] = []
     pending: Optional[Window] = None
     started = time.monotonic()
@@ -169,6 +175,8 @@ def measure(
             if window.completed == 0 and window.errors > 0:
                 break  # every request fails: more windows will not fix it
             stable = known_enough(windows, settings, trial.batch_size)
+            if not stable and decided is not None and len(windows) >= settings.min_windows:
+                stable = decided(summarize(trial, windows, True, settings, 0.0, {}))
             if stable:
                 break
     finally:

@@ -176,6 +176,11 @@ class Trial:
         """Identity of the point in the results store (what resume compares)."""
         return point_key(self.variant.model, self.variant.digest, self.load, self.batch_size, self.repeat)
 
+    @property
+    def point(self) -> str:
+        """The point this trial looks at, whichever repeat it is."""
+        return point_key(self.variant.model, self.variant.digest, self.load, self.batch_size, 0)
+
 
 @dataclass(frozen=True)
 class SearchGoal:

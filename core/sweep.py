@@ -24,12 +24,12 @@ from typing import Dict, List, Mapping, Optional, Sequence
 from tsweep import analysis, files, goals, gpus, inputs, machine, race, repository
 from tsweep.config import Config
 from tsweep.errors import ServerError
-from tsweep.judge import Judge
+from tsweep.judge import Judge, best_rival
 from tsweep.loads import LoadSettings, make_load
-from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings, measure, server_baseline
+from tsweep.measure import MIN_WINDOW_REQUESTS, Decided, MethodSettings, measure, server_baseline
 from tsweep.pluginmanager import Hooks
 from tsweep.progress import Progress
-from tsweep.records import ContainerSettings, LaunchSettings, Measurement, ModelSpec, RankedConfig, SpaceSettings, Trial, Variant
+from tsweep.records import ContainerSettings, LaunchSettings, Measurement, ModelSpec, RankedConfig, SearchGoal, SpaceSettings, Trial, Variant
 from tsweep.store import ResultsStore
 from tsweep.session import ServerSession
 
@@ -91,7 +91,6 @@ def method_settings(config: Config) -> MethodSettings:
         warmup_s=min(0.5, config.measurement_window_s),
         min_requests=config.measurement_request_count or MIN_WINDOW_REQUESTS,
         max_error_fraction=config.max_error_fraction,
-        latency_budget_ms=config.latency_budget,
     )
 
 
@@ -196,7 +195,7 @@ def _run(config: Config, hooks: Hooks, progress: Progress, models, output: Path,
     raise_open_file_limit()
     store = ResultsStore.open(config.checkpoint_path)
     session = ServerSession(launcher, output, config.server_ready_timeout_s, lambda srv: hooks.metric_collectors(srv, config.monitoring_interval))
-    runner = TrialRunner(store, session, load, method_settings(config), progress)
+    runner = TrialRunner(store, session, load, method_settings(config), goals.search_goal(config), progress)
     try:
         try:  # stop() also when start() fails or is interrupted half-way (a container may exist)
             server = session.start()
@@ -233,11 +232,13 @@ class TrialRunner:
     """Measures trials one by one, committing each to the store; counts what it did.
 
     A point during which the server died is recorded as failed with the cause, and the
-    server is restarted before the next point (see :mod:`tsweep.session`).
+    server is restarted before the next point (see :mod:`tsweep.session`). A point ends
+    early once the Judge says no decision it feeds can change (:meth:`Judge.decided`, against
+    the best point of the model so far).
     """
 
-    def __init__(self, store: ResultsStore, session: ServerSession, load: LoadSettings, method: MethodSettings, progress: Progress):
-        self.store, self.session, self.load, self.method, self.progress = store, session, load, method, progress
+    def __init__(self, store: ResultsStore, session: ServerSession, load: LoadSettings, method: MethodSettings, goal: SearchGoal, progress: Progress):
+        self.store, self.session, self.load, self.method, self.goal, self.progress = store, session, load, method, goal, progress
         self.measured = self.resumed = self.stable = 0
         self.measuring_s = 0.0
         self.failed: List[Measurement] = []
@@ -273,7 +274,7 @@ class TrialRunner:
         todo = [t for t in trials if t.key not in done]
         for trial in todo:
             self.progress.trial_started(trial, len(history), self.planned, time.monotonic() - self.started)
-            m = self.measure_one(trial, model)
+            m = self.measure_one(trial, model, history)
             self.store.add(m)
             history.append(m)
             self.measured += 1
@@ -287,9 +288,11 @@ class TrialRunner:
                 self.progress.server_started(self.session.server)
         return len(todo)
 
-    def measure_one(self, trial: Trial, model: ModelSpec) -> Measurement:
+    def measure_one(self, trial: Trial, model: ModelSpec, history: Sequence[Measurement]) -> Measurement:
+        judge = Judge.from_history(self.goal, history)
+        rival = best_rival(history, judge, trial.point)
         try:
-            m = run_trial(trial, model, self.session, self.load, self.method)
+            m = run_trial(trial, model, self.session, self.load, self.method, lambda p: judge.decided(p, rival))
         except ServerError as exc:  # the server stopped answering its statistics mid-point
             m = failed_point(trial, str(exc))
         if m.status == "failed":
@@ -311,7 +314,7 @@ def failed_point(trial: Trial, error: str) -> Measurement:
     )  # fmt: skip
 
 
-def run_trial(trial: Trial, model: ModelSpec, session: ServerSession, load: LoadSettings, method: MethodSettings) -> Measurement:
+def run_trial(trial: Trial, model: ModelSpec, session: ServerSession, load: LoadSettings, method: MethodSettings, decided: Optional[Decided] = None) -> Measurement:
     """Load the trial's variant and measure it; a variant that fails to load is a failed point."""
     try:
         session.loader.ensure(model, trial.variant)
@@ -319,4 +322,4 @@ def run_trial(trial: Trial, model: ModelSpec, session: ServerSession, load: Load
         return failed_point(trial, f"variant failed to load: {exc}")
     generator = make_load(trial, session.server, load)
     client = session.client
-    return measure(trial, generator, lambda: client.stats(trial.variant.name), method, session.collectors)
+    return measure(trial, generator, lambda: client.stats(trial.variant.name), method, session.collectors, decided=decided)

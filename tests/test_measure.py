@@ -6,7 +6,8 @@ from tsweep import modelconfig
 from tsweep.ext.histogram import Histogram
 from tsweep.grpcload import LoadWindow
 from tsweep.measure import MethodSettings, known_enough, measure
-from tsweep.records import LoadLevel, Trial, Variant
+from tsweep.judge import Judge
+from tsweep.records import LoadLevel, Measurement, SearchGoal, Trial, Variant
 from tsweep.triton import ServerStats
 
 TRIAL = Trial(Variant("m", modelconfig.parse('name: "m"'), {}, name="m_config_0"), LoadLevel("concurrency", 4))
@@ -46,9 +47,9 @@ class Counter:
         return ServerStats(success_count=c, queue_ns=c * 1_000_000, compute_infer_ns=c * 2_000_000)
 
 
-def run(script, **kw):
+def run(script, decided=None, **kw):
     load = ScriptedLoad([(0, 1)] + script)  # first window is the warm-up
-    m = measure(TRIAL, load, Counter(), MethodSettings(window_s=1.0, **kw), clock=lambda s: None)
+    m = measure(TRIAL, load, Counter(), MethodSettings(window_s=1.0, **kw), clock=lambda s: None, decided=decided)
     assert (load.started, load.stopped) == (1, 1)
     return m
 
@@ -85,11 +86,32 @@ def test_looser_precision_ends_sooner():
     assert tight.windows > loose.windows
 
 
+def judged_by(budget_ms, rival=None):
+    judge = Judge(SearchGoal(latency_budget_ms=budget_ms))
+    return lambda p: judge.decided(p, rival)
+
+
+NOISY = [(1000, 50), (1500, 52), (700, 51)] * 4  # throughput far from precise
+
+
 def test_a_point_surely_over_the_budget_ends_early():
-    noisy = [(1000, 50), (1500, 52), (700, 51)] * 4  # throughput far from precise
-    over = run(noisy, max_windows=12, latency_budget_ms=10)
+    over = run(NOISY, judged_by(10), max_windows=12)
     assert over.status == "ok" and over.windows == 3
-    assert run(noisy, max_windows=12, latency_budget_ms=60).windows == 12  # could be inside: keep going
+    assert run(NOISY, judged_by(60), max_windows=12).windows == 12  # could be inside: keep going
+
+
+def rival_at(throughput, ci):
+    return Measurement("m", "m_config_1", "d1", "concurrency", 4, 1, "ok", throughput=throughput, throughput_ci=ci, latency_p99_ms=5.0, latency_p99_ci_ms=0.1)
+
+
+def test_a_point_that_surely_loses_to_the_best_ends_early():
+    beaten = run(NOISY, judged_by(100, rival_at(5000, 100)), max_windows=12)
+    assert beaten.status == "ok" and beaten.windows == 3
+    # a rival it may still beat: the point earns its precision (here: up to the cap)
+    assert run(NOISY, judged_by(100, rival_at(1000, 100)), max_windows=12).windows == 12
+    # a p99 that straddles the budget keeps the point going, even when it cannot win
+    straddling = [(1000, 48), (1000, 52)] * 6  # p99 about 52 +- 2 ms against a 51 ms budget
+    assert run(straddling, judged_by(51, rival_at(5000, 100)), max_windows=12, latency_precision=0.001).windows == 12
 
 
 def test_short_windows_are_extended_not_judged():
