@@ -10,7 +10,7 @@ import pytest
 
 from tsweep import modelconfig, repository
 from tsweep.errors import ServerError
-from tsweep.plugins.launchers.local import LocalLauncher
+from tsweep.plugins.launchers.local import LocalLauncher, client_host
 from tsweep.records import LaunchSettings, Variant
 from tsweep.triton import TritonHTTP
 
@@ -83,3 +83,27 @@ def test_starts_on_loopback_serves_models_and_stops_its_process_group(tmp_path, 
     with pytest.raises(ProcessLookupError):
         os.killpg(server.pid, 0)  # the whole group is gone (python backend stubs included)
     launcher.stop()  # idempotent
+
+
+def test_client_host_reaches_the_address_the_server_binds():
+    assert client_host("127.0.0.1") == "127.0.0.1"
+    assert client_host("127.0.0.2") == "127.0.0.2"
+    assert client_host("0.0.0.0") == "127.0.0.1"  # every interface: loopback is one
+    assert client_host("::") == "[::1]"
+    assert client_host("fe80::1") == "[fe80::1]"
+
+
+def test_a_server_bound_to_another_address_is_polled_there(tmp_path, served_repo):
+    """127.0.0.2 is loopback too on Linux, but 127.0.0.1 does not reach a server bound to it."""
+    settings = LaunchSettings(model_repository=served_repo, log_dir=tmp_path / "logs", ready_timeout_s=60, bind_address="127.0.0.2")
+    launcher = LocalLauncher(settings)
+    launcher.preflight()
+    server = launcher.start()
+    try:
+        assert server.http_url.startswith("http://127.0.0.2:") and server.grpc_url.startswith("127.0.0.2:")
+        assert server.metrics_url.startswith("http://127.0.0.2:")
+        port = int(server.http_url.rsplit(":", 1)[1])
+        assert listening_addresses(port) == {"0200007F"}  # 127.0.0.2 only
+        assert TritonHTTP(server.http_url).metadata()["version"]
+    finally:
+        launcher.stop()

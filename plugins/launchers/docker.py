@@ -29,7 +29,7 @@ from tsweep.plugin import hookimpl
 from tsweep.records import LaunchSettings, RunningServer
 from tsweep.triton import TritonHTTP
 
-from tsweep.plugins.launchers.local import last_log_lines, server_environment, user_flags
+from tsweep.plugins.launchers.local import client_host, last_log_lines, server_environment, user_flags
 
 #: Every container tsweep starts has this label: ``docker ps -a --filter label=tsweep``.
 LABEL = "tsweep"
@@ -166,7 +166,8 @@ class DockerLauncher:
                 raise ServerError(f"Docker could not start {image}: {_explain(exc)}") from None
             self._follow_logs(log_path)
             ports = self._host_ports()
-            client = TritonHTTP(f"http://127.0.0.1:{ports['http']}")
+            host = client_host(self.settings.bind_address)
+            client = TritonHTTP(f"http://{host}:{ports['http']}")
             client.wait_ready(self.settings.ready_timeout_s, alive=self._running)
             version = client.metadata().get("version", "?")
         except ServerError as exc:
@@ -178,8 +179,8 @@ class DockerLauncher:
             raise
         return RunningServer(
             http_url=client.url,
-            grpc_url=f"127.0.0.1:{ports['grpc']}",
-            metrics_url=f"http://127.0.0.1:{ports['metrics']}/metrics",
+            grpc_url=f"{host}:{ports['grpc']}",
+            metrics_url=f"http://{host}:{ports['metrics']}/metrics",
             log_path=log_path,
             description=f"tritonserver {version}, container {self._name} ({image})",
         )

@@ -38,6 +38,19 @@ _START_ATTEMPTS = 3
 _PR_SET_PDEATHSIG = 1
 
 
+def client_host(bind_address: str) -> str:
+    """Where tsweep reaches a server bound to ``bind_address``, as a URL host.
+
+    The server's own address, except a wildcard (0.0.0.0 or ::), which means "every
+    interface": loopback is one of them, and the one that stays on this machine. IPv6
+    literals are bracketed, as URLs and gRPC targets need."""
+    if bind_address in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if bind_address == "::":
+        return "[::1]"
+    return f"[{bind_address}]" if ":" in bind_address else bind_address
+
+
 def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((address, 0))
@@ -210,7 +223,8 @@ class LocalLauncher:
                 start_new_session=True,  # own process group: stop() reaches the stubs too
                 preexec_fn=_die_with_parent,
             )
-            client = TritonHTTP(f"http://127.0.0.1:{ports[0]}")
+            host = client_host(self.settings.bind_address)
+            client = TritonHTTP(f"http://{host}:{ports[0]}")
             try:
                 client.wait_ready(self.settings.ready_timeout_s, alive=lambda: self._proc.poll() is None)
             except ServerError as exc:
@@ -225,8 +239,8 @@ class LocalLauncher:
             version = client.metadata().get("version", "?")
             return RunningServer(
                 http_url=client.url,
-                grpc_url=f"127.0.0.1:{ports[1]}",
-                metrics_url=f"http://127.0.0.1:{ports[2]}/metrics",
+                grpc_url=f"{host}:{ports[1]}",
+                metrics_url=f"http://{host}:{ports[2]}/metrics",
                 pid=self._proc.pid,
                 log_path=log_path,
                 description=f"tritonserver {version}, {self._binary.origin}, pid {self._proc.pid}",
