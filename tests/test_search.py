@@ -40,6 +40,17 @@ def test_space_is_default_plus_instances_times_batch_sizes():
     assert [str(l) for l in s.load_levels] == ["concurrency=1", "concurrency=2"]
 
 
+def test_variants_keep_the_models_own_scheduling():
+    """dynamic_batching shares a oneof with sequence_batching: setting it would drop the latter."""
+    sequence = modelconfig.parse('name: "s" backend: "python" max_batch_size: 4 sequence_batching { max_sequence_idle_microseconds: 5000 }')
+    s = tsweep_config_space(ModelSpec("s", None, sequence), SpaceSettings(max_instance_count=2, max_model_batch_size=8))
+    assert len(s.variants) > 1
+    for v in s.variants:
+        assert v.config.WhichOneof("scheduling_choice") == "sequence_batching"
+        assert v.config.sequence_batching.max_sequence_idle_microseconds == 5000
+        assert v.params["dynamic_batching"] is False
+
+
 def test_disabled_search_measures_only_the_default():
     assert [v.name for v in space(search_disable=True).variants] == ["m_config_default"]
 

@@ -3,7 +3,9 @@
 The model's own config is always the ``default`` variant. Generated variants set
 ``instance_group`` to ``count`` instances (KIND_CPU when the server has no GPU) and, for
 models that batch (``max_batch_size > 0``), ``max_batch_size`` to each power of two within
-the bounds with dynamic batching on. Load levels are the user's concurrency list, else
+the bounds with dynamic batching on, unless the model already schedules otherwise:
+dynamic_batching, sequence_batching and ensemble_scheduling are one oneof in ModelConfig,
+so turning on the dynamic batcher would silently drop a sequence model's sequence batcher. Load levels are the user's concurrency list, else
 powers of two between the concurrency bounds.
 """
 from __future__ import annotations
@@ -42,7 +44,7 @@ def make_variant(model: ModelSpec, instances: int, max_batch_size: int, gpu: boo
     group.kind = modelconfig.KIND_GPU if gpu else modelconfig.KIND_CPU
     if max_batch_size > 0:
         config.max_batch_size = max_batch_size
-        if not config.HasField("dynamic_batching"):
+        if config.WhichOneof("scheduling_choice") is None:  # keep a sequence batcher or an ensemble's schedule
             config.dynamic_batching.SetInParent()
     return Variant(model=model.name, config=config, params=modelconfig.describe(config))
 
