@@ -108,7 +108,7 @@ class Config:
     throughput_precision: float = _opt(0.05, "A point ends when its throughput's 95% confidence interval is this narrow (relative half-width) and its p99's is within latency_precision.", kind="positive")
     latency_precision: float = _opt(0.10, "Relative half-width of the p99 latency's 95% confidence interval a point must reach.", kind="positive")
     min_windows: int = _opt(3, "Fewest windows per point (an interval needs a few).", kind="positive")
-    max_windows: int = _opt(5, "Most windows per look at a point: exploring looks are brief, and the final race looks again where a decision is close. A point that reaches it first is kept as unstable, with its wider intervals.", kind="positive")
+    max_windows: int = _opt(10, "Most windows per look at a point; a look that reaches it first is kept as unstable, with its wider intervals, and where a decision is close the final race looks again.", kind="positive")
     monitoring_interval: float = _opt(1.0, "Seconds between two samples of the metric collectors (GPU, Triton metrics, server process).", kind="positive")
     perf_analyzer_flags: Dict[str, Any] = _opt({}, "Load options in perf_analyzer's names, mapped onto the keys above (see below).", flag=False)
 

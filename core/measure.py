@@ -42,7 +42,7 @@ class MethodSettings:
     throughput_precision: float = 0.05  # relative half-width of the throughput's 95% interval
     latency_precision: float = 0.10  # the same for p99 latency
     min_windows: int = 3
-    max_windows: int = 5
+    max_windows: int = 10
     warmup_s: float = 0.5
     min_requests: int = MIN_WINDOW_REQUESTS
     max_error_fraction: float = 0.01  # more failed requests than this: the point failed
