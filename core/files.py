@@ -4,7 +4,9 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from tsweep.errors import StorageError, UsageError
 
@@ -35,12 +37,26 @@ def storage_error(exc: OSError, keep: str) -> StorageError:
     return StorageError(f"cannot write {where}: {exc.strerror or exc}; {keep}")
 
 
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """Name ``path`` in an OSError raised inside that names no file.
+
+    ``open`` names its file, but a ``write`` that finds the disk full does not, and the
+    user's one line must say where the space ran out."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None and exc.filename2 is None:
+            exc.filename = str(path)
+        raise
+
+
 def write_atomic(path: Path, data: bytes | str) -> Path:
     """Write ``data`` to a temp file beside ``path``, fsync it, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with naming(path), os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())

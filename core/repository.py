@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import List, Sequence
 
-from tsweep import modelconfig
+from tsweep import files, modelconfig
 from tsweep.errors import UsageError
 from tsweep.records import ModelSpec, Variant
 
@@ -97,8 +97,10 @@ def write_variant(out: Path, model: ModelSpec, variant: Variant) -> Path:
         for entry in model.path.iterdir():
             if entry.name == "config.pbtxt" or entry.name.startswith("."):
                 continue
-            copy_entry(entry, staging / entry.name)
-        (staging / "config.pbtxt").write_text(text)
+            with files.naming(target / entry.name):
+                copy_entry(entry, staging / entry.name)
+        with files.naming(target / "config.pbtxt"):
+            (staging / "config.pbtxt").write_text(text)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)

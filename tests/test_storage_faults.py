@@ -109,3 +109,21 @@ def test_results_store_on_a_full_disk_says_so_and_keeps_what_it_has(tmp_path: Pa
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] == written  # every committed row, no partial one
     conn.close()
+
+
+def test_a_write_that_finds_the_disk_full_names_its_file(tmp_path: Path):
+    """write() errors carry no file name (open() errors do): the one line must still say where."""
+    import errno
+
+    from tsweep import files
+
+    target = tmp_path / "out" / "m_config_0" / "config.pbtxt"
+    with pytest.raises(OSError) as raised:
+        with files.naming(target):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    message = str(files.storage_error(raised.value, "finished points are kept"))
+    assert message == f"cannot write {target}: No space left on device; finished points are kept"
+    with pytest.raises(OSError) as raised:  # a name the error already has is kept
+        with files.naming(target):
+            open(tmp_path / "missing" / "x")
+    assert raised.value.filename == str(tmp_path / "missing" / "x")
