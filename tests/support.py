@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +53,18 @@ def wait_gone(pid: int, timeout_s: float = 30.0) -> bool:
     except psutil.TimeoutExpired:
         return False
     return True
+
+
+def eventually(read, want=1, timeout_s: float = 5.0):
+    """``read()`` once it returns ``want``, or its last value after ``timeout_s``: for facts
+    that settle just after the call that causes them (Triton's statistics after a response,
+    a joined thread's /proc entry), polled, bounded."""
+    deadline = time.monotonic() + timeout_s
+    value = read()
+    while value != want and time.monotonic() < deadline:
+        time.sleep(0.01)
+        value = read()
+    return value
 
 
 def tree(path: Path) -> list:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import time
 
 import pytest
 
@@ -13,6 +12,8 @@ from tsweep.errors import ServerError
 from tsweep.plugins.launchers.local import LocalLauncher, client_host
 from tsweep.records import LaunchSettings, Variant
 from tsweep.triton import TritonHTTP
+
+from tests.support import eventually
 
 pytestmark = pytest.mark.server
 
@@ -31,16 +32,6 @@ def listening_addresses(port: int) -> set:
             if state == "0A" and int(hex_port, 16) == port:
                 found.add(address)
     return found
-
-
-def eventually(read, want=1, timeout_s: float = 5.0):
-    """Triton updates its statistics just after it answers: poll (bounded) until it shows."""
-    deadline = time.monotonic() + timeout_s
-    value = read()
-    while value != want and time.monotonic() < deadline:
-        time.sleep(0.01)
-        value = read()
-    return value
 
 
 @pytest.fixture
