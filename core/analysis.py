@@ -16,21 +16,15 @@ from tsweep.config import Config
 from tsweep.errors import UsageError
 from tsweep.judge import TIED, UNSURE, Judge
 from tsweep.pluginmanager import Hooks
-from tsweep.records import CORE_METRICS, MetricInfo, RankedConfig
+from tsweep.catalogue import Catalogue
+from tsweep.records import MetricInfo, RankedConfig
 from tsweep.store import ResultsStore
 
 
-def known_metrics(extra: Sequence[MetricInfo]) -> Dict[str, MetricInfo]:
-    """Every metric an objective or constraint may name: the core's, then ``extra``.
-
-    ``extra`` is what plugins describe through ``tsweep_metric_infos`` (``hooks.metric_infos()``),
-    so no server is needed. A name described twice keeps its first description, so no plugin
-    redefines throughput.
-    """
-    known: Dict[str, MetricInfo] = {}
-    for m in (*CORE_METRICS, *extra):
-        known.setdefault(m.name, m)
-    return known
+def known_metrics(extra: Sequence[MetricInfo]) -> Catalogue:
+    """The run's metric catalogue: the core's metrics, then ``extra``, what plugins describe
+    through ``tsweep_metric_infos`` (``hooks.metric_infos()``), so no server is needed."""
+    return Catalogue(extra)
 
 
 def rank(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str]) -> Dict[str, List[RankedConfig]]:
@@ -56,7 +50,7 @@ def _ranked(rows, variants, config: Config, hooks: Hooks) -> List[RankedConfig]:
     known = known_metrics(hooks.metric_infos())
     objectives = goals.objectives(config, known)
     constraints = goals.constraints(config, known)
-    points = repeats.merge(rows)
+    points = repeats.merge(rows, known)
     defaults = [v["name"] for v in variants if v["is_default"]]
     judge = Judge.from_history(goals.search_goal(config), rows)
     ranking = hooks.ranker(config.ranker).rank(points, objectives, constraints, known, defaults, judge)

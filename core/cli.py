@@ -18,6 +18,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import typer
 
 from tsweep import __version__, analysis, goals, repeats
+from tsweep.catalogue import BUILT_IN
 from tsweep.config import ANALYZE, PROFILE, REPORT, Config, base_type, load_config, option_fields
 from tsweep.errors import Interrupted, TsweepError, UsageError
 from tsweep.pluginmanager import AUTOLOAD_ENV, Hooks, make_plugin_manager
@@ -151,7 +152,7 @@ def print_overall(ranking: Sequence[RankedConfig]) -> None:
 
 def print_table(rows: Sequence[RankedConfig]) -> None:
     """The ranking, one config a line; throughput and p99 with their 95% intervals."""
-    header = ["#", "config", "instances", "max batch", "dyn batch", "load", "throughput (infer/s)", "p99 (ms)", "constraints"]
+    header = ["#", "config", "instances", "max batch", "dyn batch", "load", *map(BUILT_IN.short, ("throughput", "latency_p99_ms")), "constraints"]
     table = [header]
     throughputs = with_intervals([(r.best.throughput, r.best.throughput_ci) for r in rows], 1)
     p99s = with_intervals([(r.best.latency_p99_ms, r.best.latency_p99_ci_ms) for r in rows], 2)
@@ -168,7 +169,7 @@ def print_table(rows: Sequence[RankedConfig]) -> None:
                 throughput,
                 p99,
                 ("meets" if r.passes else "misses " + ", ".join(r.misses)) + (" (tied)" if r.tied_with else "")
-                + (f" ({r.best.metrics['looks']:.0f} looks)" if r.best.metrics.get("looks") else ""),
+                + (f" ({r.best.looks} looks)" if r.best.looks > 1 else ""),
             ]
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
@@ -244,7 +245,8 @@ def report_command(config: Config, ctx: typer.Context) -> None:
         raise UsageError("no configs to report: pass --report-model-configs NAME[,NAME...] (see 'tsweep analyze' for names)")
     with ResultsStore.open_existing(config.checkpoint_path) as store:
         rows = store.measurements()
-        points = repeats.merge(rows)  # a point looked at more than once is one line, as in the PDF
+        known = analysis.known_metrics(plugin_manager(ctx).metric_infos())
+        points = repeats.merge(rows, known)  # a point looked at more than once is one line, as in the PDF
         measured = {}
         for name in config.report_model_configs:
             measured[name] = analysis.measured_name(store, name)
@@ -262,12 +264,12 @@ def report_command(config: Config, ctx: typer.Context) -> None:
 def print_load_levels(points: Sequence[Measurement]) -> None:
     """``tsweep report``'s table of one config: a line per load level, throughput and p99
     with their 95% intervals (combined over the looks at a point measured more than once)."""
-    header = ["load", "throughput (infer/s)", "p50 (ms)", "p99 (ms)", "queue (ms)", "infer (ms)", "status"]
+    header = ["load", *map(BUILT_IN.short, ("throughput", "latency_p50_ms", "latency_p99_ms", "queue_ms", "compute_infer_ms")), "status"]
     throughputs = with_intervals([(m.throughput, m.throughput_ci) for m in points], 2)
     p99s = with_intervals([(m.latency_p99_ms, m.latency_p99_ci_ms) for m in points], 2)
     table = [header] + [
         [f"{m.load} b{m.batch_size}", throughput, _f(m.latency_p50_ms), p99, _f(m.queue_ms), _f(m.compute_infer_ms),
-         m.status + (f" ({m.metrics['looks']:.0f} looks)" if m.metrics.get("looks") else "")]
+         m.status + (f" ({m.looks} looks)" if m.looks > 1 else "")]
         for m, throughput, p99 in zip(points, throughputs, p99s)
     ]  # fmt: skip
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]

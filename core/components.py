@@ -143,7 +143,8 @@ class Reporter(Protocol):
     * ``mode``: ``"online"`` (present latency) or ``"offline"`` (present throughput);
     * ``objectives`` (``{metric: weight}``), ``constraints`` (list of
       :class:`tsweep.records.Constraint`), ``num_configs_per_model`` (int) and ``metrics``
-      (``{name: MetricInfo}``);
+      (the run's :class:`tsweep.catalogue.Catalogue`, ``{name: MetricInfo}``: titles, units,
+      how looks combine; without it, metrics are titled by their names);
     * ``report_model_configs``: for ``tsweep report``, ``{requested config: the variant
       whose rows hold its results}`` (an identical twin may have been measured instead);
     * ``server_baseline``: ``{metric: value}`` of the idle server, when a collector took one.

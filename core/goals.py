@@ -42,6 +42,8 @@ def _num(value):
 
 
 def _known(metric: str, known: Mapping[str, MetricInfo], what: str) -> str:
-    if metric not in known:
-        raise UsageError(f"unknown {what} metric {metric!r}: choose from {', '.join(sorted(known))}")
+    """``metric`` when the catalogue lets it be an objective or a constraint."""
+    if metric not in known or not known[metric].rankable:
+        choices = sorted(name for name, info in known.items() if info.rankable)
+        raise UsageError(f"unknown {what} metric {metric!r}: choose from {', '.join(choices)}")
     return metric

@@ -54,7 +54,7 @@ _INTERVALS = {"throughput": "throughput_ci", "latency_p99_ms": "latency_p99_ci_m
 
 def looks(p: Measurement) -> int:
     """How many looks a (possibly combined) point stands for."""
-    return int(p.metrics.get("looks", 1) or 1)
+    return max(1, p.looks)
 
 
 @dataclass(frozen=True)

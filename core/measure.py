@@ -239,7 +239,7 @@ def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: M
     srv = total.server
     per_request = (lambda ns: ns / srv.success_count / 1e6) if srv.success_count else (lambda ns: None)
     if srv.execution_count:  # requests per model execution: how much dynamic batching batched
-        base["metrics"] = {**metrics, "server_batch_avg": srv.inference_count / srv.execution_count}
+        base["server_batch_avg"] = srv.inference_count / srv.execution_count
     status, error = ("ok" if stable else "unstable"), (f"{errors} failed requests, e.g. {samples[0][1]}" if errors and samples else "")
     answered = errors + sum(w.completed for w in windows)
     if answered and errors / answered > settings.max_error_fraction:

@@ -193,14 +193,60 @@ class SearchGoal:
 # --------------------------------------------------------------------------- results
 
 
+#: How several looks at one point combine a metric (:attr:`MetricInfo.looks`).
+INTERVAL = "interval"  # weighted by each look's 95% interval (tsweep.intervals.combine); needs ``interval``
+MEAN = "mean"  # the plain mean of the looks that have it
+MAX = "max"  # the highest look: a peak, e.g. memory (does it fit?)
+COUNT = "count"  # how many looks there were
+FIRST = "first"  # the first look's value
+
+
 @dataclass(frozen=True)
 class MetricInfo:
-    """Describes one metric so that rankers and reports never hard-code it."""
+    """One metric, described once, so that rankers, the store and reports never hard-code it.
+
+    ``label`` titles it in tables and charts (with the unit: :attr:`heading`); ``csv`` is its
+    CSV column title when that differs from the heading (Model Analyzer's names for the core
+    metrics). ``looks`` says how several looks at one point combine it (:data:`MEAN` unless
+    said otherwise); ``interval`` names the Measurement field holding its 95% half-width, if
+    it has one; ``rankable`` is False for figures that are no objective (a count of looks);
+    ``windows`` says in words how a point's windows make it (for the docs); ``short`` titles
+    it in narrow table columns.
+    The catalogue of a run is :class:`tsweep.catalogue.Catalogue`.
+    """
 
     name: str
     unit: str
     higher_is_better: bool
     label: str = ""
+    csv: str = ""
+    looks: str = MEAN
+    interval: Optional[str] = None
+    rankable: bool = True
+    windows: str = ""
+    short: str = ""
+
+    @property
+    def short_heading(self) -> str:
+        """'p99 (ms)': the title of a narrow table column (``short``, else the label)."""
+        label = self.short or self.label or self.name
+        return f"{label} ({self.unit})" if self.unit and self.unit not in label else label
+
+    @property
+    def heading(self) -> str:
+        """'GPU memory used (MB)': the label with its unit (once, if the label has it)."""
+        label = self.label or self.name
+        return f"{label} ({self.unit})" if self.unit and self.unit not in label else label
+
+    @property
+    def csv_title(self) -> str:
+        return self.csv or self.heading
+
+    @property
+    def interval_title(self) -> str:
+        """The CSV title of the interval's half-width: 'Throughput 95% CI (+/- infer/sec)'."""
+        title, _, unit = self.csv_title.rpartition(" (")
+        return f"{title} 95% CI (+/- {unit}" if title else f"{self.csv_title} 95% CI (+/-)"
 
 
 @dataclass
@@ -236,6 +282,7 @@ class Measurement:
     client_recv_ms: Optional[float] = None
     throughput_ci: Optional[float] = None  # half-width of the throughput's 95% interval (infer/s)
     latency_p99_ci_ms: Optional[float] = None  # half-width of p99's 95% interval (ms)
+    server_batch_avg: Optional[float] = None  # requests per model execution: how full Triton's batches were
     requests: int = 0
     errors: int = 0
     windows: int = 0
@@ -248,6 +295,7 @@ class Measurement:
     variant_params: Dict[str, Any] = field(default_factory=dict)
     repeat: int = 0
     id: Optional[int] = None
+    looks: int = 1  # how many looks this row stands for (more than 1 only once combined; not stored)
 
     @property
     def load(self) -> LoadLevel:
@@ -270,23 +318,6 @@ class Measurement:
 
 
 _MEASUREMENT_COLUMNS = {f.name for f in dataclasses.fields(Measurement)}
-
-
-#: Metrics every measurement has, described once for rankers and reports.
-CORE_METRICS: Tuple[MetricInfo, ...] = (
-    MetricInfo("throughput", "infer/s", True, "Throughput"),
-    MetricInfo("latency_avg_ms", "ms", False, "Avg latency"),
-    MetricInfo("latency_p50_ms", "ms", False, "p50 latency"),
-    MetricInfo("latency_p90_ms", "ms", False, "p90 latency"),
-    MetricInfo("latency_p95_ms", "ms", False, "p95 latency"),
-    MetricInfo("latency_p99_ms", "ms", False, "p99 latency"),
-    MetricInfo("queue_ms", "ms", False, "Server queue"),
-    MetricInfo("compute_input_ms", "ms", False, "Compute input"),
-    MetricInfo("compute_infer_ms", "ms", False, "Compute infer"),
-    MetricInfo("compute_output_ms", "ms", False, "Compute output"),
-    MetricInfo("client_send_ms", "ms", False, "Client send"),
-    MetricInfo("client_recv_ms", "ms", False, "Client receive"),
-)
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,47 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 from tsweep.errors import StorageError, UsageError
 from tsweep.records import Measurement, Variant
-from tsweep import intervals, modelconfig
+from tsweep import catalogue, intervals, modelconfig
 
-SCHEMA_VERSION = 2
+#: 1: tsweep 0.1's first store; 2: 95% intervals (throughput_ci, latency_p99_ci_ms);
+#: 3: the metric catalogue's derived server_batch_avg is a column (was a key of ``metrics``).
+SCHEMA_VERSION = 3
 
-_SCHEMA = """
+#: The columns that say which point a row is.
+_IDENTITY = [
+    ("model", "TEXT NOT NULL"), ("variant", "TEXT NOT NULL"), ("variant_digest", "TEXT NOT NULL"),
+    ("load_kind", "TEXT NOT NULL"), ("load_value", "REAL NOT NULL"), ("batch_size", "INTEGER NOT NULL"),
+    ("status", "TEXT NOT NULL"),
+]  # fmt: skip
+#: How the point was measured and what went wrong.
+_BOOKKEEPING = [
+    ("requests", "INTEGER NOT NULL DEFAULT 0"), ("errors", "INTEGER NOT NULL DEFAULT 0"),
+    ("windows", "INTEGER NOT NULL DEFAULT 0"), ("duration_s", "REAL NOT NULL DEFAULT 0"),
+    ("error", "TEXT NOT NULL DEFAULT ''"), ("repeat", "INTEGER NOT NULL DEFAULT 0"),
+]  # fmt: skip
+
+
+def _metric_columns() -> List[Tuple[str, str]]:
+    """A REAL column per core metric of the catalogue, and one per interval half-width."""
+    found = []
+    for m in catalogue.columns():
+        found.append((m.name, "REAL"))
+        if m.interval:
+            found.append((m.interval, "REAL"))
+    return found
+
+
+#: Every scalar column of ``measurements``, as (name, SQL type); the row's Measurement
+#: fields of the same names. The collectors' metrics, the per-window figures and the
+#: histogram follow as JSON and a blob.
+_TYPED = _IDENTITY + _metric_columns() + _BOOKKEEPING
+_COLUMNS = [name for name, _ in _TYPED]
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS variants (
     name TEXT PRIMARY KEY,
@@ -30,48 +62,44 @@ CREATE TABLE IF NOT EXISTS variants (
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY,
     point_key TEXT NOT NULL UNIQUE,
-    model TEXT NOT NULL,
-    variant TEXT NOT NULL,
-    variant_digest TEXT NOT NULL,
-    load_kind TEXT NOT NULL,
-    load_value REAL NOT NULL,
-    batch_size INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    throughput REAL,
-    latency_avg_ms REAL,
-    latency_p50_ms REAL,
-    latency_p90_ms REAL,
-    latency_p95_ms REAL,
-    latency_p99_ms REAL,
-    queue_ms REAL,
-    compute_input_ms REAL,
-    compute_infer_ms REAL,
-    compute_output_ms REAL,
-    client_send_ms REAL,
-    client_recv_ms REAL,
-    throughput_ci REAL,
-    latency_p99_ci_ms REAL,
-    requests INTEGER NOT NULL,
-    errors INTEGER NOT NULL,
-    windows INTEGER NOT NULL,
-    duration_s REAL NOT NULL,
-    error TEXT NOT NULL,
+    {", ".join(f"{name} {kind}" for name, kind in _TYPED)},
     metrics TEXT NOT NULL,
     window_throughputs TEXT NOT NULL,
     window_p99s_ms TEXT NOT NULL,
     histogram BLOB NOT NULL,
-    repeat INTEGER NOT NULL DEFAULT 0,
     measured_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 """
 
-_COLUMNS = [
-    "model", "variant", "variant_digest", "load_kind", "load_value", "batch_size", "status",
-    "throughput", "latency_avg_ms", "latency_p50_ms", "latency_p90_ms", "latency_p95_ms",
-    "latency_p99_ms", "queue_ms", "compute_input_ms", "compute_infer_ms", "compute_output_ms",
-    "client_send_ms", "client_recv_ms", "throughput_ci", "latency_p99_ci_ms", "requests", "errors", "windows", "duration_s", "error",
-    "repeat",
-]  # fmt: skip
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a store written by an older tsweep to :data:`SCHEMA_VERSION`, in one transaction.
+
+    Columns the catalogue added since are added (empty); version 2's ``server_batch_avg``,
+    a key of the ``metrics`` JSON then, moves into its column. A version-1 row's intervals
+    are derived when it is read (:meth:`ResultsStore._iter`), from its stored windows."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    rows = conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
+    version = int(row[0]) if row else (1 if rows else SCHEMA_VERSION)  # no version at all: the very first stores
+    have = {r[1] for r in conn.execute("PRAGMA table_info(measurements)")}
+    missing = [(name, kind) for name, kind in _TYPED if name not in have]
+    if version == SCHEMA_VERSION and not missing and row:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for name, kind in missing:
+            conn.execute(f"ALTER TABLE measurements ADD COLUMN {name} {kind}")
+        if version < 3:
+            moved = conn.execute("SELECT id, metrics FROM measurements WHERE metrics LIKE '%server_batch_avg%'").fetchall()
+            for rid, text in moved:
+                metrics = json.loads(text)
+                value = metrics.pop("server_batch_avg", None)
+                conn.execute("UPDATE measurements SET server_batch_avg = ?, metrics = ? WHERE id = ?", (value, json.dumps(metrics), rid))
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 class ResultsStore:
@@ -89,13 +117,7 @@ class ResultsStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(measurements)")}
-            if "repeat" not in columns:  # a store written before re-measurement existed
-                conn.execute("ALTER TABLE measurements ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0")
-            for name in ("throughput_ci", "latency_p99_ci_ms"):  # version 1 had no intervals
-                if name not in columns:
-                    conn.execute(f"ALTER TABLE measurements ADD COLUMN {name} REAL")
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            migrate(conn)
         except sqlite3.OperationalError as exc:
             conn.close()
             raise StorageError(f"cannot set up the results store {path}: {exc}: choose another --checkpoint-directory or free space") from None

@@ -143,5 +143,5 @@ def test_bad_input(tmp_path: Path, workdir: Path, name, args, message):
     before = tree(tmp_path)
     result = run_tsweep(*args(tmp_path), cwd=workdir, env=env, timeout=60)
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == message.format(t=tmp_path, metrics=", ".join(sorted(known_metrics())))
+    assert result.stderr.strip() == message.format(t=tmp_path, metrics=", ".join(sorted(known_metrics().rankable())))
     assert tree(tmp_path) == before  # nothing written anywhere (workdir included)

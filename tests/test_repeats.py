@@ -83,7 +83,7 @@ def test_looks_combine_into_one_point_with_a_narrower_interval():
     assert merged.throughput == pytest.approx(sum(w * t for w, t in zip(weights, (100.0, 110.0, 90.0))) / sum(weights))
     assert merged.throughput_ci == pytest.approx(1 / math.sqrt(sum(weights)))
     assert merged.throughput_ci < min(m.throughput_ci for m in rows[:3])
-    assert merged.metrics["looks"] == 3 and merged.error == "1 of 4 looks failed" and merged.requests == 300
+    assert merged.looks == 3 and merged.error == "1 of 4 looks failed" and merged.requests == 300
     other = look(variant("b", 2), 50.0)
     assert repeats.merge([other]) == [other]  # a point looked at once is left as it is
 

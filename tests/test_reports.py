@@ -21,7 +21,6 @@ from tsweep import analysis, machine, modelconfig, repeats
 from tsweep.errors import UsageError
 from tsweep.files import inside
 from tsweep.pluginmanager import make_plugin_manager
-from tsweep.plugins.reporters.resources import heading
 from tsweep.records import Constraint, Measurement, RankedConfig, Variant
 from tsweep.store import ResultsStore
 
@@ -83,7 +82,7 @@ def fill_store(ck: Path, model: str = "m", gpu: bool = True) -> list:
 
 def title(metric: str) -> str:
     """A metric's column title as the reports make it from the installed collectors' descriptions."""
-    return heading(metric, analysis.known_metrics(make_plugin_manager().metric_infos()))
+    return analysis.known_metrics(make_plugin_manager().metric_infos()).heading(metric)
 
 
 def pdf_text(path: Path) -> str:
@@ -265,7 +264,7 @@ def test_detailed_reports_list_every_load_level_also_for_a_twin(ck: Path, workdi
         store.add(look)
     rows = repeats.merge(rows + [look])
     combined = next(r for r in rows if r.variant == "m_config_1" and r.load_value == 2)
-    assert combined.metrics["looks"] == 2 and combined.throughput_ci < first.throughput_ci
+    assert combined.looks == 2 and combined.throughput_ci < first.throughput_ci
     result = run_tsweep("report", "--checkpoint-directory", str(ck), "--report-model-configs", "m_config_1,m_config_4",
                         "--export-path", "out", cwd=workdir)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -356,7 +355,7 @@ def test_gpu_process_and_inference_csvs_match_the_store(ck: Path, workdir: Path)
             (line,) = [g for g in gpu if g["Model Config"] == r.variant and g["Load Value"] == f"{r.load_value:g}" and g["GPU UUID"] == uuid]
             assert float(line["GPU utilization (%)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/utilization"])
             assert float(line["GPU memory used (MB)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/memory_used_mb"])
-            assert float(line["GPU power (W)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/power_w"])
+            assert float(line["GPU power draw (W)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/power_w"])
 
     process = read_csv(results / "metrics-model-process.csv")
     assert list(process[0]) == ["Model", "Model Config", "Load Kind", "Load Value", "Client Batch Size",
@@ -384,7 +383,8 @@ def test_cpu_only_store_writes_no_gpu_csv_and_the_baseline_becomes_server_only_c
     assert intervals == [("8", "inf", "inf"), ("16", "", "")]
 
     baseline = {"server_cpu_pct": 0.5, "server_memory_mb": 250.0, "gpu/GPU-aaaa/memory_used_mb": 410.0, "gpu/GPU-aaaa/utilization": 0.0}
-    written = CsvReporter().write(rows, [], out, {"server_baseline": baseline})
+    known = analysis.known_metrics(make_plugin_manager().metric_infos())  # the titles, as the core passes them
+    written = CsvReporter().write(rows, [], out, {"server_baseline": baseline, "metrics": known})
     assert out / "results" / "metrics-server-only.csv" in written
     lines = read_csv(out / "results" / "metrics-server-only.csv")
     assert [(l["Model"], l["GPU UUID"]) for l in lines] == [("triton-server", ""), ("triton-server", "GPU-aaaa")]

@@ -5,7 +5,7 @@ import pytest
 
 from tsweep import modelconfig
 from tsweep.records import Measurement, Variant
-from tsweep.store import ResultsStore
+from tsweep.store import SCHEMA_VERSION, ResultsStore
 
 
 def row(variant="m_config_0", conc=1.0, **kw):
@@ -73,4 +73,4 @@ def test_a_store_of_schema_version_1_opens_and_gets_intervals_from_its_windows(t
         assert back.latency_p99_ci_ms == pytest.approx(4.303 * 0.1 / 3**0.5)
         store.add(row(conc=8.0, throughput_ci=1.5, latency_p99_ci_ms=0.2))  # new rows go into the migrated table
         assert [m.throughput_ci for m in store.measurements("m")] == [pytest.approx(4.303 / 3**0.5), 1.5]
-        assert store.meta("schema_version") == "2"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION)

@@ -16,14 +16,14 @@ from typing import Dict, List
 from tsweep.components import CollectorWarning
 from tsweep.gpus import open_nvml
 from tsweep.plugin import hookimpl
-from tsweep.records import MetricInfo, RunningServer
+from tsweep.records import MAX, MetricInfo, RunningServer
 
 from tsweep.plugins.collectors.sampling import SampledCollector
 
 METRICS = (
     MetricInfo("gpu_utilization", "%", True, "GPU utilization"),
-    MetricInfo("gpu_memory_used_mb", "MB", False, "GPU memory used"),
-    MetricInfo("gpu_memory_total_mb", "MB", False, "GPU memory total"),
+    MetricInfo("gpu_memory_used_mb", "MB", False, "GPU memory used", looks=MAX),
+    MetricInfo("gpu_memory_total_mb", "MB", False, "GPU memory total", looks=MAX),
     MetricInfo("gpu_power_w", "W", False, "GPU power draw"),
 )
 

@@ -16,13 +16,13 @@ import psutil
 
 from tsweep.components import CollectorWarning
 from tsweep.plugin import hookimpl
-from tsweep.records import MetricInfo, RunningServer
+from tsweep.records import MAX, MetricInfo, RunningServer
 
 from tsweep.plugins.collectors.sampling import SampledCollector
 
 METRICS = (
     MetricInfo("server_cpu_pct", "%", False, "Server CPU (% of one core)"),
-    MetricInfo("server_memory_mb", "MB", False, "Server RAM (RSS)"),
+    MetricInfo("server_memory_mb", "MB", False, "Server RAM (RSS)", looks=MAX),
 )
 
 MB = 1e6

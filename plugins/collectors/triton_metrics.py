@@ -19,16 +19,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tsweep.components import CollectorWarning
 from tsweep.plugin import hookimpl
-from tsweep.records import MetricInfo, RunningServer
+from tsweep.records import MAX, MetricInfo, RunningServer
 
 from tsweep.plugins.collectors.sampling import SampledCollector
 
 METRICS = (
     MetricInfo("triton_gpu_utilization", "%", True, "GPU utilization (Triton)"),
-    MetricInfo("triton_gpu_memory_used_mb", "MB", False, "GPU memory used (Triton)"),
+    MetricInfo("triton_gpu_memory_used_mb", "MB", False, "GPU memory used (Triton)", looks=MAX),
     MetricInfo("triton_gpu_power_w", "W", False, "GPU power draw (Triton)"),
     MetricInfo("triton_cpu_utilization", "%", False, "Host CPU utilization (Triton)"),
-    MetricInfo("triton_cpu_memory_used_mb", "MB", False, "Host RAM used (Triton)"),
+    MetricInfo("triton_cpu_memory_used_mb", "MB", False, "Host RAM used (Triton)", looks=MAX),
 )
 
 MB = 1e6

@@ -21,12 +21,14 @@ import io
 import math
 from pathlib import Path
 
+from tsweep import catalogue
 from tsweep.files import write_atomic
 from tsweep.plugin import hookimpl
 
-from tsweep.plugins.reporters.resources import PROCESS, heading, split_gpus
+from tsweep.plugins.reporters.resources import PROCESS, catalogue_of, split_gpus
 
-COLUMNS = [
+#: What identifies a look at a point, before its figures.
+IDENTITY = [
     ("Model", lambda m: m.model),
     ("Model Config", lambda m: m.variant),
     ("Instances", lambda m: m.variant_params.get("instances", "")),
@@ -36,23 +38,31 @@ COLUMNS = [
     ("Load Value", lambda m: f"{m.load_value:g}"),
     ("Client Batch Size", lambda m: m.batch_size),
     ("Status", lambda m: m.status),
-    ("Throughput (infer/sec)", lambda m: m.throughput),
-    ("Throughput 95% CI (+/- infer/sec)", lambda m: m.throughput_ci),  # half-width; see _cell for None and inf
-    ("p99 Latency (ms)", lambda m: m.latency_p99_ms),
-    ("p99 Latency 95% CI (+/- ms)", lambda m: m.latency_p99_ci_ms),
-    ("p95 Latency (ms)", lambda m: m.latency_p95_ms),
-    ("p90 Latency (ms)", lambda m: m.latency_p90_ms),
-    ("p50 Latency (ms)", lambda m: m.latency_p50_ms),
-    ("Avg Latency (ms)", lambda m: m.latency_avg_ms),
-    ("Server Queue (ms)", lambda m: m.queue_ms),
-    ("Server Compute Input (ms)", lambda m: m.compute_input_ms),
-    ("Server Compute Infer (ms)", lambda m: m.compute_infer_ms),
-    ("Server Compute Output (ms)", lambda m: m.compute_output_ms),
+]
+#: After the figures: how the look went.
+BOOKKEEPING = [
     ("Requests", lambda m: m.requests),
     ("Errors", lambda m: m.errors),
     ("Error", lambda m: m.error),
     ("Repeat", lambda m: m.repeat),  # 0 for the first look at a point, 1, 2, ... for re-measurements
 ]
+
+
+def figure_columns():
+    """A column per core metric of the catalogue, its interval's half-width beside it, then
+    the derived metrics a point may carry (an open loop's lateness)."""
+    found = []
+    for info in catalogue.columns():
+        found.append((info.csv_title, lambda m, name=info.name: m.value(name)))
+        if info.interval:  # half-width; see _cell for None and inf
+            found.append((info.interval_title, lambda m, name=info.interval: getattr(m, name)))
+    for info in catalogue.DERIVED:
+        if info.rankable:
+            found.append((info.csv_title, lambda m, name=info.name: m.value(name)))
+    return found
+
+
+COLUMNS = IDENTITY + figure_columns() + BOOKKEEPING
 
 
 def _cell(value):
@@ -85,7 +95,7 @@ def _csv(header, rows) -> str:
 def _metric_columns(dicts, known):
     """The metric names found in ``dicts`` (sorted) and their column titles."""
     names = sorted({k for d in dicts for k in d})
-    return names, [heading(n, known) for n in names]
+    return names, [known.heading(n) for n in names]
 
 
 def inference_csv(measurements) -> str:
@@ -125,7 +135,7 @@ def server_only_csv(baseline, known):
 
 class CsvReporter:
     def write(self, measurements, ranking, export_dir: Path, context):
-        known = context.get("metrics") or {}
+        known = catalogue_of(context)
         files = {
             "metrics-model-inference.csv": inference_csv(measurements),
             "metrics-model-gpu.csv": gpu_csv(measurements, known),

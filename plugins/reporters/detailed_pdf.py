@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import List, Mapping, Optional, Sequence, Tuple
 
 from tsweep import repeats
+from tsweep.catalogue import BUILT_IN
 from tsweep.files import inside
 from tsweep.plugin import hookimpl
 from tsweep.records import Measurement
@@ -22,14 +23,9 @@ from tsweep.plugins.reporters import pdfparts as pdf
 from tsweep.plugins.reporters import plots, resources
 from tsweep.plugins.reporters.series import LOAD, load_axis, series, usable
 
-#: The stacked parts of a request's latency, bottom to top: (label, column).
-SERVER_PARTS = (
-    ("Server queue", "queue_ms"),
-    ("Compute input", "compute_input_ms"),
-    ("Compute infer", "compute_infer_ms"),
-    ("Compute output", "compute_output_ms"),
-)
-CLIENT_PARTS = (("Client send", "client_send_ms"), ("Client receive", "client_recv_ms"))
+#: The stacked parts of a request's latency, bottom to top: (label, column), titled by the catalogue.
+SERVER_PARTS = tuple((BUILT_IN.info(c).label, c) for c in ("queue_ms", "compute_input_ms", "compute_infer_ms", "compute_output_ms"))
+CLIENT_PARTS = tuple((BUILT_IN.info(c).label, c) for c in ("client_send_ms", "client_recv_ms"))
 NETWORK = "Network and other"
 
 
@@ -79,8 +75,8 @@ def breakdown_chart(points: Sequence[Measurement]) -> bytes:
 
 
 def resource_chart(points: Sequence[Measurement], metric: str, known) -> bytes:
-    heading = resources.heading(metric, known)
-    chart = plots.Chart(f"{resources.info(metric, known).label or metric} vs p99 latency", "p99 latency (ms)", heading)
+    heading = known.heading(metric)
+    chart = plots.Chart(f"{known.info(metric).label or metric} vs p99 latency", "p99 latency (ms)", heading)
     chart.series = [series(heading + suffix, pts, "latency_p99_ms", metric) for suffix, pts in by_batch(points)]
     return plots.lines(chart)
 
@@ -100,7 +96,7 @@ def table_rows(points: Sequence[Measurement], memory: Optional[str], utilization
 
 
 def story(name: str, measured: str, points: Sequence[Measurement], context: Mapping[str, object]) -> list:
-    known = context.get("metrics") or {}
+    known = resources.catalogue_of(context)
     size = pdf.LANDSCAPE
     width = pdf.text_width(size)
     memory, utilization = resources.memory_metric(points), resources.utilization_metric(points)
@@ -131,17 +127,17 @@ def story(name: str, measured: str, points: Sequence[Measurement], context: Mapp
             parts.append(pdf.section("Memory and utilization", pdf.side_by_side(charts, width)))
         else:
             parts.append(pdf.para("No memory or utilization metric was recorded (no GPU or server-process collector ran).", pdf.SMALL))
-    header = ["Load", "Batch", "Status", "Throughput (infer/s)", "p99 (ms)", "p50 (ms)", "Avg (ms)",
-              *(f"{label} (ms)" for label, _ in (*SERVER_PARTS, *CLIENT_PARTS)), f"{NETWORK} (ms)",
-              resources.heading(utilization, known) if utilization else "Utilization",
-              resources.heading(memory, known) if memory else "Memory"]  # fmt: skip
+    header = ["Load", "Batch", "Status", *map(known.short, ("throughput", "latency_p99_ms", "latency_p50_ms", "latency_avg_ms")),
+              *(known.heading(c) for _, c in (*SERVER_PARTS, *CLIENT_PARTS)), f"{NETWORK} (ms)",
+              known.heading(utilization) if utilization else "Utilization",
+              known.heading(memory) if memory else "Memory"]  # fmt: skip
     parts.append(pdf.section("Every measured load level", pdf.table(header, table_rows(points, memory, utilization), width)))
     return parts
 
 
 class DetailedReporter:
     def write(self, measurements, ranking, export_dir: Path, context):
-        measurements = repeats.merge(measurements)  # re-measured points count once, as in the ranking
+        measurements = repeats.merge(measurements, resources.catalogue_of(context))  # re-measured points count once, as in the ranking
         written = []
         for name, measured in dict(context.get("report_model_configs") or {}).items():
             points = sorted((m for m in measurements if m.variant == measured), key=lambda m: (m.batch_size, m.load_value))

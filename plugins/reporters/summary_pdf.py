@@ -62,7 +62,7 @@ def main_chart(rows: Sequence[RankedConfig], points: Sequence[Measurement], mode
 
 
 def memory_chart(rows: Sequence[RankedConfig], points: Sequence[Measurement], metric: str, known) -> plots.Chart:
-    chart = plots.Chart("Memory vs p99 latency", "p99 latency (ms)", resources.heading(metric, known))
+    chart = plots.Chart("Memory vs p99 latency", "p99 latency (ms)", known.heading(metric))
     chart.series = [series(config_label(r), curve(points, r.variant, r.best.batch_size), "latency_p99_ms", metric) for r in rows]
     return chart
 
@@ -84,7 +84,7 @@ def table_rows(rows: Sequence[RankedConfig], memory: Optional[str], utilization:
 def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurement], context: Mapping[str, object]) -> list:
     constraints = list(context.get("constraints") or [])
     mode = str(context.get("mode") or "online")
-    known = context.get("metrics") or {}
+    known = resources.catalogue_of(context)
     rows = shown(ranking, int(context.get("num_configs_per_model") or 3))
     width = pdf.text_width()
     chart_width = width * 0.72  # both charts and the verdict fit on the first page
@@ -104,8 +104,8 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
         parts.append(pdf.section("Memory", pdf.chart(plots.lines(memory_chart(rows, points, memory, known)), chart_width)))
     else:
         parts.append(pdf.section("Memory", pdf.para("No memory metric was recorded (no GPU or server-process collector ran).", pdf.SMALL)))
-    header = ["#", "Config", "Instances", "Max batch", "Dynamic batching", "Load", "Throughput (infer/s)", "p99 (ms)",
-              resources.heading(memory, known) if memory else "Memory", resources.heading(utilization, known) if utilization else "Utilization",
+    header = ["#", "Config", "Instances", "Max batch", "Dynamic batching", "Load", known.short("throughput"), known.short("latency_p99_ms"),
+              known.heading(memory) if memory else "Memory", known.heading(utilization) if utilization else "Utilization",
               "Constraints"]  # fmt: skip
     best = [i for i, r in enumerate(rows) if r is ranking[0] and r.passes]
     parts.append(pdf.section("Configs at their chosen load", pdf.table(header, table_rows(rows, memory, utilization), width, best)))
@@ -137,7 +137,7 @@ def failed_rows(failed: Sequence[Measurement]) -> List[List[str]]:
 
 class SummaryReporter:
     def write(self, measurements, ranking, export_dir: Path, context):
-        measurements = repeats.merge(measurements)  # re-measured points count once, as in the ranking
+        measurements = repeats.merge(measurements, resources.catalogue_of(context))  # re-measured points count once, as in the ranking
         by_model: Dict[str, List[RankedConfig]] = defaultdict(list)
         for r in ranking:
             by_model[r.model].append(r)

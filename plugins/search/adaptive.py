@@ -387,7 +387,7 @@ class AdaptiveSearch:
             return None
         config = variant.config
         largest = config.max_batch_size if config.HasField("dynamic_batching") and config.max_batch_size > 0 else p.batch_size
-        batch = p.metrics.get("server_batch_avg")
+        batch = p.server_batch_avg
         if not batch or batch < 0.9 * largest:
             return None  # batches can still grow with load, and get cheaper per inference
         bounds = []
@@ -422,7 +422,7 @@ class AdaptiveSearch:
                 return 0.0  # over the budget at the lowest load: more instances do not shorten a request
             top = max(ok, key=self.score)  # over the budget at the loads it tried: its throughput still bounds
         bound = self.score(top) * instances / base[0]
-        execution_ms, batch = server_time_ms(top), top.metrics.get("server_batch_avg")
+        execution_ms, batch = server_time_ms(top), top.server_batch_avg
         if execution_ms and batch:  # every instance busy all the time, batching as measured
             bound = min(bound, instances * batch * 1000.0 / execution_ms)
         host = self.host_bound(top)
