@@ -51,10 +51,21 @@ class CountingLoad:
 
 
 def build_load(args, trial):
-    """tsweep's own load factory when present, else the native generator by hand."""
+    """tsweep's own load factory when present (the ``http`` load-generator plugin; before it,
+    ``tsweep.loads.make_load``), else the native generator by hand."""
+    from tsweep.records import RunningServer
+
+    try:
+        from tsweep.pluginmanager import make_plugin_manager
+        from tsweep.records import LoadSettings
+
+        settings = LoadSettings(protocol="http", shapes={}, input_data=args.input_data, encoding=args.encoding)
+        factory = make_plugin_manager().load_generator("http")
+        return factory(trial, RunningServer(http_url=args.url), settings), "the http load-generator plugin"
+    except (ImportError, AttributeError):
+        pass
     try:
         from tsweep.loads import LoadSettings, make_load
-        from tsweep.records import RunningServer
     except ImportError:
         make_load = None
     if make_load is not None:

@@ -91,12 +91,13 @@ def summarize(model: str, strategy: str, store_path: Path, wall: float, args) ->
     from tsweep import analysis
     from tsweep.config import load_config
     from tsweep.pluginmanager import make_plugin_manager
+    from tsweep.run import Run as TsweepRun  # bench/search.py has a Run of its own: a strategy's run
     from tsweep.store import ResultsStore
 
     config = load_config(None, {"latency_budget": budget(model, args)})
     with ResultsStore.open_existing(store_path) as store:
         rows = store.measurements(model)
-        top = analysis.rank(store, config, make_plugin_manager(), [model])[model][0]
+        top = analysis.rank(store, TsweepRun.build(config, make_plugin_manager()), [model])[model][0]
         digest = next(v["digest"] for v in store.variants(model) if v["name"] == top.variant)
     return Run(
         strategy, len(rows), wall, sum(m.duration_s for m in rows), top.variant, str(digest), str(top.best.load),
@@ -137,10 +138,12 @@ def referee(model: str, runs: List[Run], args, workdir: Path, chosen: Optional[D
     """
     from tsweep import repository
     from tsweep.config import load_config
+    from tsweep.pluginmanager import make_plugin_manager
     from tsweep.plugins.launchers.local import LocalLauncher
     from tsweep.records import LaunchSettings, LoadLevel, Trial
     from tsweep.session import ServerSession
-    from tsweep.sweep import load_settings, method_settings, run_trial
+    from tsweep.executor import run_trial
+    from tsweep.settings import load_settings, method_settings
 
     spec = repository.find_models(str(repository_path), (model,))[0]
     chosen = dict(chosen or {})
@@ -152,6 +155,7 @@ def referee(model: str, runs: List[Run], args, workdir: Path, chosen: Optional[D
     config = load_config(None, {"measurement_window_s": args.window_s, "max_windows": args.max_windows})
     launcher = LocalLauncher(LaunchSettings(model_repository=out, log_dir=workdir / "referee-log", ready_timeout_s=120))
     session = ServerSession(launcher, out, 120, lambda server: [])
+    generator = make_plugin_manager().load_generator(config.client_protocol)
     session.start()
     try:
         for _ in range(args.referee_rounds):
@@ -159,7 +163,7 @@ def referee(model: str, runs: List[Run], args, workdir: Path, chosen: Optional[D
                 trial = chosen[run.strategy]
                 for value in referee_loads(trial.load.kind, trial.load.value):
                     at = Trial(trial.variant, LoadLevel(trial.load.kind, value), trial.batch_size)
-                    m = run_trial(at, spec, session, load_settings(config), method_settings(config))
+                    m = run_trial(at, spec, session, load_settings(config), generator, method_settings(config))
                     run.refereed.setdefault(value, []).append(m.throughput or 0.0)
                     run.refereed_p99_ms.setdefault(value, []).append(m.latency_p99_ms or float("inf"))
     finally:

@@ -177,7 +177,8 @@ def space_and_goal(model: str, args):
     from tsweep import goals, repository
     from tsweep.config import load_config
     from tsweep.pluginmanager import make_plugin_manager
-    from tsweep.sweep import name_variants, space_settings
+    from tsweep.settings import space_settings
+    from tsweep.sweep import name_variants
 
     config = load_config(None, {
         "latency_budget": args.budget_ms, "run_config_search_max_instance_count": args.max_instances,

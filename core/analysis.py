@@ -10,14 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
-from tsweep import goals, repeats
-from tsweep.components import Reporter
-from tsweep.config import Config
-from tsweep.errors import UsageError
-from tsweep.judge import TIED, UNSURE, Judge
-from tsweep.pluginmanager import Hooks
+from tsweep import repeats
 from tsweep.catalogue import Catalogue
+from tsweep.judge import TIED, UNSURE, Judge
 from tsweep.records import MetricInfo, RankedConfig
+from tsweep.run import Run
 from tsweep.store import ResultsStore
 
 
@@ -27,7 +24,7 @@ def known_metrics(extra: Sequence[MetricInfo]) -> Catalogue:
     return Catalogue(extra)
 
 
-def rank(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str]) -> Dict[str, List[RankedConfig]]:
+def rank(store: ResultsStore, run: Run, models: Sequence[str]) -> Dict[str, List[RankedConfig]]:
     """The ranking of each model's variants, best first.
 
     Re-measured points count as one point (their looks combined), and the Judge that
@@ -36,24 +33,21 @@ def rank(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str
     result = {}
     for model in models:
         variants = store.variants(model)
-        result[model] = _ranked(store.measurements(model), variants, config, hooks)
+        result[model] = _ranked(store.measurements(model), variants, run)
     return result
 
 
-def rank_overall(store: ResultsStore, config: Config, hooks: Hooks, models: Sequence[str]) -> List[RankedConfig]:
+def rank_overall(store: ResultsStore, run: Run, models: Sequence[str]) -> List[RankedConfig]:
     """All models' configs in one ranking (``num_top_model_configs``), best first."""
     rows = [m for model in models for m in store.measurements(model)]
-    return _ranked(rows, store.variants(), config, hooks)[: config.num_top_model_configs]
+    return _ranked(rows, store.variants(), run)[: run.config.num_top_model_configs]
 
 
-def _ranked(rows, variants, config: Config, hooks: Hooks) -> List[RankedConfig]:
-    known = known_metrics(hooks.metric_infos())
-    objectives = goals.objectives(config, known)
-    constraints = goals.constraints(config, known)
-    points = repeats.merge(rows, known)
+def _ranked(rows, variants, run: Run) -> List[RankedConfig]:
+    points = repeats.merge(rows, run.catalogue)
     defaults = [v["name"] for v in variants if v["is_default"]]
-    judge = Judge.from_history(goals.search_goal(config), rows)
-    ranking = hooks.ranker(config.ranker).rank(points, objectives, constraints, known, defaults, judge)
+    judge = Judge.from_history(run.goal, rows)
+    ranking = run.ranker.rank(points, dict(run.objectives), list(run.constraints), run.catalogue, defaults, judge)
     return mark_ties([with_aliases(r, variants) for r in ranking], judge)
 
 
@@ -90,41 +84,31 @@ def measured_name(store: ResultsStore, name: str) -> Optional[str]:
     return next((str(v["name"]) for v in variants if v["digest"] == digest and v["name"] in measured), None)
 
 
-def chosen_reporters(config: Config, hooks: Hooks) -> Dict[str, Reporter]:
-    """The reporters to run: those named in ``reporters``, else every one offered."""
-    offered = hooks.reporters()
-    for name in config.reporters:
-        if name not in offered:
-            raise UsageError(f"unknown reporter {name!r}: choose from {', '.join(sorted(offered))}")
-    return {name: offered[name] for name in (config.reporters or sorted(offered))}
-
-
-def report_context(store: ResultsStore, config: Config, hooks: Hooks) -> Dict[str, object]:
+def report_context(store: ResultsStore, run: Run) -> Dict[str, object]:
     """What reporters get besides the rows: where the results were measured (recorded by
     ``profile``, so ``analyze`` elsewhere still names the right machine), the idle server's
     metrics, what the user asked for, and how to present it. The keys are listed in
     :class:`tsweep.components.Reporter`."""
-    known = known_metrics(hooks.metric_infos())
     return {
         "server_baseline": store.server_baseline(),
         "server": store.meta("server") or "",
         "machine": json.loads(store.meta("machine") or "{}"),
-        "mode": config.mode,
-        "objectives": goals.objectives(config, known),
-        "constraints": goals.constraints(config, known),
-        "num_configs_per_model": config.num_configs_per_model,
-        "metrics": known,
+        "mode": run.config.mode,
+        "objectives": dict(run.objectives),
+        "constraints": list(run.constraints),
+        "num_configs_per_model": run.config.num_configs_per_model,
+        "metrics": run.catalogue,
     }
 
 
-def write_reports(store: ResultsStore, rankings: Mapping[str, List[RankedConfig]], config: Config, hooks: Hooks, context: Mapping[str, object]) -> List[Path]:
+def write_reports(store: ResultsStore, rankings: Mapping[str, List[RankedConfig]], run: Run, context: Mapping[str, object]) -> List[Path]:
     """Run the chosen reporters; returns the files written. ``context`` adds to (and wins
     over) :func:`report_context`, which always holds ``server_baseline`` (``{}`` when none
     was sampled)."""
     flat = [r for ranking in rankings.values() for r in ranking]
     measurements = store.measurements()
-    full = {**report_context(store, config, hooks), **context}
+    full = {**report_context(store, run), **context}
     written: List[Path] = []
-    for reporter in chosen_reporters(config, hooks).values():
-        written.extend(reporter.write(measurements, flat, Path(config.export_path), dict(full)))
+    for reporter in run.reporters.values():
+        written.extend(reporter.write(measurements, flat, Path(run.config.export_path), dict(full)))
     return written

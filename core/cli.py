@@ -17,13 +17,14 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import typer
 
-from tsweep import __version__, analysis, goals, repeats
+from tsweep import __version__, analysis, repeats
 from tsweep.catalogue import BUILT_IN
 from tsweep.config import ANALYZE, PROFILE, REPORT, Config, base_type, load_config, option_fields
 from tsweep.errors import Interrupted, TsweepError, UsageError
 from tsweep.pluginmanager import AUTOLOAD_ENV, Hooks, make_plugin_manager
 from tsweep.progress import Progress
 from tsweep.records import Measurement, RankedConfig, RunningServer, Trial
+from tsweep.run import Run
 from tsweep.store import ResultsStore
 from tsweep.verdict import plus_minus, shown, verdict
 
@@ -135,12 +136,11 @@ class ConsoleProgress(Progress):
 # ------------------------------------------------------------------------------- output
 
 
-def print_ranking(model: str, ranking: Sequence[RankedConfig], config: Config, hooks: Hooks, limit: Optional[int] = None) -> None:
-    constraints = goals.constraints(config, analysis.known_metrics(hooks.metric_infos()))
+def print_ranking(model: str, ranking: Sequence[RankedConfig], run: Run, limit: Optional[int] = None) -> None:
     rows = shown(ranking, limit)
     typer.echo(f"\nRanking of {model} ({len(ranking)} configs measured):")
     print_table(rows)
-    typer.echo(verdict(model, ranking, constraints))
+    typer.echo(verdict(model, ranking, list(run.constraints)))
 
 
 def print_overall(ranking: Sequence[RankedConfig]) -> None:
@@ -199,9 +199,9 @@ def profile_command(config: Config, ctx: typer.Context) -> None:
     """
     from tsweep.sweep import profile
 
-    hooks = plugin_manager(ctx)
+    run = Run.build(config, plugin_manager(ctx), sweep=True)
     try:
-        outcome = profile(config, hooks, ConsoleProgress())
+        outcome = profile(run, ConsoleProgress())
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted; finished measurements are kept in {config.checkpoint_path}: rerun the same command to resume"
@@ -210,7 +210,7 @@ def profile_command(config: Config, ctx: typer.Context) -> None:
     for m in outcome.failed:
         _err(f"failed: {m.variant} {m.load} b{m.batch_size}: {m.error}")
     for model, ranking in outcome.rankings.items():
-        print_ranking(model, ranking, config, hooks, config.num_configs_per_model)
+        print_ranking(model, ranking, run, config.num_configs_per_model)
     print_overall(outcome.overall)
     for path in outcome.reports:
         typer.echo(f"wrote {path}")
@@ -220,19 +220,19 @@ def profile_command(config: Config, ctx: typer.Context) -> None:
 @_with_config_options(ANALYZE)
 def analyze_command(config: Config, ctx: typer.Context) -> None:
     """Re-rank stored results with other objectives or constraints, without a server."""
-    hooks = plugin_manager(ctx)
+    run = Run.build(config, plugin_manager(ctx))
     with ResultsStore.open_existing(config.checkpoint_path) as store:
         stored = sorted({v["model"] for v in store.variants()})
         models = list(config.profile_models) or stored
         for model in models:
             if model not in stored:
                 raise UsageError(f"model {model!r} has no results in {config.checkpoint_path}: stored models are {', '.join(stored) or 'none'}")
-        rankings = analysis.rank(store, config, hooks, models)
+        rankings = analysis.rank(store, run, models)
         for model, ranking in rankings.items():
-            print_ranking(model, ranking, config, hooks, config.num_configs_per_model)
+            print_ranking(model, ranking, run, config.num_configs_per_model)
         if config.num_top_model_configs:
-            print_overall(analysis.rank_overall(store, config, hooks, models))
-        for path in analysis.write_reports(store, rankings, config, hooks, {}):
+            print_overall(analysis.rank_overall(store, run, models))
+        for path in analysis.write_reports(store, rankings, run, {}):
             typer.echo(f"wrote {path}")
 
 
@@ -243,10 +243,10 @@ def report_command(config: Config, ctx: typer.Context) -> None:
     a detailed PDF report for each."""
     if not config.report_model_configs:
         raise UsageError("no configs to report: pass --report-model-configs NAME[,NAME...] (see 'tsweep analyze' for names)")
+    run = Run.build(config, plugin_manager(ctx))
     with ResultsStore.open_existing(config.checkpoint_path) as store:
         rows = store.measurements()
-        known = analysis.known_metrics(plugin_manager(ctx).metric_infos())
-        points = repeats.merge(rows, known)  # a point looked at more than once is one line, as in the PDF
+        points = repeats.merge(rows, run.catalogue)  # a point looked at more than once is one line, as in the PDF
         measured = {}
         for name in config.report_model_configs:
             measured[name] = analysis.measured_name(store, name)
@@ -257,7 +257,7 @@ def report_command(config: Config, ctx: typer.Context) -> None:
             same = f" (measured as {measured[name]}, the same config)" if measured[name] != name else ""
             typer.echo(f"\n{name}{same}:")
             print_load_levels(sorted((m for m in points if m.variant == measured[name]), key=lambda m: (m.batch_size, m.load_value)))
-        for path in analysis.write_reports(store, {}, config, plugin_manager(ctx), {"report_model_configs": measured}):
+        for path in analysis.write_reports(store, {}, run, {"report_model_configs": measured}):
             typer.echo(f"wrote {path}")
 
 

@@ -14,6 +14,8 @@ from tsweep.records import (
     ConfigSpace,
     Constraint,
     LaunchSettings,
+    LoadSettings,
+    LoadWindow,
     Measurement,
     MetricInfo,
     RankedConfig,
@@ -68,6 +70,36 @@ class SearchStrategy(Protocol):
 
 
 SearchStrategyFactory = Callable[[ConfigSpace, SearchGoal], SearchStrategy]
+
+
+@runtime_checkable
+class LoadGenerator(Protocol):
+    """Sends one trial's requests to the server and counts what comes back.
+
+    Built by a :data:`LoadGeneratorFactory` per measured point (building must not send
+    anything). The core calls ``start()`` once, then ``take_window()`` at every window
+    boundary (the first after a short warm-up, discarded), then ``stop()`` once, also when the
+    point fails or is interrupted after ``start()`` returned; ``stop()`` must not wait longer
+    than the request timeout for requests in flight. A ``start()`` that raises must leave
+    nothing running.
+
+    ``take_window()`` returns what happened since the previous call (or since ``start()``)
+    as a :class:`tsweep.records.LoadWindow` or an object with the same fields, and starts
+    a new window; its histogram is handed over, not shared. Closed loop (the trial's load is
+    ``concurrency``): keep that many requests in flight. Open loop (``request_rate``): send on
+    the schedule ``LoadSettings.distribution`` gives and time each request from its
+    intended send, counting late sends, so a server that falls behind shows its queueing."""
+
+    def start(self) -> object: ...
+
+    def take_window(self) -> LoadWindow: ...
+
+    def stop(self) -> None: ...
+
+
+#: ``factory(trial, server, settings)``: a load generator for one point. ``settings.protocol``
+#: is the name it was offered under (``client_protocol``).
+LoadGeneratorFactory = Callable[[Trial, RunningServer, LoadSettings], LoadGenerator]
 
 
 @runtime_checkable

@@ -95,7 +95,7 @@ class Config:
     remeasure_rounds: int = _opt(3, "The final race: at most this many more looks at each contender.", kind="count")
 
     # load and measurement --------------------------------------------------------------
-    client_protocol: str = _opt("http", "Protocol of the load generator: http (native, fastest) or grpc (tritonclient).", choices=("http", "grpc"))
+    client_protocol: str = _opt("http", "Load generator, by the protocol a plugin offers it under: http (native, fastest) or grpc (tritonclient) built in.")
     request_rate: Tuple[float, ...] = _opt((), "Open loop: request rates (requests/s) to measure, comma-separated (replaces concurrency).", kind="list_float")
     request_distribution: str = _opt("constant", "Open loop: spacing of sends, constant or poisson.", choices=("constant", "poisson"))
     shape: Tuple[str, ...] = _opt((), "Shapes of variable-size inputs, as NAME:d1,d2 (space-separated for several).", kind="list_shape")

@@ -14,6 +14,8 @@ Two shapes occur:
 * *per-call* hooks (``tsweep_config_space``, ``tsweep_metric_collectors``) receive the
   object at hand and return their contribution for it.
 * ``tsweep_metric_infos`` describes metrics; every plugin's descriptions are merged.
+* ``tsweep_load_generators`` is an offer hook too: ``{protocol: factory}``, picked by
+  ``client_protocol``.
 
 The component interfaces (Launcher, SearchStrategy, ...) live in :mod:`tsweep.components`.
 """
@@ -23,7 +25,7 @@ from typing import List, Mapping, Optional, Sequence
 
 import pluggy
 
-from tsweep.components import LauncherFactory, MetricCollector, Ranker, Reporter, SearchStrategyFactory
+from tsweep.components import LauncherFactory, LoadGeneratorFactory, MetricCollector, Ranker, Reporter, SearchStrategyFactory
 from tsweep.records import ConfigSpace, MetricInfo, ModelSpec, RunningServer, SpaceSettings
 
 PROJECT_NAME = "tsweep"
@@ -87,6 +89,21 @@ def tsweep_search_strategies() -> Mapping[str, SearchStrategyFactory]:
 
 
 # ----------------------------------------------------------------------------- measure
+
+
+@hookspec
+def tsweep_load_generators() -> Mapping[str, LoadGeneratorFactory]:
+    """Offer load generators: ``{protocol name: factory}``.
+
+    Called once per run, while ``profile`` checks ``client_protocol`` before the server
+    starts, and by ``tsweep plugins``. The factory is called once per measured point with
+    the :class:`tsweep.records.Trial`, the :class:`tsweep.records.RunningServer` and the
+    :class:`tsweep.records.LoadSettings`, and returns a
+    :class:`tsweep.components.LoadGenerator` that has not started sending. tsweep offers
+    ``http`` (its native client, the default) and ``grpc`` (tritonclient).
+
+    :return: a mapping of protocol names to factories; ``{}`` or ``None`` for none.
+    """
 
 
 @hookspec

@@ -36,7 +36,7 @@ MAX_LATE_FRACTION = 0.10
 
 @dataclass(frozen=True)
 class MethodSettings:
-    """How one point is measured; :func:`tsweep.sweep.method_settings` fills it from the config."""
+    """How one point is measured; :func:`tsweep.settings.method_settings` fills it from the config."""
 
     window_s: float = 1.0
     throughput_precision: float = 0.05  # relative half-width of the throughput's 95% interval
@@ -87,10 +87,10 @@ class Window:
 
     @classmethod
     def from_load(cls, raw, server: ServerStats) -> "Window":
-        """A window from what the load generator handed out (native or Python)."""
+        """A window from what the load generator handed out (a LoadWindow or the native Window)."""
         return cls(
             raw.duration_ns, raw.completed, raw.errors, raw.histogram, server, raw.send_ns, raw.recv_ns,
-            list(raw.error_samples), getattr(raw, "sent", 0), getattr(raw, "late_sends", 0), getattr(raw, "max_lateness_ns", 0),
+            list(raw.error_samples), raw.sent, raw.late_sends, raw.max_lateness_ns,
         )  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import pluggy
 
 from tsweep import hookspecs
-from tsweep.components import LauncherFactory, MetricCollector, Ranker, Reporter, SearchStrategyFactory
+from tsweep.components import LauncherFactory, LoadGeneratorFactory, MetricCollector, Ranker, Reporter, SearchStrategyFactory
 from tsweep.errors import UsageError
 from tsweep.plugin import ENTRY_POINT_GROUP
 from tsweep.records import ConfigSpace, MetricInfo, ModelSpec, RunningServer, SpaceSettings
@@ -155,6 +155,12 @@ class Hooks:
         return _pick(self.search_strategies(), name, "search strategy (run_config_search_mode)")
 
     # measure ------------------------------------------------------------------------
+    def load_generators(self) -> Dict[str, LoadGeneratorFactory]:
+        return _merge_offers(self.pm.hook.tsweep_load_generators())
+
+    def load_generator(self, protocol: str) -> LoadGeneratorFactory:
+        return _pick(self.load_generators(), protocol, "client protocol (client_protocol)")
+
     def metric_infos(self) -> List[MetricInfo]:
         """Every plugin's metric descriptions, first registered first (built-ins lead)."""
         return [info for offered in reversed(self.pm.hook.tsweep_metric_infos()) for info in offered or ()]
@@ -182,6 +188,7 @@ class Hooks:
         offers = {
             "tsweep_launchers": "launch modes",
             "tsweep_search_strategies": "search strategies",
+            "tsweep_load_generators": "client protocols",
             "tsweep_rankers": "rankers",
             "tsweep_reporters": "reporters",
         }

@@ -156,6 +156,49 @@ class ConfigSpace:
     batch_sizes: Tuple[int, ...] = (1,)
 
 
+# --------------------------------------------------------------------------- load
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How requests are made and sent, for the load generator (``client_protocol`` picks it).
+
+    ``shapes`` fixes variable input dimensions (``--shape``); ``input_data`` is ``random``,
+    ``zero`` or a perf_analyzer-style JSON file; ``encoding`` is the HTTP body's (``binary``
+    tensor extension or ``json``); ``distribution`` spaces an open loop's sends (``constant``
+    or ``poisson``); ``timeout_s`` fails a request that takes longer."""
+
+    protocol: str = "http"
+    shapes: Optional[Mapping[str, Tuple[int, ...]]] = None
+    input_data: str = "random"
+    encoding: str = "binary"
+    timeout_s: float = 30.0
+    distribution: str = "constant"
+
+
+@dataclass
+class LoadWindow:
+    """What a load generator did between two ``take_window`` calls.
+
+    Latencies (in the histogram, ns) are from the *intended* send time in an open loop, so a
+    server that falls behind shows its queueing. ``send_ns``/``recv_ns`` are the client's
+    own time spent sending and receiving; ``sent``, ``late_sends`` and ``max_lateness_ns``
+    say how well an open loop kept its schedule. The native generator's ``Window`` has these
+    fields too (and more)."""
+
+    duration_ns: int
+    completed: int
+    errors: int
+    histogram: Any  # tsweep.ext.histogram.Histogram
+    error_samples: List[Tuple[int, str]] = field(default_factory=list)
+    send_ns: int = 0
+    recv_ns: int = 0
+    sent: int = 0
+    late_sends: int = 0
+    max_lateness_ns: int = 0
+    in_flight: int = 0
+
+
 def point_key(model: str, digest: str, load: "LoadLevel", batch_size: int, repeat: int = 0) -> str:
     """The results store's identity of a point: same config, load and batch, same key."""
     key = f"{model}/{digest}/{load}/b{batch_size}"

@@ -138,6 +138,7 @@ def write_model_repository(root: Path) -> Path:
 def run_sweep(workdir: Path, *plugins: Any, autoload: bool = False, **config: Any) -> SweepResult:
     """Profile (by default) ``identity`` on the embedded server, everything below ``workdir``."""
     from tsweep.config import load_config
+    from tsweep.run import Run
     from tsweep.sweep import profile
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +151,7 @@ def run_sweep(workdir: Path, *plugins: Any, autoload: bool = False, **config: An
         **config,
     }
     loaded = load_config(None, settings)
-    outcome = profile(loaded, make_hooks(*plugins, autoload=autoload))
+    outcome = profile(Run.build(loaded, make_hooks(*plugins, autoload=autoload), sweep=True))
     return SweepResult(
         outcome=outcome,
         config=loaded,

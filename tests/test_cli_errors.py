@@ -70,6 +70,8 @@ CASES = [
      "error: min_windows (5) must not exceed max_windows (4)"),
     ("unknown search mode", lambda t: profile_args(MODEL_REPOSITORY, "--run-config-search-mode", "smart"),
      "error: unknown search strategy (run_config_search_mode) 'smart': choose one of adaptive, brute, quick"),
+    ("unknown client protocol", lambda t: profile_args(MODEL_REPOSITORY, "--client-protocol", "smtp"),
+     "error: unknown client protocol (client_protocol) 'smtp': choose one of grpc, http"),
     ("error fraction above 1", lambda t: profile_args(MODEL_REPOSITORY, "--max-error-fraction", "1.5"),
      "error: config key 'max_error_fraction' must be between 0 and 1, got 1.5"),
     ("flag injection into tritonserver", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "inject.yaml")),

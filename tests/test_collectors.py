@@ -14,13 +14,12 @@ from tsweep import goals, gpus, modelconfig
 from tsweep.analysis import known_metrics
 from tsweep.components import CollectorWarning
 from tsweep.config import load_config
-from tsweep.loads import LoadSettings, make_load
 from tsweep.measure import MethodSettings, measure, server_baseline
 from tsweep.plugin import hookimpl
 from tsweep.pluginmanager import make_plugin_manager
 from tsweep.plugins.collectors import host, process, triton_metrics
 from tsweep.plugins.collectors.sampling import SampledCollector
-from tsweep.records import LoadLevel, MetricInfo, RunningServer, Trial, Variant
+from tsweep.records import LoadLevel, LoadSettings, MetricInfo, RunningServer, Trial, Variant
 from tsweep.triton import TritonHTTP
 
 from tests.support import MODEL_REPOSITORY
@@ -90,7 +89,7 @@ def test_host_cpu_is_the_busy_share_of_all_cores_and_works_with_a_remote_server(
 def loaded_point(server: RunningServer, collectors):
     t = Trial(Variant("add_sub", CONFIG, {}, name="add_sub"), LoadLevel("concurrency", 4.0), 1)
     client = TritonHTTP(server.http_url)
-    load = make_load(t, server, LoadSettings(protocol="http", shapes={}))
+    load = make_plugin_manager().load_generator("http")(t, server, LoadSettings(protocol="http", shapes={}))
     settings = MethodSettings(window_s=1.0, min_windows=3, max_windows=4, warmup_s=0.2, throughput_precision=0.5, latency_precision=0.5)
     return measure(t, load, lambda: client.stats("add_sub"), settings, collectors)
 

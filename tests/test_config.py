@@ -41,7 +41,6 @@ def test_cli_strings_are_coerced():
          "run_config_search_min_concurrency (8) is greater than run_config_search_max_concurrency (2): swap or fix them"),
         ("- a\n- b\n", "config file {path} must be a mapping of keys to values, not list"),
         ("objectives: 3\n", "config key 'objectives' must be a mapping, got 3"),
-        ("client_protocol: smtp\n", "config key 'client_protocol' must be one of http, grpc, got 'smtp'"),
     ],
 )  # fmt: skip
 def test_bad_config_is_one_clear_line(tmp_path, text, message):

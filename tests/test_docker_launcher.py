@@ -26,6 +26,7 @@ from tsweep.plugin import hookimpl
 from tsweep.plugins.launchers.docker import DockerLauncher
 from tsweep.pluginmanager import make_plugin_manager
 from tsweep.records import ContainerSettings, LaunchSettings
+from tsweep.run import Run
 from tsweep.sweep import profile
 
 LOG = [b"I1125 server starting\n", b"E1125 error: creating server: Internal - failed to load all models\n"]
@@ -281,7 +282,7 @@ def test_profile_passes_both_repositories_and_stops_the_launcher_when_start_fail
     })  # fmt: skip
     hooks = make_plugin_manager([("fake_engine_docker", FakeEngineDocker())], autoload=False)
     with pytest.raises(ServerError, match="exited before publishing its ports"):
-        profile(config, hooks)
+        profile(Run.build(config, hooks, sweep=True))
     (run,) = engine.containers.runs
     out = str((tmp_path / "out").resolve())
     assert run["volumes"] == {out: {"bind": out, "mode": "ro"}, str(model_repo.resolve()): {"bind": str(model_repo.resolve()), "mode": "ro"}}

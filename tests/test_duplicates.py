@@ -5,6 +5,7 @@ from tsweep.pluginmanager import make_plugin_manager
 from tsweep.plugins.search.automatic_space import tsweep_config_space
 from tsweep.plugins.search.brute import BruteSearch
 from tsweep.records import Measurement, ModelSpec, SearchGoal, SpaceSettings
+from tsweep.run import Run
 from tsweep.store import ResultsStore
 from tsweep.sweep import name_variants
 from tsweep.verdict import verdict
@@ -40,7 +41,7 @@ def test_twin_is_measured_once_and_named_everywhere(tmp_path):
     assert store.count() == 4
 
     config = load_config(None, {"latency_budget": 10.0})
-    (ranking,) = analysis.rank(store, config, make_plugin_manager(autoload=False), ["m"]).values()
+    (ranking,) = analysis.rank(store, Run.build(config, make_plugin_manager(autoload=False)), ["m"]).values()
     default = next(r for r in ranking if r.variant == "m_config_default")
     assert default.aliases == ("m_config_0",) and default.is_default
     assert analysis.measured_name(store, "m_config_0") == "m_config_default"

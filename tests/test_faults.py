@@ -135,6 +135,7 @@ def test_variant_that_fails_to_load_is_recorded_with_tritons_message_and_not_ret
 def test_hung_model_is_bounded_by_the_request_timeout_and_leaves_nothing_behind(workdir: Path, faulty_repo: Path, monkeypatch):
     from tsweep.config import load_config
     from tsweep.pluginmanager import make_plugin_manager
+    from tsweep.run import Run
     from tsweep.sweep import profile
 
     monkeypatch.chdir(workdir)
@@ -145,7 +146,7 @@ def test_hung_model_is_bounded_by_the_request_timeout_and_leaves_nothing_behind(
         "measurement_window_s": 0.3, "max_windows": 3,
     })  # fmt: skip
     started = time.monotonic()
-    outcome = profile(config, make_plugin_manager())
+    outcome = profile(Run.build(config, make_plugin_manager(), sweep=True))
     assert time.monotonic() - started < 120  # bounded (mostly server start and stop), not 20 s per request
     stored = rows(workdir)
     assert [r["status"] for r in stored] == ["failed"]  # the walk ends at the failed point

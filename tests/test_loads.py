@@ -6,9 +6,9 @@ import socket
 import pytest
 
 from tsweep import modelconfig
-from tsweep.loads import LoadSettings, make_load
 from tsweep.measure import MethodSettings, measure
-from tsweep.records import LoadLevel, RunningServer, Trial, Variant
+from tsweep.pluginmanager import make_plugin_manager
+from tsweep.records import LoadLevel, LoadSettings, RunningServer, Trial, Variant
 from tsweep.triton import ServerStats, TritonHTTP
 
 from tests.support import MODEL_REPOSITORY
@@ -17,6 +17,11 @@ pytestmark = pytest.mark.server
 
 CONFIG = modelconfig.read(MODEL_REPOSITORY / "add_sub" / "config.pbtxt")
 FAST = MethodSettings(window_s=0.3, min_windows=3, max_windows=4, warmup_s=0.1)
+GENERATORS = make_plugin_manager().load_generators()  # http and grpc, offered by the built-in plugins
+
+
+def make_load(trial, server, settings):
+    return GENERATORS[settings.protocol](trial, server, settings)
 
 
 def trial(kind="concurrency", value=2.0, batch=1):

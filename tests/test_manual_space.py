@@ -7,7 +7,7 @@ from tsweep.errors import UsageError
 from tsweep.pluginmanager import make_plugin_manager
 from tsweep.plugins.search.manual_space import expand
 from tsweep.records import ModelSpec
-from tsweep.sweep import space_settings
+from tsweep.settings import space_settings
 
 from tests.support import MODEL_REPOSITORY
 

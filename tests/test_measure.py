@@ -4,10 +4,9 @@ import pytest
 
 from tsweep import modelconfig
 from tsweep.ext.histogram import Histogram
-from tsweep.grpcload import LoadWindow
 from tsweep.measure import MethodSettings, known_enough, measure
 from tsweep.judge import Judge
-from tsweep.records import LoadLevel, Measurement, SearchGoal, Trial, Variant
+from tsweep.records import LoadLevel, LoadWindow, Measurement, SearchGoal, Trial, Variant
 from tsweep.triton import ServerStats
 
 TRIAL = Trial(Variant("m", modelconfig.parse('name: "m"'), {}, name="m_config_0"), LoadLevel("concurrency", 4))

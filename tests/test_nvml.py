@@ -20,7 +20,7 @@ from tsweep.config import load_config
 from tsweep.pluginmanager import make_plugin_manager
 from tsweep.plugins.collectors.sampling import aggregate
 from tsweep.records import ModelSpec, RunningServer
-from tsweep.sweep import space_settings
+from tsweep.settings import space_settings
 
 from tests.support import MODEL_REPOSITORY
 

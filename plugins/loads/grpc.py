@@ -1,4 +1,4 @@
-"""gRPC load through tritonclient: the second protocol, correct rather than fast.
+"""Load generator ``grpc``: requests through tritonclient's gRPC client, correct rather than fast.
 
 Same interface as the native HTTP generator (``start`` / ``take_window`` / ``stop``) and the
 same accounting: closed loop keeps ``concurrency`` requests in flight; open loop sends on a
@@ -11,32 +11,17 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from tsweep import inputs
 from tsweep.ext.histogram import Histogram
+from tsweep.plugin import hookimpl
+from tsweep.records import LoadSettings, LoadWindow, RunningServer, Trial
 
 #: A send later than this past its intended time counts as late (open loop).
 LATE_THRESHOLD_NS = 1_000_000
-
-
-@dataclass
-class LoadWindow:
-    """What a load did between two ``take_window`` calls (the native Window's fields)."""
-
-    duration_ns: int
-    completed: int
-    errors: int
-    histogram: Histogram
-    error_samples: List[Tuple[int, str]] = field(default_factory=list)
-    send_ns: int = 0
-    recv_ns: int = 0
-    sent: int = 0
-    late_sends: int = 0
-    max_lateness_ns: int = 0
-    in_flight: int = 0
 
 
 class GrpcLoad:
@@ -170,3 +155,21 @@ class GrpcLoad:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def make_grpc_load(trial: Trial, server: RunningServer, settings: LoadSettings) -> GrpcLoad:
+    """The trial's load over gRPC: request tensors made once, closed or open loop."""
+    config = trial.variant.config
+    specs, data = inputs.samples(config, settings.shapes or {}, settings.input_data)
+    requests = inputs.batches(config, specs, data, trial.batch_size)
+    closed = trial.load.kind == "concurrency"
+    return GrpcLoad(
+        server.grpc_url, trial.variant.name, requests, {s.name: s.datatype for s in specs},
+        concurrency=int(trial.load.value) if closed else None, rate=None if closed else trial.load.value,
+        schedule=settings.distribution, timeout_s=settings.timeout_s,
+    )  # fmt: skip
+
+
+@hookimpl
+def tsweep_load_generators():
+    return {"grpc": make_grpc_load}

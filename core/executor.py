@@ -1,0 +1,97 @@
+"""Where trials are measured: the seam between choosing what to measure and measuring it.
+
+The trial runner (:mod:`tsweep.trials`) decides which trials to run, in which order, and
+keeps the books (the store, the progress lines); an executor measures one trial and hands
+back its Measurement. Today the only executor measures in this process, against the run's
+one server (:class:`InProcessExecutor`); one that runs trials in other processes or on other
+machines (each with a server of its own) implements the same two methods.
+
+A point during which the server died comes back failed with the cause; the in-process
+executor restarts the server before the next point (:mod:`tsweep.session`).
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Protocol
+
+from tsweep.components import LoadGeneratorFactory
+from tsweep.errors import ServerError
+from tsweep.measure import Decided, MethodSettings, measure
+from tsweep.records import LoadSettings, Measurement, ModelSpec, RunningServer, Trial
+from tsweep.session import ServerSession
+
+
+class Executor(Protocol):
+    """Measures trials; see the module docstring."""
+
+    def measure(self, model: ModelSpec, trial: Trial, decided: Optional[Decided]) -> Measurement:
+        """Measure ``trial`` of ``model`` (its variant loaded first) and return the point,
+        failed with the cause rather than raising when the point or the server fails.
+        ``decided(point so far)`` may end the point early (:meth:`tsweep.judge.Judge.decided`)."""
+        ...
+
+    def settle(self, m: Measurement) -> None:
+        """Called once ``m`` is stored: an executor whose server died during the point starts
+        it again now (raising when it cannot), so a lost server never loses a stored point."""
+        ...
+
+    def model_done(self) -> None:
+        """The runner has no more trials of the current model for now (free what it holds)."""
+        ...
+
+
+class InProcessExecutor:
+    """Measures trials one at a time in this process, against ``session``'s server.
+
+    ``on_restart(server)`` is told when the server had to be started again."""
+
+    def __init__(
+        self, session: ServerSession, load: LoadSettings, generator: LoadGeneratorFactory, method: MethodSettings,
+        on_restart: Callable[[RunningServer], None] = lambda server: None,
+    ):  # fmt: skip
+        self.session, self.load, self.generator, self.method = session, load, generator, method
+        self.on_restart = on_restart
+
+    def measure(self, model: ModelSpec, trial: Trial, decided: Optional[Decided]) -> Measurement:
+        try:
+            m = run_trial(trial, model, self.session, self.load, self.generator, self.method, decided)
+        except ServerError as exc:  # the server stopped answering its statistics mid-point
+            m = failed_point(trial, str(exc))
+        if m.status == "failed":
+            reason = self.session.death()
+            if reason:
+                m.error = f"{SERVER_DIED} during this point ({reason}); it was restarted. Before that: {m.error}"
+        return m
+
+    def settle(self, m: Measurement) -> None:
+        if m.status == "failed" and m.error.startswith(SERVER_DIED):
+            self.session.restart(m.error)
+            self.on_restart(self.session.server)
+
+    def model_done(self) -> None:
+        self.session.loader.unload()
+
+
+#: How the error of a point lost to a server crash begins.
+SERVER_DIED = "tritonserver died"
+
+
+def failed_point(trial: Trial, error: str) -> Measurement:
+    return Measurement(
+        model=trial.variant.model, variant=trial.variant.name, variant_digest=trial.variant.digest,
+        load_kind=trial.load.kind, load_value=trial.load.value, batch_size=trial.batch_size, repeat=trial.repeat,
+        status="failed", error=error, variant_params=dict(trial.variant.params),
+    )  # fmt: skip
+
+
+def run_trial(
+    trial: Trial, model: ModelSpec, session: ServerSession, load: LoadSettings, generator: LoadGeneratorFactory, method: MethodSettings,
+    decided: Optional[Decided] = None,
+) -> Measurement:  # fmt: skip
+    """Load the trial's variant and measure it; a variant that fails to load is a failed point."""
+    try:
+        session.loader.ensure(model, trial.variant)
+    except ServerError as exc:
+        return failed_point(trial, f"variant failed to load: {exc}")
+    client = session.client
+    sender = generator(trial, session.server, load)
+    return measure(trial, sender, lambda: client.stats(trial.variant.name), method, session.collectors, decided=decided)

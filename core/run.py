@@ -1,0 +1,101 @@
+"""The Run: one command's parts, resolved once from the config and the installed plugins.
+
+The CLI (or a library user) builds a Run per command; everything below takes the Run, not
+a (config, plugin manager) pair, so each component's name is resolved and checked in one
+place, before anything is started or written::
+
+    from tsweep.config import load_config
+    from tsweep.pluginmanager import make_plugin_manager
+    from tsweep.run import Run
+
+    run = Run.build(load_config(None, {"model_repository": "examples/model_repository"}), make_plugin_manager())
+
+A Run holds the metric catalogue, the objectives and constraints checked against it, the
+search goal, the ranker and the reporters; for ``profile`` also the launcher's, the search
+strategy's and the load generator's factories and the settings each component gets. What
+depends on a model or a server (config spaces, metric collectors) is asked of ``hooks``
+when that model or server is at hand.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Mapping, Optional, Tuple
+
+from tsweep import goals
+from tsweep.catalogue import Catalogue
+from tsweep.components import LauncherFactory, LoadGeneratorFactory, Ranker, Reporter, SearchStrategyFactory
+from tsweep.config import Config
+from tsweep.errors import UsageError
+from tsweep.measure import MethodSettings
+from tsweep.pluginmanager import Hooks
+from tsweep.records import Constraint, LoadSettings, SearchGoal
+from tsweep.settings import load_settings, method_settings
+
+
+@dataclass(frozen=True)
+class Sweeping:
+    """What only ``profile`` needs: the factories it starts things with, and their settings."""
+
+    launcher: LauncherFactory
+    strategy: SearchStrategyFactory
+    load_generator: LoadGeneratorFactory
+    load: LoadSettings
+    method: MethodSettings
+
+
+@dataclass(frozen=True)
+class Run:
+    """One command's resolved parts (see the module docstring)."""
+
+    config: Config
+    hooks: Hooks
+    catalogue: Catalogue
+    objectives: Mapping[str, float]
+    constraints: Tuple[Constraint, ...]
+    goal: SearchGoal
+    ranker: Ranker
+    reporters: Mapping[str, Reporter]
+    sweeping: Optional[Sweeping] = None
+
+    @classmethod
+    def build(cls, config: Config, hooks: Hooks, sweep: bool = False) -> "Run":
+        """Resolve and check every part the command needs; ``sweep`` for ``profile``.
+
+        Raises :class:`tsweep.errors.UsageError` with one line for an unknown metric, ranker,
+        reporter, launch mode, search strategy or client protocol."""
+        catalogue = Catalogue(hooks.metric_infos())
+        sweeping = None
+        if sweep:
+            sweeping = Sweeping(
+                launcher=hooks.launcher(config.triton_launch_mode),
+                strategy=hooks.search_strategy(config.run_config_search_mode),
+                load_generator=hooks.load_generator(config.client_protocol),
+                load=load_settings(config),
+                method=method_settings(config),
+            )
+        return cls(
+            config=config,
+            hooks=hooks,
+            catalogue=catalogue,
+            objectives=goals.objectives(config, catalogue),
+            constraints=tuple(goals.constraints(config, catalogue)),
+            goal=goals.search_goal(config),
+            ranker=hooks.ranker(config.ranker),
+            reporters=chosen_reporters(config, hooks),
+            sweeping=sweeping,
+        )
+
+    def profiling(self) -> Sweeping:
+        """The profile-only parts; a Run built without ``sweep=True`` has none."""
+        if self.sweeping is None:
+            raise UsageError("this Run was built for analysis: build it with Run.build(config, hooks, sweep=True) to profile")
+        return self.sweeping
+
+
+def chosen_reporters(config: Config, hooks: Hooks) -> Dict[str, Reporter]:
+    """The reporters to run: those named in ``reporters``, else every one offered."""
+    offered = hooks.reporters()
+    for name in config.reporters:
+        if name not in offered:
+            raise UsageError(f"unknown reporter {name!r}: choose from {', '.join(sorted(offered))}")
+    return {name: offered[name] for name in (config.reporters or sorted(offered))}

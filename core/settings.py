@@ -1,0 +1,82 @@
+"""The user's config translated into each component's own settings: one place per rule.
+
+Components never read the whole :class:`tsweep.config.Config`; each gets the frozen
+settings record it needs (:mod:`tsweep.records`, :class:`tsweep.measure.MethodSettings`),
+built here. A model's own ``profile_models`` entry overrides the global bounds.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tsweep import gpus, inputs
+from tsweep.config import Config
+from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings
+from tsweep.records import ContainerSettings, LaunchSettings, LoadSettings, SpaceSettings
+
+
+def space_settings(config: Config, model: str) -> SpaceSettings:
+    """The global bounds, overridden by the model's own entry in profile_models."""
+    own = config.per_model.get(model, {})
+    parameters = own.get("parameters", {})
+    return SpaceSettings(
+        min_instance_count=config.run_config_search_min_instance_count,
+        max_instance_count=config.run_config_search_max_instance_count,
+        min_model_batch_size=config.run_config_search_min_model_batch_size,
+        max_model_batch_size=config.run_config_search_max_model_batch_size,
+        min_concurrency=config.run_config_search_min_concurrency,
+        max_concurrency=config.run_config_search_max_concurrency,
+        concurrency=parameters.get("concurrency", tuple(config.concurrency)),
+        request_rate=parameters.get("request_rate", tuple(config.request_rate)),
+        batch_sizes=parameters.get("batch_sizes", tuple(config.batch_sizes)),
+        model_config_parameters=own.get("model_config_parameters", {}),
+        search_disable=config.run_config_search_disable,
+        gpu_available=gpus.gpu_available(),
+    )
+
+
+def method_settings(config: Config) -> MethodSettings:
+    return MethodSettings(
+        window_s=config.measurement_window_s,
+        throughput_precision=config.throughput_precision,
+        latency_precision=config.latency_precision,
+        min_windows=config.min_windows,
+        max_windows=config.max_windows,
+        warmup_s=min(0.5, config.measurement_window_s),
+        min_requests=config.measurement_request_count or MIN_WINDOW_REQUESTS,
+        max_error_fraction=config.max_error_fraction,
+    )
+
+
+def load_settings(config: Config) -> LoadSettings:
+    return LoadSettings(
+        protocol=config.client_protocol,
+        shapes=inputs.parse_shapes(list(config.shape)),
+        input_data=config.input_data,
+        encoding=config.http_encoding,
+        timeout_s=config.request_timeout_s,
+        distribution=config.request_distribution,
+    )
+
+
+def launch_settings(config: Config, output: Path) -> LaunchSettings:
+    return LaunchSettings(
+        model_repository=output,
+        log_dir=Path(config.checkpoint_directory),
+        server_path=config.triton_server_path,
+        server_flags=dict(config.triton_server_flags),
+        http_endpoint=config.triton_http_endpoint,
+        grpc_endpoint=config.triton_grpc_endpoint,
+        metrics_url=config.triton_metrics_url,
+        ready_timeout_s=config.server_ready_timeout_s,
+        bind_address=config.triton_bind_address,
+        source_repository=Path(config.model_repository).resolve() if config.model_repository else None,
+        environment=dict(config.triton_server_environment),
+        container=ContainerSettings(
+            image=config.triton_docker_image,
+            gpus=tuple(config.triton_gpus),
+            shm_size=config.triton_docker_shm_size,
+            mounts=tuple(config.triton_docker_mounts),
+            labels=dict(config.triton_docker_labels),
+        ),
+        options=dict(config.triton_launch_options),
+    )
