@@ -1,15 +1,16 @@
 """The user's objectives and constraints, from config keys and flags to typed values."""
 from __future__ import annotations
 
-from typing import Dict, List, Mapping
+from typing import Dict, List
 
+from tsweep.catalogue import Catalogue
 from tsweep.config import Config, canonical_metric
 from tsweep.errors import UsageError
 from tsweep.judge import goal_constraints
-from tsweep.records import Constraint, MetricInfo, SearchGoal
+from tsweep.records import Constraint, SearchGoal
 
 
-def objectives(config: Config, known: Mapping[str, MetricInfo]) -> Dict[str, float]:
+def objectives(config: Config, known: Catalogue) -> Dict[str, float]:
     result = {}
     for name, weight in config.objectives.items():
         metric = _known(canonical_metric(name, "objectives"), known, "objective")
@@ -20,7 +21,7 @@ def objectives(config: Config, known: Mapping[str, MetricInfo]) -> Dict[str, flo
     return result
 
 
-def constraints(config: Config, known: Mapping[str, MetricInfo]) -> List[Constraint]:
+def constraints(config: Config, known: Catalogue) -> List[Constraint]:
     found: List[Constraint] = []
     for name, bounds in config.constraints.items():
         metric = _known(canonical_metric(name, "constraints"), known, "constraint")
@@ -41,9 +42,9 @@ def _num(value):
     return None if value is None else float(value)
 
 
-def _known(metric: str, known: Mapping[str, MetricInfo], what: str) -> str:
+def _known(metric: str, known: Catalogue, what: str) -> str:
     """``metric`` when the catalogue lets it be an objective or a constraint."""
-    if metric not in known or not known[metric].rankable:
-        choices = sorted(name for name, info in known.items() if info.rankable)
-        raise UsageError(f"unknown {what} metric {metric!r}: choose from {', '.join(choices)}")
+    rankable = known.rankable()
+    if metric not in rankable:
+        raise UsageError(f"unknown {what} metric {metric!r}: choose from {', '.join(sorted(rankable))}")
     return metric

@@ -138,6 +138,10 @@ class Sweep:
         self.variants: Dict[str, Variant] = {}  # by digest, of every model searched
         self.searched: List[str] = []
 
+    def _collectors(self, server) -> list:
+        """The metric collectors for a (re)started server (some follow its process id)."""
+        return self.run.hooks.metric_collectors(server, self.run.config.monitoring_interval)
+
     # -- the steps ------------------------------------------------------------------------
     def __enter__(self) -> "Sweep":
         with self._storage_faults():
@@ -145,8 +149,7 @@ class Sweep:
             repository.prepare_output(self.output, config.override_output_model_repository)
             raise_open_file_limit()
             self.store = ResultsStore.open(config.checkpoint_path)
-            collectors = lambda srv: self.run.hooks.metric_collectors(srv, config.monitoring_interval)  # noqa: E731
-            self.session = ServerSession(self.launcher, self.output, config.server_ready_timeout_s, collectors)
+            self.session = ServerSession(self.launcher, self.output, config.server_ready_timeout_s, self._collectors)
             executor = InProcessExecutor(self.session, parts.load, parts.load_generator, parts.method, self.progress.server_started)
             self.runner = TrialRunner(self.store, executor, self.run.goal, self.progress)
             try:  # stop() also when start() fails or is interrupted half-way (a container may exist)

@@ -18,7 +18,6 @@ UTILIZATION = ("gpu_utilization", "server_cpu_pct")
 #: The server process's own metrics (the ``process`` collector's), for the CPU-only export.
 PROCESS = ("server_cpu_pct", "server_memory_mb")
 
-GPU_PREFIX = PER_GPU_PREFIX
 
 
 def pick(points: Iterable[Measurement], candidates: Sequence[str]) -> Optional[str]:
@@ -49,8 +48,8 @@ def split_gpus(metrics: Mapping[str, float]) -> Tuple[Dict[str, Dict[str, float]
     gpus: Dict[str, Dict[str, float]] = {}
     rest: Dict[str, float] = {}
     for key, value in metrics.items():
-        if key.startswith(GPU_PREFIX) and key.count("/") >= 2:
-            uuid, _, metric = key[len(GPU_PREFIX):].rpartition("/")
+        if key.startswith(PER_GPU_PREFIX) and key.count("/") >= 2:
+            uuid, _, metric = key[len(PER_GPU_PREFIX):].rpartition("/")
             gpus.setdefault(uuid, {})[metric] = value
         else:
             rest[key] = value
