@@ -124,7 +124,7 @@ def chosen_trial(model: str, run: Run):
     with ResultsStore.open_existing(run.store) as store:
         m = next(m for m in store.measurements(model) if m.variant == run.best and str(m.load) == run.best_load)
         text = store._conn.execute("SELECT config_pbtxt FROM variants WHERE name = ?", (run.best,)).fetchone()[0]
-    variant = Variant(model=model, config=modelconfig.parse(text), params={}, name=f"{model}_{run.strategy}")
+    variant = Variant(model=model, config=modelconfig.parse(text), name=f"{model}_{run.strategy}")
     return Trial(variant, LoadLevel(m.load_kind, m.load_value), m.batch_size)
 
 

@@ -577,7 +577,7 @@ def run_model_analyzer(model: str, mode: str, repository: Path, args, tools: Too
     if not pbtxt.is_file():
         raise BenchError(f"Model Analyzer chose {choice['variant']} but {pbtxt} does not exist")
     parsed = modelconfig.parse(pbtxt.read_text(), str(pbtxt))
-    variant = Variant(model=model, config=parsed, params={}, name=f"{model}_{tag}")
+    variant = Variant(model=model, config=parsed, name=f"{model}_{tag}")
     load = LoadLevel("concurrency", float(choice["concurrency"]))
     run = Run(
         tag, points, wall, float("nan"), choice["variant"], variant.digest, str(load),

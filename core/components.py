@@ -6,9 +6,11 @@ does not inherit from anything, it only has these methods.
 """
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, runtime_checkable
 
+from tsweep.errors import UsageError
 from tsweep.judge import Judge
 from tsweep.records import (
     ConfigSpace,
@@ -38,10 +40,11 @@ class Launcher(Protocol):
     loads and unloads variants through Triton's repository API.
 
     When the server dies mid-sweep the core calls ``stop()`` then ``start()`` again (at most
-    a few times per run), so both must be repeatable. Optionally a launcher has
-    ``died() -> Optional[str]``: None while the server runs, else why it is gone (exit code,
-    signal, last log lines); that text becomes the failed point's error. Without it the core
-    probes liveness over HTTP.
+    a few times per run), so both must be repeatable. ``died()`` is asked after a point
+    fails: None while the server runs (or when the launcher cannot tell, e.g. a remote
+    server it does not own), else why it is gone (exit code, signal, last log lines); that
+    text becomes the failed point's error. When it says None the core also probes liveness
+    over HTTP.
     """
 
     def __init__(self, settings: LaunchSettings) -> None: ...
@@ -51,6 +54,8 @@ class Launcher(Protocol):
     def start(self) -> RunningServer: ...
 
     def stop(self) -> None: ...
+
+    def died(self) -> Optional[str]: ...
 
 
 LauncherFactory = Callable[[LaunchSettings], Launcher]
@@ -64,9 +69,15 @@ class SearchStrategy(Protocol):
     resumed from the store) and returns the next batch of trials; an empty list ends the
     search for this model. Trials already in ``history`` are not measured again even if
     proposed again, so a strategy may stay stateless.
+
+    ``planned()`` is how many points the strategy expects to measure for this model, for the
+    progress line (``[ 3/40 ...]``); asked once before the first ``propose``. Return 0 when
+    it cannot say.
     """
 
     def propose(self, history: Sequence[Measurement]) -> List[Trial]: ...
+
+    def planned(self) -> int: ...
 
 
 SearchStrategyFactory = Callable[[ConfigSpace, SearchGoal], SearchStrategy]
@@ -109,24 +120,22 @@ class MetricCollector(Protocol):
     ``describe()`` names the metrics it reports (name, unit, direction); the same
     descriptions should come from the plugin's ``tsweep_metric_infos`` hook, so that
     objectives and constraints on them are accepted before any server runs. For every
-    measured point the core calls ``start()`` before the load begins and ``stop()`` after
-    the point is judged; ``stop`` returns ``{metric name: value}`` aggregated over the point
-    (missing names are fine). Right after the server starts, before any variant is loaded,
-    the core also runs one short ``start()``/``stop()`` pair: the idle server's baseline.
-
-    Optional: a collector that keeps timestamped samples may also have
-    ``stop_since(since)``; the core then calls it *instead of* ``stop()``, with the
-    ``time.monotonic()`` at which the judged windows (all but the warm-up) began, so
-    the aggregate covers the same interval as the point's latency and throughput. A
-    collector with only ``start``/``stop`` keeps working and aggregates the whole point.
-    Neither call may raise for a failed sample: leave the metric out instead.
+    measured point the core calls ``start()`` before the load begins and ``stop(since)``
+    after the point is judged; ``stop`` returns ``{metric name: value}`` (missing names are
+    fine). ``since`` is the ``time.monotonic()`` at which the judged windows (all but the
+    warm-up) began: a collector that keeps timestamped samples aggregates those taken since
+    then, so the value covers the same interval as the point's latency and throughput; one
+    that does not may ignore it and aggregate the whole point. Right after the server
+    starts, before any variant is loaded, the core also runs one short
+    ``start()``/``stop(0.0)`` pair: the idle server's baseline. Neither call may raise for a
+    failed sample: leave the metric out instead.
     """
 
     def describe(self) -> Sequence[MetricInfo]: ...
 
     def start(self) -> None: ...
 
-    def stop(self) -> Dict[str, float]: ...
+    def stop(self, since: float) -> Dict[str, float]: ...
 
 
 class CollectorWarning(UserWarning):
@@ -189,3 +198,37 @@ class Reporter(Protocol):
         export_dir: Path,
         context: Mapping[str, object],
     ) -> List[Path]: ...
+
+
+def check(component: Any, protocol: type, what: str) -> Any:
+    """Return ``component`` if it has every method of ``protocol``, callable with the
+    protocol's arguments; else raise one :class:`UsageError` line naming the first gap.
+
+    The one place the contract is enforced: the core calls it on each component a plugin
+    hands over, when it is handed over, so a plugin written against an older contract fails
+    with a line naming the method, not with an AttributeError in the middle of a sweep."""
+    for name, wanted in vars(protocol).items():
+        if name.startswith("_") or not callable(wanted):
+            continue
+        params = list(inspect.signature(wanted).parameters.values())[1:]  # without self
+        have = getattr(component, name, None)
+        problem = "has no such method" if not callable(have) else _cannot_take(have, params)
+        if problem:
+            args = ", ".join(p.name for p in params)
+            raise UsageError(
+                f"{what} ({type(component).__name__}) does not implement {protocol.__name__}.{name}({args}): it {problem}; "
+                f"update the plugin to the contract in tsweep.components"
+            )
+    return component
+
+
+def _cannot_take(method: Callable, params: Sequence[inspect.Parameter]) -> str:
+    try:
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):  # builtins without a signature: trust them
+        return ""
+    try:
+        signature.bind(*(None for _ in params))
+    except TypeError:
+        return f"takes ({', '.join(signature.parameters)})"
+    return ""

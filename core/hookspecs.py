@@ -130,7 +130,7 @@ def tsweep_metric_collectors(server: RunningServer, interval_s: float) -> Option
     this machine and server (e.g. an NVML collector returns ``[]`` when there is no GPU,
     after warning once with :class:`tsweep.components.CollectorWarning` why). The core
     first takes one short idle sample of every collector (the server-only baseline), then
-    calls ``start()`` and ``stop()`` (or ``stop_since()``) around each measured point and
+    calls ``start()`` and ``stop(since)`` around each measured point and
     stores what it returns with the point. An implementation may leave out ``interval_s``.
 
     :param server: the endpoints, pid and log of the server under test.

@@ -188,12 +188,11 @@ def measure(
 
 
 def stop_collectors(collectors: Sequence, since: float) -> Dict[str, float]:
-    """Stop every collector; those that can aggregate only samples taken since ``since``
-    (``stop_since``, see :class:`tsweep.components.MetricCollector`) are asked to."""
+    """Stop every collector, each aggregating what it sampled since ``since`` (see
+    :class:`tsweep.components.MetricCollector`)."""
     metrics: Dict[str, float] = {}
     for c in collectors:
-        stop_since = getattr(c, "stop_since", None)
-        metrics.update(stop_since(since) if callable(stop_since) else c.stop())
+        metrics.update(c.stop(since))
     return metrics
 
 

@@ -48,11 +48,3 @@ def instance_count(config: Any) -> int:
     """Total instances the config asks for (Triton's default is one per device)."""
     return sum(group.count or 1 for group in config.instance_group) or 1
 
-
-def describe(config: Any) -> dict:
-    """The fields a person compares variants by, for tables and reports."""
-    return {
-        "instances": instance_count(config),
-        "max_batch_size": config.max_batch_size,
-        "dynamic_batching": config.HasField("dynamic_batching"),
-    }

@@ -13,12 +13,23 @@ import importlib.metadata
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import pluggy
 
 from tsweep import hookspecs
-from tsweep.components import LauncherFactory, LoadGeneratorFactory, MetricCollector, Ranker, Reporter, SearchStrategyFactory
+from tsweep.components import (
+    Launcher,
+    LauncherFactory,
+    LoadGenerator,
+    LoadGeneratorFactory,
+    MetricCollector,
+    Ranker,
+    Reporter,
+    SearchStrategy,
+    SearchStrategyFactory,
+    check,
+)
 from tsweep.errors import UsageError
 from tsweep.plugin import ENTRY_POINT_GROUP
 from tsweep.records import ConfigSpace, MetricInfo, ModelSpec, RunningServer, SpaceSettings
@@ -138,7 +149,7 @@ class Hooks:
         return _merge_offers(self.pm.hook.tsweep_launchers())
 
     def launcher(self, mode: str) -> LauncherFactory:
-        return _pick(self.launchers(), mode, "launch mode (--triton-launch-mode)")
+        return _checked(_pick(self.launchers(), mode, "launch mode (--triton-launch-mode)"), Launcher, f"the launcher of launch mode {mode!r}")
 
     # generate -----------------------------------------------------------------------
     def config_space(self, model: ModelSpec, settings: SpaceSettings) -> ConfigSpace:
@@ -152,14 +163,16 @@ class Hooks:
         return _merge_offers(self.pm.hook.tsweep_search_strategies())
 
     def search_strategy(self, name: str) -> SearchStrategyFactory:
-        return _pick(self.search_strategies(), name, "search strategy (run_config_search_mode)")
+        factory = _pick(self.search_strategies(), name, "search strategy (run_config_search_mode)")
+        return _checked(factory, SearchStrategy, f"search strategy {name!r}")
 
     # measure ------------------------------------------------------------------------
     def load_generators(self) -> Dict[str, LoadGeneratorFactory]:
         return _merge_offers(self.pm.hook.tsweep_load_generators())
 
     def load_generator(self, protocol: str) -> LoadGeneratorFactory:
-        return _pick(self.load_generators(), protocol, "client protocol (client_protocol)")
+        factory = _pick(self.load_generators(), protocol, "client protocol (client_protocol)")
+        return _checked(factory, LoadGenerator, f"the load generator of client protocol {protocol!r}")
 
     def metric_infos(self) -> List[MetricInfo]:
         """Every plugin's metric descriptions, first registered first (built-ins lead)."""
@@ -168,7 +181,7 @@ class Hooks:
     def metric_collectors(self, server: RunningServer, interval_s: float) -> List[MetricCollector]:
         collectors: List[MetricCollector] = []
         for offered in self.pm.hook.tsweep_metric_collectors(server=server, interval_s=interval_s):
-            collectors.extend(offered or [])
+            collectors.extend(check(c, MetricCollector, "a metric collector") for c in offered or [])
         return collectors
 
     # rank ---------------------------------------------------------------------------
@@ -176,11 +189,12 @@ class Hooks:
         return _merge_offers(self.pm.hook.tsweep_rankers())
 
     def ranker(self, name: str) -> Ranker:
-        return _pick(self.rankers(), name, "ranker")
+        return check(_pick(self.rankers(), name, "ranker"), Ranker, f"ranker {name!r}")
 
     # report -------------------------------------------------------------------------
     def reporters(self) -> Dict[str, Reporter]:
-        return _merge_offers(self.pm.hook.tsweep_reporters())
+        offered = _merge_offers(self.pm.hook.tsweep_reporters())
+        return {name: check(r, Reporter, f"reporter {name!r}") for name, r in offered.items()}
 
     # introspection ------------------------------------------------------------------
     def describe(self) -> List[Dict[str, Any]]:
@@ -209,6 +223,16 @@ class Hooks:
                 {"name": src.name, "origin": src.origin, "module": src.module, "hooks": sorted(impls), "provides": provided}
             )
         return rows
+
+
+def _checked(factory: Callable[..., Any], protocol: type, what: str) -> Callable[..., Any]:
+    """``factory``, with what it builds checked against ``protocol`` (tsweep.components.check)."""
+
+    def build(*args: Any) -> Any:
+        return check(factory(*args), protocol, what)
+
+    build.factory = factory  # type: ignore[attr-defined]  # the plugin's own, for introspection
+    return build
 
 
 def _pick(offered: Dict[str, Any], name: str, what: str) -> Any:

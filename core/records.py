@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from tsweep import modelconfig
+
 # --------------------------------------------------------------------------- servers
 
 
@@ -100,20 +102,77 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class Coordinates:
+    """Where a variant sits in its space: what search strategies move on and compare.
+
+    The first four are read from the config itself (a generator cannot get them wrong):
+    total ``instances``, their ``kind`` (``KIND_GPU``, ``KIND_CPU``, ``KIND_AUTO``, ``KIND_MODEL``,
+    or ``mixed``), ``max_batch_size`` and whether ``dynamic_batching`` is on. ``values`` are
+    the other fields a space varies (a manual space's ``model_config_parameters``, as
+    dotted field paths), sorted by name.
+    """
+
+    instances: int
+    kind: str
+    max_batch_size: int
+    dynamic_batching: bool
+    values: Tuple[Tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, config: Any, values: Mapping[str, Any] = ()) -> "Coordinates":
+        kinds = {model_config_kind(group.kind) for group in config.instance_group} or {"KIND_AUTO"}
+        return cls(
+            instances=modelconfig.instance_count(config),
+            kind=kinds.pop() if len(kinds) == 1 else "mixed",
+            max_batch_size=int(config.max_batch_size),
+            dynamic_batching=config.HasField("dynamic_batching"),
+            values=tuple(sorted(dict(values).items())),
+        )
+
+
+def model_config_kind(number: int) -> str:
+    """The name of an instance group's kind (ModelInstanceGroup.Kind)."""
+    return {0: "KIND_AUTO", 1: "KIND_GPU", 2: "KIND_CPU", 3: "KIND_MODEL"}.get(number, f"KIND_{number}")
+
+
+#: The coordinates read from a variant's config, never given as values.
+READ_FROM_CONFIG = ("instances", "kind", "max_batch_size", "dynamic_batching")
+#: The coordinates a person compares variants by, in tables; ``values`` follow them.
+DISPLAYED = ("instances", "max_batch_size", "dynamic_batching")
+
+
+@dataclass(frozen=True)
 class Variant:
     """One candidate config.pbtxt for a model.
 
-    ``config`` is a ModelConfig message; ``params`` is the short human description of what
-    differs from the original (e.g. ``{"instances": 2, "max_batch_size": 8}``), shown in
-    tables. ``name`` is assigned by the core (``<model>_config_<n>`` or
-    ``<model>_config_default``), so generators may leave it empty.
+    ``config`` is a ModelConfig message. ``values`` are the fields the space varied besides
+    instances, kind, max_batch_size and dynamic batching, which are read from ``config``
+    (e.g. ``{"dynamic_batching.max_queue_delay_microseconds": 100}``); together they are
+    :attr:`coordinates`. ``params`` is their display text for tables. ``name`` is assigned
+    by the core (``<model>_config_<n>`` or ``<model>_config_default``), so generators may
+    leave it empty.
     """
 
     model: str
     config: Any
-    params: Mapping[str, Any]
+    values: Mapping[str, Any] = field(default_factory=dict)
     is_default: bool = False
     name: str = ""
+
+    def __post_init__(self) -> None:
+        repeated = sorted(set(READ_FROM_CONFIG) & set(self.values))
+        if repeated:
+            raise ValueError(f"Variant values must not repeat {repeated[0]!r}: it is read from the config")
+
+    @property
+    def coordinates(self) -> Coordinates:
+        return Coordinates.of(self.config, self.values)
+
+    @property
+    def params(self) -> Dict[str, Any]:
+        """What differs between variants, for tables: the displayed coordinates, then values."""
+        c = self.coordinates
+        return {**{name: getattr(c, name) for name in DISPLAYED}, **dict(c.values)}
 
     @property
     def digest(self) -> str:

@@ -71,11 +71,10 @@ class ServerSession:
     def death(self) -> Optional[str]:
         """Why the server is gone, or None while it still answers.
 
-        Launchers may implement ``died() -> Optional[str]`` (the local one reports the exit
-        code or signal and the last log lines); otherwise a failed liveness probe is the sign.
+        The launcher's ``died()`` says why when it can (the local one reports the exit code or
+        signal and the last log lines); otherwise a failed liveness probe is the sign.
         """
-        died = getattr(self.launcher, "died", None)
-        reason = died() if callable(died) else None
+        reason = self.launcher.died()
         if reason:
             return reason
         if self.client is not None and not self.client.is_live():

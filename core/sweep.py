@@ -69,7 +69,7 @@ def name_variants(model: str, variants: Sequence[Variant]) -> List[Variant]:
             name = f"{model}_config_default"
         else:
             name, n = f"{model}_config_{n}", n + 1
-        named.append(Variant(model=v.model, config=v.config, params=v.params, is_default=v.is_default, name=name))
+        named.append(dataclasses.replace(v, name=name))
     return named
 
 

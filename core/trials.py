@@ -36,7 +36,7 @@ class TrialRunner:
         """Propose -> measure -> propose until the strategy has nothing more to ask."""
         history = self.store.measurements(model.name)
         self.resumed += len(history)
-        self.planned = getattr(strategy, "planned", lambda: 0)()
+        self.planned = strategy.planned()
         self.progress.model_started(model.name, variants, self.planned, len(history))
         while self.run(model, strategy.propose(history), history):
             pass

@@ -139,7 +139,7 @@ class HostLoad:
     def start(self):
         pass
 
-    def stop(self):
+    def stop(self, since):
         return {"host_load_1m": 0.5}
 
 

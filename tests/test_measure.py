@@ -134,7 +134,7 @@ class StampedLoad(ScriptedLoad):
 
 
 class PlainCollector:
-    """A third-party collector with only start/stop: keeps working."""
+    """A collector without timestamped samples: ignores ``since``."""
 
     def __init__(self):
         self.calls = []
@@ -145,18 +145,15 @@ class PlainCollector:
     def start(self):
         self.calls.append("start")
 
-    def stop(self):
+    def stop(self, since):
         self.calls.append("stop")
         return {"plain": 2.0}
 
 
 class WindowedCollector(PlainCollector):
-    """Implements the optional stop_since(): records what the core passes."""
+    """Aggregates only samples since ``since``: records what the core passes."""
 
-    def stop(self):
-        raise AssertionError("stop_since() must be called instead of stop()")
-
-    def stop_since(self, since):
+    def stop(self, since):
         self.calls.append(since)
         return {"windowed": 1.0}
 

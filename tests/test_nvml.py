@@ -121,7 +121,7 @@ def test_collector_reports_each_gpu_and_the_aggregates(nvml):
     assert isinstance(collector, MetricCollector)
     assert [m.name for m in collector.describe()] == ["gpu_utilization", "gpu_memory_used_mb", "gpu_memory_total_mb", "gpu_power_w"]
     collector.start()
-    first = collector.stop()
+    first = collector.stop(0.0)
     assert first == pytest.approx({
         "gpu/GPU-a/utilization": 10.0, "gpu/GPU-a/memory_used_mb": 1000.0, "gpu/GPU-a/power_w": 50.0,
         "gpu/GPU-b/utilization": 50.0, "gpu/GPU-b/memory_used_mb": 2000.0, "gpu/GPU-b/power_w": 100.0,

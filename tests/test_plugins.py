@@ -55,7 +55,7 @@ def store_dir(tmp_path: Path) -> Path:
     ck = tmp_path / "ck"
     store = ResultsStore.open(ck / "results.sqlite")
     for name, default, thr, p99 in (("m_config_default", True, 100.0, 2.0), ("m_config_0", False, 300.0, 4.0)):
-        store.add_variant(Variant("m", modelconfig.parse(""), {"instances": 1}, is_default=default, name=name))
+        store.add_variant(Variant("m", modelconfig.parse(""), is_default=default, name=name))
         store.add(Measurement(model="m", variant=name, variant_digest=name, load_kind="concurrency", load_value=1,
                               batch_size=1, status="ok", throughput=thr, latency_p99_ms=p99))  # fmt: skip
     store.close()
@@ -172,3 +172,46 @@ def test_launch_modes_are_plugins_only():
         if isinstance(node, ast.Constant) and node.value in ("local", "remote", "docker")
     ]
     assert named == [("config.py", "local")]  # the default of triton_launch_mode
+
+
+def test_a_component_written_to_an_older_contract_is_refused_with_one_line():
+    """Every component a plugin hands over is checked against its Protocol when handed over:
+    a collector whose stop() takes no ``since`` (the contract before stop(since)) and a
+    strategy without planned() are named, with the method, before anything runs."""
+    from tsweep.components import SearchStrategy, check
+    from tsweep.errors import UsageError
+    from tsweep.records import RunningServer
+
+    class OldCollector:
+        def describe(self):
+            return ()
+
+        def start(self):
+            pass
+
+        def stop(self):
+            return {}
+
+    class OldPlugin:
+        @hookimpl
+        def tsweep_metric_collectors(self, server):
+            return [OldCollector()]
+
+        @hookimpl
+        def tsweep_search_strategies(self):
+            return {"old": lambda space, goal: OldStrategy()}
+
+    class OldStrategy:
+        def propose(self, history):
+            return []
+
+    hooks = make_plugin_manager([("old", OldPlugin())], autoload=False)
+    with pytest.raises(UsageError) as collector_error:
+        hooks.metric_collectors(RunningServer(http_url="http://127.0.0.1:1"), 1.0)
+    assert str(collector_error.value) == (
+        "a metric collector (OldCollector) does not implement MetricCollector.stop(since): it takes (); "
+        "update the plugin to the contract in tsweep.components"
+    )
+    with pytest.raises(UsageError, match=r"^search strategy 'old' \(OldStrategy\) does not implement SearchStrategy.planned\(\): it has no such method"):
+        hooks.search_strategy("old")(None, None)
+    assert not isinstance(OldStrategy(), SearchStrategy)

@@ -16,7 +16,7 @@ from tsweep.records import LoadLevel, Measurement, RankedConfig, SearchGoal, Var
 
 def variant(name: str, instances: int) -> Variant:
     config = modelconfig.parse(f'name: "m" backend: "python" max_batch_size: 4 instance_group [{{count: {instances}}}]')
-    return Variant(model="m", config=config, params={"instances": instances}, name=name)
+    return Variant(model="m", config=config, name=name)
 
 
 def look(v: Variant, throughput: float, repeat: int = 0, noise: float = 0.01, status: str = "ok", p99: float = 2.0) -> Measurement:

@@ -30,7 +30,7 @@ pypdf = pytest.importorskip("pypdf")
 
 UUIDS = ("GPU-aaaa", "GPU-bbbb")
 LOADS = (1, 2, 4)
-#: name -> (is default, params, throughput factor); mbs makes each config distinct
+#: name -> (is default, params, throughput factor); the params are each config's coordinates
 CONFIGS = {
     "default": (True, {"instances": 1, "max_batch_size": 4, "dynamic_batching": False}, 100.0),
     "0": (False, {"instances": 1, "max_batch_size": 8, "dynamic_batching": True}, 180.0),
@@ -60,17 +60,23 @@ def point(model: str, variant: str, factor: float, load: int, gpu: bool) -> Meas
     )  # fmt: skip
 
 
+def config_of(params: dict):
+    """A ModelConfig whose coordinates are ``params``."""
+    text = f"max_batch_size: {params['max_batch_size']} instance_group [{{count: {params['instances']}}}]"
+    return modelconfig.parse(text + (" dynamic_batching {}" if params["dynamic_batching"] else ""))
+
+
 def fill_store(ck: Path, model: str = "m", gpu: bool = True) -> list:
     """Five measured configs and an unmeasured twin of config 1; returns the rows."""
     store = ResultsStore.open(ck / "results.sqlite")
     rows = []
     for suffix, (default, params, factor) in CONFIGS.items():
         name = f"{model}_config_{suffix}"
-        store.add_variant(Variant(model, modelconfig.parse(f"max_batch_size: {int(factor)}"), params, is_default=default, name=name))
+        store.add_variant(Variant(model, config_of(params), is_default=default, name=name))
         for load in LOADS:
             rows.append(point(model, name, factor, load, gpu))
             store.add(rows[-1])
-    twin = Variant(model, modelconfig.parse(f"max_batch_size: {int(CONFIGS['1'][2])}"), CONFIGS["1"][1], name=f"{model}_config_4")
+    twin = Variant(model, config_of(CONFIGS["1"][1]), name=f"{model}_config_4")
     store.add_variant(twin)
     store.set_meta("server", "tritonserver 2.51.0, test double")
     store.set_meta("machine", '{"cpu": "Test CPU 9000", "cpu_count": 64, "gpus": ["Test GPU, 80 GB"], "os": "Linux"}')

@@ -60,7 +60,7 @@ def test_write_variant_is_a_complete_model_folder(tmp_path, model_repo):
     repository.prepare_output(out, override=False)
     config = modelconfig.copy(mlp.config)
     config.max_batch_size = 16
-    variant = Variant("mlp", config, {"max_batch_size": 16}, name="mlp_config_0")
+    variant = Variant("mlp", config, name="mlp_config_0")
     target = repository.write_variant(out, mlp, variant)
     written = modelconfig.read(target / "config.pbtxt")
     assert written.name == "mlp_config_0" and written.max_batch_size == 16

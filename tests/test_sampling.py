@@ -34,7 +34,7 @@ def test_background_thread_samples_until_stopped():
     deadline = time.monotonic() + 10
     while len(collector.samples()) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)  # bounded polling for the thread's samples
-    result = collector.stop()
+    result = collector.stop(0.0)
     taken = len(reads)
     assert taken >= 4  # three from the thread at least, one at stop
     assert result == {"n": pytest.approx(sum(range(1, taken + 1)) / taken)}
@@ -51,9 +51,9 @@ def test_failed_reads_are_skipped_and_prime_runs_at_start():
         return {"x": 7.0}
 
     collector = SampledCollector(read, 3600.0, (), prime=lambda: calls.append("prime"))
-    assert collector.stop() == {}  # never started
+    assert collector.stop(0.0) == {}  # never started
     collector.start()
-    assert collector.stop() == {}  # the only read (at stop) failed: the metric is missing
+    assert collector.stop(0.0) == {}  # the only read (at stop) failed: the metric is missing
     collector.start()
-    assert collector.stop() == {"x": 7.0}
+    assert collector.stop(0.0) == {"x": 7.0}
     assert calls == ["prime", "read", "prime", "read"]

@@ -311,7 +311,7 @@ def test_strategies_walk_every_variant_that_shares_a_grid_point():
     def variant(delay):
         config = modelconfig.parse(f"{CONFIG}")
         config.dynamic_batching.max_queue_delay_microseconds = delay
-        return Variant(model="m", config=config, params=modelconfig.describe(config))
+        return Variant(model="m", config=config)
 
     base = space(search_disable=True, concurrency=(1, 2))
     variants = tuple(name_variants("m", (base.variants[0], variant(0), variant(100), variant(500))))
@@ -460,3 +460,23 @@ def test_adaptive_compares_instance_counts_by_their_looks_combined():
     # beats: 3 instances are tried. Against the first look alone, 1100 would not count as a gain.
     assert ("m_config_0", 4, 1) in walked
     assert walked[-1] == ("m_config_2", 4, 0)
+
+
+def test_a_variant_reads_its_coordinates_from_its_config():
+    """Strategies move on typed coordinates read from the config, so a third-party space
+    cannot make them disagree with what the server loads; display text is derived."""
+    from tsweep.plugins.search.grid import coord
+    import pytest
+
+    from tsweep.records import Coordinates, Variant
+
+    text = "max_batch_size: 8 instance_group [{count: 2, kind: KIND_CPU}, {kind: KIND_CPU}] dynamic_batching {max_queue_delay_microseconds: 100}"
+    v = Variant("m", modelconfig.parse(text), {"dynamic_batching.max_queue_delay_microseconds": 100})
+    assert v.coordinates == Coordinates(3, "KIND_CPU", 8, True, (("dynamic_batching.max_queue_delay_microseconds", 100),))
+    assert v.params == {"instances": 3, "max_batch_size": 8, "dynamic_batching": True, "dynamic_batching.max_queue_delay_microseconds": 100}
+    assert coord(v) == (3, 8)
+    mixed = Variant("m", modelconfig.parse("instance_group [{kind: KIND_CPU}, {kind: KIND_GPU}]"))
+    assert (mixed.coordinates.kind, mixed.coordinates.instances, mixed.coordinates.max_batch_size) == ("mixed", 2, 0)
+    assert Variant("m", modelconfig.parse("")).coordinates == Coordinates(1, "KIND_AUTO", 0, False)
+    with pytest.raises(ValueError, match="must not repeat 'instances': it is read from the config"):
+        Variant("m", modelconfig.parse(text), {"instances": 2})

@@ -16,7 +16,7 @@ def row(variant="m_config_0", conc=1.0, **kw):
 def test_rows_are_visible_to_another_connection_at_once(tmp_path):
     path = tmp_path / "ck" / "results.sqlite"
     store = ResultsStore.open(path)
-    store.add_variant(Variant("m", modelconfig.parse('max_batch_size: 2'), {"max_batch_size": 2}, name="m_config_0"))
+    store.add_variant(Variant("m", modelconfig.parse('max_batch_size: 2'), name="m_config_0"))
     store.add(row(metrics={"cpu": 1.5}, window_throughputs=[9.0, 10.0], histogram=b"\x01\x02"))
     other = sqlite3.connect(path)  # as a user's SQLite tool would
     assert other.execute("SELECT variant, throughput FROM measurements").fetchall() == [("m_config_0", 10.0)]
@@ -24,7 +24,7 @@ def test_rows_are_visible_to_another_connection_at_once(tmp_path):
     assert other.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     (back,) = store.measurements("m")
     assert back.metrics == {"cpu": 1.5} and back.window_throughputs == [9.0, 10.0] and back.histogram == b"\x01\x02"
-    assert back.variant_params == {"max_batch_size": 2}
+    assert back.variant_params == {"instances": 1, "max_batch_size": 2, "dynamic_batching": False}  # read from the config
     assert store.has(back.key) and not store.has("m/x/concurrency=1/b1")
     store.close()
 

@@ -3,7 +3,7 @@
 Each collector only knows how to read its source once (``read() -> {name: value}``); a
 :class:`Sampler` calls that every ``interval_s`` seconds on a daemon thread, once more at
 stop, and keeps the samples with their ``time.monotonic()`` stamps so that the point's
-aggregate can cover only the judged windows (``stop_since(since)``).
+aggregate can cover only the judged windows (``stop(since)``).
 
 How samples combine: names containing ``memory`` take the **peak** (does the deployment
 fit?), everything else (utilization, power, CPU) the **mean** over the samples.
@@ -70,7 +70,7 @@ class SampledCollector:
         return self.infos
 
     def start(self) -> None:
-        self.stop()
+        self.stop(0.0)
         with self._lock:
             self._samples = []
         if self.prime is not None:
@@ -82,11 +82,7 @@ class SampledCollector:
         self._thread = threading.Thread(target=self._run, name="tsweep-sampler", daemon=True)
         self._thread.start()
 
-    def stop(self) -> Dict[str, float]:
-        """End sampling (one last sample now) and aggregate every sample of the point."""
-        return self.stop_since(0.0)
-
-    def stop_since(self, since: float) -> Dict[str, float]:
+    def stop(self, since: float) -> Dict[str, float]:
         """End sampling (one last sample now) and aggregate the samples since ``since``."""
         thread, self._thread = self._thread, None
         if thread is None:

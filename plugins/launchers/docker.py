@@ -189,6 +189,19 @@ class DockerLauncher:
         self._container.reload()
         return self._container.status in ("created", "running")
 
+    def died(self) -> Optional[str]:
+        """Why the container is gone (its status and exit code), or None while it runs or
+        when the engine cannot be asked (the core's liveness probe decides then)."""
+        if self._container is None:
+            return None
+        try:
+            if self._running():
+                return None
+            code = (self._container.attrs.get("State") or {}).get("ExitCode")
+        except self._docker.errors.DockerException:
+            return None
+        return f"container {self._name} is {self._container.status} (exit code {code})"
+
     def _host_ports(self) -> Dict[str, int]:
         """The host ports Docker chose, from the container's inspect data."""
         self._container.reload()

@@ -6,6 +6,8 @@ there and loads/unloads them through the repository API, exactly as in local mod
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from tsweep.errors import UsageError
 from tsweep.plugin import hookimpl
 from tsweep.records import LaunchSettings, RunningServer
@@ -33,6 +35,10 @@ class RemoteLauncher:
 
     def stop(self) -> None:
         """Nothing to stop: the server is the user's."""
+
+    def died(self) -> Optional[str]:
+        """Unknown: the server is not ours to watch; the core's liveness probe decides."""
+        return None
 
 
 @hookimpl

@@ -46,11 +46,11 @@ def make_variant(model: ModelSpec, instances: int, max_batch_size: int, gpu: boo
         config.max_batch_size = max_batch_size
         if config.WhichOneof("scheduling_choice") is None:  # keep a sequence batcher or an ensemble's schedule
             config.dynamic_batching.SetInParent()
-    return Variant(model=model.name, config=config, params=modelconfig.describe(config))
+    return Variant(model=model.name, config=config)
 
 
 def variants(model: ModelSpec, settings: SpaceSettings) -> List[Variant]:
-    default = Variant(model=model.name, config=modelconfig.copy(model.config), params=modelconfig.describe(model.config), is_default=True)
+    default = Variant(model=model.name, config=modelconfig.copy(model.config), is_default=True)
     found = [default]
     if settings.search_disable:
         return found

@@ -65,7 +65,7 @@ def best_in_goal(points: Sequence[Measurement], judge: Judge) -> Optional[Measur
 class BruteSearch:
     def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05):
         self.space, self.goal, self.min_gain = space, goal, min_gain
-        grid = by_coord(v for v in space.variants if not v.is_default and "max_batch_size" in v.params)
+        grid = by_coord(v for v in space.variants if not v.is_default)
         self.rows: Dict[int, List[Tuple[int, List[Variant]]]] = {}  # instances -> [(mbs, variants)] by mbs
         for (instances, mbs), variants in sorted(grid.items()):
             self.rows.setdefault(instances, []).append((mbs, variants))

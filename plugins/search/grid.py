@@ -9,7 +9,7 @@ Coord = Tuple[int, int]  # (instances, max_batch_size)
 
 
 def coord(v: Variant) -> Coord:
-    return int(v.params.get("instances", 1)), int(v.params.get("max_batch_size", 0))
+    return v.coordinates.instances, v.coordinates.max_batch_size
 
 
 def by_coord(variants: Iterable[Variant]) -> Dict[Coord, List[Variant]]:

@@ -31,7 +31,7 @@ from tsweep import modelconfig
 from tsweep.errors import UsageError
 from tsweep.plugin import hookimpl
 from tsweep.plugins.search.automatic_space import load_levels
-from tsweep.records import ConfigSpace, ModelSpec, SpaceSettings, Variant
+from tsweep.records import READ_FROM_CONFIG, ConfigSpace, ModelSpec, SpaceSettings, Variant
 
 
 def expand(value: Any) -> List[Any]:
@@ -78,7 +78,7 @@ def _flatten(values: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
 
 
 def variants(model: ModelSpec, parameters: Dict[str, Any]) -> List[Variant]:
-    default = Variant(model=model.name, config=modelconfig.copy(model.config), params=modelconfig.describe(model.config), is_default=True)
+    default = Variant(model=model.name, config=modelconfig.copy(model.config), is_default=True)
     found = [default]
     for combo in expand(parameters):
         config = modelconfig.copy(model.config)
@@ -87,7 +87,8 @@ def variants(model: ModelSpec, parameters: Dict[str, Any]) -> List[Variant]:
         except json_format.ParseError as exc:
             first = str(exc).splitlines()[0]
             raise UsageError(f"model_config_parameters of {model.name!r}: {first}; use config.pbtxt field names") from None
-        found.append(Variant(model=model.name, config=config, params={**modelconfig.describe(config), **_flatten(combo)}))
+        values = {k: v for k, v in _flatten(combo).items() if k not in READ_FROM_CONFIG}
+        found.append(Variant(model=model.name, config=config, values=values))
     return found
 
 
