@@ -14,6 +14,7 @@ from tsweep import repeats
 from tsweep.catalogue import Catalogue
 from tsweep.judge import TIED, UNSURE, Judge
 from tsweep.records import MetricInfo, RankedConfig
+from tsweep.reportcontext import ReportContext
 from tsweep.run import Run
 from tsweep.store import ResultsStore
 
@@ -84,31 +85,32 @@ def measured_name(store: ResultsStore, name: str) -> Optional[str]:
     return next((str(v["name"]) for v in variants if v["digest"] == digest and v["name"] in measured), None)
 
 
-def report_context(store: ResultsStore, run: Run) -> Dict[str, object]:
+def report_context(store: ResultsStore, run: Run, report_model_configs: Optional[Mapping[str, str]] = None) -> ReportContext:
     """What reporters get besides the rows: where the results were measured (recorded by
     ``profile``, so ``analyze`` elsewhere still names the right machine), the idle server's
-    metrics, what the user asked for, and how to present it. The keys are listed in
-    :class:`tsweep.components.Reporter`."""
-    return {
-        "server_baseline": store.server_baseline(),
-        "server": store.meta("server") or "",
-        "machine": json.loads(store.meta("machine") or "{}"),
-        "mode": run.config.mode,
-        "objectives": dict(run.objectives),
-        "constraints": list(run.constraints),
-        "num_configs_per_model": run.config.num_configs_per_model,
-        "metrics": run.catalogue,
-    }
+    metrics, what the user asked for, and how to present it."""
+    return ReportContext(
+        metrics=run.catalogue,
+        server=store.meta("server") or "",
+        machine=json.loads(store.meta("machine") or "{}"),
+        mode=run.config.mode,
+        objectives=dict(run.objectives),
+        constraints=tuple(run.constraints),
+        num_configs_per_model=run.config.num_configs_per_model,
+        report_model_configs=dict(report_model_configs or {}),
+        server_baseline=store.server_baseline(),
+    )
 
 
-def write_reports(store: ResultsStore, rankings: Mapping[str, List[RankedConfig]], run: Run, context: Mapping[str, object]) -> List[Path]:
-    """Run the chosen reporters; returns the files written. ``context`` adds to (and wins
-    over) :func:`report_context`, which always holds ``server_baseline`` (``{}`` when none
-    was sampled)."""
+def write_reports(
+    store: ResultsStore, rankings: Mapping[str, List[RankedConfig]], run: Run, report_model_configs: Optional[Mapping[str, str]] = None
+) -> List[Path]:
+    """Run the chosen reporters; returns the files written. ``report_model_configs`` is
+    ``tsweep report``'s ``{requested config: measured variant}``."""
     flat = [r for ranking in rankings.values() for r in ranking]
     measurements = store.measurements()
-    full = {**report_context(store, run), **context}
+    context = report_context(store, run, report_model_configs)
     written: List[Path] = []
     for reporter in run.reporters.values():
-        written.extend(reporter.write(measurements, flat, Path(run.config.export_path), dict(full)))
+        written.extend(reporter.write(measurements, flat, Path(run.config.export_path), context))
     return written

@@ -57,7 +57,8 @@ def _annotation(field) -> Any:
 
 
 def _with_config_options(command: str) -> Callable[[Callable], Callable]:
-    """Give ``func(config, ctx)`` one CLI option per Config field of ``command``."""
+    """Give ``func(config, hooks)`` one CLI option per Config field of ``command``; the
+    plugin manager is built first, so the config file may set the keys plugins declare."""
 
     def decorate(func: Callable) -> Callable:
         params = [
@@ -85,7 +86,12 @@ def _with_config_options(command: str) -> Callable[[Callable], Callable]:
         def command_fn(**kwargs: Any) -> None:
             ctx = kwargs.pop("ctx")
             config_file = kwargs.pop("config_file")
-            _run(lambda: func(load_config(config_file, kwargs), ctx))
+
+            def body() -> None:
+                hooks = plugin_manager(ctx)
+                func(load_config(config_file, kwargs, hooks.config_keys()), hooks)
+
+            _run(body)
 
         command_fn.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         command_fn.__doc__ = func.__doc__
@@ -191,7 +197,7 @@ def with_intervals(figures: Sequence[Tuple[Optional[float], Optional[float]]], d
 
 @app.command("profile")
 @_with_config_options(PROFILE)
-def profile_command(config: Config, ctx: typer.Context) -> None:
+def profile_command(config: Config, hooks: Hooks) -> None:
     """Sweep config variants and load levels of models on a real Triton server, then rank them.
 
     Every measurement is committed to the results store in the checkpoint directory as it
@@ -199,7 +205,7 @@ def profile_command(config: Config, ctx: typer.Context) -> None:
     """
     from tsweep.sweep import profile
 
-    run = Run.build(config, plugin_manager(ctx), sweep=True)
+    run = Run.build(config, hooks, sweep=True)
     try:
         outcome = profile(run, ConsoleProgress())
     except KeyboardInterrupt:
@@ -218,9 +224,9 @@ def profile_command(config: Config, ctx: typer.Context) -> None:
 
 @app.command("analyze")
 @_with_config_options(ANALYZE)
-def analyze_command(config: Config, ctx: typer.Context) -> None:
+def analyze_command(config: Config, hooks: Hooks) -> None:
     """Re-rank stored results with other objectives or constraints, without a server."""
-    run = Run.build(config, plugin_manager(ctx))
+    run = Run.build(config, hooks)
     with ResultsStore.open_existing(config.checkpoint_path) as store:
         stored = sorted({v["model"] for v in store.variants()})
         models = list(config.profile_models) or stored
@@ -232,18 +238,18 @@ def analyze_command(config: Config, ctx: typer.Context) -> None:
             print_ranking(model, ranking, run, config.num_configs_per_model)
         if config.num_top_model_configs:
             print_overall(analysis.rank_overall(store, run, models))
-        for path in analysis.write_reports(store, rankings, run, {}):
+        for path in analysis.write_reports(store, rankings, run):
             typer.echo(f"wrote {path}")
 
 
 @app.command("report")
 @_with_config_options(REPORT)
-def report_command(config: Config, ctx: typer.Context) -> None:
+def report_command(config: Config, hooks: Hooks) -> None:
     """Show every measured load level of chosen configs (--report-model-configs a,b) and write
     a detailed PDF report for each."""
     if not config.report_model_configs:
         raise UsageError("no configs to report: pass --report-model-configs NAME[,NAME...] (see 'tsweep analyze' for names)")
-    run = Run.build(config, plugin_manager(ctx))
+    run = Run.build(config, hooks)
     with ResultsStore.open_existing(config.checkpoint_path) as store:
         rows = store.measurements()
         points = repeats.merge(rows, run.catalogue)  # a point looked at more than once is one line, as in the PDF
@@ -257,7 +263,7 @@ def report_command(config: Config, ctx: typer.Context) -> None:
             same = f" (measured as {measured[name]}, the same config)" if measured[name] != name else ""
             typer.echo(f"\n{name}{same}:")
             print_load_levels(sorted((m for m in points if m.variant == measured[name]), key=lambda m: (m.batch_size, m.load_value)))
-        for path in analysis.write_reports(store, {}, run, {"report_model_configs": measured}):
+        for path in analysis.write_reports(store, {}, run, measured):
             typer.echo(f"wrote {path}")
 
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Seque
 
 from tsweep.errors import UsageError
 from tsweep.judge import Judge
+from tsweep.reportcontext import ReportContext
 from tsweep.records import (
     ConfigSpace,
     Constraint,
@@ -174,21 +175,12 @@ class Reporter(Protocol):
     """Writes outputs of a finished (or resumed) run.
 
     ``write`` receives every stored measurement (a re-measured point once per look:
-    :func:`tsweep.repeats.merge` combines them as the ranking does), the ranking (empty for ``tsweep report``)
-    and the export path; it writes below ``export_dir`` only (``results/`` for data,
-    ``reports/`` for documents; create folders as needed, write atomically) and returns the
-    paths it wrote so the CLI can print them. ``context`` holds (keys may be missing):
-
-    * ``server`` (str) and ``machine`` (``{"cpu", "cpu_count", "gpus", "os"}``): where the
-      results were measured, as recorded by ``profile``;
-    * ``mode``: ``"online"`` (present latency) or ``"offline"`` (present throughput);
-    * ``objectives`` (``{metric: weight}``), ``constraints`` (list of
-      :class:`tsweep.records.Constraint`), ``num_configs_per_model`` (int) and ``metrics``
-      (the run's :class:`tsweep.catalogue.Catalogue`, ``{name: MetricInfo}``: titles, units,
-      how looks combine; without it, metrics are titled by their names);
-    * ``report_model_configs``: for ``tsweep report``, ``{requested config: the variant
-      whose rows hold its results}`` (an identical twin may have been measured instead);
-    * ``server_baseline``: ``{metric: value}`` of the idle server, when a collector took one.
+    :func:`tsweep.repeats.merge` combines them as the ranking does), the ranking (empty for
+    ``tsweep report``), the export path and a :class:`tsweep.reportcontext.ReportContext`
+    (the metric catalogue, where the results were measured, the mode, objectives and
+    constraints, the idle server's baseline). It writes below ``export_dir`` only
+    (``results/`` for data, ``reports/`` for documents; create folders as needed, write
+    atomically) and returns the paths it wrote so the CLI can print them.
     """
 
     def write(
@@ -196,7 +188,7 @@ class Reporter(Protocol):
         measurements: Sequence[Measurement],
         ranking: Sequence[RankedConfig],
         export_dir: Path,
-        context: Mapping[str, object],
+        context: ReportContext,
     ) -> List[Path]: ...
 
 

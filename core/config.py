@@ -14,10 +14,11 @@ import difflib
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from tsweep.configvalues import ConfigKey, KeyRule, as_float, as_int, check, coerce, split, type_name
 from tsweep.errors import UsageError
 
 PROFILE, ANALYZE, REPORT = "profile", "analyze", "report"
@@ -114,6 +115,8 @@ class Config:
 
     # filled from the mapping form of profile_models, not a key of its own
     per_model: Dict[str, Dict[str, Any]] = _opt({}, "Per-model settings from the mapping form of profile_models.", flag=False, internal=True)
+    # the values of the keys plugins declare (tsweep_config_keys), defaults filled in
+    plugin_options: Dict[str, Any] = _opt({}, "Values of the config keys installed plugins declare.", flag=False, internal=True)
 
     # report --------------------------------------------------------------------------
     report_model_configs: Tuple[str, ...] = _opt((), "Configs to write detailed reports for, comma-separated.", commands=(REPORT,), kind="list_str")
@@ -176,21 +179,32 @@ def read_yaml(path: Path) -> Dict[str, Any]:
     return data
 
 
-def load_config(path: Optional[Path], overrides: Mapping[str, Any]) -> Config:
-    """Defaults, then the YAML file at ``path``, then ``overrides`` (CLI flags that were set)."""
+def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys: Sequence[ConfigKey] = ()) -> Config:
+    """Defaults, then the YAML file at ``path``, then ``overrides`` (CLI flags that were set).
+
+    ``plugin_keys`` are the keys installed plugins declare (``Hooks.config_keys()``): the
+    file may set them too; their values, defaults filled in, land in
+    ``Config.plugin_options``."""
     raw: Dict[str, Any] = {}
     source = "the command line"
     if path is not None:
         raw = read_yaml(Path(path))
         source = str(path)
+    declared = {key.name: key for key in plugin_keys}
+    plugin_options = {name: key.value() for name, key in declared.items()}
+    overrides = dict(overrides)
+    for given in (raw, overrides):  # a library user may pass plugin keys as overrides
+        for key in [k for k in given if k in declared]:
+            plugin_options[key] = coerce(declared[key].rule(), given.pop(key))
+            check(declared[key].rule(), plugin_options[key])
     for key in raw:
         if key not in FIELDS or FIELDS[key].metadata.get("internal"):
-            raise UsageError(_unknown_key(key, source))
+            raise UsageError(_unknown_key(key, source, declared))
     if isinstance(raw.get("profile_models"), dict):
         raw = {**raw, "profile_models": list(raw["profile_models"]), "per_model": _per_model(raw["profile_models"], source)}
     merged = {**_from_perf_analyzer_flags(raw.get("perf_analyzer_flags")), **raw, **{k: v for k, v in overrides.items() if v is not None}}
-    values = {key: _coerce(key, value) for key, value in merged.items()}
-    config = Config(**values)
+    values = {key: coerce(rule(FIELDS[key]), value) for key, value in merged.items()}
+    config = Config(**values, plugin_options=plugin_options)
     _check(config)
     return config
 
@@ -215,8 +229,8 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
         coerced = {}
         for key, value in parameters.items():
             try:
-                convert = _as_int if PER_MODEL_PARAMETERS[key] == "list_int" else _as_float
-                coerced[key] = tuple(convert(v) for v in _split(value))
+                convert = as_int if PER_MODEL_PARAMETERS[key] == "list_int" else as_float
+                coerced[key] = tuple(convert(v) for v in split(value))
             except (TypeError, ValueError):
                 raise UsageError(f"parameters.{key} of {name!r} must be a list of positive numbers, got {value!r}") from None
             if any(v <= 0 for v in coerced[key]):
@@ -253,10 +267,10 @@ RENAMED = {
 }
 
 
-def _unknown_key(key: str, source: str) -> str:
+def _unknown_key(key: str, source: str, declared: Mapping[str, ConfigKey]) -> str:
     if key in RENAMED:
         return f"config key {key!r} in {source} is gone: points now end by precision; use {RENAMED[key]} (docs/measurement.md)"
-    keys = [name for name, f in FIELDS.items() if not f.metadata.get("internal")]
+    keys = [name for name, f in FIELDS.items() if not f.metadata.get("internal")] + list(declared)
     close = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}?" if close else "see docs/config.md for the valid keys"
     return f"unknown config key {key!r} in {source}: {hint}"
@@ -268,93 +282,17 @@ def base_type(f: dataclasses.Field) -> str:
     return name[len("Optional["):-1] if name.startswith("Optional[") else name
 
 
-def _split(value: Any) -> list:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
-
-
-def _coerce(key: str, value: Any) -> Any:
-    """Turn a YAML or CLI value into the field's type, or say exactly what is wrong."""
-    f = FIELDS[key]
-    kind = f.metadata.get("kind", "")
-    target = base_type(f)
-    try:
-        if kind == "list_str":
-            if isinstance(value, dict):
-                raise ValueError("a list of names")
-            return tuple(str(v) for v in _split(value))
-        if kind == "list_int":
-            return tuple(_as_int(v) for v in _split(value))
-        if kind == "list_float":
-            return tuple(_as_float(v) for v in _split(value))
-        if kind == "list_shape":  # NAME:d1,d2 holds commas: several are space-separated
-            return tuple(str(v) for v in (value.split() if isinstance(value, str) else _split(value)))
-        if "Dict" in target:
-            if not isinstance(value, dict):
-                raise ValueError("a mapping")
-            return dict(value)
-        if target == "bool":
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("true", "yes", "1", "on"):
-                return True
-            if str(value).lower() in ("false", "no", "0", "off"):
-                return False
-            raise ValueError("true or false")
-        if target == "float":
-            return _as_float(value)
-        if target == "int":
-            return _as_int(value)
-        if "str" in target:
-            if isinstance(value, (dict, list)):
-                raise ValueError("a string")
-            return str(value)
-    except (TypeError, ValueError) as exc:
-        expected = str(exc) if str(exc).startswith(("a ", "true")) else _expected(target, kind)
-        raise UsageError(f"config key {key!r} must be {expected}, got {value!r}") from None
-    return value
-
-
-def _as_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("an integer")
-    if isinstance(value, float) and not value.is_integer():
-        raise ValueError("an integer")
-    return int(value)
-
-
-def _as_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError("a number")
-    return float(value)
-
-
-def _expected(target: str, kind: str) -> str:
-    if kind == "list_int":
-        return "a list of integers"
-    if kind == "list_float":
-        return "a list of numbers"
-    return {"int": "an integer", "bool": "true or false"}.get(target, "a number" if "float" in target else "a " + target)
+def rule(f: dataclasses.Field) -> KeyRule:
+    """The value rule of one of tsweep's own keys, from its field and metadata."""
+    name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    return KeyRule(f.name, type_name(name), f.metadata.get("kind", ""), tuple(f.metadata.get("choices", ())), optional=name.startswith("Optional["))
 
 
 def _check(config: Config) -> None:
     """Checks across fields and bounds; the first problem found is the error."""
     for f in dataclasses.fields(Config):
-        value = getattr(config, f.name)
-        if f.metadata.get("kind") == "positive" and value is not None and value <= 0:
-            raise UsageError(f"config key {f.name!r} must be greater than 0, got {value!r}")
-        if f.metadata.get("kind") == "fraction" and not 0 <= value <= 1:
-            raise UsageError(f"config key {f.name!r} must be between 0 and 1, got {value!r}")
-        if f.metadata.get("kind") == "count" and value < 0:
-            raise UsageError(f"config key {f.name!r} must be 0 or more, got {value!r}")
-        if f.metadata.get("kind") in ("list_int", "list_float") and any(v <= 0 for v in value):
-            raise UsageError(f"config key {f.name!r} must hold positive numbers, got {list(value)!r}")
-        choices = f.metadata.get("choices")
-        if choices and value not in choices:
-            raise UsageError(f"config key {f.name!r} must be one of {', '.join(choices)}, got {value!r}")
+        if not f.metadata.get("internal"):
+            check(rule(f), getattr(config, f.name))
     for what in ("instance_count", "model_batch_size", "concurrency"):
         low = getattr(config, f"run_config_search_min_{what}")
         high = getattr(config, f"run_config_search_max_{what}")

@@ -1,13 +1,17 @@
 """Render the config reference (docs/config.md) from the Config schema itself.
 
 ``python -m tsweep.configdoc > docs/config.md`` regenerates it; a test fails when the file
-and the schema disagree, so the reference cannot go stale.
+and the schema disagree, so the reference cannot go stale. The keys plugins declare
+(``tsweep_config_keys``) get a table of their own: in docs/config.md those of the built-in
+plugins; run the module yourself to include the plugins you have installed.
 """
 from __future__ import annotations
 
 import dataclasses
+from typing import Sequence
 
 from tsweep.config import FIELDS, METRIC_ALIASES, PERF_ANALYZER_FLAGS, Config
+from tsweep.configvalues import ConfigKey
 
 INTRO = """# Config reference
 
@@ -15,7 +19,8 @@ Every setting can go in the YAML file given with `-f/--config-file`; those marke
 flag can also be given on the command line, which wins over the file. Keys are Model
 Analyzer's where the meaning is the same.
 
-This file is generated from `core/config.py` by `python -m tsweep.configdoc`; do not edit it
+This file is generated from `core/config.py` and the built-in plugins by
+`TSWEEP_DISABLE_PLUGIN_AUTOLOAD=1 python -m tsweep.configdoc`; do not edit it
 by hand.
 """
 
@@ -88,10 +93,10 @@ model folders in the output model repository; the CSV export keeps the name
 """
 
 
-def model_analyzer_section() -> str:
+def model_analyzer_section(plugin_keys: Sequence[ConfigKey] = ()) -> str:
     """Which Model Analyzer keys work unchanged, which differ, which are refused: derived
-    from the schema, so a key added to :class:`Config` moves to the right list by itself."""
-    ours = {name for name, f in FIELDS.items() if not f.metadata.get("internal")}
+    from the schema (and the plugins' keys), so a key added moves to the right list by itself."""
+    ours = {name for name, f in FIELDS.items() if not f.metadata.get("internal")} | {k.name for k in plugin_keys}
     same = [k for k in MODEL_ANALYZER_KEYS if k in ours and k not in DIFFERENT]
     unsupported = [k for k in MODEL_ANALYZER_KEYS if k not in ours and k not in RENAMED]
     image = FIELDS["triton_docker_image"].default
@@ -118,7 +123,24 @@ def _default(f: dataclasses.Field) -> str:
     return f"`{value}`"
 
 
-def render() -> str:
+def _plugin_table(keys: Sequence[ConfigKey]) -> str:
+    lines = [
+        "",
+        "## Keys that plugins add",
+        "",
+        "Plugins declare keys of their own (docs/plugins.md); they are set in the config file only.",
+        "",
+        "| key | plugin | default | commands | meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for k in keys:
+        default = "-" if k.default in (None, (), [], {}) else f"`{k.default}`"
+        lines.append(f"| `{k.name}` | {k.owner} | {default} | {', '.join(k.commands)} | {k.help} |")
+    return "\n".join(lines) + "\n"
+
+
+def render(plugin_keys: Sequence[ConfigKey] = ()) -> str:
+    """The reference: tsweep's keys, the plugins' keys, then the notes for Model Analyzer users."""
     lines = [INTRO, "| key | flag | default | commands | meaning |", "| --- | --- | --- | --- | --- |"]
     for f in dataclasses.fields(Config):
         if f.metadata.get("internal"):
@@ -127,8 +149,18 @@ def render() -> str:
         if f.metadata["short"]:
             flag += f", `{f.metadata['short']}`"
         lines.append(f"| `{f.name}` | {flag} | {_default(f)} | {', '.join(f.metadata['commands'])} | {f.metadata['help']} |")
-    return "\n".join(lines) + "\n" + model_analyzer_section()
+    plugins = _plugin_table(plugin_keys) if plugin_keys else ""
+    return "\n".join(lines) + "\n" + plugins + model_analyzer_section(plugin_keys)
+
+
+def builtin_keys() -> Sequence[ConfigKey]:
+    """The keys tsweep's own plugins declare: what docs/config.md lists."""
+    from tsweep.pluginmanager import make_plugin_manager
+
+    return make_plugin_manager(autoload=False).config_keys()
 
 
 if __name__ == "__main__":
-    print(render(), end="")
+    from tsweep.pluginmanager import make_plugin_manager
+
+    print(render(make_plugin_manager().config_keys()), end="")

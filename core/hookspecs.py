@@ -16,27 +16,52 @@ Two shapes occur:
 * ``tsweep_metric_infos`` describes metrics; every plugin's descriptions are merged.
 * ``tsweep_load_generators`` is an offer hook too: ``{protocol: factory}``, picked by
   ``client_protocol``.
+* ``tsweep_config_keys`` declares config keys of the plugin's own.
+
+Every hook that hands over components also receives ``options``: ``{key: value}`` for every
+key that plugins declare through ``tsweep_config_keys`` (the user's value, else the
+default), so a plugin builds its components from its own settings. Like any hook argument,
+an implementation may leave it out.
 
 The component interfaces (Launcher, SearchStrategy, ...) live in :mod:`tsweep.components`.
 """
 from __future__ import annotations
 
-from typing import List, Mapping, Optional, Sequence
+from typing import Any, List, Mapping, Optional, Sequence
 
 import pluggy
 
 from tsweep.components import LauncherFactory, LoadGeneratorFactory, MetricCollector, Ranker, Reporter, SearchStrategyFactory
+from tsweep.configvalues import ConfigKey
 from tsweep.records import ConfigSpace, MetricInfo, ModelSpec, RunningServer, SpaceSettings
 
 PROJECT_NAME = "tsweep"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
+# ------------------------------------------------------------------------------ config
+
+
+@hookspec
+def tsweep_config_keys() -> Optional[Sequence[ConfigKey]]:
+    """Declare config keys of this plugin's own.
+
+    Called once per command, before the config file is read, and by ``tsweep plugins`` and
+    ``python -m tsweep.configdoc``. Users set the keys in the YAML file; tsweep validates
+    them with the rules of its own keys (type, bounds, choices: one line naming the key when
+    a value is wrong, a did-you-mean for a misspelled one) and passes their values to every
+    hook below as ``options``. A key that is one of tsweep's own or another plugin's is
+    refused when the plugins load. Keys are file-only (no command-line flags).
+
+    :return: a sequence of :class:`tsweep.configvalues.ConfigKey`; ``[]`` or ``None`` for none.
+    """
+
+
 # ------------------------------------------------------------------------------ launch
 
 
 @hookspec
-def tsweep_launchers() -> Mapping[str, LauncherFactory]:
+def tsweep_launchers(options: Mapping[str, Any]) -> Mapping[str, LauncherFactory]:
     """Offer launch modes: ``{mode name: Launcher class or factory}``.
 
     Called once per run, while the CLI validates ``--triton-launch-mode`` and when
@@ -44,6 +69,7 @@ def tsweep_launchers() -> Mapping[str, LauncherFactory]:
     :class:`tsweep.records.LaunchSettings` and must return a
     :class:`tsweep.components.Launcher`; constructing it must not start anything.
 
+    :param options: the values of plugin-declared config keys (see the module docstring).
     :return: a mapping of launch-mode names (e.g. ``"local"``) to factories; ``{}`` or
         ``None`` if this plugin offers none.
     """
@@ -53,7 +79,7 @@ def tsweep_launchers() -> Mapping[str, LauncherFactory]:
 
 
 @hookspec(firstresult=True)
-def tsweep_config_space(model: ModelSpec, settings: SpaceSettings) -> Optional[ConfigSpace]:
+def tsweep_config_space(model: ModelSpec, settings: SpaceSettings, options: Mapping[str, Any]) -> Optional[ConfigSpace]:
     """Build the config space to search for one model.
 
     Called once per profiled model, before its first trial, after the model's config.pbtxt
@@ -67,6 +93,7 @@ def tsweep_config_space(model: ModelSpec, settings: SpaceSettings) -> Optional[C
 
     :param model: the model as found in the user's repository.
     :param settings: the user's bounds and lists for this model.
+    :param options: the values of plugin-declared config keys.
     :return: a :class:`tsweep.records.ConfigSpace`, or None to let another plugin decide.
     """
 
@@ -75,7 +102,7 @@ def tsweep_config_space(model: ModelSpec, settings: SpaceSettings) -> Optional[C
 
 
 @hookspec
-def tsweep_search_strategies() -> Mapping[str, SearchStrategyFactory]:
+def tsweep_search_strategies(options: Mapping[str, Any]) -> Mapping[str, SearchStrategyFactory]:
     """Offer search strategies: ``{name: factory(space, goal) -> SearchStrategy}``.
 
     Called once per run; the core picks the strategy named by ``run_config_search_mode``
@@ -84,6 +111,7 @@ def tsweep_search_strategies() -> Mapping[str, SearchStrategyFactory]:
     The strategy then speaks the propose -> measure -> propose protocol described in
     :class:`tsweep.components.SearchStrategy`.
 
+    :param options: the values of plugin-declared config keys.
     :return: a mapping of strategy names to factories; ``{}`` or ``None`` for none.
     """
 
@@ -92,7 +120,7 @@ def tsweep_search_strategies() -> Mapping[str, SearchStrategyFactory]:
 
 
 @hookspec
-def tsweep_load_generators() -> Mapping[str, LoadGeneratorFactory]:
+def tsweep_load_generators(options: Mapping[str, Any]) -> Mapping[str, LoadGeneratorFactory]:
     """Offer load generators: ``{protocol name: factory}``.
 
     Called once per run, while ``profile`` checks ``client_protocol`` before the server
@@ -102,6 +130,7 @@ def tsweep_load_generators() -> Mapping[str, LoadGeneratorFactory]:
     :class:`tsweep.components.LoadGenerator` that has not started sending. tsweep offers
     ``http`` (its native client, the default) and ``grpc`` (tritonclient).
 
+    :param options: the values of plugin-declared config keys.
     :return: a mapping of protocol names to factories; ``{}`` or ``None`` for none.
     """
 
@@ -123,7 +152,7 @@ def tsweep_metric_infos() -> Optional[Sequence[MetricInfo]]:
 
 
 @hookspec
-def tsweep_metric_collectors(server: RunningServer, interval_s: float) -> Optional[List[MetricCollector]]:
+def tsweep_metric_collectors(server: RunningServer, interval_s: float, options: Mapping[str, Any]) -> Optional[List[MetricCollector]]:
     """Offer metric collectors for a running server.
 
     Called once per run, right after the server is up. Return collectors that can work on
@@ -135,6 +164,7 @@ def tsweep_metric_collectors(server: RunningServer, interval_s: float) -> Option
 
     :param server: the endpoints, pid and log of the server under test.
     :param interval_s: seconds between samples, the ``monitoring_interval`` config key.
+    :param options: the values of plugin-declared config keys.
     :return: a list of :class:`tsweep.components.MetricCollector` (may be empty).
     """
 
@@ -143,13 +173,14 @@ def tsweep_metric_collectors(server: RunningServer, interval_s: float) -> Option
 
 
 @hookspec
-def tsweep_rankers() -> Mapping[str, Ranker]:
+def tsweep_rankers(options: Mapping[str, Any]) -> Mapping[str, Ranker]:
     """Offer rankers: ``{name: Ranker}``.
 
     Called once per ``profile`` or ``analyze``, after measuring (or after reading the
     store). The core uses the ranker named by the ``ranker`` config key (default
     ``objectives``), once per model and once across all models.
 
+    :param options: the values of plugin-declared config keys.
     :return: a mapping of ranker names to :class:`tsweep.components.Ranker` objects.
     """
 
@@ -158,12 +189,13 @@ def tsweep_rankers() -> Mapping[str, Ranker]:
 
 
 @hookspec
-def tsweep_reporters() -> Mapping[str, Reporter]:
+def tsweep_reporters(options: Mapping[str, Any]) -> Mapping[str, Reporter]:
     """Offer reporters: ``{name: Reporter}``.
 
     Called once at the end of ``profile``, ``analyze`` and ``report``. Every offered
     reporter runs unless the ``reporters`` config key lists a subset. Each one's
     ``write()`` gets the stored measurements, the ranking and its export directory.
 
+    :param options: the values of plugin-declared config keys.
     :return: a mapping of reporter names to :class:`tsweep.components.Reporter` objects.
     """

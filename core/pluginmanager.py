@@ -9,11 +9,12 @@ built-in (or an inline plugin) that fails is a bug and raises.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import pluggy
 
@@ -30,6 +31,8 @@ from tsweep.components import (
     SearchStrategyFactory,
     check,
 )
+from tsweep.config import FIELDS
+from tsweep.configvalues import ConfigKey
 from tsweep.errors import UsageError
 from tsweep.plugin import ENTRY_POINT_GROUP
 from tsweep.records import ConfigSpace, MetricInfo, ModelSpec, RunningServer, SpaceSettings
@@ -104,7 +107,7 @@ def make_plugin_manager(
         pm.register(plugin, name=name)
         sources.append(PluginSource(name, "inline", getattr(plugin, "__name__", type(plugin).__name__)))
     pm.check_pending()
-    return Hooks(pm, sources)
+    return Hooks(pm, sources).configured({})
 
 
 def _register_checked(pm: pluggy.PluginManager, plugin: Any, name: str, dist: str) -> bool:
@@ -143,24 +146,50 @@ class Hooks:
 
     pm: pluggy.PluginManager
     sources: List[PluginSource] = field(default_factory=list)
+    #: The values of plugin-declared config keys, passed to every hook as ``options``.
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def configured(self, options: Mapping[str, Any]) -> "Hooks":
+        """The same plugins, with ``options`` (``Config.plugin_options``) for their hooks;
+        a declared key missing from ``options`` has its default."""
+        return dataclasses.replace(self, options={**{k.name: k.value() for k in self.config_keys()}, **options})
+
+    # config -------------------------------------------------------------------------
+    def config_keys(self) -> List[ConfigKey]:
+        """Every plugin's own config keys, each with its ``owner`` (the plugin's name).
+
+        A key that is one of tsweep's own, or that two plugins declare, is a UsageError
+        naming both: the user cannot tell which one a value in the file would mean."""
+        keys: List[ConfigKey] = []
+        owners: Dict[str, str] = {}
+        for impl in self.pm.hook.tsweep_config_keys.get_hookimpls():  # in registration order: built-ins first
+            for key in impl.function() or ():
+                key = dataclasses.replace(key, owner=impl.plugin_name)
+                if key.name in FIELDS:
+                    raise UsageError(f"plugin {key.owner!r} declares config key {key.name!r}, which is one of tsweep's own: the plugin must rename it")
+                if key.name in owners:
+                    raise UsageError(f"plugins {owners[key.name]!r} and {key.owner!r} both declare config key {key.name!r}: uninstall one (or use --no-plugins)")
+                owners[key.name] = key.owner
+                keys.append(key)
+        return keys
 
     # launch -------------------------------------------------------------------------
     def launchers(self) -> Dict[str, LauncherFactory]:
-        return _merge_offers(self.pm.hook.tsweep_launchers())
+        return _merge_offers(self.pm.hook.tsweep_launchers(options=self.options))
 
     def launcher(self, mode: str) -> LauncherFactory:
         return _checked(_pick(self.launchers(), mode, "launch mode (--triton-launch-mode)"), Launcher, f"the launcher of launch mode {mode!r}")
 
     # generate -----------------------------------------------------------------------
     def config_space(self, model: ModelSpec, settings: SpaceSettings) -> ConfigSpace:
-        space = self.pm.hook.tsweep_config_space(model=model, settings=settings)
+        space = self.pm.hook.tsweep_config_space(model=model, settings=settings, options=self.options)
         if space is None:
             raise UsageError(f"no config-space generator handles model {model.name!r}: install one or check plugins")
         return space
 
     # search -------------------------------------------------------------------------
     def search_strategies(self) -> Dict[str, SearchStrategyFactory]:
-        return _merge_offers(self.pm.hook.tsweep_search_strategies())
+        return _merge_offers(self.pm.hook.tsweep_search_strategies(options=self.options))
 
     def search_strategy(self, name: str) -> SearchStrategyFactory:
         factory = _pick(self.search_strategies(), name, "search strategy (run_config_search_mode)")
@@ -168,7 +197,7 @@ class Hooks:
 
     # measure ------------------------------------------------------------------------
     def load_generators(self) -> Dict[str, LoadGeneratorFactory]:
-        return _merge_offers(self.pm.hook.tsweep_load_generators())
+        return _merge_offers(self.pm.hook.tsweep_load_generators(options=self.options))
 
     def load_generator(self, protocol: str) -> LoadGeneratorFactory:
         factory = _pick(self.load_generators(), protocol, "client protocol (client_protocol)")
@@ -180,20 +209,20 @@ class Hooks:
 
     def metric_collectors(self, server: RunningServer, interval_s: float) -> List[MetricCollector]:
         collectors: List[MetricCollector] = []
-        for offered in self.pm.hook.tsweep_metric_collectors(server=server, interval_s=interval_s):
+        for offered in self.pm.hook.tsweep_metric_collectors(server=server, interval_s=interval_s, options=self.options):
             collectors.extend(check(c, MetricCollector, "a metric collector") for c in offered or [])
         return collectors
 
     # rank ---------------------------------------------------------------------------
     def rankers(self) -> Dict[str, Ranker]:
-        return _merge_offers(self.pm.hook.tsweep_rankers())
+        return _merge_offers(self.pm.hook.tsweep_rankers(options=self.options))
 
     def ranker(self, name: str) -> Ranker:
         return check(_pick(self.rankers(), name, "ranker"), Ranker, f"ranker {name!r}")
 
     # report -------------------------------------------------------------------------
     def reporters(self) -> Dict[str, Reporter]:
-        offered = _merge_offers(self.pm.hook.tsweep_reporters())
+        offered = _merge_offers(self.pm.hook.tsweep_reporters(options=self.options))
         return {name: check(r, Reporter, f"reporter {name!r}") for name, r in offered.items()}
 
     # introspection ------------------------------------------------------------------
@@ -206,6 +235,7 @@ class Hooks:
             "tsweep_rankers": "rankers",
             "tsweep_reporters": "reporters",
         }
+        arguments = {"options": self.options}
         rows = []
         for src in self.sources:
             plugin = self.pm.get_plugin(src.name)
@@ -214,11 +244,14 @@ class Hooks:
             impls = [c.name for c in self.pm.get_hookcallers(plugin) or []]
             provided = []
             for hook in impls:
+                (impl,) = [i for i in getattr(self.pm.hook, hook).get_hookimpls() if i.plugin is plugin]
+                call = lambda: impl.function(**{a: arguments[a] for a in impl.argnames})  # noqa: E731
                 if hook in offers:
-                    offer = getattr(plugin, hook)() or {}
-                    provided.append(f"{offers[hook]}: {', '.join(sorted(offer))}")
+                    provided.append(f"{offers[hook]}: {', '.join(sorted(call() or {}))}")
                 elif hook == "tsweep_metric_infos":
-                    provided.append(f"metrics: {', '.join(m.name for m in getattr(plugin, hook)() or ())}")
+                    provided.append(f"metrics: {', '.join(m.name for m in call() or ())}")
+                elif hook == "tsweep_config_keys":
+                    provided.append(f"config keys: {', '.join(k.name for k in call() or ())}")
             rows.append(
                 {"name": src.name, "origin": src.origin, "module": src.module, "hooks": sorted(impls), "provides": provided}
             )

@@ -3,6 +3,10 @@
 These are deliberately dumb dataclasses: plugins receive and return them, the results store
 persists them, and none of them knows how it was produced. Latencies are in milliseconds and
 throughput in inferences per second everywhere outside the native code (which counts ns).
+
+Why one file over 400 lines: it is declarations only (no behaviour beyond a derived field
+or two), the vocabulary a plugin author reads in one place; splitting it would scatter the
+types one hook signature names across modules.
 """
 from __future__ import annotations
 

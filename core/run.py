@@ -62,7 +62,9 @@ class Run:
         """Resolve and check every part the command needs; ``sweep`` for ``profile``.
 
         Raises :class:`tsweep.errors.UsageError` with one line for an unknown metric, ranker,
-        reporter, launch mode, search strategy or client protocol."""
+        reporter, launch mode, search strategy or client protocol. The Run's ``hooks`` pass
+        ``config.plugin_options`` to the plugins (``options``)."""
+        hooks = hooks.configured(config.plugin_options)
         catalogue = Catalogue(hooks.metric_infos())
         sweeping = None
         if sweep:

@@ -204,7 +204,7 @@ class Sweep:
             with self._storage_faults():
                 rankings = analysis.rank(self.store, self.run, names)
                 overall = analysis.rank_overall(self.store, self.run, names) if self.run.config.num_top_model_configs else []
-                reports = analysis.write_reports(self.store, rankings, self.run, {})
+                reports = analysis.write_reports(self.store, rankings, self.run)
         finally:
             self.store.close()
         r = self.runner

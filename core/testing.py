@@ -150,8 +150,9 @@ def run_sweep(workdir: Path, *plugins: Any, autoload: bool = False, **config: An
         **QUICK_SWEEP,
         **config,
     }
-    loaded = load_config(None, settings)
-    outcome = profile(Run.build(loaded, make_hooks(*plugins, autoload=autoload), sweep=True))
+    hooks = make_hooks(*plugins, autoload=autoload)
+    loaded = load_config(None, settings, hooks.config_keys())
+    outcome = profile(Run.build(loaded, hooks, sweep=True))
     return SweepResult(
         outcome=outcome,
         config=loaded,

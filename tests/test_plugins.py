@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import pluggy
@@ -21,23 +22,14 @@ from tsweep.store import ResultsStore
 
 from tests.support import install_fake_distribution, run_tsweep
 
-PLUGIN = '''
-"""A third-party reporter and a replacement for the built-in csv reporter."""
-import json
-from pathlib import Path
-from tsweep.plugin import hookimpl
+def _guide_reporter() -> str:
+    """The single-module reporter of docs/plugins.md, exactly as a reader would copy it."""
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    section = guide.split("A smaller one, as a single module", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
-class JsonSummary:
-    def write(self, measurements, ranking, export_dir, context):
-        path = Path(export_dir) / "reports" / "summary.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps([{"variant": r.variant, "rank": r.rank, "throughput": r.best.throughput} for r in ranking]))
-        return [path]
 
-@hookimpl
-def tsweep_reporters():
-    return {"jsonsummary": JsonSummary()}
-'''
+PLUGIN = _guide_reporter()
 
 BROKEN = "raise ImportError('needs a library that is not installed')\n"
 
@@ -76,12 +68,13 @@ def test_third_party_plugin_is_listed_and_used_by_the_core(site, store_dir, tmp_
     assert listed.returncode == 0, listed.stderr
     assert "jsonsummary  [tsweep_json 1.0]  tsweep_json" in listed.stdout
     assert "reporters: jsonsummary" in listed.stdout
+    assert "config keys: jsonsummary_indent" in listed.stdout
 
     out = tmp_path / "export"
     result = run_tsweep("analyze", "--checkpoint-directory", str(store_dir), "--export-path", str(out), cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "reports" / "summary.json").read_text())
-    assert summary[0] == {"variant": "m_config_0", "rank": 1, "throughput": 300.0}
+    assert summary[0] == {"variant": "m_config_0", "rank": 1, "throughput": 300.0, "mode": "online"}
     assert (out / "results" / "metrics-model-inference.csv").is_file()  # built-ins still run
     assert f"wrote {out / 'reports' / 'summary.json'}" in result.stdout
 
@@ -159,7 +152,12 @@ def test_one_import_for_a_plugin_author():
     import tsweep.plugin as public
 
     assert public.ENTRY_POINT_GROUP == "tsweep" and public.hookimpl.project_name == "tsweep"
-    assert set(public.__all__) == {"hookimpl", "ENTRY_POINT_GROUP", "PROJECT_NAME"}
+    assert {"hookimpl", "ENTRY_POINT_GROUP", "ConfigKey", "ReportContext", "MetricInfo", "write_atomic"} <= set(public.__all__)
+    assert all(hasattr(public, name) for name in public.__all__)
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    plugins = guide.split("## Testing a plugin")[0]  # the test kit (tsweep.testing) is for a plugin's tests
+    imports = set(re.findall(r"^(?:from|import) (tsweep[\w.]*)", plugins, re.M))
+    assert imports == {"tsweep.plugin"}, "the guide's plugin examples import only tsweep.plugin"
 
 
 def test_launch_modes_are_plugins_only():
@@ -215,3 +213,54 @@ def test_a_component_written_to_an_older_contract_is_refused_with_one_line():
     with pytest.raises(UsageError, match=r"^search strategy 'old' \(OldStrategy\) does not implement SearchStrategy.planned\(\): it has no such method"):
         hooks.search_strategy("old")(None, None)
     assert not isinstance(OldStrategy(), SearchStrategy)
+
+
+def test_a_plugins_config_key_is_read_validated_and_passed_to_its_hooks(site, store_dir, tmp_path):
+    """The guide's reporter declares jsonsummary_indent: set in the file it reaches the
+    reporter; a bad value or a misspelling is one line and exit code 2, nothing written."""
+    install_fake_distribution(site, "tsweep_json", {"tsweep_json": PLUGIN}, {"jsonsummary": "tsweep_json"})
+    env = {"PYTHONPATH": str(site)}
+    out = tmp_path / "export"
+
+    def analyze(text: str):
+        (tmp_path / "c.yaml").write_text(text)
+        return run_tsweep("analyze", "-f", str(tmp_path / "c.yaml"), "--checkpoint-directory", str(store_dir),
+                          "--export-path", str(out), cwd=tmp_path, env=env)  # fmt: skip
+
+    result = analyze("jsonsummary_indent: 5\nfilename_model_inference: points.csv\n")
+    assert result.returncode == 0, result.stderr
+    assert (out / "reports" / "summary.json").read_text().startswith('[\n     {\n          "variant"')  # 5 spaces
+    assert (out / "results" / "points.csv").is_file() and not (out / "results" / "metrics-model-inference.csv").exists()
+
+    for text, line in (
+        ("jsonsummary_indent: -1\n", "error: config key 'jsonsummary_indent' must be 0 or more, got -1"),
+        ("jsonsummary_indent: wide\n", "error: config key 'jsonsummary_indent' must be an integer, got 'wide'"),
+        ("jsonsummary_indnt: 4\n", "error: unknown config key 'jsonsummary_indnt' in " + str(tmp_path / "c.yaml") + ": did you mean 'jsonsummary_indent'?"),
+        ("filename_model_gpu: ../gpu.csv\n", "error: config key 'filename_model_gpu' must be a plain file name (it is written under results/), got '../gpu.csv'"),
+    ):
+        (out / "reports" / "summary.json").unlink(missing_ok=True)
+        result = analyze(text)
+        assert (result.returncode, result.stderr.strip()) == (2, line)
+        assert not (out / "reports" / "summary.json").exists()
+
+
+def test_a_plugin_may_not_take_a_key_that_is_already_someone_elses():
+    from tsweep.errors import UsageError
+    from tsweep.plugin import ConfigKey
+
+    class Taker:
+        def __init__(self, name):
+            self.name = name
+
+        @hookimpl
+        def tsweep_config_keys(self):
+            return [ConfigKey(self.name, 1, "x")]
+
+    with pytest.raises(UsageError, match="^plugin 'mine' declares config key 'max_windows', which is one of tsweep's own: the plugin must rename it$"):
+        make_plugin_manager([("mine", Taker("max_windows"))], autoload=False)
+    with pytest.raises(UsageError, match="^plugins 'a' and 'b' both declare config key 'shared_key': uninstall one"):
+        make_plugin_manager([("a", Taker("shared_key")), ("b", Taker("shared_key"))], autoload=False)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        ConfigKey("x_y", 1, "x", kind="huge")
+    with pytest.raises(UsageError, match="config key 'x_z' must be greater than 0, got 0"):
+        ConfigKey("x_z", 0, "x", kind="positive")  # a default that breaks its own rule

@@ -372,25 +372,26 @@ def test_gpu_process_and_inference_csvs_match_the_store(ck: Path, workdir: Path)
 
 
 def test_cpu_only_store_writes_no_gpu_csv_and_the_baseline_becomes_server_only_csv(ck: Path, tmp_path: Path):
+    from tsweep.plugin import ReportContext
     from tsweep.plugins.reporters.csv_export import CsvReporter
 
     rows = fill_store(ck, gpu=False)
     out = tmp_path / "out"
-    written = CsvReporter().write(rows, [], out, {})
+    written = CsvReporter().write(rows, [], out, ReportContext())
     assert sorted(p.name for p in written) == ["metrics-model-inference.csv", "metrics-model-process.csv"]
 
     # a point measured in one window (infinite intervals) and a failed one (none at all)
     lone = dataclasses.replace(rows[0], load_value=8, throughput_ci=math.inf, latency_p99_ci_ms=math.inf)
     lost = Measurement(model="m", variant="m_config_3", variant_digest="m_config_3", load_kind="concurrency", load_value=16.0,
                        batch_size=1, status="failed", error="tritonserver died")  # fmt: skip
-    CsvReporter().write([lone, lost], [], out, {})
+    CsvReporter().write([lone, lost], [], out, ReportContext())
     intervals = [(l["Load Value"], l["Throughput 95% CI (+/- infer/sec)"], l["p99 Latency 95% CI (+/- ms)"])
                  for l in read_csv(out / "results" / "metrics-model-inference.csv")]  # fmt: skip
     assert intervals == [("8", "inf", "inf"), ("16", "", "")]
 
     baseline = {"server_cpu_pct": 0.5, "server_memory_mb": 250.0, "gpu/GPU-aaaa/memory_used_mb": 410.0, "gpu/GPU-aaaa/utilization": 0.0}
     known = analysis.known_metrics(make_plugin_manager().metric_infos())  # the titles, as the core passes them
-    written = CsvReporter().write(rows, [], out, {"server_baseline": baseline, "metrics": known})
+    written = CsvReporter().write(rows, [], out, ReportContext(server_baseline=baseline, metrics=known))
     assert out / "results" / "metrics-server-only.csv" in written
     lines = read_csv(out / "results" / "metrics-server-only.csv")
     assert [(l["Model"], l["GPU UUID"]) for l in lines] == [("triton-server", ""), ("triton-server", "GPU-aaaa")]

@@ -12,7 +12,9 @@
   one per GPU, written when a collector took one.
 
 The file names follow Model Analyzer's export, so spreadsheets and scripts built on it keep
-working; the columns are tsweep's and are described in docs/reports.md.
+working, and so do Model Analyzer's keys that rename them (``filename_model_inference``,
+``filename_model_gpu``, ``filename_server_only``: config keys this plugin declares); the
+columns are tsweep's and are described in docs/reports.md.
 """
 from __future__ import annotations
 
@@ -22,10 +24,9 @@ import math
 from pathlib import Path
 
 from tsweep import catalogue
-from tsweep.files import write_atomic
-from tsweep.plugin import hookimpl
+from tsweep.plugin import ConfigKey, UsageError, hookimpl, write_atomic
 
-from tsweep.plugins.reporters.resources import PROCESS, catalogue_of, split_gpus
+from tsweep.plugins.reporters.resources import PROCESS, split_gpus
 
 #: What identifies a look at a point, before its figures.
 IDENTITY = [
@@ -133,19 +134,46 @@ def server_only_csv(baseline, known):
     return _csv(["Model", "GPU UUID", *titles], [["triton-server", uuid, *(values.get(n) for n in names)] for uuid, values in scopes])
 
 
+ALL_COMMANDS = ("profile", "analyze", "report")
+#: Model Analyzer's keys for the export's file names, with its defaults.
+FILE_NAMES = (
+    ConfigKey("filename_model_inference", "metrics-model-inference.csv", "File name (under results/) of the per-point CSV.", commands=ALL_COMMANDS),
+    ConfigKey("filename_model_gpu", "metrics-model-gpu.csv", "File name (under results/) of the per-GPU CSV.", commands=ALL_COMMANDS),
+    ConfigKey("filename_server_only", "metrics-server-only.csv", "File name (under results/) of the idle server's CSV.", commands=ALL_COMMANDS),
+)
+
+
 class CsvReporter:
+    def __init__(self, inference: str = "metrics-model-inference.csv", gpu: str = "metrics-model-gpu.csv", server_only: str = "metrics-server-only.csv"):
+        self.inference, self.gpu, self.server_only = inference, gpu, server_only
+
     def write(self, measurements, ranking, export_dir: Path, context):
-        known = catalogue_of(context)
+        known = context.metrics
         files = {
-            "metrics-model-inference.csv": inference_csv(measurements),
-            "metrics-model-gpu.csv": gpu_csv(measurements, known),
+            self.inference: inference_csv(measurements),
+            self.gpu: gpu_csv(measurements, known),
             "metrics-model-process.csv": process_csv(measurements, known),
-            "metrics-server-only.csv": server_only_csv(context.get("server_baseline"), known),
+            self.server_only: server_only_csv(context.server_baseline, known),
         }
         results = Path(export_dir) / "results"
         return [write_atomic(results / name, text) for name, text in files.items() if text is not None]
 
 
+def _file_name(options, key: str) -> str:
+    name = str(options.get(key, next(k.default for k in FILE_NAMES if k.name == key)))
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise UsageError(f"config key {key!r} must be a plain file name (it is written under results/), got {name!r}")
+    return name
+
+
 @hookimpl
-def tsweep_reporters():
-    return {"csv": CsvReporter()}
+def tsweep_config_keys():
+    return list(FILE_NAMES)
+
+
+@hookimpl
+def tsweep_reporters(options):
+    names = [_file_name(options, k.name) for k in FILE_NAMES]
+    if len(set(names + ["metrics-model-process.csv"])) < len(names) + 1:
+        raise UsageError(f"the CSV file names must differ from each other and from metrics-model-process.csv, got {', '.join(names)}")
+    return {"csv": CsvReporter(*names)}

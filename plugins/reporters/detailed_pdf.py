@@ -16,7 +16,7 @@ from typing import List, Mapping, Optional, Sequence, Tuple
 from tsweep import repeats
 from tsweep.catalogue import BUILT_IN
 from tsweep.files import inside
-from tsweep.plugin import hookimpl
+from tsweep.plugin import ReportContext, hookimpl
 from tsweep.records import Measurement
 
 from tsweep.plugins.reporters import pdfparts as pdf
@@ -95,8 +95,8 @@ def table_rows(points: Sequence[Measurement], memory: Optional[str], utilization
     return rows
 
 
-def story(name: str, measured: str, points: Sequence[Measurement], context: Mapping[str, object]) -> list:
-    known = resources.catalogue_of(context)
+def story(name: str, measured: str, points: Sequence[Measurement], context: ReportContext) -> list:
+    known = context.metrics
     size = pdf.LANDSCAPE
     width = pdf.text_width(size)
     memory, utilization = resources.memory_metric(points), resources.utilization_metric(points)
@@ -137,9 +137,9 @@ def story(name: str, measured: str, points: Sequence[Measurement], context: Mapp
 
 class DetailedReporter:
     def write(self, measurements, ranking, export_dir: Path, context):
-        measurements = repeats.merge(measurements, resources.catalogue_of(context))  # re-measured points count once, as in the ranking
+        measurements = repeats.merge(measurements, context.metrics)  # re-measured points count once, as in the ranking
         written = []
-        for name, measured in dict(context.get("report_model_configs") or {}).items():
+        for name, measured in context.report_model_configs.items():
             points = sorted((m for m in measurements if m.variant == measured), key=lambda m: (m.batch_size, m.load_value))
             if not points:
                 continue

@@ -23,6 +23,7 @@ from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate
 
 from tsweep import machine
 from tsweep.files import write_atomic
+from tsweep.reportcontext import ReportContext
 from tsweep.verdict import describe_constraints, plus_minus
 
 _STYLES = getSampleStyleSheet()
@@ -122,17 +123,17 @@ def section(title: str, *flowables) -> KeepTogether:
     return KeepTogether([Paragraph(esc(title), HEADING), *flowables])
 
 
-def run_facts(context: Mapping[str, object], include_goals: bool = True) -> List[Paragraph]:
+def run_facts(context: ReportContext, include_goals: bool = True) -> List[Paragraph]:
     """Where the numbers were measured and what was asked: the header of every report."""
     facts = [
-        labelled("Machine", machine.summary(context.get("machine") or {}), SMALL),
-        labelled("Server", context.get("server") or "not recorded", SMALL),
-        labelled("Mode", context.get("mode", "online"), SMALL),
+        labelled("Machine", machine.summary(context.machine), SMALL),
+        labelled("Server", context.server or "not recorded", SMALL),
+        labelled("Mode", context.mode, SMALL),
     ]
     if include_goals:
-        objectives = context.get("objectives") or {}
+        objectives = context.objectives
         facts.append(labelled("Objectives", ", ".join(f"{k} (weight {v:g})" for k, v in objectives.items()) or "none", SMALL))
-        facts.append(labelled("Constraints", describe_constraints(context.get("constraints") or []), SMALL))
+        facts.append(labelled("Constraints", describe_constraints(context.constraints), SMALL))
     return facts
 
 

@@ -3,7 +3,7 @@
 Collectors are plugins and may be missing, so reports never assume a metric exists: memory
 is the GPU's when any point has it, else the server process's RAM (CPU-only machines); the
 same for utilization. Per-GPU values arrive as ``gpu/<uuid>/<metric>`` keys. Titles and
-units come from the run's metric catalogue (``context["metrics"]``). This module only picks;
+units come from the run's metric catalogue (``context.metrics``). This module only picks;
 it draws and writes nothing.
 """
 from __future__ import annotations
@@ -32,15 +32,6 @@ def memory_metric(points: Iterable[Measurement]) -> Optional[str]:
 
 def utilization_metric(points: Iterable[Measurement]) -> Optional[str]:
     return pick(points, UTILIZATION)
-
-
-def catalogue_of(context: Mapping[str, object]) -> Catalogue:
-    """The run's metric catalogue from a report context (titles and units of every metric);
-    the core's alone when a caller passed none."""
-    known = context.get("metrics")
-    if isinstance(known, Catalogue):
-        return known
-    return Catalogue(known.values() if isinstance(known, Mapping) else ())
 
 
 def split_gpus(metrics: Mapping[str, float]) -> Tuple[Dict[str, Dict[str, float]], Dict[str, float]]:

@@ -18,7 +18,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 from tsweep import repeats
 from tsweep.files import inside
-from tsweep.plugin import hookimpl
+from tsweep.plugin import ReportContext, hookimpl
 from tsweep.records import Constraint, Measurement, RankedConfig
 from tsweep.verdict import shown, verdict
 
@@ -81,11 +81,11 @@ def table_rows(rows: Sequence[RankedConfig], memory: Optional[str], utilization:
     return result
 
 
-def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurement], context: Mapping[str, object]) -> list:
-    constraints = list(context.get("constraints") or [])
-    mode = str(context.get("mode") or "online")
-    known = resources.catalogue_of(context)
-    rows = shown(ranking, int(context.get("num_configs_per_model") or 3))
+def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurement], context: ReportContext) -> list:
+    constraints = list(context.constraints)
+    mode = context.mode
+    known = context.metrics
+    rows = shown(ranking, context.num_configs_per_model)
     width = pdf.text_width()
     chart_width = width * 0.72  # both charts and the verdict fit on the first page
     memory, utilization = resources.memory_metric(points), resources.utilization_metric(points)
@@ -93,7 +93,7 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
     parts: list = [pdf.para(f"Summary: {model}", pdf.TITLE), *pdf.run_facts(context), pdf.spacer()]
     parts.append(pdf.section("Verdict", pdf.para(verdict(model, ranking, constraints))))
     focus = "throughput at each load" if mode == "offline" else "throughput against p99 latency"
-    top = min(len(ranking), int(context.get("num_configs_per_model") or 3))
+    top = min(len(ranking), context.num_configs_per_model)
     compared = f"The best {top} configs" + (" and the default" if len(rows) > top else "")
     parts.append(pdf.section(
         f"{compared} ({mode} mode: {focus})",
@@ -137,7 +137,7 @@ def failed_rows(failed: Sequence[Measurement]) -> List[List[str]]:
 
 class SummaryReporter:
     def write(self, measurements, ranking, export_dir: Path, context):
-        measurements = repeats.merge(measurements, resources.catalogue_of(context))  # re-measured points count once, as in the ranking
+        measurements = repeats.merge(measurements, context.metrics)  # re-measured points count once, as in the ranking
         by_model: Dict[str, List[RankedConfig]] = defaultdict(list)
         for r in ranking:
             by_model[r.model].append(r)

@@ -22,10 +22,8 @@ import shutil
 from pathlib import Path
 from typing import List, Optional
 
-from tsweep.errors import UsageError
-from tsweep.plugin import hookimpl
+from tsweep.plugin import RunningServer, UsageError, hookimpl
 from tsweep.plugins.launchers.local import LocalLauncher
-from tsweep.records import RunningServer
 
 OPTIONS = ("wrapper", "working_directory")
 

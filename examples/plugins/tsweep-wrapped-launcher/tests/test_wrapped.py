@@ -4,8 +4,7 @@ import os
 
 import pytest
 import tsweep_wrapped_launcher
-from tsweep.errors import UsageError
-from tsweep.records import LaunchSettings
+from tsweep.plugin import LaunchSettings, UsageError
 from tsweep.testing import ServerProbe
 
 
