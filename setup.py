@@ -20,6 +20,24 @@ def _packages():
     return found
 
 
+def _cython_include_dir():
+    """A folder where Cython finds ext/*.pxd as tsweep/ext/*.pxd.
+
+    Cython resolves ``from tsweep.ext.histogram cimport Histogram`` (and a module's own .pxd) by
+    the package layout on disk, and it does not know the package-dir mapping tsweep.ext -> ext/.
+    A link build/cython/tsweep/ext -> ext/ gives it that layout without a second copy of the
+    declarations.
+    """
+    root = HERE / "build" / "cython"
+    link = root / "tsweep" / "ext"
+    if not link.is_symlink() or link.resolve() != (HERE / "ext").resolve():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(HERE / "ext", target_is_directory=True)
+    return str(root)
+
+
 def _extensions():
     return [
         Extension(
@@ -34,5 +52,10 @@ def _extensions():
 
 setup(
     packages=_packages(),
-    ext_modules=cythonize(_extensions(), language_level=3, compiler_directives={"embedsignature": True}),
+    ext_modules=cythonize(
+        _extensions(),
+        include_path=[_cython_include_dir()],
+        language_level=3,
+        compiler_directives={"embedsignature": True},
+    ),
 )
