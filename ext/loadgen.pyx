@@ -35,18 +35,15 @@ consecutive windows ``sum(sent) == sum(completed) + sum(errors - connect_errors)
 of the last window; after :meth:`HttpLoad.stop` the last window's ``in_flight`` counts the
 requests abandoned by the stop.
 """
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+
+from tsweep.ext.histogram cimport Histogram, tsw_hist, tsw_hist_merge
 
 import ipaddress
 
 
 cdef extern from "tsw_loadgen.h" nogil:
-    ctypedef struct tsw_hist:
-        pass
-
     ctypedef struct tsw_window:
         int64_t start_ns, end_ns
         int64_t completed, errors, timeouts, connect_errors
@@ -58,10 +55,6 @@ cdef extern from "tsw_loadgen.h" nogil:
 
     ctypedef struct tsw_load:
         pass
-
-    size_t tsw_hist_encoded_max_size(const tsw_hist *h)
-    size_t tsw_hist_encode(const tsw_hist *h, uint8_t *out)
-    int64_t tsw_hist_count(const tsw_hist *h)
 
     tsw_load *tsw_load_new(const char *host, int port, const char *reqdata, const size_t *lens,
                            uint32_t nreq, int concurrency, double rate, int poisson, uint64_t seed,
@@ -78,12 +71,6 @@ cdef extern from "tsw_loadgen.h" nogil:
     const char *tsw_window_sample_msg(const tsw_window *w, int i)
     void tsw_load_free(tsw_load *D)
     int64_t tsw_now_ns()
-
-
-def _histogram_from_bytes(data):
-    # Python-level import: a cimport of Histogram would break with the package-dir mapping.
-    from tsweep.ext.histogram import Histogram
-    return Histogram.from_bytes(data)
 
 
 _HEADER_SAFE = str.maketrans("", "", "\r\n")
@@ -346,15 +333,12 @@ cdef class HttpLoad:
         if rc != 0:
             raise RuntimeError("HttpLoad not started")
         cdef tsw_window *w
-        cdef size_t cap, used
-        cdef bytes hbytes
         cdef int j
+        # A fresh (zeroed) histogram plus a merge copies only the occupied slots of the window's.
+        cdef Histogram hist = Histogram()
         try:
             w = tsw_load_window(ld)
-            cap = tsw_hist_encoded_max_size(w.hist)
-            hbytes = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>cap)
-            used = tsw_hist_encode(w.hist, <uint8_t *>PyBytes_AS_STRING(hbytes))
-            hbytes = hbytes[:used]
+            tsw_hist_merge(hist._h, w.hist)
             samples = []
             for j in range(w.nsamples):
                 samples.append((tsw_window_sample_status(w, j),
@@ -370,7 +354,7 @@ cdef class HttpLoad:
             )
         finally:
             tsw_load_take_done(ld)
-        fields["histogram"] = _histogram_from_bytes(hbytes)
+        fields["histogram"] = hist
         return Window(**fields)
 
     def __enter__(self):
