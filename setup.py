@@ -38,16 +38,36 @@ def _cython_include_dir():
     return str(root)
 
 
+# C units compiled into one extension with its .pyx: ext/<stem>/*.c for ext/<stem>.pyx's module
+# (the load generator's parser, connections, loops and API live in ext/tsw_loadgen/).
+_C_UNITS = {"loadgen": "tsw_loadgen"}
+
+
+def _rel(path):
+    return path.relative_to(HERE).as_posix()
+
+
 def _extensions():
-    return [
-        Extension(
-            f"tsweep.ext.{pyx.stem}",
-            [f"ext/{pyx.name}"],
-            include_dirs=["ext"],
-            extra_compile_args=["-O3"],
+    exts = []
+    for pyx in sorted((HERE / "ext").glob("*.pyx")):
+        sources, include_dirs, depends = [_rel(pyx)], ["ext"], sorted(map(_rel, (HERE / "ext").glob("*.h")))
+        unit_dir = _C_UNITS.get(pyx.stem)
+        if unit_dir:
+            units = HERE / "ext" / unit_dir
+            sources += sorted(map(_rel, units.glob("*.c")))
+            include_dirs.append(_rel(units))
+            # Listed so that a header change rebuilds the module and the headers go into an sdist.
+            depends += sorted(map(_rel, units.glob("*.h")))
+        exts.append(
+            Extension(
+                f"tsweep.ext.{pyx.stem}",
+                sources,
+                include_dirs=include_dirs,
+                depends=depends,
+                extra_compile_args=["-O3"],
+            )
         )
-        for pyx in sorted((HERE / "ext").glob("*.pyx"))
-    ]
+    return exts
 
 
 setup(
