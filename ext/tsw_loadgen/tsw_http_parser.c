@@ -171,7 +171,7 @@ int tsw_http_feed(tsw_http_parser *hp, const char *p, size_t n, size_t *used, co
             if (hp->hlen == 0) {
                 const char *e = memmem(p, n, "\r\n\r\n", 4);
                 if (!e) {
-                    if (n > TSW_HDR_MAX) {
+                    if (n >= TSW_HDR_MAX) { /* the block with its end would not fit either */
                         *why = "bad response: header too large";
                         return -1;
                     }
@@ -184,6 +184,10 @@ int tsw_http_feed(tsw_http_parser *hp, const char *p, size_t n, size_t *used, co
                 hdr = p;
                 hend = (size_t)(e - p) + 4;
                 take = hend;
+                if (hend > TSW_HDR_MAX) { /* the same limit as for a block split over reads */
+                    *why = "bad response: header too large";
+                    return -1;
+                }
             } else {
                 size_t old = (size_t)hp->hlen, room = TSW_HDR_MAX - old;
                 size_t cp = n < room ? n : room;
