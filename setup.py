@@ -38,9 +38,10 @@ def _cython_include_dir():
     return str(root)
 
 
-# C units compiled into one extension with its .pyx: ext/<stem>/*.c for ext/<stem>.pyx's module
-# (the load generator's parser, connections, loops and API live in ext/tsw_loadgen/).
-_C_UNITS = {"loadgen": "tsw_loadgen"}
+# C units compiled into an extension with its .pyx: the load generator's parser, connections,
+# loops and API live in ext/loadgen-c/ (a folder name that is no Python identifier, so setuptools
+# does not take it for an unlisted package).
+_C_UNITS = {"loadgen": "loadgen-c"}
 
 
 def _rel(path):

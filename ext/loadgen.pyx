@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Native HTTP/1.1 load generator for Triton (and any HTTP/1.1 server).
 
-The event loop is C (``tsw_loadgen/``: epoll, non-blocking keep-alive sockets, one pthread per
+The event loop is C (``loadgen-c/``: epoll, non-blocking keep-alive sockets, one pthread per
 loop, no per-request allocation and no Python on the request path; ``tsw_loadgen.h`` is its API);
 this module only builds requests, starts/stops the loop and turns its counters into
 :class:`Window` objects.

@@ -1,4 +1,4 @@
-"""Properties of the load generator's C response parser (ext/tsw_loadgen/tsw_http_parser.c).
+"""Properties of the load generator's C response parser (ext/loadgen-c/tsw_http_parser.c).
 
 The parser sees a response in whatever pieces recv() returns, so the central property is that
 the split does not matter: every way of cutting the bytes gives what feeding them at once
