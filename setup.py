@@ -20,19 +20,63 @@ def _packages():
     return found
 
 
+def _cython_include_dir():
+    """A folder where Cython finds ext/*.pxd as tsweep/ext/*.pxd.
+
+    Cython resolves ``from tsweep.ext.histogram cimport Histogram`` (and a module's own .pxd) by
+    the package layout on disk, and it does not know the package-dir mapping tsweep.ext -> ext/.
+    A link build/cython/tsweep/ext -> ext/ gives it that layout without a second copy of the
+    declarations.
+    """
+    root = HERE / "build" / "cython"
+    link = root / "tsweep" / "ext"
+    if not link.is_symlink() or link.resolve() != (HERE / "ext").resolve():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(HERE / "ext", target_is_directory=True)
+    return str(root)
+
+
+# C units compiled into an extension with its .pyx: the load generator's parser, connections,
+# loops and API live in ext/loadgen-c/ (a folder name that is no Python identifier, so setuptools
+# does not take it for an unlisted package).
+_C_UNITS = {"loadgen": "loadgen-c"}
+
+
+def _rel(path):
+    return path.relative_to(HERE).as_posix()
+
+
 def _extensions():
-    return [
-        Extension(
-            f"tsweep.ext.{pyx.stem}",
-            [f"ext/{pyx.name}"],
-            include_dirs=["ext"],
-            extra_compile_args=["-O3"],
+    exts = []
+    for pyx in sorted((HERE / "ext").glob("*.pyx")):
+        sources, include_dirs, depends = [_rel(pyx)], ["ext"], sorted(map(_rel, (HERE / "ext").glob("*.h")))
+        unit_dir = _C_UNITS.get(pyx.stem)
+        if unit_dir:
+            units = HERE / "ext" / unit_dir
+            sources += sorted(map(_rel, units.glob("*.c")))
+            include_dirs.append(_rel(units))
+            # Listed so that a header change rebuilds the module and the headers go into an sdist.
+            depends += sorted(map(_rel, units.glob("*.h")))
+        exts.append(
+            Extension(
+                f"tsweep.ext.{pyx.stem}",
+                sources,
+                include_dirs=include_dirs,
+                depends=depends,
+                extra_compile_args=["-O3"],
+            )
         )
-        for pyx in sorted((HERE / "ext").glob("*.pyx"))
-    ]
+    return exts
 
 
 setup(
     packages=_packages(),
-    ext_modules=cythonize(_extensions(), language_level=3, compiler_directives={"embedsignature": True}),
+    ext_modules=cythonize(
+        _extensions(),
+        include_path=[_cython_include_dir()],
+        language_level=3,
+        compiler_directives={"embedsignature": True},
+    ),
 )

@@ -1,10 +1,10 @@
-# Cython declarations of the C API in tsw_hist.h (layout, rank definition and error bound are
-# documented there).
+# The histogram, declared once for every Cython module of tsweep.ext: the C API of tsw_hist.h
+# (layout, rank definition and error bound are documented there) and the Histogram class that
+# wraps it. histogram.pyx implements the class; loadgen.pyx cimports it to hand each window's
+# latencies over as a struct merge rather than an encode/decode round trip.
 #
-# histogram.pyx pulls this file in with `include` rather than relying on Cython's automatic
-# loading of a same-named .pxd: the package maps tsweep.ext to the folder ext/, so when
-# setup.py compiles the module as tsweep.ext.histogram Cython looks for
-# tsweep/ext/histogram.pxd, which does not exist, and would never see this file.
+# Cython finds this file as tsweep/ext/histogram.pxd through the include path setup.py builds
+# (the package maps tsweep.ext to the folder ext/, which Cython cannot see by itself).
 from libc.stdint cimport int64_t, uint8_t
 
 
@@ -32,3 +32,13 @@ cdef extern from "tsw_hist.h" nogil:
     tsw_hist *tsw_hist_decode(const uint8_t *buf, size_t len)
     tsw_hist *tsw_hist_decode_why(const uint8_t *buf, size_t len, const char **why)
 
+
+cdef class Histogram:
+    cdef tsw_hist *_h
+    # True while record_many runs without the GIL: every other method then refuses to touch
+    # the C histogram (see _check_idle).
+    cdef bint _busy
+
+    cdef int _check_idle(self) except -1
+    cdef int _record_ints(self, const int64_t[:] values) except -1
+    cdef int _record_floats(self, const double[:] values) except -1

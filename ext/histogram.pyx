@@ -18,8 +18,6 @@ from libc.stdlib cimport free, malloc
 
 import numpy as np
 
-include "histogram.pxd"
-
 MAX_VALUE_NS = TSW_HIST_MAX_VALUE
 
 _SUMMARY_PERCENTILES = (
@@ -48,11 +46,6 @@ cdef class Histogram:
     is exact (merging equals recording the union). ``record_many`` releases the GIL; while it
     runs, other threads calling into the same instance get a RuntimeError rather than racing.
     """
-
-    cdef tsw_hist *_h
-    # True while record_many runs without the GIL: every other method then refuses to touch
-    # the C histogram (see _check_idle).
-    cdef bint _busy
 
     def __cinit__(self):
         self._h = tsw_hist_new()

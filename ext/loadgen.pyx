@@ -1,9 +1,10 @@
 # cython: language_level=3
 """Native HTTP/1.1 load generator for Triton (and any HTTP/1.1 server).
 
-The event loop is C (``tsw_loadgen.h``: epoll, non-blocking keep-alive sockets, one pthread per
-loop, no per-request allocation and no Python on the request path); this module only builds
-requests, starts/stops the loop and turns its counters into :class:`Window` objects.
+The event loop is C (``loadgen-c/``: epoll, non-blocking keep-alive sockets, one pthread per
+loop, no per-request allocation and no Python on the request path; ``tsw_loadgen.h`` is its API);
+this module only builds requests, starts/stops the loop and turns its counters into
+:class:`Window` objects.
 
 Example::
 
@@ -35,17 +36,28 @@ consecutive windows ``sum(sent) == sum(completed) + sum(errors - connect_errors)
 of the last window; after :meth:`HttpLoad.stop` the last window's ``in_flight`` counts the
 requests abandoned by the stop.
 """
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+
+from tsweep.ext.histogram cimport Histogram, tsw_hist, tsw_hist_merge
 
 import ipaddress
+import os
+
+
+cdef extern from "<netdb.h>" nogil:
+    const char *gai_strerror(int errcode)
+
+
+cdef extern from "tsw_clock.h" nogil:
+    int64_t tsw_now_ns()
 
 
 cdef extern from "tsw_loadgen.h" nogil:
-    ctypedef struct tsw_hist:
-        pass
+    ctypedef struct tsw_sample:
+        int status
+        char msg[1]
 
     ctypedef struct tsw_window:
         int64_t start_ns, end_ns
@@ -54,36 +66,76 @@ cdef extern from "tsw_loadgen.h" nogil:
         int64_t late_sends, max_lateness_ns
         int64_t in_flight, connections, schedule_lag_ns
         int nsamples
+        tsw_sample samples[1]
         tsw_hist *hist
+
+    enum tsw_error:
+        TSW_OK
+        TSW_ERR_CONFIG
+        TSW_ERR_RESOLVE
+        TSW_ERR_NOMEM
+        TSW_ERR_SYSTEM
+        TSW_ERR_THREAD
+        TSW_ERR_STATE
+
+    ctypedef struct tsw_load_config:
+        const char *host
+        int port
+        const char *reqdata
+        const size_t *req_lens
+        uint32_t nreq
+        int concurrency
+        double rate
+        int poisson
+        uint64_t seed
+        int max_connections
+        double timeout_s
+        double late_threshold_s
+        int threads
+        double duration_s
+        int64_t max_requests
 
     ctypedef struct tsw_load:
         pass
 
-    size_t tsw_hist_encoded_max_size(const tsw_hist *h)
-    size_t tsw_hist_encode(const tsw_hist *h, uint8_t *out)
-    int64_t tsw_hist_count(const tsw_hist *h)
-
-    tsw_load *tsw_load_new(const char *host, int port, const char *reqdata, const size_t *lens,
-                           uint32_t nreq, int concurrency, double rate, int poisson, uint64_t seed,
-                           int max_connections, double timeout_s, double late_threshold_s,
-                           int threads, double duration_s, int64_t max_requests, char *err,
-                           size_t errlen)
-    int tsw_load_start(tsw_load *D)
+    const char *tsw_error_text(tsw_error err)
+    tsw_error tsw_load_new(const tsw_load_config *cfg, tsw_load **out, int *os_error)
+    tsw_error tsw_load_start(tsw_load *D, int *os_error)
     void tsw_load_stop(tsw_load *D)
     int tsw_load_running(tsw_load *D)
-    int tsw_load_take(tsw_load *D)
+    tsw_error tsw_load_take(tsw_load *D, const tsw_window **window)
     void tsw_load_take_done(tsw_load *D)
-    tsw_window *tsw_load_window(tsw_load *D)
-    int tsw_window_sample_status(const tsw_window *w, int i)
-    const char *tsw_window_sample_msg(const tsw_window *w, int i)
     void tsw_load_free(tsw_load *D)
-    int64_t tsw_now_ns()
 
 
-def _histogram_from_bytes(data):
-    # Python-level import: a cimport of Histogram would break with the package-dir mapping.
-    from tsweep.ext.histogram import Histogram
-    return Histogram.from_bytes(data)
+# Every tsw_error a call can return, by name (the tests check that each maps to an exception).
+_ERROR_CODES = {
+    "TSW_ERR_CONFIG": TSW_ERR_CONFIG,
+    "TSW_ERR_RESOLVE": TSW_ERR_RESOLVE,
+    "TSW_ERR_NOMEM": TSW_ERR_NOMEM,
+    "TSW_ERR_SYSTEM": TSW_ERR_SYSTEM,
+    "TSW_ERR_THREAD": TSW_ERR_THREAD,
+    "TSW_ERR_STATE": TSW_ERR_STATE,
+}
+
+
+def _load_error(int code, int os_error=0, host="", port=0):
+    """The exception HttpLoad raises for a tsw_error code from the C API.
+
+    A host that does not resolve is an OSError, a config the C side rejects a ValueError, a
+    thread that cannot start an OSError with its errno; the rest (memory, epoll/eventfd, state)
+    are RuntimeErrors. Mapped by value: the C text is only the message.
+    """
+    text = tsw_error_text(<tsw_error>code).decode()
+    if code == TSW_ERR_RESOLVE:
+        return OSError(f"cannot resolve {host}:{port}: {gai_strerror(os_error).decode()}")
+    if code == TSW_ERR_CONFIG:
+        return ValueError(text)
+    if code == TSW_ERR_THREAD:
+        return OSError(os_error, text)
+    if code == TSW_ERR_SYSTEM:
+        return RuntimeError(f"{text}: {os.strerror(os_error)}")
+    return RuntimeError(text)
 
 
 _HEADER_SAFE = str.maketrans("", "", "\r\n")
@@ -271,21 +323,32 @@ cdef class HttpLoad:
         cdef uint64_t cseed = <uint64_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         cdef double cduration = float(duration_s) if duration_s is not None else 0.0
         cdef int64_t cmax = int(max_requests) if max_requests is not None else 0
-        cdef char err[256]
-        err[0] = 0
-        cdef tsw_load *ld
+        cdef tsw_load_config cfg
+        cfg.host = chost
+        cfg.port = port
+        cfg.reqdata = cdata
+        cfg.req_lens = lens
+        cfg.nreq = <uint32_t>n
+        cfg.concurrency = cconc
+        cfg.rate = crate
+        cfg.poisson = cpoisson
+        cfg.seed = cseed
+        cfg.max_connections = max_connections
+        cfg.timeout_s = timeout_s
+        cfg.late_threshold_s = late_threshold_s
+        cfg.threads = threads
+        cfg.duration_s = cduration
+        cfg.max_requests = cmax
+        cdef tsw_load *ld = NULL
+        cdef tsw_error rc
+        cdef int os_error = 0
         try:
             with nogil:  # getaddrinfo may block
-                ld = tsw_load_new(chost, port, cdata, lens, <uint32_t>n, cconc, crate, cpoisson,
-                                  cseed, max_connections, timeout_s, late_threshold_s, threads,
-                                  cduration, cmax, err, sizeof(err))
+                rc = tsw_load_new(&cfg, &ld, &os_error)
         finally:
             free(lens)
-        if ld is NULL:
-            msg = err.decode(errors="replace")
-            if msg.startswith("cannot resolve"):
-                raise OSError(msg)
-            raise ValueError(msg) if "required" in msg or "no requests" in msg else RuntimeError(msg)
+        if rc != TSW_OK:
+            raise _load_error(rc, os_error, host, port)
         self._ld = ld
         self.started = False
         self.concurrency = cconc
@@ -311,12 +374,13 @@ cdef class HttpLoad:
         cdef tsw_load *ld = self._get()
         if self.started:
             raise RuntimeError("HttpLoad already started (create a new one to run again)")
-        cdef int rc
+        cdef tsw_error rc
+        cdef int os_error = 0
         with nogil:
-            rc = tsw_load_start(ld)
+            rc = tsw_load_start(ld, &os_error)
         self.started = True
-        if rc != 0:
-            raise OSError(rc, "cannot start the load thread")
+        if rc != TSW_OK:
+            raise _load_error(rc, os_error)
         return self
 
     @property
@@ -340,25 +404,24 @@ cdef class HttpLoad:
         the first call returns the rest up to the stop, later ones return empty windows.
         """
         cdef tsw_load *ld = self._get()
-        cdef int rc
+        cdef tsw_error rc
+        cdef const tsw_window *w = NULL
         with nogil:
-            rc = tsw_load_take(ld)
-        if rc != 0:
+            rc = tsw_load_take(ld, &w)
+        if rc == TSW_ERR_STATE:
             raise RuntimeError("HttpLoad not started")
-        cdef tsw_window *w
-        cdef size_t cap, used
-        cdef bytes hbytes
+        if rc != TSW_OK:
+            raise _load_error(rc)
         cdef int j
+        cdef const char *msg
+        # A fresh (zeroed) histogram plus a merge copies only the occupied slots of the window's.
+        cdef Histogram hist = Histogram()
         try:
-            w = tsw_load_window(ld)
-            cap = tsw_hist_encoded_max_size(w.hist)
-            hbytes = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>cap)
-            used = tsw_hist_encode(w.hist, <uint8_t *>PyBytes_AS_STRING(hbytes))
-            hbytes = hbytes[:used]
+            tsw_hist_merge(hist._h, w.hist)
             samples = []
             for j in range(w.nsamples):
-                samples.append((tsw_window_sample_status(w, j),
-                                tsw_window_sample_msg(w, j).decode("utf-8", "replace")))
+                msg = &w.samples[j].msg[0]
+                samples.append((w.samples[j].status, msg.decode("utf-8", "replace")))
             fields = dict(
                 start_ns=w.start_ns, end_ns=w.end_ns, duration_ns=w.end_ns - w.start_ns,
                 completed=w.completed, errors=w.errors, timeouts=w.timeouts,
@@ -370,7 +433,7 @@ cdef class HttpLoad:
             )
         finally:
             tsw_load_take_done(ld)
-        fields["histogram"] = _histogram_from_bytes(hbytes)
+        fields["histogram"] = hist
         return Window(**fields)
 
     def __enter__(self):
@@ -387,10 +450,75 @@ def monotonic_ns():
     return tsw_now_ns()
 
 
-cdef extern from "tsw_loadgen.h" nogil:
-    int tsw_parse_test(const char *data, size_t n, size_t step, int head, int *status,
-                       int *keepalive, size_t *consumed, char *snip, size_t sniplen,
-                       const char **why)
+cdef extern from "tsw_http_parser.h" nogil:
+    ctypedef struct tsw_http_parser:
+        int status
+        int keepalive
+        int64_t body_len
+        int snip_len
+        char snip[1]
+
+    int tsw_http_parser_init(tsw_http_parser *p)
+    void tsw_http_parser_release(tsw_http_parser *p)
+    void tsw_http_parser_reset(tsw_http_parser *p, int no_body)
+    int tsw_http_feed(tsw_http_parser *p, const char *data, size_t n, size_t *used,
+                      const char **why)
+
+
+cdef int _feed_copy(tsw_http_parser *p, const char *data, size_t n, size_t *used,
+                    const char **why) except -2:
+    # Each piece goes to the parser in a buffer of exactly its size, as a recv() would leave
+    # it, so a read past the piece's end is a heap overflow that ASan or valgrind report.
+    cdef char *piece = <char *>malloc(n if n > 0 else 1)
+    if piece is NULL:
+        raise MemoryError()
+    memcpy(piece, data, n)
+    cdef int r = tsw_http_feed(p, piece, n, used, why)
+    free(piece)
+    return r
+
+
+def _parse_stream(pieces, bint head=False):
+    """Test hook: feed ``pieces`` (bytes objects) in order to one C response parser, as
+    successive recv() calls would.
+
+    When a response completes, it is recorded and the parser restarts on the bytes after it
+    (pipelined responses). Returns ``(responses, state, why)``: ``responses`` a list of
+    ``(status, keepalive, body_len, wire_len, snippet)``, ``state`` 1 when the data ended right
+    after a complete response (or was empty), 0 in the middle of one, -1 on a protocol error
+    (``why`` says which, else None). Stops at the first error.
+    """
+    cdef tsw_http_parser p
+    if tsw_http_parser_init(&p) != 0:
+        raise MemoryError()
+    cdef bytes piece
+    cdef size_t off, n, used
+    cdef const char *why = NULL
+    cdef int r = 1
+    cdef Py_ssize_t wire = 0
+    responses = []
+    try:
+        tsw_http_parser_reset(&p, head)
+        for obj in pieces:
+            piece = bytes(obj)
+            off, n = 0, len(piece)
+            while off < n:
+                used = 0
+                r = _feed_copy(&p, <const char *>piece + off, n - off, &used, &why)
+                if r < 0:
+                    return responses, -1, why.decode() if why is not NULL else None
+                if used > n - off:
+                    raise AssertionError(f"parser used {used} of {n - off} bytes")
+                off += used
+                wire += used
+                if r == 1:
+                    responses.append((p.status, bool(p.keepalive), p.body_len, wire,
+                                      p.snip[:p.snip_len].decode("latin-1")))
+                    wire = 0
+                    tsw_http_parser_reset(&p, head)
+        return responses, 1 if wire == 0 and r != 0 else 0, None
+    finally:
+        tsw_http_parser_release(&p)
 
 
 def _parse_response(bytes data, int step=0, bint head=False):
@@ -399,11 +527,25 @@ def _parse_response(bytes data, int step=0, bint head=False):
     Returns ``(result, status, keepalive, consumed, snippet, why)`` with result 1 (complete),
     0 (needs more bytes) or -1 (protocol error, reason in ``why``).
     """
-    cdef int status = 0, keepalive = 0
-    cdef size_t consumed = 0
-    cdef char snip[256]
+    cdef tsw_http_parser p
+    if tsw_http_parser_init(&p) != 0:
+        raise MemoryError()
+    cdef size_t n = len(data), off = 0, k, used
+    cdef size_t cstep = <size_t>step if step > 0 else (n if n else 1)
     cdef const char *why = NULL
-    cdef int r = tsw_parse_test(data, len(data), step if step > 0 else 0, head, &status,
-                                &keepalive, &consumed, snip, sizeof(snip), &why)
-    return (r, status, bool(keepalive), consumed, snip.decode("latin-1"),
-            why.decode() if why is not NULL else None)
+    cdef int r = 0
+    try:
+        tsw_http_parser_reset(&p, head)
+        while off < n:
+            k = n - off if n - off < cstep else cstep
+            used = 0
+            r = _feed_copy(&p, <const char *>data + off, k, &used, &why)
+            if r < 0:
+                break
+            off += used
+            if r == 1:
+                break
+        return (r, p.status, bool(p.keepalive), off, p.snip[:p.snip_len].decode("latin-1"),
+                why.decode() if why is not NULL else None)
+    finally:
+        tsw_http_parser_release(&p)

@@ -5,6 +5,7 @@ speed.
 """
 from __future__ import annotations
 
+import errno
 import gc
 import http.client
 import json
@@ -15,7 +16,14 @@ import time
 
 import pytest
 
-from tsweep.ext.loadgen import HttpLoad, Window, _parse_response, build_http_request
+from tsweep.ext.loadgen import (
+    _ERROR_CODES,
+    HttpLoad,
+    Window,
+    _load_error,
+    _parse_response,
+    build_http_request,
+)
 
 from tests.support import eventually
 
@@ -494,6 +502,39 @@ def test_take_window_before_start_and_bad_args(triton):
         HttpLoad(triton.host, triton.http_port, [req], rate=10, schedule="bursty")
     with pytest.raises(ValueError):
         HttpLoad(triton.host, 0, [req], concurrency=1)
+
+
+def test_unresolvable_host_is_an_oserror():
+    """The C API reports TSW_ERR_RESOLVE; HttpLoad raises OSError with getaddrinfo's reason."""
+    req = build_http_request("nonexistent.invalid", 80, "/v2/health/ready", method="GET")
+    with pytest.raises(OSError, match=r"cannot resolve nonexistent\.invalid:80: "):
+        HttpLoad("nonexistent.invalid", 80, [req], concurrency=1)
+
+
+def test_every_c_error_code_maps_to_its_exception():
+    """Errors from the C API are classified by their enum value, as the old text matching did:
+    resolve -> OSError, config -> ValueError, thread start -> OSError with the errno, the rest
+    RuntimeError. A new code must be added here, which forces a decision about its class."""
+    expected = {
+        "TSW_ERR_CONFIG": ValueError,
+        "TSW_ERR_RESOLVE": OSError,
+        "TSW_ERR_NOMEM": RuntimeError,
+        "TSW_ERR_SYSTEM": RuntimeError,
+        "TSW_ERR_THREAD": OSError,
+        "TSW_ERR_STATE": RuntimeError,
+    }
+    assert set(_ERROR_CODES) == set(expected)
+    assert len(set(_ERROR_CODES.values())) == len(_ERROR_CODES) and 0 not in _ERROR_CODES.values()
+    for name, code in _ERROR_CODES.items():
+        exc = _load_error(code, errno.EAGAIN, "h", 1)
+        assert isinstance(exc, expected[name]), (name, exc)  # OSError(errno, ...) picks a subclass
+        assert str(exc)
+    assert "out of memory" in str(_load_error(_ERROR_CODES["TSW_ERR_NOMEM"]))
+    thread = _load_error(_ERROR_CODES["TSW_ERR_THREAD"], errno.EAGAIN)
+    assert thread.errno == errno.EAGAIN and "thread" in thread.strerror
+    assert os.strerror(errno.EMFILE) in str(_load_error(_ERROR_CODES["TSW_ERR_SYSTEM"], errno.EMFILE))
+    assert str(_load_error(_ERROR_CODES["TSW_ERR_RESOLVE"], socket.EAI_NONAME, "h", 1)).startswith(
+        "cannot resolve h:1: ")
 
 
 def test_take_window_while_running_many_times(triton):

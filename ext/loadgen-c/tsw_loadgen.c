@@ -1,0 +1,297 @@
+/*
+ * tsw_loadgen.c - the public API (tsw_loadgen.h): check the config, resolve the host, build the
+ * loops, start and stop their threads, and hand out merged windows.
+ *
+ * Everything that can fail does so here or in tsw_load_start(), as an enum tsw_error; once the
+ * threads run, failures are per request and land in the windows as counts and error samples.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pthread_setname_np */
+#endif
+
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tsw_loop.h"
+
+const char *tsw_error_text(enum tsw_error err)
+{
+    switch (err) {
+    case TSW_OK:
+        return "no error";
+    case TSW_ERR_CONFIG:
+        return "invalid load config";
+    case TSW_ERR_RESOLVE:
+        return "cannot resolve the host";
+    case TSW_ERR_NOMEM:
+        return "out of memory";
+    case TSW_ERR_SYSTEM:
+        return "cannot create an epoll set or eventfd";
+    case TSW_ERR_THREAD:
+        return "cannot start the load thread";
+    case TSW_ERR_STATE:
+        return "the load is not in a state for this call";
+    }
+    return "unknown error";
+}
+
+/* Copy the requests into one buffer, noting where each starts and whether it is a HEAD. */
+static enum tsw_error tsw_store_requests(tsw_load *D, const tsw_load_config *cfg)
+{
+    size_t total = 0;
+    for (uint32_t i = 0; i < cfg->nreq; i++)
+        total += cfg->req_lens[i];
+    D->nreq = cfg->nreq;
+    D->reqdata = (char *)malloc(total ? total : 1);
+    D->req_off = (size_t *)calloc(cfg->nreq, sizeof(size_t));
+    D->req_len = (size_t *)calloc(cfg->nreq, sizeof(size_t));
+    D->req_head = (uint8_t *)calloc(cfg->nreq, 1);
+    if (!D->reqdata || !D->req_off || !D->req_len || !D->req_head)
+        return TSW_ERR_NOMEM;
+    memcpy(D->reqdata, cfg->reqdata, total);
+    total = 0;
+    for (uint32_t i = 0; i < cfg->nreq; i++) {
+        D->req_off[i] = total;
+        D->req_len[i] = cfg->req_lens[i];
+        D->req_head[i] = cfg->req_lens[i] >= 5 && memcmp(cfg->reqdata + total, "HEAD ", 5) == 0;
+        total += cfg->req_lens[i];
+    }
+    return TSW_OK;
+}
+
+/* The settings as the loops use them: modes, clamps and nanoseconds. */
+static void tsw_apply_config(tsw_load *D, const tsw_load_config *cfg)
+{
+    int threads = cfg->threads < 1 ? 1 : cfg->threads;
+    int max_connections = cfg->max_connections;
+    if (cfg->concurrency > 0 && threads > cfg->concurrency)
+        threads = cfg->concurrency;
+    if (cfg->rate > 0) {
+        if (max_connections < 1)
+            max_connections = 1;
+        if (threads > max_connections)
+            threads = max_connections;
+    }
+    double timeout_s = cfg->timeout_s > 0 ? cfg->timeout_s : 30.0;
+    D->concurrency = cfg->concurrency > 0 ? cfg->concurrency : 0;
+    D->rate = cfg->rate > 0 ? cfg->rate : 0;
+    D->poisson = cfg->poisson;
+    D->seed = cfg->seed;
+    D->max_connections = max_connections;
+    D->timeout_ns = (int64_t)(timeout_s * 1e9);
+    D->late_threshold_ns = (int64_t)(cfg->late_threshold_s * 1e9);
+    D->scan_ns = D->timeout_ns / 10;
+    if (D->scan_ns < 1000000)
+        D->scan_ns = 1000000;
+    if (D->scan_ns > 50000000)
+        D->scan_ns = 50000000;
+    D->nloops = threads;
+    D->duration_ns = cfg->duration_s > 0 ? (int64_t)(cfg->duration_s * 1e9) : 0;
+    D->max_requests = cfg->max_requests > 0 ? cfg->max_requests : 0;
+}
+
+enum tsw_error tsw_load_new(const tsw_load_config *cfg, tsw_load **out, int *os_error)
+{
+    *out = NULL;
+    *os_error = 0;
+    if (cfg->nreq == 0 || (cfg->concurrency > 0) == (cfg->rate > 0))
+        return TSW_ERR_CONFIG;
+
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", cfg->port);
+    int gai = getaddrinfo(cfg->host, portstr, &hints, &res);
+    if (gai != 0 || !res) {
+        *os_error = gai;
+        return TSW_ERR_RESOLVE;
+    }
+
+    tsw_load *D = (tsw_load *)calloc(1, sizeof *D);
+    if (!D) {
+        freeaddrinfo(res);
+        return TSW_ERR_NOMEM;
+    }
+    memcpy(&D->addr, res->ai_addr, res->ai_addrlen);
+    D->addrlen = res->ai_addrlen;
+    freeaddrinfo(res);
+    pthread_mutex_init(&D->mu, NULL);
+    pthread_cond_init(&D->cv, NULL);
+    pthread_mutex_init(&D->take_mu, NULL);
+    atomic_init(&D->stop, 0);
+    tsw_apply_config(D, cfg);
+
+    enum tsw_error err = tsw_store_requests(D, cfg);
+    D->agg.hist = tsw_hist_new();
+    D->loops = (tsw_loop *)calloc((size_t)D->nloops, sizeof(tsw_loop));
+    if (err == TSW_OK && (!D->agg.hist || !D->loops))
+        err = TSW_ERR_NOMEM;
+    if (D->loops) /* every fd -1 first, so freeing a half-built load closes only what it opened */
+        for (int i = 0; i < D->nloops; i++)
+            D->loops[i].epfd = D->loops[i].evfd = D->loops[i].tfd = D->loops[i].pfd = -1;
+    int per_total = D->concurrency > 0 ? D->concurrency : D->max_connections;
+    for (int i = 0; i < D->nloops && err == TSW_OK; i++) {
+        int nslots = per_total / D->nloops + (i < per_total % D->nloops ? 1 : 0);
+        err = tsw_loop_init(&D->loops[i], D, i, nslots, os_error);
+    }
+    if (err != TSW_OK) {
+        tsw_load_free(D);
+        return err;
+    }
+    *out = D;
+    return TSW_OK;
+}
+
+/* Ask every started loop thread to end and wake it. */
+static void tsw_signal_stop(tsw_load *D)
+{
+    atomic_store_explicit(&D->stop, 1, memory_order_release);
+    for (int i = 0; i < D->nloops; i++) {
+        uint64_t one = 1;
+        ssize_t w = write(D->loops[i].evfd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+static void tsw_join_all(tsw_load *D)
+{
+    for (int i = 0; i < D->nloops; i++) {
+        if (D->loops[i].thread_started) {
+            pthread_join(D->loops[i].thread, NULL);
+            D->loops[i].thread_started = 0;
+        }
+    }
+}
+
+enum tsw_error tsw_load_start(tsw_load *D, int *os_error)
+{
+    *os_error = 0;
+    if (D->started)
+        return TSW_ERR_STATE;
+    D->started = 1;
+    int64_t now = tsw_now_ns();
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay with the Python thread */
+    int rc = 0;
+    for (int i = 0; i < D->nloops; i++) {
+        tsw_loop *L = &D->loops[i];
+        tsw_window_clear(&L->win[0], now);
+        tsw_window_clear(&L->win[1], now);
+        L->cur = 0;
+        L->end_ns = D->duration_ns > 0 ? now + D->duration_ns : 0;
+        if (D->rate > 0)
+            tsw_open_schedule_start(L, now);
+        rc = pthread_create(&L->thread, NULL, tsw_loop_main, L);
+        if (rc != 0)
+            break;
+        L->thread_started = 1;
+        pthread_setname_np(L->thread, "tsw-loadgen"); /* visible at once in top -H and /proc */
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        return TSW_OK;
+    /* undo: the loops that started end at once; the rest count as ended now */
+    tsw_signal_stop(D);
+    tsw_join_all(D);
+    for (int i = 0; i < D->nloops; i++) {
+        if (!D->loops[i].exited) {
+            D->loops[i].exited = 1;
+            D->loops[i].final_end_ns = now;
+        }
+    }
+    D->stopped = 1;
+    *os_error = rc;
+    return TSW_ERR_THREAD;
+}
+
+void tsw_load_stop(tsw_load *D)
+{
+    if (!D->started || D->stopped)
+        return;
+    tsw_signal_stop(D);
+    tsw_join_all(D);
+    D->stopped = 1;
+}
+
+int tsw_load_running(tsw_load *D)
+{
+    if (!D->started || D->stopped)
+        return 0;
+    int alive = 0;
+    pthread_mutex_lock(&D->mu);
+    for (int i = 0; i < D->nloops; i++)
+        alive |= !D->loops[i].exited;
+    pthread_mutex_unlock(&D->mu);
+    return alive;
+}
+
+/* Holds D->take_mu from TSW_OK until tsw_load_take_done(), so D->agg stays still while read. */
+enum tsw_error tsw_load_take(tsw_load *D, const tsw_window **window)
+{
+    pthread_mutex_lock(&D->take_mu);
+    if (!D->started) {
+        pthread_mutex_unlock(&D->take_mu);
+        return TSW_ERR_STATE;
+    }
+    for (int i = 0; i < D->nloops; i++) {
+        tsw_loop *L = &D->loops[i];
+        pthread_mutex_lock(&D->mu);
+        int gone = L->exited;
+        L->swap_done = 0;
+        pthread_mutex_unlock(&D->mu);
+        if (!gone) {
+            atomic_store_explicit(&L->swap_req, 1, memory_order_release);
+            uint64_t one = 1;
+            ssize_t w = write(L->evfd, &one, sizeof one);
+            (void)w;
+        }
+    }
+    for (int i = 0; i < D->nloops; i++) {
+        tsw_loop *L = &D->loops[i];
+        pthread_mutex_lock(&D->mu);
+        while (!L->swap_done && !L->exited)
+            pthread_cond_wait(&D->cv, &D->mu);
+        int swapped = L->swap_done;
+        pthread_mutex_unlock(&D->mu);
+        if (!swapped) /* the thread is gone (it swapped nothing): do it here */
+            tsw_swap(L, L->final_end_ns);
+    }
+    tsw_window_clear(&D->agg, 0);
+    for (int i = 0; i < D->nloops; i++)
+        tsw_window_add(&D->agg, D->loops[i].handed, i == 0);
+    *window = &D->agg;
+    return TSW_OK;
+}
+
+void tsw_load_take_done(tsw_load *D) { pthread_mutex_unlock(&D->take_mu); }
+
+void tsw_load_free(tsw_load *D)
+{
+    if (!D)
+        return;
+    tsw_load_stop(D);
+    if (D->loops) {
+        for (int i = 0; i < D->nloops; i++)
+            tsw_loop_release(&D->loops[i]);
+        free(D->loops);
+    }
+    free(D->reqdata);
+    free(D->req_off);
+    free(D->req_len);
+    free(D->req_head);
+    tsw_hist_free(D->agg.hist);
+    pthread_mutex_destroy(&D->mu);
+    pthread_cond_destroy(&D->cv);
+    pthread_mutex_destroy(&D->take_mu);
+    free(D);
+}

@@ -1,0 +1,80 @@
+/*
+ * tsw_loadgen.h - the public API of the native HTTP/1.1 load generator behind
+ * tsweep.ext.loadgen.HttpLoad: a config struct in, an error enum out.
+ *
+ * Linux only: epoll, eventfd, timerfd, non-blocking sockets with TCP_NODELAY, CLOCK_MONOTONIC.
+ * No Python API is used anywhere, so every call may run without the GIL. How the load works
+ * (loops, modes, accounting, timeouts) is described in tsw_loop.h and the units it lists.
+ *
+ * Closed loop (concurrency N): N connections, each writes its next request as soon as the
+ * previous response is complete. Open loop (rate R): requests go out at intended times
+ * (constant or Poisson spacing), on at most max_connections connections. After stop() the last
+ * window's in_flight counts the requests abandoned by the stop (open loop: responses that had
+ * already arrived are read first, not abandoned).
+ */
+#ifndef TSW_LOADGEN_H
+#define TSW_LOADGEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tsw_window.h"
+
+/* How a call failed. os_error, where an API call takes one, then holds the system's code. */
+enum tsw_error {
+    TSW_OK = 0,
+    TSW_ERR_CONFIG,  /* the config is not a load: no requests, or not exactly one of
+                        concurrency > 0 and rate > 0 */
+    TSW_ERR_RESOLVE, /* the host did not resolve; os_error is the getaddrinfo() code */
+    TSW_ERR_NOMEM,   /* out of memory */
+    TSW_ERR_SYSTEM,  /* an epoll set or eventfd could not be made; os_error is errno */
+    TSW_ERR_THREAD,  /* a loop thread could not be started; os_error is pthread_create's code */
+    TSW_ERR_STATE    /* the call does not fit the load's state (started twice, taken before
+                        start) */
+};
+
+typedef struct tsw_load_config {
+    const char *host;        /* address or name, resolved once by tsw_load_new() */
+    int port;
+    const char *reqdata;     /* nreq complete HTTP/1.1 requests back to back (copied) */
+    const size_t *req_lens;  /* their lengths */
+    uint32_t nreq;
+    int concurrency;         /* > 0: closed loop with that many connections */
+    double rate;             /* > 0: open loop, intended sends per second */
+    int poisson;             /* open loop: exponential gaps instead of constant spacing */
+    uint64_t seed;           /* of the Poisson schedule */
+    int max_connections;     /* open loop: most connections open at once (>= 1 is enforced) */
+    double timeout_s;        /* per request and per connect; <= 0 means 30 s */
+    double late_threshold_s; /* open loop: a send later than this counts in late_sends */
+    int threads;             /* loop threads, clamped to [1, concurrency or max_connections] */
+    double duration_s;       /* > 0: the load ends by itself that long after start */
+    int64_t max_requests;    /* > 0: at most that many sends, then end once all are answered */
+} tsw_load_config;
+
+typedef struct tsw_load tsw_load;
+
+/* A static, human-readable description of err. */
+const char *tsw_error_text(enum tsw_error err);
+
+/* Resolve the host and build the load (no thread, no socket yet). On success *out is the load;
+   otherwise *out is NULL and *os_error is set for the errors that carry one. */
+enum tsw_error tsw_load_new(const tsw_load_config *cfg, tsw_load **out, int *os_error);
+
+/* Start the loop threads (once). */
+enum tsw_error tsw_load_start(tsw_load *D, int *os_error);
+
+/* Stop and join; idempotent. */
+void tsw_load_stop(tsw_load *D);
+
+/* Started, not stopped, and some loop has not ended by itself (duration_s / max_requests). */
+int tsw_load_running(tsw_load *D);
+
+/* Swap every loop's window and merge them into one, which *window points to until
+   tsw_load_take_done() (call it exactly once after TSW_OK). TSW_ERR_STATE if never started. */
+enum tsw_error tsw_load_take(tsw_load *D, const tsw_window **window);
+void tsw_load_take_done(tsw_load *D);
+
+/* Stop, join and free everything; NULL is fine. */
+void tsw_load_free(tsw_load *D);
+
+#endif /* TSW_LOADGEN_H */
