@@ -40,8 +40,8 @@ def _cython_include_dir():
 
 # C units compiled into an extension with its .pyx: the load generator's parser, connections,
 # loops and API live in ext/loadgen-c/ (a folder name that is no Python identifier, so setuptools
-# does not take it for an unlisted package).
-_C_UNITS = {"loadgen": "loadgen-c"}
+# does not take it for an unlisted package); httpparser, the parser's test hooks, needs only it.
+_C_UNITS = {"loadgen": ("loadgen-c", "*.c"), "httpparser": ("loadgen-c", "tsw_http_parser.c")}
 
 
 def _rel(path):
@@ -52,10 +52,10 @@ def _extensions():
     exts = []
     for pyx in sorted((HERE / "ext").glob("*.pyx")):
         sources, include_dirs, depends = [_rel(pyx)], ["ext"], sorted(map(_rel, (HERE / "ext").glob("*.h")))
-        unit_dir = _C_UNITS.get(pyx.stem)
+        unit_dir, pattern = _C_UNITS.get(pyx.stem, (None, None))
         if unit_dir:
             units = HERE / "ext" / unit_dir
-            sources += sorted(map(_rel, units.glob("*.c")))
+            sources += sorted(map(_rel, units.glob(pattern)))
             include_dirs.append(_rel(units))
             # Listed so that a header change rebuilds the module and the headers go into an sdist.
             depends += sorted(map(_rel, units.glob("*.h")))

@@ -80,16 +80,8 @@ class HttpLoad:
         tb: TracebackType | None,
     ) -> Literal[False]: ...
 
-def _parse_response(
-    data: bytes, step: int = 0, head: bool = False
-) -> tuple[int, int, bool, int, str, str | None]: ...
-
-# Test hooks (not part of the API): the C response parser fed piece by piece, and the mapping
-# from the C API's error codes to the exceptions HttpLoad raises.
-def _parse_stream(
-    pieces: Sequence[bytes], head: bool = False
-) -> tuple[list[tuple[int, bool, int, int, str]], int, str | None]: ...
-
+# Test hooks (not part of the API): the mapping from the C API's error codes to the
+# exceptions HttpLoad raises.
 _ERROR_CODES: dict[str, int]
 
 def _load_error(code: int, os_error: int = 0, host: str = "", port: int = 0) -> Exception: ...

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tsweep.ext.loadgen import _parse_response, _parse_stream
+from tsweep.ext.httpparser import _parse_response, _parse_stream
 
 HDR_MAX = 16384  # TSW_HDR_MAX: the largest header block accepted
 

@@ -16,12 +16,12 @@ import time
 
 import pytest
 
+from tsweep.ext.httpparser import _parse_response
 from tsweep.ext.loadgen import (
     _ERROR_CODES,
     HttpLoad,
     Window,
     _load_error,
-    _parse_response,
     build_http_request,
 )
 
