@@ -25,6 +25,10 @@ several points is their geometric mean.
 perf_analyzer is fetched on first use into bench/.cache (pip download of the tritonclient
 wheel, which ships the binary, and of nvidia-cuda-runtime-cu12 for libcudart.so.12, which
 it links although no GPU is used). It also needs Debian's libb64-0d.
+
+Why one file over 400 lines: a bench is a script a reader runs and audits top to bottom
+(fetching the peer, running both sides, the referee and the printed ratios); splitting it
+would hide the method across modules.
 """
 from __future__ import annotations
 

@@ -43,6 +43,10 @@ checkpoint, and says so.
 Model Analyzer and the perf_analyzer it drives are installed on first use into a venv of their
 own, bench/.cache/model-analyzer-venv (see ``ensure_model_analyzer``); later runs reuse it.
 Every child's log of the last run is kept in bench/.cache/last-vs-ma/.
+
+Why one file over 400 lines: a bench is a script a reader runs and audits top to bottom
+(fetching the peer, running both sides, the referee and the printed ratios); splitting it
+would hide the method across modules.
 """
 from __future__ import annotations
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import ipaddress
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from tsweep.configvalues import ConfigKey, KeyRule, as_float, as_int, check, coerce, split, type_name
+from tsweep import compat
+from tsweep.configvalues import ConfigKey, KeyRule, as_float, as_int, check, coerce, expand_range, split, type_name
 from tsweep.errors import UsageError
 
 PROFILE, ANALYZE, REPORT = "profile", "analyze", "report"
@@ -68,7 +70,7 @@ class Config:
     # what is best --------------------------------------------------------------------
     latency_budget: Optional[float] = _opt(None, "Constraint: p99 latency at most this many ms.", commands=(PROFILE, ANALYZE), kind="positive")
     min_throughput: Optional[float] = _opt(None, "Constraint: throughput at least this many inferences/s.", commands=(PROFILE, ANALYZE), kind="positive")
-    objectives: Dict[str, float] = _opt({"throughput": 1.0}, "Metrics to optimize, as {metric: weight}.", commands=(PROFILE, ANALYZE), flag=False)
+    objectives: Dict[str, float] = _opt({"throughput": 1.0}, "Metrics to optimize, as {metric: weight}, or a list of metrics (equal weights).", commands=(PROFILE, ANALYZE), flag=False)
     constraints: Dict[str, Dict[str, float]] = _opt({}, "Bounds, as {metric: {min: x, max: y}}.", commands=(PROFILE, ANALYZE), flag=False)
     ranker: str = _opt("objectives", "Ranker plugin that orders the configs.", commands=(PROFILE, ANALYZE), flag=False)
     mode: str = _opt(
@@ -90,14 +92,14 @@ class Config:
     run_config_search_max_model_batch_size: int = _opt(128, "Largest max_batch_size to try (powers of two).", kind="positive")
     run_config_search_min_concurrency: int = _opt(1, "Lowest concurrency to try (powers of two).", kind="positive")
     run_config_search_max_concurrency: int = _opt(1024, "Highest concurrency to try (powers of two).", kind="positive")
-    concurrency: Tuple[int, ...] = _opt((), "Exact concurrency levels to measure, comma-separated (replaces the range).", kind="list_int")
-    batch_sizes: Tuple[int, ...] = _opt((1,), "Client batch sizes, comma-separated.", kind="list_int")
+    concurrency: Tuple[int, ...] = _opt((), "Exact concurrency levels to measure, comma-separated or {start, stop, step} in the file (replaces the range).", kind="list_int")
+    batch_sizes: Tuple[int, ...] = _opt((1,), "Client batch sizes, comma-separated or {start, stop, step} in the file.", kind="list_int")
     remeasure_top_configs: int = _opt(3, "The final race: after the search, the leader and up to this many minus one challengers the Judge cannot yet rank below it are measured again, interleaved, until separated (0 or 1: no race).", kind="count")
     remeasure_rounds: int = _opt(3, "The final race: at most this many more looks at each contender.", kind="count")
 
     # load and measurement --------------------------------------------------------------
     client_protocol: str = _opt("http", "Load generator, by the protocol a plugin offers it under: http (native, fastest) or grpc (tritonclient) built in.")
-    request_rate: Tuple[float, ...] = _opt((), "Open loop: request rates (requests/s) to measure, comma-separated (replaces concurrency).", kind="list_float")
+    request_rate: Tuple[float, ...] = _opt((), "Open loop: request rates (requests/s) to measure, comma-separated or {start, stop, step} in the file (replaces concurrency).", kind="list_float")
     request_distribution: str = _opt("constant", "Open loop: spacing of sends, constant or poisson.", choices=("constant", "poisson"))
     shape: Tuple[str, ...] = _opt((), "Shapes of variable-size inputs, as NAME:d1,d2 (space-separated for several).", kind="list_shape")
     input_data: str = _opt("random", "Request data: random, zero, or a JSON file in perf_analyzer's input-data format.")
@@ -197,12 +199,15 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
         for key in [k for k in given if k in declared]:
             plugin_options[key] = coerce(declared[key].rule(), given.pop(key))
             check(declared[key].rule(), plugin_options[key])
-    for key in raw:
+    for key in list(raw):
         if key not in FIELDS or FIELDS[key].metadata.get("internal"):
-            raise UsageError(_unknown_key(key, source, declared))
+            _foreign_key(key, source, declared)  # warns (and drops) or raises
+            raw.pop(key)
     if isinstance(raw.get("profile_models"), dict):
         raw = {**raw, "profile_models": list(raw["profile_models"]), "per_model": _per_model(raw["profile_models"], source)}
     merged = {**_from_perf_analyzer_flags(raw.get("perf_analyzer_flags")), **raw, **{k: v for k, v in overrides.items() if v is not None}}
+    if isinstance(merged.get("objectives"), (list, tuple, str)):  # Model Analyzer's list form: equal weights
+        merged["objectives"] = {str(metric): 1.0 for metric in split(merged["objectives"])}
     values = {key: coerce(rule(FIELDS[key]), value) for key, value in merged.items()}
     config = Config(**values, plugin_options=plugin_options)
     _check(config)
@@ -230,7 +235,10 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
         for key, value in parameters.items():
             try:
                 convert = as_int if PER_MODEL_PARAMETERS[key] == "list_int" else as_float
-                coerced[key] = tuple(convert(v) for v in split(value))
+                if isinstance(value, dict):  # Model Analyzer's {start, stop, step}
+                    coerced[key] = expand_range(f"parameters.{key} of {name}", value, convert)
+                else:
+                    coerced[key] = tuple(convert(v) for v in split(value))
             except (TypeError, ValueError):
                 raise UsageError(f"parameters.{key} of {name!r} must be a list of positive numbers, got {value!r}") from None
             if any(v <= 0 for v in coerced[key]):
@@ -267,10 +275,28 @@ RENAMED = {
 }
 
 
+class ConfigWarning(UserWarning):
+    """A key that tsweep accepts but that has no effect (shown as one line by the CLI)."""
+
+
+def _foreign_key(key: str, source: str, declared: Mapping[str, ConfigKey]) -> None:
+    """A key that is not tsweep's: a Model Analyzer key tsweep ignores gets one warning
+    line; one it refuses, or an unknown key, one error line (:mod:`tsweep.compat`)."""
+    if key in compat.MODEL_ANALYZER_KEYS:
+        treated = compat.treatment(key, set(FIELDS) | set(declared))
+        if treated.kind == "ignored":
+            warnings.warn(f"config key {key!r} in {source} has no effect in tsweep: {treated.note}", ConfigWarning, stacklevel=4)
+            return
+        if treated.kind == "renamed":
+            raise UsageError(f"config key {key!r} in {source} is Model Analyzer's; tsweep's is {treated.note}")
+        raise UsageError(f"config key {key!r} in {source} (Model Analyzer's) is not supported: {treated.note}")
+    raise UsageError(_unknown_key(key, source, declared))
+
+
 def _unknown_key(key: str, source: str, declared: Mapping[str, ConfigKey]) -> str:
     if key in RENAMED:
         return f"config key {key!r} in {source} is gone: points now end by precision; use {RENAMED[key]} (docs/measurement.md)"
-    keys = [name for name, f in FIELDS.items() if not f.metadata.get("internal")] + list(declared)
+    keys = [name for name, f in FIELDS.items() if not f.metadata.get("internal")] + list(declared) + list(compat.MODEL_ANALYZER_KEYS)
     close = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}?" if close else "see docs/config.md for the valid keys"
     return f"unknown config key {key!r} in {source}: {hint}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
+from tsweep import compat
 from tsweep.config import FIELDS, METRIC_ALIASES, PERF_ANALYZER_FLAGS, Config
 from tsweep.configvalues import ConfigKey
 
@@ -24,63 +25,20 @@ This file is generated from `core/config.py` and the built-in plugins by
 by hand.
 """
 
-#: Model Analyzer's documented config keys (profile and report), as facts about its format.
-MODEL_ANALYZER_KEYS = (
-    "model_repository", "profile_models", "checkpoint_directory", "output_model_repository_path",
-    "override_output_model_repository", "export_path", "concurrency", "batch_sizes", "client_max_retries",
-    "duration_seconds", "monitoring_interval", "collect_cpu_metrics", "client_protocol", "perf_analyzer_path",
-    "perf_analyzer_timeout", "perf_analyzer_cpu_util", "perf_output", "perf_output_path",
-    "perf_analyzer_max_auto_adjusts", "reload_model_disable", "triton_docker_image", "triton_http_endpoint",
-    "triton_install_path", "triton_grpc_endpoint", "triton_metrics_url", "triton_server_path", "triton_output_path",
-    "triton_docker_mounts", "triton_docker_shm_size", "triton_launch_mode", "gpus", "run_config_search_mode",
-    "run_config_search_min_concurrency", "run_config_search_max_concurrency", "run_config_search_min_model_batch_size",
-    "run_config_search_max_model_batch_size", "run_config_search_min_instance_count",
-    "run_config_search_max_instance_count", "run_config_search_disable", "run_config_profile_models_concurrently_enable",
-    "skip_summary_reports", "num_configs_per_model", "num_top_model_configs", "filename_model_inference",
-    "filename_model_gpu", "filename_server_only", "inference_output_fields", "gpu_output_fields",
-    "server_output_fields", "latency_budget", "min_throughput", "constraints", "objectives", "weighting",
-    "triton_server_flags", "perf_analyzer_flags", "triton_server_environment", "triton_docker_labels",
-    "report_model_configs", "plots",
-)  # fmt: skip
-
-#: Keys tsweep has under the same name but where the meaning or the accepted values differ.
-DIFFERENT = {
-    "checkpoint_directory": "holds `results.sqlite`, a SQLite file any SQLite tool opens, not a pickle; a rerun resumes from it",
-    "client_protocol": "default `http` (tsweep's native load generator, the fastest); `grpc` goes through tritonclient",
-    "concurrency": "a list or a comma-separated string; the `{start, stop, step}` range form is not accepted",
-    "batch_sizes": "a list or a comma-separated string; the `{start, stop, step}` range form is not accepted",
-    "objectives": "a mapping `{metric: weight}`; the plain list form is not accepted",
-    "profile_models": "the mapping form takes `model_config_parameters` and `parameters` per model; per-model `objectives` and `constraints` are refused",
-    "run_config_search_mode": "adds `adaptive`, the default, next to `brute` and `quick` (docs/search.md)",
-    "triton_launch_mode": "`local`, `docker` and `remote`, plus any a plugin adds; there is no `c_api`",
-    "triton_docker_image": "default `{image}`, the release of the embedded server",
-    "triton_docker_shm_size": "default `1g`, because the python backend moves tensors through /dev/shm",
-    "triton_server_flags": "refuses the flags tsweep sets itself (ports, addresses, repository, model control)",
-    "triton_docker_mounts": "the repositories are mounted already, read-only, at the same path inside as outside",
-    "perf_analyzer_flags": "only {pa_flags} are understood, mapped onto tsweep's own keys; others are refused with a message, because tsweep does not run perf_analyzer",
-    "report_model_configs": "prints every load level of each config; there are no plots",
-}
-
-#: Model Analyzer keys that tsweep spells differently.
-RENAMED = {"gpus": "triton_gpus (for the docker container; metrics cover every GPU NVML sees)"}
-
 DIFFERENCES = """
 ## For Model Analyzer users
 
 The subcommands `profile`, `analyze` and `report` and the config file (`-f/--config-file`)
-work as you know them; flags are the keys in `--kebab-case`. tsweep's own notes on each
-group of keys follow; the table above has every key tsweep reads.
+work as you know them; flags are the keys in `--kebab-case`. The table below gives every key
+of Model Analyzer's config reference and what tsweep does with it: **same** (the meaning
+Model Analyzer documents), **different** (tsweep has the key; the note says how it differs),
+**renamed** (tsweep's key of another name), **ignored** (accepted, with one warning line
+saying why it has no effect) or **refused** (one error line naming the tsweep way). In
+numbers: {counts}.
 
-**Same name, same meaning:** {same}.
-
-**Same name, different behaviour:**
-
-{different}
-
-**Spelled differently:** {renamed}.
-
-**Not supported** (tsweep refuses them with a message naming the key, rather than ignoring
-them): {unsupported}.
+| Model Analyzer key | in tsweep | note |
+| --- | --- | --- |
+{table}
 
 **Metric names:** Model Analyzer's ({aliases}) are accepted in `objectives` and `constraints`
 and mean tsweep's `throughput`, `latency_*_ms`, `gpu_memory_used_mb`, `gpu_power_w` and
@@ -94,19 +52,23 @@ model folders in the output model repository; the CSV export keeps the name
 
 
 def model_analyzer_section(plugin_keys: Sequence[ConfigKey] = ()) -> str:
-    """Which Model Analyzer keys work unchanged, which differ, which are refused: derived
-    from the schema (and the plugins' keys), so a key added moves to the right list by itself."""
+    """Every Model Analyzer key and its treatment, from :mod:`tsweep.compat` and the keys
+    tsweep reads, so a key added to :class:`Config` (or a plugin) moves to the right row."""
     ours = {name for name, f in FIELDS.items() if not f.metadata.get("internal")} | {k.name for k in plugin_keys}
-    same = [k for k in MODEL_ANALYZER_KEYS if k in ours and k not in DIFFERENT]
-    unsupported = [k for k in MODEL_ANALYZER_KEYS if k not in ours and k not in RENAMED]
     image = FIELDS["triton_docker_image"].default
     pa_flags = ", ".join(f"`{f}`" for f in PERF_ANALYZER_FLAGS)
-    different = "\n".join(f"- `{k}`: {note.replace('{image}', str(image)).replace('{pa_flags}', pa_flags)}." for k, note in DIFFERENT.items())
+    rows, counts = [], {}
+    for key in compat.MODEL_ANALYZER_KEYS:
+        treated = compat.treatment(key, ours)
+        counts[treated.kind] = counts.get(treated.kind, 0) + 1
+        note = treated.note.replace("{image}", str(image)).replace("{pa_flags}", pa_flags)
+        rows.append(f"| `{key}` | {treated.kind} | {note} |")
+    order = ("same", "different", "renamed", "ignored", "refused")
+    total = sum(counts.values())
+    summary = f"{total} keys: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in order)
     return (
-        DIFFERENCES.replace("{same}", ", ".join(f"`{k}`" for k in same))
-        .replace("{different}", different)
-        .replace("{renamed}", "; ".join(f"`{k}` is `{v.split(' ', 1)[0]}` {v.split(' ', 1)[1]}" for k, v in RENAMED.items()))
-        .replace("{unsupported}", ", ".join(f"`{k}`" for k in unsupported))
+        DIFFERENCES.replace("{counts}", summary)
+        .replace("{table}", "\n".join(rows))
         .replace("{aliases}", ", ".join(f"`{a}`" for a in METRIC_ALIASES))
     )
 

@@ -105,6 +105,18 @@ def as_float(value: Any) -> float:
     return float(value)
 
 
+def expand_range(name: str, value: dict, convert) -> tuple:
+    """Model Analyzer's ``{start, stop, step}`` form: start, start + step, ... up to stop
+    (included when it falls on a step); step defaults to 1."""
+    if not {"start", "stop"} <= set(value) <= {"start", "stop", "step"}:
+        raise UsageError(f"config key {name!r}: a range is {{start, stop}} with an optional step, got keys {sorted(map(str, value))}")
+    start, stop, step = convert(value["start"]), convert(value["stop"]), convert(value.get("step", 1))
+    if step <= 0 or start > stop:
+        raise UsageError(f"config key {name!r}: a range needs start <= stop and a step > 0, got {value!r}")
+    count = int((stop - start) / step + 1e-9) + 1
+    return tuple(start + i * step for i in range(count))
+
+
 def coerce(rule: KeyRule, value: Any) -> Any:
     """Turn a YAML or CLI value into the key's type, or say exactly what is wrong."""
     kind, target = rule.kind, rule.type
@@ -115,6 +127,8 @@ def coerce(rule: KeyRule, value: Any) -> Any:
             if isinstance(value, dict):
                 raise ValueError("a list of names")
             return tuple(str(v) for v in split(value))
+        if kind in ("list_int", "list_float") and isinstance(value, dict):
+            return expand_range(rule.name, value, as_int if kind == "list_int" else as_float)
         if kind == "list_int":
             return tuple(as_int(v) for v in split(value))
         if kind == "list_float":

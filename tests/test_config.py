@@ -62,3 +62,79 @@ def test_every_flag_has_help():
         for f in option_fields(command):
             assert f.metadata["help"].endswith("."), f.name
     assert Config().objectives == {"throughput": 1.0}
+
+
+def test_model_analyzer_ranges_and_comma_strings(tmp_path):
+    """{start, stop, step} as Model Analyzer expands it (stop only when on a step), globally
+    and per model; comma strings and lists as before."""
+    text = (
+        "concurrency: {start: 2, stop: 64, step: 8}\n"
+        "batch_sizes: {start: 4, stop: 9}\n"
+        "profile_models:\n"
+        "  mlp:\n"
+        "    parameters:\n"
+        "      concurrency: {start: 1, stop: 4}\n"
+        "      batch_sizes: 1,2,3\n"
+        "      request_rate: {start: 50, stop: 125.5, step: 25}\n"
+    )
+    config = load_config(write(tmp_path, text), {})
+    assert config.concurrency == (2, 10, 18, 26, 34, 42, 50, 58)
+    assert config.batch_sizes == (4, 5, 6, 7, 8, 9)
+    own = config.per_model["mlp"]["parameters"]
+    assert own == {"concurrency": (1, 2, 3, 4), "batch_sizes": (1, 2, 3), "request_rate": (50.0, 75.0, 100.0, 125.0)}
+    assert load_config(write(tmp_path, "request_rate: '10, 20'\n"), {}).request_rate == (10.0, 20.0)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("concurrency: {start: 8, stop: 2}\n", "config key 'concurrency': a range needs start <= stop and a step > 0, got {'start': 8, 'stop': 2}"),
+        ("batch_sizes: {begin: 1, stop: 2}\n", "config key 'batch_sizes': a range is {start, stop} with an optional step, got keys ['begin', 'stop']"),
+        ("concurrency: {start: 1, stop: 8, step: 0}\n", "config key 'concurrency': a range needs start <= stop and a step > 0, got {'start': 1, 'stop': 8, 'step': 0}"),
+        ("run_config_search_mode: brute\noptuna_max_trials: 10\n",
+         "config key 'optuna_max_trials' in {path} (Model Analyzer's) is not supported: there is no optuna mode; run_config_search_mode adaptive is the default"),
+        ("gpus: [all]\n", "config key 'gpus' in {path} is Model Analyzer's; tsweep's is `triton_gpus`: for the docker container; metrics cover every GPU NVML sees"),
+        ("perf_analyzer_paht: /x\n", "unknown config key 'perf_analyzer_paht' in {path}: did you mean 'perf_analyzer_path'?"),
+    ],
+)  # fmt: skip
+def test_model_analyzer_keys_tsweep_refuses_are_one_line(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(UsageError) as err:
+        load_config(path, {})
+    assert str(err.value) == message.replace("{path}", str(path))
+
+
+def test_model_analyzer_keys_without_effect_load_with_one_warning_each(tmp_path):
+    from tsweep.config import ConfigWarning
+
+    path = write(tmp_path, "perf_analyzer_path: /usr/bin/perf_analyzer\ndcgm_disable: true\nlatency_budget: 10\n")
+    with pytest.warns(ConfigWarning) as caught:
+        config = load_config(path, {})
+    assert config.latency_budget == 10.0
+    assert [str(w.message) for w in caught] == [
+        f"config key 'perf_analyzer_path' in {path} has no effect in tsweep: tsweep has no perf_analyzer: its load generator is built in",
+        f"config key 'dcgm_disable' in {path} has no effect in tsweep: tsweep reads GPUs through NVML, not DCGM",
+    ]
+
+
+def test_objectives_as_a_list_weigh_equally(tmp_path):
+    config = load_config(write(tmp_path, "objectives:\n  - perf_latency_p99\n  - perf_throughput\n"), {})
+    assert config.objectives == {"perf_latency_p99": 1.0, "perf_throughput": 1.0}
+    assert load_config(write(tmp_path, "objectives: {perf_latency_p99: 2, perf_throughput: 3}\n"), {}).objectives == {
+        "perf_latency_p99": 2.0, "perf_throughput": 3.0}  # fmt: skip
+
+
+def test_every_model_analyzer_key_has_one_treatment():
+    """The compatibility tables name only Model Analyzer's keys, each at most once, and
+    never refuse or ignore a key tsweep reads."""
+    from tsweep import compat
+    from tsweep.config import FIELDS
+
+    keys = set(compat.MODEL_ANALYZER_KEYS)
+    assert len(keys) == len(compat.MODEL_ANALYZER_KEYS)
+    tables = [compat.DIFFERENT, compat.RENAMED, compat.IGNORED, compat.REFUSED]
+    named = [k for table in tables for k in table]
+    assert set(named) <= keys and len(named) == len(set(named))
+    assert not (set(compat.IGNORED) | set(compat.REFUSED) | set(compat.RENAMED)) & set(FIELDS)
+    unaccounted = [k for k in keys if compat.treatment(k, set(FIELDS)).note == "tsweep does not have it"]
+    assert unaccounted == [], "give these a treatment in tsweep.compat"

@@ -1,0 +1,158 @@
+"""Model Analyzer's config keys, as facts, and what tsweep does with each: the one place.
+
+Every key of Model Analyzer's profile and report reference (docs/config.md and
+docs/config_search.md of triton-inference-server/model_analyzer) is here with its treatment:
+
+* **same**: tsweep has the key, with the meaning Model Analyzer documents;
+* **different**: tsweep has the key, and the note says what differs;
+* **renamed**: tsweep's key of another name does the job;
+* **ignored**: accepted, with one warning line saying why it has no effect in tsweep;
+* **refused**: one error line naming the tsweep way (or saying tsweep lacks it).
+
+The config loader (:mod:`tsweep.config`) warns and refuses from these tables; the reference
+(:mod:`tsweep.configdoc`) renders them; a test checks that every key has a treatment.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import AbstractSet, Dict, Tuple
+
+#: Model Analyzer's documented keys: profile, report, YAML-only and search keys.
+MODEL_ANALYZER_KEYS: Tuple[str, ...] = (
+    # profile: what and where
+    "model_repository", "profile_models", "bls_composing_models", "cpu_only_composing_models",
+    "ensemble_composing_models", "checkpoint_directory", "output_model_repository_path",
+    "override_output_model_repository", "export_path",
+    # load
+    "concurrency", "batch_sizes", "request_rate", "client_max_retries", "client_protocol",
+    # metrics
+    "duration_seconds", "monitoring_interval", "collect_cpu_metrics", "always_report_gpu_metrics",
+    # perf_analyzer and genai-perf
+    "perf_analyzer_path", "perf_analyzer_timeout", "perf_analyzer_cpu_util", "perf_output", "perf_output_path",
+    "perf_analyzer_max_auto_adjusts", "perf_analyzer_flags", "genai_perf_flags",
+    # the server
+    "reload_model_disable", "triton_launch_mode", "triton_docker_image", "triton_http_endpoint",
+    "triton_grpc_endpoint", "triton_metrics_url", "triton_install_path", "triton_server_path",
+    "triton_output_path", "triton_docker_mounts", "triton_docker_shm_size", "triton_docker_labels",
+    "triton_docker_args", "triton_server_flags", "triton_server_environment", "gpus", "dcgm_disable",
+    # the search
+    "run_config_search_mode", "run_config_search_disable", "run_config_search_min_concurrency",
+    "run_config_search_max_concurrency", "run_config_search_min_model_batch_size",
+    "run_config_search_max_model_batch_size", "run_config_search_min_instance_count",
+    "run_config_search_max_instance_count", "run_config_search_min_request_rate",
+    "run_config_search_max_request_rate", "run_config_search_max_binary_search_steps",
+    "run_config_profile_models_concurrently_enable", "request_rate_search_enable",
+    "min_percentage_of_search_space", "max_percentage_of_search_space", "optuna_min_trials",
+    "optuna_max_trials", "optuna_early_exit_threshold", "use_concurrency_formula",
+    "concurrency_sweep_disable", "early_exit_enable", "model_type",
+    # what is best
+    "latency_budget", "min_throughput", "constraints", "objectives", "weighting",
+    # reports and exports
+    "skip_summary_reports", "skip_detailed_reports", "num_configs_per_model", "num_top_model_configs",
+    "filename_model_inference", "filename_model_gpu", "filename_server_only", "inference_output_fields",
+    "gpu_output_fields", "server_output_fields", "report_model_configs", "plots",
+)  # fmt: skip
+
+#: Keys tsweep has under the same name but where the meaning or the accepted values differ.
+DIFFERENT: Dict[str, str] = {
+    "checkpoint_directory": "holds `results.sqlite`, a SQLite file any SQLite tool opens, not a pickle; a rerun resumes from it",
+    "client_protocol": "default `http` (tsweep's native load generator, the fastest); `grpc` goes through tritonclient",
+    "concurrency": "a list, a comma-separated string or a `{start, stop, step}` range",
+    "batch_sizes": "a list, a comma-separated string or a `{start, stop, step}` range",
+    "request_rate": "a list, a comma-separated string or a `{start, stop, step}` range; it replaces concurrency (open loop)",
+    "objectives": "a list (equal weights) or a mapping `{metric: weight}`; ranking maximizes the weighted, normalized objectives",
+    "profile_models": "the mapping form takes `model_config_parameters` and `parameters` per model; other per-model keys are refused",
+    "run_config_search_mode": "adds `adaptive`, the default, next to `brute` and `quick` (docs/search.md); no `optuna`",
+    "triton_launch_mode": "`local`, `docker` and `remote`, plus any a plugin adds; there is no `c_api`",
+    "triton_docker_image": "default `{image}`, the release of the embedded server",
+    "triton_docker_shm_size": "default `1g`, because the python backend moves tensors through /dev/shm",
+    "triton_server_flags": "refuses the flags tsweep sets itself (ports, addresses, repository, model control)",
+    "triton_docker_mounts": "the repositories are mounted already, read-only, at the same path inside as outside",
+    "perf_analyzer_flags": "only {pa_flags} are understood, mapped onto tsweep's own keys; others are refused with a message, because tsweep does not run perf_analyzer",
+    "report_model_configs": "prints every load level of each config; there are no plots",
+    "filename_model_inference": "declared by the CSV reporter plugin; a plain file name under results/",
+    "filename_model_gpu": "declared by the CSV reporter plugin; a plain file name under results/",
+    "filename_server_only": "declared by the CSV reporter plugin; a plain file name under results/",
+}
+
+#: Model Analyzer keys that tsweep spells differently: key -> (tsweep's key, note).
+RENAMED: Dict[str, Tuple[str, str]] = {
+    "gpus": ("triton_gpus", "for the docker container; metrics cover every GPU NVML sees"),
+}
+
+#: Accepted, with one warning line saying why the key has no effect in tsweep.
+IGNORED: Dict[str, str] = {
+    "perf_analyzer_path": "tsweep has no perf_analyzer: its load generator is built in",
+    "perf_analyzer_timeout": "tsweep has no perf_analyzer to time out: request_timeout_s bounds each request, and a point ends by the precision rule",
+    "perf_analyzer_cpu_util": "tsweep has no perf_analyzer process to watch: the client's CPU time is in each point's host metrics",
+    "perf_analyzer_max_auto_adjusts": "tsweep has no perf_analyzer to relaunch: a window too short for enough responses is extended",
+    "dcgm_disable": "tsweep reads GPUs through NVML, not DCGM",
+    "triton_install_path": "only Model Analyzer's c_api launch mode reads it, and tsweep has none (use local)",
+    "collect_cpu_metrics": "tsweep always collects the server process's and the host's CPU and memory",
+    "always_report_gpu_metrics": "tsweep reports GPU metrics whenever a GPU collector recorded them",
+    "skip_detailed_reports": "profile writes no detailed reports; `tsweep report` writes them on request",
+}
+
+#: Ignored only with these values; any other value is refused with the IGNORED note's reason.
+IGNORED_ONLY_WITH: Dict[str, Tuple[object, ...]] = {}
+
+#: Refused: key -> the tsweep way, or what tsweep lacks.
+REFUSED: Dict[str, str] = {
+    "bls_composing_models": "tsweep profiles BLS models as single models for now; it does not search their composing models",
+    "cpu_only_composing_models": "tsweep does not search composing models yet",
+    "ensemble_composing_models": "tsweep does not search an ensemble's composing models yet",
+    "client_max_retries": "tsweep does not retry failed requests: they count as errors (max_error_fraction bounds them)",
+    "duration_seconds": "the idle server's baseline lasts one monitoring_interval",
+    "perf_output": "tsweep has no perf_analyzer output: every window of every point is in the results store",
+    "perf_output_path": "tsweep has no perf_analyzer output: every window of every point is in the results store",
+    "genai_perf_flags": "tsweep does not profile generative models yet",
+    "reload_model_disable": "tsweep loads each variant through Triton's repository API and needs to",
+    "triton_output_path": "the server log is written to <checkpoint_directory>/tritonserver.log",
+    "triton_docker_args": "use triton_docker_mounts, triton_docker_labels, triton_docker_shm_size and triton_gpus",
+    "run_config_search_min_request_rate": "list the rates with request_rate",
+    "run_config_search_max_request_rate": "list the rates with request_rate",
+    "run_config_search_max_binary_search_steps": "the adaptive search bisects the latency budget until the bracket is within 25%",
+    "run_config_profile_models_concurrently_enable": "tsweep profiles models one after the other",
+    "request_rate_search_enable": "list the rates with request_rate",
+    "min_percentage_of_search_space": "there is no optuna mode; run_config_search_mode adaptive is the default",
+    "max_percentage_of_search_space": "there is no optuna mode; run_config_search_mode adaptive is the default",
+    "optuna_min_trials": "there is no optuna mode; run_config_search_mode adaptive is the default",
+    "optuna_max_trials": "there is no optuna mode; run_config_search_mode adaptive is the default",
+    "optuna_early_exit_threshold": "there is no optuna mode; run_config_search_mode adaptive is the default",
+    "use_concurrency_formula": "the adaptive search starts each walk where the best point so far was",
+    "concurrency_sweep_disable": "the adaptive and quick searches already walk the load of the configs they keep",
+    "early_exit_enable": "every tsweep strategy exits early; brute measures everything except what surely cannot win",
+    "model_type": "tsweep profiles generic models only (generative models are not supported yet)",
+    "weighting": "tsweep profiles models one after the other, so there is nothing to weigh",
+    "skip_summary_reports": "choose the reporters to run with the reporters key (e.g. [csv])",
+    "inference_output_fields": "the CSV columns are fixed (docs/reports.md)",
+    "gpu_output_fields": "the CSV columns are fixed (docs/reports.md)",
+    "server_output_fields": "the CSV columns are fixed (docs/reports.md)",
+    "plots": "the reports' charts are fixed (docs/reports.md)",
+}
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """What tsweep does with one Model Analyzer key: ``kind`` is same, different, renamed,
+    ignored or refused; ``note`` says how (empty for same)."""
+
+    kind: str
+    note: str = ""
+
+
+def treatment(key: str, ours: AbstractSet[str]) -> Treatment:
+    """The treatment of ``key``, given the names of the keys tsweep reads (its own and its
+    plugins'). A key tsweep reads and no table mentions is the same as Model Analyzer's."""
+    if key in IGNORED:
+        return Treatment("ignored", IGNORED[key])
+    if key in REFUSED:
+        return Treatment("refused", REFUSED[key])
+    if key in RENAMED:
+        ours_name, note = RENAMED[key]
+        return Treatment("renamed", f"`{ours_name}`: {note}")
+    if key in DIFFERENT:
+        return Treatment("different", DIFFERENT[key])
+    if key in ours:
+        return Treatment("same")
+    return Treatment("refused", "tsweep does not have it")
