@@ -216,18 +216,23 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
 
 #: What the mapping form of profile_models may say about one model.
 PER_MODEL_PARAMETERS = {"concurrency": "list_int", "batch_sizes": "list_int", "request_rate": "list_float"}
+#: The keys a model's own perf_analyzer_flags may set (what requests look like and how they
+#: are spaced); they override the global ones for that model. The rest are global.
+PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution")
+PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags")
 
 
 def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]:
-    """``profile_models: {name: {model_config_parameters: ..., parameters: ...}}`` checked."""
+    """``profile_models: {name: {model_config_parameters: ..., parameters: ...,
+    perf_analyzer_flags: ...}}`` checked."""
     result = {}
     for name, settings in models.items():
         settings = settings or {}
         if not isinstance(settings, dict):
             raise UsageError(f"profile_models entry {name!r} in {source} must be a mapping, got {settings!r}")
-        unknown = set(settings) - {"model_config_parameters", "parameters"}
+        unknown = set(settings) - set(PER_MODEL_KEYS)
         if unknown:
-            raise UsageError(f"profile_models entry {name!r} has unknown key {sorted(unknown)[0]!r}: use model_config_parameters or parameters")
+            raise UsageError(f"profile_models entry {name!r} has unknown key {sorted(unknown)[0]!r}: use {', '.join(PER_MODEL_KEYS)}")
         parameters = settings.get("parameters") or {}
         if not isinstance(parameters, dict) or set(parameters) - set(PER_MODEL_PARAMETERS):
             raise UsageError(f"parameters of {name!r} may set {', '.join(PER_MODEL_PARAMETERS)}, got {parameters!r}")
@@ -246,8 +251,21 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
         mcp = settings.get("model_config_parameters") or {}
         if not isinstance(mcp, dict):
             raise UsageError(f"model_config_parameters of {name!r} must be a mapping of config.pbtxt fields, got {mcp!r}")
-        result[str(name)] = {"parameters": coerced, "model_config_parameters": mcp}
+        result[str(name)] = {"parameters": coerced, "model_config_parameters": mcp, "load": _model_load(name, settings.get("perf_analyzer_flags"))}
     return result
+
+
+def _model_load(model: str, flags: Any) -> Dict[str, Any]:
+    """A model's own perf_analyzer_flags as tsweep's load keys, each coerced and checked as the
+    global key is; flags that only make sense for the whole run are refused by name."""
+    load = {}
+    for key, value in _from_perf_analyzer_flags(flags).items():
+        if key not in PER_MODEL_LOAD_KEYS:
+            flag = next(f for f, (k, _) in PERF_ANALYZER_FLAGS.items() if k == key)
+            raise UsageError(f"perf_analyzer flag {flag!r} of model {model!r} applies to the whole run: set it in the top-level perf_analyzer_flags")
+        load[key] = coerce(rule(FIELDS[key]), value)
+        check(rule(FIELDS[key]), load[key])
+    return load
 
 
 def _from_perf_analyzer_flags(flags: Any) -> Dict[str, Any]:

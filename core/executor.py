@@ -42,18 +42,19 @@ class Executor(Protocol):
 class InProcessExecutor:
     """Measures trials one at a time in this process, against ``session``'s server.
 
-    ``on_restart(server)`` is told when the server had to be started again."""
+    ``load_of(model name)`` gives the load settings of a model's points; ``on_restart(server)``
+    is told when the server had to be started again."""
 
     def __init__(
-        self, session: ServerSession, load: LoadSettings, generator: LoadGeneratorFactory, method: MethodSettings,
-        on_restart: Callable[[RunningServer], None] = lambda server: None,
+        self, session: ServerSession, load_of: Callable[[str], LoadSettings], generator: LoadGeneratorFactory,
+        method: MethodSettings, on_restart: Callable[[RunningServer], None] = lambda server: None,
     ):  # fmt: skip
-        self.session, self.load, self.generator, self.method = session, load, generator, method
+        self.session, self.load_of, self.generator, self.method = session, load_of, generator, method
         self.on_restart = on_restart
 
     def measure(self, model: ModelSpec, trial: Trial, decided: Optional[Decided]) -> Measurement:
         try:
-            m = run_trial(trial, model, self.session, self.load, self.generator, self.method, decided)
+            m = run_trial(trial, model, self.session, self.load_of(model.name), self.generator, self.method, decided)
         except ServerError as exc:  # the server stopped answering its statistics mid-point
             m = failed_point(trial, str(exc))
         if m.status == "failed":

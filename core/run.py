@@ -18,7 +18,7 @@ when that model or server is at hand.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, Mapping, Optional, Tuple
 
 from tsweep import goals
@@ -41,6 +41,12 @@ class Sweeping:
     load_generator: LoadGeneratorFactory
     load: LoadSettings
     method: MethodSettings
+    #: Models whose own perf_analyzer_flags change their load settings.
+    model_loads: Mapping[str, LoadSettings] = field(default_factory=dict)
+
+    def load_of(self, model: str) -> LoadSettings:
+        """The load settings ``model``'s points are measured with."""
+        return self.model_loads.get(model, self.load)
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class Run:
                 strategy=hooks.search_strategy(config.run_config_search_mode),
                 load_generator=hooks.load_generator(config.client_protocol),
                 load=load_settings(config),
+                model_loads={name: load_settings(config, name) for name, own in config.per_model.items() if own.get("load")},
                 method=method_settings(config),
             )
         return cls(

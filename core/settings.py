@@ -47,14 +47,17 @@ def method_settings(config: Config) -> MethodSettings:
     )
 
 
-def load_settings(config: Config) -> LoadSettings:
+def load_settings(config: Config, model: str = "") -> LoadSettings:
+    """The load settings of ``model``: the global ones, overridden by what the model's own
+    perf_analyzer_flags say (shape, input-data, request-distribution)."""
+    own = config.per_model.get(model, {}).get("load", {})
     return LoadSettings(
         protocol=config.client_protocol,
-        shapes=inputs.parse_shapes(list(config.shape)),
-        input_data=config.input_data,
+        shapes=inputs.parse_shapes(list(own.get("shape", config.shape))),
+        input_data=own.get("input_data", config.input_data),
         encoding=config.http_encoding,
         timeout_s=config.request_timeout_s,
-        distribution=config.request_distribution,
+        distribution=own.get("request_distribution", config.request_distribution),
     )
 
 

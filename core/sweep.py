@@ -125,7 +125,8 @@ class Sweep:
         self.launcher = parts.launcher(launch_settings(config, self.output))
         self.spaces = {}
         for model in self.models:  # shapes, input data and spaces must fit every model, before anything runs
-            specs, data = inputs.samples(model.config, parts.load.shapes, parts.load.input_data)
+            load = parts.load_of(model.name)
+            specs, data = inputs.samples(model.config, load.shapes, load.input_data)
             settings = space_settings(config, model.name)
             for batch in settings.batch_sizes:
                 inputs.batches(model.config, specs, data, batch)
@@ -150,7 +151,7 @@ class Sweep:
             raise_open_file_limit()
             self.store = ResultsStore.open(config.checkpoint_path)
             self.session = ServerSession(self.launcher, self.output, config.server_ready_timeout_s, self._collectors)
-            executor = InProcessExecutor(self.session, parts.load, parts.load_generator, parts.method, self.progress.server_started)
+            executor = InProcessExecutor(self.session, parts.load_of, parts.load_generator, parts.method, self.progress.server_started)
             self.runner = TrialRunner(self.store, executor, self.run.goal, self.progress)
             try:  # stop() also when start() fails or is interrupted half-way (a container may exist)
                 server = self.session.start()

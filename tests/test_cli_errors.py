@@ -64,6 +64,8 @@ CASES = [
      "error: cannot read input data file {t}/missing.json: No such file or directory"),
     ("shape not matching the model", lambda t: profile_args(MODEL_REPOSITORY, "--shape", "INPUT:16"),
      "error: shape [16] does not fit input 'INPUT' of model 'mlp' with dims [256]"),
+    ("a model's own shape not matching it", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "own.yaml")),
+     "error: shape [16] does not fit input 'INPUT' of model 'mlp' with dims [256]"),
     ("shape of an unknown input", lambda t: profile_args(MODEL_REPOSITORY, "--shape", "IMAGE:3,224,224"),
      "error: shape given for unknown input 'IMAGE' of model 'mlp': its inputs are INPUT"),
     ("min windows above max", lambda t: profile_args(MODEL_REPOSITORY, "--min-windows", "5", "--max-windows", "4"),
@@ -117,6 +119,7 @@ def test_bad_input(tmp_path: Path, workdir: Path, name, args, message):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("someone else's")
     (tmp_path / "types.yaml").write_text("measurement_window_s: fast\n")
+    (tmp_path / "own.yaml").write_text("profile_models:\n  mlp:\n    perf_analyzer_flags: {shape: 'INPUT:16'}\n")
     (tmp_path / "resnet.yaml").write_text("profile_models: resnet\n")
     (tmp_path / "objective.yaml").write_text("objectives:\n  speed: 1\n")
     (tmp_path / "constraint.yaml").write_text("constraints:\n  latency: {max: 5}\n")

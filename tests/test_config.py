@@ -138,3 +138,40 @@ def test_every_model_analyzer_key_has_one_treatment():
     assert not (set(compat.IGNORED) | set(compat.REFUSED) | set(compat.RENAMED)) & set(FIELDS)
     unaccounted = [k for k in keys if compat.treatment(k, set(FIELDS)).note == "tsweep does not have it"]
     assert unaccounted == [], "give these a treatment in tsweep.compat"
+
+
+def test_a_models_own_perf_analyzer_flags_set_its_load(tmp_path):
+    """The tutorial's pattern: per-model shape (and input data, request distribution) in
+    perf_analyzer_flags, over the global ones for that model only."""
+    from tsweep.run import Run
+    from tsweep.pluginmanager import make_plugin_manager
+
+    text = (
+        "perf_analyzer_flags: {shape: 'INPUT:256', request-distribution: poisson}\n"
+        "profile_models:\n"
+        "  mlp:\n"
+        "    perf_analyzer_flags:\n"
+        "      shape: [INPUT:256]\n"
+        "      input-data: zero\n"
+        "  add_sub: {}\n"
+    )
+    config = load_config(write(tmp_path, text), {"model_repository": "m"})
+    sweeping = Run.build(config, make_plugin_manager(autoload=False), sweep=True).profiling()
+    mlp, other = sweeping.load_of("mlp"), sweeping.load_of("add_sub")
+    assert (mlp.shapes, mlp.input_data, mlp.distribution) == ({"INPUT": (256,)}, "zero", "poisson")
+    assert (other.input_data, other.distribution) == ("random", "poisson") and other == sweeping.load
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ("{max-trials: 4}", "perf_analyzer flag 'max-trials' of model 'mlp' applies to the whole run: set it in the top-level perf_analyzer_flags"),
+        ("{request-distribution: gamma}", "config key 'request_distribution' must be one of constant, poisson, got 'gamma'"),
+        ("{percentil: 95}", "perf_analyzer flag 'percentil' is not supported: tsweep understands "),
+    ],
+)  # fmt: skip
+def test_bad_per_model_perf_analyzer_flags_are_one_line(tmp_path, flags, message):
+    path = write(tmp_path, f"profile_models:\n  mlp:\n    perf_analyzer_flags: {flags}\n")
+    with pytest.raises(UsageError) as err:
+        load_config(path, {})
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)

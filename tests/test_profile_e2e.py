@@ -159,3 +159,28 @@ def test_manual_space_from_model_config_parameters(workdir: Path):
     written = (workdir / "out" / "add_sub_config_1" / "config.pbtxt").read_text()
     assert "max_batch_size: 8" in written and "max_queue_delay_microseconds: 200" in written
     assert "dynamic_batching.max_queue_delay_microseconds=200" in result.stderr  # shown in progress
+
+
+@pytest.mark.slow
+def test_the_tutorials_command_lines_with_a_model_analyzer_style_config(workdir: Path):
+    """examples/perf.yaml with the seed tutorial's profile and report commands, model-analyzer
+    replaced by tsweep: per-model shape flag, a {start, stop, step} concurrency range, a list
+    objective, the latency budget as a flag; then the detailed reports of two configs."""
+    perf = Path(__file__).resolve().parents[1] / "examples" / "perf.yaml"
+    output = workdir / "output"
+    result = run_tsweep("profile", "--model-repository", str(MODEL_REPOSITORY), "--profile-models", "mlp",
+                        "--triton-launch-mode=local", "--output-model-repository-path", f"{output}/", "-f", str(perf),
+                        "--override-output-model-repository", "--latency-budget", "10", cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = stored(workdir)
+    assert {r["variant"] for r in rows} == {"mlp_config_default", "mlp_config_0"}  # the manual space, nothing else
+    assert {1.0, 4.0} <= {r["load_value"] for r in rows} and all(1 <= r["load_value"] <= 4 for r in rows)  # the range (bisected inside)
+    assert "max_queue_delay_microseconds: 100" in (output / "mlp_config_0" / "config.pbtxt").read_text()
+    report = run_tsweep("report", "--report-model-configs", "mlp_config_default,mlp_config_0", "--export-path", str(workdir),
+                        "--config-file", str(perf), cwd=workdir)  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    pdfs = sorted(p.relative_to(workdir).as_posix() for p in (workdir / "reports").rglob("*.pdf"))
+    assert [p for p in pdfs if "detailed" in p] == [f"reports/detailed/{n}/detailed_report.pdf" for n in ("mlp_config_0", "mlp_config_default")]
+    pypdf = pytest.importorskip("pypdf")
+    text = pypdf.PdfReader(workdir / "reports" / "detailed" / "mlp_config_0" / "detailed_report.pdf").pages[0].extract_text()
+    assert "mlp_config_0" in text and "max_batch_size=8" in text
