@@ -34,21 +34,23 @@ def rank(store: ResultsStore, run: Run, models: Sequence[str]) -> Dict[str, List
     result = {}
     for model in models:
         variants = store.variants(model)
-        result[model] = _ranked(store.measurements(model), variants, run)
+        result[model] = _ranked(store.measurements(model), variants, run, model)
     return result
 
 
 def rank_overall(store: ResultsStore, run: Run, models: Sequence[str]) -> List[RankedConfig]:
     """All models' configs in one ranking (``num_top_model_configs``), best first."""
     rows = [m for model in models for m in store.measurements(model)]
-    return _ranked(rows, store.variants(), run)[: run.config.num_top_model_configs]
+    return _ranked(rows, store.variants(), run, None)[: run.config.num_top_model_configs]
 
 
-def _ranked(rows, variants, run: Run) -> List[RankedConfig]:
+def _ranked(rows, variants, run: Run, model: Optional[str]) -> List[RankedConfig]:
+    """``model``'s ranking by its goals (None: all models together, by the global goals)."""
     points = repeats.merge(rows, run.catalogue)
     defaults = [v["name"] for v in variants if v["is_default"]]
-    judge = Judge.from_history(run.goal, rows)
-    ranking = run.ranker.rank(points, dict(run.objectives), list(run.constraints), run.catalogue, defaults, judge)
+    wanted = run.goals_of(model)
+    judge = Judge.from_history(wanted.goal, rows)
+    ranking = run.ranker.rank(points, dict(wanted.objectives), list(wanted.constraints), run.catalogue, defaults, judge)
     return mark_ties([with_aliases(r, variants) for r in ranking], judge)
 
 
@@ -96,6 +98,7 @@ def report_context(store: ResultsStore, run: Run, report_model_configs: Optional
         mode=run.config.mode,
         objectives=dict(run.objectives),
         constraints=tuple(run.constraints),
+        model_goals={m: (dict(g.objectives), tuple(g.constraints)) for m, g in run.model_goals.items()},
         num_configs_per_model=run.config.num_configs_per_model,
         report_model_configs=dict(report_model_configs or {}),
         server_baseline=store.server_baseline(),

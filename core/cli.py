@@ -146,7 +146,7 @@ def print_ranking(model: str, ranking: Sequence[RankedConfig], run: Run, limit: 
     rows = shown(ranking, limit)
     typer.echo(f"\nRanking of {model} ({len(ranking)} configs measured):")
     print_table(rows)
-    typer.echo(verdict(model, ranking, list(run.constraints)))
+    typer.echo(verdict(model, ranking, list(run.goals_of(model).constraints)))
 
 
 def print_overall(ranking: Sequence[RankedConfig]) -> None:

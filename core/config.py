@@ -206,8 +206,8 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
     if isinstance(raw.get("profile_models"), dict):
         raw = {**raw, "profile_models": list(raw["profile_models"]), "per_model": _per_model(raw["profile_models"], source)}
     merged = {**_from_perf_analyzer_flags(raw.get("perf_analyzer_flags")), **raw, **{k: v for k, v in overrides.items() if v is not None}}
-    if isinstance(merged.get("objectives"), (list, tuple, str)):  # Model Analyzer's list form: equal weights
-        merged["objectives"] = {str(metric): 1.0 for metric in split(merged["objectives"])}
+    if "objectives" in merged:
+        merged["objectives"] = _objectives_form(merged["objectives"])
     values = {key: coerce(rule(FIELDS[key]), value) for key, value in merged.items()}
     config = Config(**values, plugin_options=plugin_options)
     _check(config)
@@ -219,7 +219,7 @@ PER_MODEL_PARAMETERS = {"concurrency": "list_int", "batch_sizes": "list_int", "r
 #: The keys a model's own perf_analyzer_flags may set (what requests look like and how they
 #: are spaced); they override the global ones for that model. The rest are global.
 PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution")
-PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags")
+PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags", "objectives", "constraints")
 
 
 def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]:
@@ -252,7 +252,21 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
         if not isinstance(mcp, dict):
             raise UsageError(f"model_config_parameters of {name!r} must be a mapping of config.pbtxt fields, got {mcp!r}")
         result[str(name)] = {"parameters": coerced, "model_config_parameters": mcp, "load": _model_load(name, settings.get("perf_analyzer_flags"))}
+        for section in ("objectives", "constraints"):  # replace the global ones for this model
+            if settings.get(section) is not None:
+                value = _objectives_form(settings[section]) if section == "objectives" else settings[section]
+                result[str(name)][section] = coerce(KeyRule(f"{section} of {name}", "Dict"), value)
+                for metric in result[str(name)][section]:
+                    canonical_metric(metric, f"{section} of {name!r}")
     return result
+
+
+def _objectives_form(value: Any) -> Any:
+    """Model Analyzer's list form of objectives (``[perf_latency_p99, perf_throughput]``) as
+    equal weights; a mapping (or anything else, refused later) as given."""
+    if isinstance(value, (list, tuple, str)):
+        return {str(metric): 1.0 for metric in split(value)}
+    return value
 
 
 def _model_load(model: str, flags: Any) -> Dict[str, Any]:

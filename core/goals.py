@@ -1,7 +1,14 @@
-"""The user's objectives and constraints, from config keys and flags to typed values."""
+"""The user's objectives and constraints, from config keys and flags to typed values.
+
+A model's own ``objectives`` or ``constraints`` (in its ``profile_models`` entry) replace the
+global ones for that model, as in Model Analyzer; ``latency_budget`` and ``min_throughput``
+hold for every model, and the tighter of them and a model's own bound on p99 latency or
+throughput is the goal its search aims at.
+"""
 from __future__ import annotations
 
-from typing import Dict, List
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from tsweep.catalogue import Catalogue
 from tsweep.config import Config, canonical_metric
@@ -10,9 +17,54 @@ from tsweep.judge import goal_constraints
 from tsweep.records import Constraint, SearchGoal
 
 
-def objectives(config: Config, known: Catalogue) -> Dict[str, float]:
+@dataclass(frozen=True)
+class Goals:
+    """What one model (or the overall ranking) is ranked by and searched for."""
+
+    objectives: Mapping[str, float]
+    constraints: Tuple[Constraint, ...]
+    goal: SearchGoal
+
+
+def for_model(config: Config, known: Catalogue, model: Optional[str] = None) -> Goals:
+    """The goals of ``model`` (the global ones for None or a model without its own)."""
+    own: Mapping[str, Any] = config.per_model.get(model, {}) if model else {}
+    explicit = _constraints(own.get("constraints", config.constraints), known)
+    goal = search_goal(config)
+    for c in explicit:  # a model's own bound on p99 latency or throughput sharpens its search goal
+        if c.metric == "latency_p99_ms" and c.max is not None and "constraints" in own:
+            goal = SearchGoal(_tighter(goal.latency_budget_ms, c.max, min), goal.min_throughput)
+        if c.metric == "throughput" and c.min is not None and "constraints" in own:
+            goal = SearchGoal(goal.latency_budget_ms, _tighter(goal.min_throughput, c.min, max))
+    return Goals(
+        objectives=_objectives(own.get("objectives", config.objectives), known),
+        constraints=_tightest(explicit + goal_constraints(goal)),
+        goal=goal,
+    )
+
+
+def _tightest(constraints: List[Constraint]) -> Tuple[Constraint, ...]:
+    """One constraint per metric, with the tightest bounds given (a budget flag and an explicit
+    bound on the same metric must not hide one another)."""
+    merged: Dict[str, Constraint] = {}
+    for c in constraints:
+        old = merged.get(c.metric)
+        if old is None:
+            merged[c.metric] = c
+            continue
+        low = max((v for v in (old.min, c.min) if v is not None), default=None)
+        high = min((v for v in (old.max, c.max) if v is not None), default=None)
+        merged[c.metric] = Constraint(c.metric, low, high)
+    return tuple(merged.values())
+
+
+def _tighter(current: Optional[float], bound: float, pick) -> float:
+    return bound if current is None else pick(current, bound)
+
+
+def _objectives(given: Mapping[str, Any], known: Catalogue) -> Dict[str, float]:
     result = {}
-    for name, weight in config.objectives.items():
+    for name, weight in given.items():
         metric = _known(canonical_metric(name, "objectives"), known, "objective")
         try:
             result[metric] = float(weight)
@@ -21,9 +73,9 @@ def objectives(config: Config, known: Catalogue) -> Dict[str, float]:
     return result
 
 
-def constraints(config: Config, known: Catalogue) -> List[Constraint]:
+def _constraints(given: Mapping[str, Any], known: Catalogue) -> List[Constraint]:
     found: List[Constraint] = []
-    for name, bounds in config.constraints.items():
+    for name, bounds in given.items():
         metric = _known(canonical_metric(name, "constraints"), known, "constraint")
         if not isinstance(bounds, dict) or not bounds or set(bounds) - {"min", "max"}:
             raise UsageError(f"constraint {name!r} must be a mapping with min and/or max, got {bounds!r}")
@@ -31,7 +83,7 @@ def constraints(config: Config, known: Catalogue) -> List[Constraint]:
             found.append(Constraint(metric, _num(bounds.get("min")), _num(bounds.get("max"))))
         except (TypeError, ValueError):
             raise UsageError(f"constraint {name!r} bounds must be numbers, got {bounds!r}") from None
-    return found + goal_constraints(search_goal(config))
+    return found
 
 
 def search_goal(config: Config) -> SearchGoal:

@@ -21,7 +21,8 @@ class ReportContext:
     ``report_model_configs`` is set by ``tsweep report``: ``{requested config: the variant
     whose rows hold its results}`` (an identical twin may have been measured instead).
     ``server_baseline`` is the idle server's ``{metric: value}``, empty when no collector
-    took one.
+    took one. ``model_goals`` holds ``(objectives, constraints)`` of the models that have
+    their own (:meth:`goals_of` picks).
     """
 
     metrics: Catalogue = field(default_factory=lambda: Catalogue(()))
@@ -33,3 +34,8 @@ class ReportContext:
     num_configs_per_model: int = 3
     report_model_configs: Mapping[str, str] = field(default_factory=dict)
     server_baseline: Mapping[str, float] = field(default_factory=dict)
+    model_goals: Mapping[str, Tuple[Mapping[str, float], Tuple[Constraint, ...]]] = field(default_factory=dict)
+
+    def goals_of(self, model: str) -> Tuple[Mapping[str, float], Tuple[Constraint, ...]]:
+        """``(objectives, constraints)`` that ``model`` was ranked by."""
+        return self.model_goals.get(model, (self.objectives, self.constraints))

@@ -62,6 +62,13 @@ class Run:
     ranker: Ranker
     reporters: Mapping[str, Reporter]
     sweeping: Optional[Sweeping] = None
+    #: Models with objectives or constraints of their own (their profile_models entry).
+    model_goals: Mapping[str, goals.Goals] = field(default_factory=dict)
+
+    def goals_of(self, model: Optional[str]) -> goals.Goals:
+        """What ``model`` is ranked by and searched for; None: the overall ranking's."""
+        own = self.model_goals.get(model) if model else None
+        return own or goals.Goals(self.objectives, self.constraints, self.goal)
 
     @classmethod
     def build(cls, config: Config, hooks: Hooks, sweep: bool = False) -> "Run":
@@ -82,13 +89,19 @@ class Run:
                 model_loads={name: load_settings(config, name) for name, own in config.per_model.items() if own.get("load")},
                 method=method_settings(config),
             )
+        overall = goals.for_model(config, catalogue)
         return cls(
             config=config,
             hooks=hooks,
             catalogue=catalogue,
-            objectives=goals.objectives(config, catalogue),
-            constraints=tuple(goals.constraints(config, catalogue)),
-            goal=goals.search_goal(config),
+            objectives=overall.objectives,
+            constraints=overall.constraints,
+            goal=overall.goal,
+            model_goals={
+                name: goals.for_model(config, catalogue, name)
+                for name, own in config.per_model.items()
+                if "objectives" in own or "constraints" in own
+            },
             ranker=hooks.ranker(config.ranker),
             reporters=chosen_reporters(config, hooks),
             sweeping=sweeping,

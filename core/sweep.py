@@ -152,7 +152,7 @@ class Sweep:
             self.store = ResultsStore.open(config.checkpoint_path)
             self.session = ServerSession(self.launcher, self.output, config.server_ready_timeout_s, self._collectors)
             executor = InProcessExecutor(self.session, parts.load_of, parts.load_generator, parts.method, self.progress.server_started)
-            self.runner = TrialRunner(self.store, executor, self.run.goal, self.progress)
+            self.runner = TrialRunner(self.store, executor, lambda model: self.run.goals_of(model).goal, self.progress)
             try:  # stop() also when start() fails or is interrupted half-way (a container may exist)
                 server = self.session.start()
                 self.progress.server_started(server)
@@ -177,7 +177,8 @@ class Sweep:
                 self.store.add_variant(v)
             self.variants.update({v.digest: v for v in variants})
             space = dataclasses.replace(self.spaces[model.name], variants=tuple(variants))
-            self.runner.search(model, self.run.profiling().strategy(space, self.run.goal), len(variants))
+            goal = self.run.goals_of(model.name).goal
+            self.runner.search(model, self.run.profiling().strategy(space, goal), len(variants))
             self.searched.append(model.name)
 
     def race(self) -> None:

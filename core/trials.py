@@ -8,7 +8,7 @@ commits each result to the store at once, and reports progress.
 from __future__ import annotations
 
 import time
-from typing import List, Mapping, Sequence
+from typing import Callable, List, Mapping, Sequence
 
 from tsweep import analysis, race
 from tsweep.executor import Executor
@@ -22,10 +22,11 @@ from tsweep.store import ResultsStore
 class TrialRunner:
     """Measures trials one by one through ``executor``, committing each to the store; counts
     what it did. A point ends early once the Judge says no decision it feeds can change
-    (:meth:`Judge.decided`, against the best point of the model so far)."""
+    (:meth:`Judge.decided`, against the best point of the model so far); ``goal_of(model
+    name)`` is the goal that decides it."""
 
-    def __init__(self, store: ResultsStore, executor: Executor, goal: SearchGoal, progress: Progress):
-        self.store, self.executor, self.goal, self.progress = store, executor, goal, progress
+    def __init__(self, store: ResultsStore, executor: Executor, goal_of: Callable[[str], SearchGoal], progress: Progress):
+        self.store, self.executor, self.goal_of, self.progress = store, executor, goal_of, progress
         self.measured = self.resumed = self.stable = 0
         self.measuring_s = 0.0
         self.failed: List[Measurement] = []
@@ -49,7 +50,7 @@ class TrialRunner:
         top, looks = run.config.remeasure_top_configs, 1 + run.config.remeasure_rounds
         while True:
             ranking = analysis.rank(self.store, run, [model.name])[model.name]
-            judge = Judge.from_history(run.goal, history)
+            judge = Judge.from_history(run.goals_of(model.name).goal, history)
             trials = race.next_looks(ranking, history, judge, top, looks, variants)
             if not self.run(model, trials, history):
                 break
@@ -61,7 +62,7 @@ class TrialRunner:
         todo = [t for t in trials if t.key not in done]
         for trial in todo:
             self.progress.trial_started(trial, len(history), self.planned, time.monotonic() - self.started)
-            judge = Judge.from_history(self.goal, history)
+            judge = Judge.from_history(self.goal_of(model.name), history)
             rival = best_rival(history, judge, trial.point)
             m = self.executor.measure(model, trial, lambda p: judge.decided(p, rival))
             self.store.add(m)

@@ -166,4 +166,4 @@ def test_third_party_collector_is_offered_and_its_metric_is_known():
     assert [type(c) for c in offered if not isinstance(c, SampledCollector)] == [HostLoad]
     known = known_metrics(hooks.metric_infos())
     assert known["host_load_1m"] == HOST_LOAD and known["throughput"].higher_is_better
-    assert goals.constraints(load_config(None, {"constraints": {"host_load_1m": {"max": 4}}}), known)[0].max == 4
+    assert goals.for_model(load_config(None, {"constraints": {"host_load_1m": {"max": 4}}}), known).constraints[0].max == 4

@@ -76,3 +76,42 @@ def test_intervals_decide_ties():
     )
     quiet = rank_([replace(r, throughput_ci=0.4) for r in rows])
     assert all(not r.tied_with for r in quiet)  # same order, but now the differences are real
+
+
+def test_a_models_own_objectives_and_constraints_replace_the_global_ones(tmp_path):
+    """profile_models.<model>.objectives / constraints (Model Analyzer's per-model keys):
+    model b is ranked by latency under its own budget, model a by the global throughput;
+    the budget flag still holds for both, and b's search aims at the tighter bound."""
+    from tsweep import analysis, modelconfig
+    from tsweep.config import load_config
+    from tsweep.pluginmanager import make_plugin_manager
+    from tsweep.records import Variant
+    from tsweep.run import Run
+    from tsweep.store import ResultsStore
+
+    (tmp_path / "c.yaml").write_text(
+        "latency_budget: 50\n"
+        "objectives: [perf_throughput]\n"
+        "profile_models:\n"
+        "  a: {}\n"
+        "  b:\n"
+        "    objectives: [perf_latency_p99]\n"
+        "    constraints: {perf_latency_p99: {max: 20}}\n"
+    )
+    config = load_config(tmp_path / "c.yaml", {"checkpoint_directory": str(tmp_path / "ck")})
+    run = Run.build(config, make_plugin_manager(autoload=False))
+    assert run.goals_of("b").objectives == {"latency_p99_ms": 1.0} and run.goals_of("a").objectives == {"throughput": 1.0}
+    assert (run.goals_of("b").goal.latency_budget_ms, run.goals_of("a").goal.latency_budget_ms) == (20.0, 50.0)
+    with ResultsStore.open(config.checkpoint_path) as store:
+        for model in ("a", "b"):
+            for name, text, thr, p99 in ((f"{model}_config_default", "", 100.0, 5.0), (f"{model}_config_0", "max_batch_size: 8", 300.0, 15.0),
+                                         (f"{model}_config_1", "max_batch_size: 16", 500.0, 30.0)):  # fmt: skip
+                store.add_variant(Variant(model, modelconfig.parse(text), is_default=not text, name=name))
+                store.add(Measurement(model=model, variant=name, variant_digest=name, load_kind="concurrency", load_value=4,
+                                      batch_size=1, status="ok", throughput=thr, latency_p99_ms=p99))  # fmt: skip
+        ranked = analysis.rank(store, run, ["a", "b"])
+    assert [r.variant for r in ranked["a"] if r.passes] == ["a_config_1", "a_config_0", "a_config_default"]  # 30 ms < 50
+    assert [r.variant for r in ranked["b"] if r.passes] == ["b_config_default", "b_config_0"]  # lowest p99 first, 30 ms out
+    with pytest.raises(Exception, match="unknown objective metric 'speed'"):
+        (tmp_path / "d.yaml").write_text("profile_models:\n  b:\n    objectives: {speed: 1}\n")
+        Run.build(load_config(tmp_path / "d.yaml", {}), make_plugin_manager(autoload=False))

@@ -123,7 +123,7 @@ def section(title: str, *flowables) -> KeepTogether:
     return KeepTogether([Paragraph(esc(title), HEADING), *flowables])
 
 
-def run_facts(context: ReportContext, include_goals: bool = True) -> List[Paragraph]:
+def run_facts(context: ReportContext, include_goals: bool = True, model: str = "") -> List[Paragraph]:
     """Where the numbers were measured and what was asked: the header of every report."""
     facts = [
         labelled("Machine", machine.summary(context.machine), SMALL),
@@ -131,9 +131,9 @@ def run_facts(context: ReportContext, include_goals: bool = True) -> List[Paragr
         labelled("Mode", context.mode, SMALL),
     ]
     if include_goals:
-        objectives = context.objectives
+        objectives, constraints = context.goals_of(model)  # a model's own, else the run's
         facts.append(labelled("Objectives", ", ".join(f"{k} (weight {v:g})" for k, v in objectives.items()) or "none", SMALL))
-        facts.append(labelled("Constraints", describe_constraints(context.constraints), SMALL))
+        facts.append(labelled("Constraints", describe_constraints(constraints), SMALL))
     return facts
 
 

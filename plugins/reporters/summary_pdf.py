@@ -82,7 +82,7 @@ def table_rows(rows: Sequence[RankedConfig], memory: Optional[str], utilization:
 
 
 def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurement], context: ReportContext) -> list:
-    constraints = list(context.constraints)
+    constraints = list(context.goals_of(model)[1])
     mode = context.mode
     known = context.metrics
     rows = shown(ranking, context.num_configs_per_model)
@@ -90,7 +90,7 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
     chart_width = width * 0.72  # both charts and the verdict fit on the first page
     memory, utilization = resources.memory_metric(points), resources.utilization_metric(points)
 
-    parts: list = [pdf.para(f"Summary: {model}", pdf.TITLE), *pdf.run_facts(context), pdf.spacer()]
+    parts: list = [pdf.para(f"Summary: {model}", pdf.TITLE), *pdf.run_facts(context, model=model), pdf.spacer()]
     parts.append(pdf.section("Verdict", pdf.para(verdict(model, ranking, constraints))))
     focus = "throughput at each load" if mode == "offline" else "throughput against p99 latency"
     top = min(len(ranking), context.num_configs_per_model)
