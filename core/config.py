@@ -59,6 +59,7 @@ class Config:
     triton_docker_mounts: Tuple[str, ...] = _opt((), "More volumes for docker mode, as host:container[:ro|rw] strings (the model repositories are mounted already).", flag=False, kind="list_str")
     triton_docker_labels: Dict[str, Any] = _opt({}, "Labels of the container in docker mode, as {name: value}, besides tsweep's own.", flag=False)
     triton_launch_options: Dict[str, Any] = _opt({}, "Options of a launch mode that a plugin adds, as {key: value}: see the plugin's documentation.", flag=False)
+    triton_output_path: Optional[str] = _opt(None, "File the server's log is written to in local and docker modes; default: <checkpoint_directory>/tritonserver.log.")
     server_ready_timeout_s: float = _opt(120.0, "Seconds to wait for the server (and each model) to become ready.", kind="positive")
 
     # outputs -------------------------------------------------------------------------
@@ -113,6 +114,7 @@ class Config:
     min_windows: int = _opt(3, "Fewest windows per point (an interval needs a few).", kind="positive")
     max_windows: int = _opt(10, "Most windows per look at a point; a look that reaches it first is kept as unstable, with its wider intervals, and where a decision is close the final race looks again.", kind="positive")
     monitoring_interval: float = _opt(1.0, "Seconds between two samples of the metric collectors (GPU, Triton metrics, server process).", kind="positive")
+    duration_seconds: Optional[float] = _opt(None, "Seconds the idle server's baseline (server-only metrics) is sampled for, before any model loads; default: one monitoring_interval.", kind="positive")
     perf_analyzer_flags: Dict[str, Any] = _opt({}, "Load options in perf_analyzer's names, mapped onto the keys above (see below).", flag=False)
 
     # filled from the mapping form of profile_models, not a key of its own
@@ -219,7 +221,7 @@ PER_MODEL_PARAMETERS = {"concurrency": "list_int", "batch_sizes": "list_int", "r
 #: The keys a model's own perf_analyzer_flags may set (what requests look like and how they
 #: are spaced); they override the global ones for that model. The rest are global.
 PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution")
-PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags", "objectives", "constraints")
+PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags", "objectives", "constraints", "cpu_only")
 
 
 def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]:
@@ -252,6 +254,7 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
         if not isinstance(mcp, dict):
             raise UsageError(f"model_config_parameters of {name!r} must be a mapping of config.pbtxt fields, got {mcp!r}")
         result[str(name)] = {"parameters": coerced, "model_config_parameters": mcp, "load": _model_load(name, settings.get("perf_analyzer_flags"))}
+        result[str(name)]["cpu_only"] = coerce(KeyRule(f"cpu_only of {name}", "bool"), settings.get("cpu_only", False))
         for section in ("objectives", "constraints"):  # replace the global ones for this model
             if settings.get(section) is not None:
                 value = _objectives_form(settings[section]) if section == "objectives" else settings[section]

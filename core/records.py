@@ -44,7 +44,8 @@ class LaunchSettings:
     ``model_repository`` is the directory the server must serve: tsweep's output model
     repository, where the variants are written. ``source_repository`` is the user's model
     repository the variants were copied from (a server in a container must see it too:
-    version folders may hold symlinks into it). ``log_dir`` is where the server log goes.
+    version folders may hold symlinks into it). ``server_log`` is the file the server's
+    output goes to.
     ``environment`` is added to the server's environment. ``options`` is the free-form
     ``triton_launch_options`` mapping, for launch modes that plugins add: each documents its
     own keys.
@@ -63,6 +64,13 @@ class LaunchSettings:
     environment: Mapping[str, str] = field(default_factory=dict)
     container: ContainerSettings = field(default_factory=ContainerSettings)
     options: Mapping[str, Any] = field(default_factory=dict)
+    log_path: Optional[Path] = None
+
+    @property
+    def server_log(self) -> Path:
+        """Where a started server's output goes: ``log_path`` (``triton_output_path``), else
+        ``<log_dir>/tritonserver.log``."""
+        return self.log_path or self.log_dir / "tritonserver.log"
 
 
 @dataclass(frozen=True)
@@ -192,7 +200,8 @@ class SpaceSettings:
     """The user's bounds and lists for one model's config space (Model Analyzer's keys).
 
     Lists, when given, replace the automatic ranges: ``concurrency`` / ``request_rate`` the
-    load levels, ``model_config_parameters`` the generated variants.
+    load levels, ``model_config_parameters`` the generated variants. ``gpu_available``: the
+    variants may use GPU instances (a GPU is visible and the model is not ``cpu_only``).
     """
 
     min_instance_count: int = 1

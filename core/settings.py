@@ -30,7 +30,7 @@ def space_settings(config: Config, model: str) -> SpaceSettings:
         batch_sizes=parameters.get("batch_sizes", tuple(config.batch_sizes)),
         model_config_parameters=own.get("model_config_parameters", {}),
         search_disable=config.run_config_search_disable,
-        gpu_available=gpus.gpu_available(),
+        gpu_available=gpus.gpu_available() and not own.get("cpu_only", False),  # cpu_only: KIND_CPU variants only
     )
 
 
@@ -82,4 +82,5 @@ def launch_settings(config: Config, output: Path) -> LaunchSettings:
             labels=dict(config.triton_docker_labels),
         ),
         options=dict(config.triton_launch_options),
+        log_path=Path(config.triton_output_path) if config.triton_output_path else None,
     )

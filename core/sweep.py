@@ -160,7 +160,8 @@ class Sweep:
                 self.store.set_meta("server", server.description)
                 self.store.set_meta("machine", json.dumps(machine.describe()))
                 if self.session.collectors and not self.store.server_baseline():  # a resumed run keeps the first one
-                    self.store.save_server_baseline(server_baseline(self.session.collectors, config.monitoring_interval))
+                    idle_s = config.duration_seconds or config.monitoring_interval
+                    self.store.save_server_baseline(server_baseline(self.session.collectors, idle_s))
             except BaseException as exc:
                 self.__exit__(type(exc), exc, None)
                 raise

@@ -175,3 +175,33 @@ def test_bad_per_model_perf_analyzer_flags_are_one_line(tmp_path, flags, message
     with pytest.raises(UsageError) as err:
         load_config(path, {})
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_cpu_only_models_get_cpu_instances_where_a_gpu_is_visible(tmp_path, monkeypatch):
+    """profile_models.<model>.cpu_only, as Model Analyzer documents it: that model's generated
+    variants use KIND_CPU instances while the others use the GPU (GPU presence faked at the
+    one function that asks NVML; no GPU here)."""
+    from tsweep import gpus, repository
+    from tsweep.pluginmanager import make_plugin_manager
+    from tsweep.settings import space_settings
+
+    from tests.support import MODEL_REPOSITORY
+
+    monkeypatch.setattr(gpus, "gpu_available", lambda: True)
+    config = load_config(write(tmp_path, "profile_models:\n  mlp: {cpu_only: true}\n  add_sub: {}\n"), {})
+    hooks = make_plugin_manager(autoload=False)
+    kinds = {}
+    for model in repository.find_models(str(MODEL_REPOSITORY), ("mlp", "add_sub")):
+        space = hooks.config_space(model, space_settings(config, model.name))
+        kinds[model.name] = {v.coordinates.kind for v in space.variants if not v.is_default}
+    assert kinds == {"mlp": {"KIND_CPU"}, "add_sub": {"KIND_GPU"}}
+    with pytest.raises(UsageError, match="config key 'cpu_only of mlp' must be true or false, got 'maybe'"):
+        load_config(write(tmp_path, "profile_models:\n  mlp: {cpu_only: maybe}\n"), {})
+
+
+def test_triton_output_path_names_the_server_log(tmp_path):
+    from tsweep.settings import launch_settings
+
+    config = load_config(write(tmp_path, "triton_output_path: /tmp/x/triton.log\n"), {})
+    assert launch_settings(config, tmp_path).server_log == Path("/tmp/x/triton.log")
+    assert launch_settings(load_config(None, {}), tmp_path).server_log == Path("./checkpoints/tritonserver.log")

@@ -47,7 +47,8 @@ def served_repo(tmp_path, model_repo):
 
 
 def test_starts_on_loopback_serves_models_and_stops_its_process_group(tmp_path, served_repo):
-    launcher = LocalLauncher(LaunchSettings(model_repository=served_repo, log_dir=tmp_path / "logs", ready_timeout_s=60))
+    log_file = tmp_path / "elsewhere" / "triton.txt"  # triton_output_path
+    launcher = LocalLauncher(LaunchSettings(model_repository=served_repo, log_dir=tmp_path / "logs", ready_timeout_s=60, log_path=log_file))
     launcher.preflight()
     server = launcher.start()
     try:
@@ -68,7 +69,7 @@ def test_starts_on_loopback_serves_models_and_stops_its_process_group(tmp_path, 
         assert eventually(lambda: client.stats("add_sub_config_default").success_count) == 1
         with pytest.raises(ServerError, match="Triton refused POST /v2/repository/models/add_sub_config_0/load: .*add_sub_config_0"):
             client.load_model("add_sub_config_0")
-        assert server.log_path.is_file() and "Started HTTPService" in server.log_path.read_text()
+        assert server.log_path == log_file and "Started HTTPService" in log_file.read_text()
     finally:
         launcher.stop()
     with pytest.raises(ProcessLookupError):

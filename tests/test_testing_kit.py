@@ -64,3 +64,38 @@ def test_a_small_real_sweep(tsweep_sweep):
     assert [r.variant for r in reporter.ranking] == ["identity_config_default"]
     assert probe.process.exe.endswith("/tritonserver") and "Started HTTPService" in result.log_path.read_text()
     assert (result.output_repository / "identity_config_default" / "config.pbtxt").is_file()
+
+
+class IdleClock:
+    """A collector that records when it is started and stopped (time.monotonic())."""
+
+    def __init__(self):
+        self.spans = []
+
+    def describe(self):
+        return ()
+
+    def start(self):
+        import time
+
+        self.spans.append([time.monotonic()])
+
+    def stop(self, since):
+        import time
+
+        self.spans[-1].append(time.monotonic())
+        return {}
+
+    @hookimpl
+    def tsweep_metric_collectors(self):
+        return [self]
+
+
+@pytest.mark.server
+def test_duration_seconds_is_how_long_the_idle_server_is_sampled(tsweep_sweep):
+    clock = IdleClock()
+    result = tsweep_sweep(clock, duration_seconds=0.8, monitoring_interval=0.1)
+    assert result.outcome.measured == 1
+    first_start, first_stop = clock.spans[0]  # the baseline comes first, before any model loads
+    assert first_stop - first_start >= 0.8
+    assert len(clock.spans) >= 2  # and the point's own sample after it

@@ -6,8 +6,9 @@ the user's model repository) at the same path inside as outside, read-only: Trit
 reads it, and a root-owned ``__pycache__`` would otherwise land in the user's folder. Its
 HTTP, gRPC and metrics ports are published on 127.0.0.1 only, on host ports Docker picks
 (no race between choosing a free port and binding it). The log is followed into
-``<log_dir>/tritonserver.log``. The container carries the label ``tsweep`` and is removed
-on every way out: normal stop, a failed or interrupted start, Ctrl-C.
+``settings.server_log`` (``<log_dir>/tritonserver.log`` unless ``triton_output_path`` says).
+The container carries the label ``tsweep`` and is removed on every way out: normal stop, a
+failed or interrupted start, Ctrl-C.
 
 The Docker SDK (``pip install 'tsweep[docker]'``) is imported only when this mode is
 chosen, so tsweep works without it.
@@ -154,8 +155,8 @@ class DockerLauncher:
     def start(self) -> RunningServer:
         if self._client is None:
             self.preflight()
-        self.settings.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.settings.log_dir / "tritonserver.log"
+        log_path = self.settings.server_log
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         image = self.settings.container.image
         self._name = f"tsweep-triton-{uuid.uuid4().hex[:12]}"
         print(f"tsweep: starting container {self._name} from {image} (Docker pulls the image first if it is not here)", file=sys.stderr)

@@ -1,8 +1,9 @@
 """Launch mode ``local``: run tritonserver as a child process on this machine.
 
 The server binds 127.0.0.1 on free ports, serves the output model repository with explicit
-model control, logs to ``<log_dir>/tritonserver.log``, and runs in its own process group so
-that stopping it stops everything it started (python backend stubs included).
+model control, logs to ``settings.server_log`` (``<log_dir>/tritonserver.log`` unless
+``triton_output_path`` says), and runs in its own process group so that stopping it stops
+everything it started (python backend stubs included).
 """
 from __future__ import annotations
 
@@ -208,8 +209,8 @@ class LocalLauncher:
             self.preflight()
         if self._binary.embedded_root and not self._backends:
             self._backends = assemble_backends(self._binary.embedded_root)
-        self.settings.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.settings.log_dir / "tritonserver.log"
+        log_path = self.settings.server_log
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(_START_ATTEMPTS):
             ports = [pinned or free_port(self.settings.bind_address) for pinned in self._pinned]
             self._log = open(log_path, "ab")
@@ -254,7 +255,7 @@ class LocalLauncher:
             return None
         code = proc.returncode
         how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-        detail = last_log_lines(self.settings.log_dir / "tritonserver.log")
+        detail = last_log_lines(self.settings.server_log)
         return f"{how}{'; log: ' + detail if detail else ''}"
 
     def stop(self) -> None:
