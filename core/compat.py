@@ -74,6 +74,8 @@ DIFFERENT: Dict[str, str] = {
     "filename_model_inference": "declared by the CSV reporter plugin; a plain file name under results/",
     "filename_model_gpu": "declared by the CSV reporter plugin; a plain file name under results/",
     "filename_server_only": "declared by the CSV reporter plugin; a plain file name under results/",
+    "skip_summary_reports": "declared by the summary reporter plugin: no summary PDFs; the console ranking is still printed",
+    "skip_detailed_reports": "declared by the detailed reporter plugin: no detailed PDFs; profile writes none anyway, `tsweep report` writes them on request",
 }
 
 #: Model Analyzer keys that tsweep spells differently: key -> (tsweep's key, note).
@@ -88,10 +90,10 @@ IGNORED: Dict[str, str] = {
     "perf_analyzer_cpu_util": "tsweep has no perf_analyzer process to watch: the client's CPU time is in each point's host metrics",
     "perf_analyzer_max_auto_adjusts": "tsweep has no perf_analyzer to relaunch: a window too short for enough responses is extended",
     "dcgm_disable": "tsweep reads GPUs through NVML, not DCGM",
+    "client_max_retries": "tsweep waits for the server and its models by time (server_ready_timeout_s), not by a count of retries; failed requests count as errors",
     "triton_install_path": "only Model Analyzer's c_api launch mode reads it, and tsweep has none (use local)",
     "collect_cpu_metrics": "tsweep always collects the server process's and the host's CPU and memory",
     "always_report_gpu_metrics": "tsweep reports GPU metrics whenever a GPU collector recorded them",
-    "skip_detailed_reports": "profile writes no detailed reports; `tsweep report` writes them on request",
 }
 
 #: Ignored only with these values; any other value is refused with the IGNORED note's reason.
@@ -102,7 +104,6 @@ REFUSED: Dict[str, str] = {
     "bls_composing_models": "tsweep profiles BLS models as single models for now; it does not search their composing models",
     "cpu_only_composing_models": "tsweep does not search composing models yet",
     "ensemble_composing_models": "tsweep does not search an ensemble's composing models yet",
-    "client_max_retries": "tsweep does not retry failed requests: they count as errors (max_error_fraction bounds them)",
     "perf_output": "tsweep has no perf_analyzer output: every window of every point is in the results store",
     "perf_output_path": "tsweep has no perf_analyzer output: every window of every point is in the results store",
     "genai_perf_flags": "tsweep does not profile generative models yet",
@@ -123,7 +124,6 @@ REFUSED: Dict[str, str] = {
     "early_exit_enable": "every tsweep strategy exits early; brute measures everything except what surely cannot win",
     "model_type": "tsweep profiles generic models only (generative models are not supported yet)",
     "weighting": "tsweep profiles models one after the other, so there is nothing to weigh",
-    "skip_summary_reports": "choose the reporters to run with the reporters key (e.g. [csv])",
     "inference_output_fields": "the CSV columns are fixed (docs/reports.md)",
     "gpu_output_fields": "the CSV columns are fixed (docs/reports.md)",
     "server_output_fields": "the CSV columns are fixed (docs/reports.md)",

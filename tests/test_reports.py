@@ -491,3 +491,20 @@ def test_progress_lines_show_each_points_intervals(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].strip() == f"{throughput_ci(m)} infer/s, p99 {p99_ci(m)} ms (ok, 3 windows, 0.0 s)"
     assert lines[1].strip() == f"{m.throughput:.1f} \u00b1? infer/s, p99 {m.latency_p99_ms:.2f} \u00b1? ms (unstable, 1 windows, 0.0 s)"
+
+
+def test_model_analyzers_skip_keys_leave_out_the_pdfs(ck: Path, workdir: Path):
+    """skip_summary_reports and skip_detailed_reports, keys the two PDF reporter plugins
+    declare: the CSVs and the console output stay, the PDFs are not written."""
+    fill_store(ck)
+    (workdir / "skip.yaml").write_text("skip_summary_reports: true\nskip_detailed_reports: true\n")
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "out", "-f", "skip.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    report = run_tsweep("report", "--checkpoint-directory", str(ck), "--report-model-configs", "m_config_1", "--export-path", "out",
+                        "-f", "skip.yaml", cwd=workdir)  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert "m_config_1" in report.stdout  # every load level, printed
+    assert (workdir / "out" / "results" / "metrics-model-inference.csv").is_file()
+    assert not list((workdir / "out").rglob("*.pdf"))
+    plain = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "plain", cwd=workdir)
+    assert plain.returncode == 0 and list((workdir / "plain").rglob("result_summary.pdf"))  # without the keys, there is one

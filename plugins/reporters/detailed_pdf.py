@@ -16,7 +16,7 @@ from typing import List, Mapping, Optional, Sequence, Tuple
 from tsweep import repeats
 from tsweep.catalogue import BUILT_IN
 from tsweep.files import inside
-from tsweep.plugin import ReportContext, hookimpl
+from tsweep.plugin import ConfigKey, ReportContext, hookimpl
 from tsweep.records import Measurement
 
 from tsweep.plugins.reporters import pdfparts as pdf
@@ -135,8 +135,17 @@ def story(name: str, measured: str, points: Sequence[Measurement], context: Repo
     return parts
 
 
+#: Model Analyzer's key, declared by this plugin (tsweep_config_keys).
+SKIP = ConfigKey("skip_detailed_reports", False, "Write no detailed PDFs (tsweep report still prints every load level).", commands=("report",))
+
+
 class DetailedReporter:
+    def __init__(self, skip: bool = False):
+        self.skip = skip
+
     def write(self, measurements, ranking, export_dir: Path, context):
+        if self.skip:
+            return []
         measurements = repeats.merge(measurements, context.metrics)  # re-measured points count once, as in the ranking
         written = []
         for name, measured in context.report_model_configs.items():
@@ -149,5 +158,10 @@ class DetailedReporter:
 
 
 @hookimpl
-def tsweep_reporters():
-    return {"detailed": DetailedReporter()}
+def tsweep_config_keys():
+    return [SKIP]
+
+
+@hookimpl
+def tsweep_reporters(options):
+    return {"detailed": DetailedReporter(skip=options.get(SKIP.name, False))}

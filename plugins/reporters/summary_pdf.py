@@ -18,7 +18,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 from tsweep import repeats
 from tsweep.files import inside
-from tsweep.plugin import ReportContext, hookimpl
+from tsweep.plugin import ConfigKey, ReportContext, hookimpl
 from tsweep.records import Constraint, Measurement, RankedConfig
 from tsweep.verdict import shown, verdict
 
@@ -135,8 +135,17 @@ def failed_rows(failed: Sequence[Measurement]) -> List[List[str]]:
     ]
 
 
+#: Model Analyzer's key, declared by this plugin (tsweep_config_keys).
+SKIP = ConfigKey("skip_summary_reports", False, "Write no summary PDFs (the CSVs and the console ranking stay).", commands=("profile", "analyze"))
+
+
 class SummaryReporter:
+    def __init__(self, skip: bool = False):
+        self.skip = skip
+
     def write(self, measurements, ranking, export_dir: Path, context):
+        if self.skip:
+            return []
         measurements = repeats.merge(measurements, context.metrics)  # re-measured points count once, as in the ranking
         by_model: Dict[str, List[RankedConfig]] = defaultdict(list)
         for r in ranking:
@@ -150,5 +159,10 @@ class SummaryReporter:
 
 
 @hookimpl
-def tsweep_reporters():
-    return {"summary": SummaryReporter()}
+def tsweep_config_keys():
+    return [SKIP]
+
+
+@hookimpl
+def tsweep_reporters(options):
+    return {"summary": SummaryReporter(skip=options.get(SKIP.name, False))}
