@@ -108,7 +108,6 @@ REFUSED: Dict[str, str] = {
     "perf_output_path": "tsweep has no perf_analyzer output: every window of every point is in the results store",
     "genai_perf_flags": "tsweep does not profile generative models yet",
     "reload_model_disable": "tsweep loads each variant through Triton's repository API and needs to",
-    "triton_docker_args": "use triton_docker_mounts, triton_docker_labels, triton_docker_shm_size and triton_gpus",
     "run_config_search_min_request_rate": "list the rates with request_rate",
     "run_config_search_max_request_rate": "list the rates with request_rate",
     "run_config_search_max_binary_search_steps": "the adaptive search bisects the latency budget until the bracket is within 25%",

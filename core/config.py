@@ -58,6 +58,7 @@ class Config:
     triton_docker_shm_size: Optional[str] = _opt("1g", "Size of /dev/shm in docker mode (the python backend's tensors travel through it; Docker's own default is 64m).")
     triton_docker_mounts: Tuple[str, ...] = _opt((), "More volumes for docker mode, as host:container[:ro|rw] strings (the model repositories are mounted already).", flag=False, kind="list_str")
     triton_docker_labels: Dict[str, Any] = _opt({}, "Labels of the container in docker mode, as {name: value}, besides tsweep's own.", flag=False)
+    triton_docker_args: Dict[str, Any] = _opt({}, "More arguments of the container's run call in docker mode, as {name: value} in the Docker SDK's names (e.g. cpuset_cpus, mem_limit); those tsweep sets itself are refused.", flag=False)
     triton_launch_options: Dict[str, Any] = _opt({}, "Options of a launch mode that a plugin adds, as {key: value}: see the plugin's documentation.", flag=False)
     triton_output_path: Optional[str] = _opt(None, "File the server's log is written to in local and docker modes; default: <checkpoint_directory>/tritonserver.log.")
     server_ready_timeout_s: float = _opt(120.0, "Seconds to wait for the server (and each model) to become ready.", kind="positive")

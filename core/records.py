@@ -35,6 +35,8 @@ class ContainerSettings:
     shm_size: Optional[str] = None
     mounts: Tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: More arguments of the engine's run call (``triton_docker_args``), e.g. ``cpuset_cpus``.
+    args: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ def launch_settings(config: Config, output: Path) -> LaunchSettings:
             shm_size=config.triton_docker_shm_size,
             mounts=tuple(config.triton_docker_mounts),
             labels=dict(config.triton_docker_labels),
+            args=dict(config.triton_docker_args),
         ),
         options=dict(config.triton_launch_options),
         log_path=Path(config.triton_output_path) if config.triton_output_path else None,

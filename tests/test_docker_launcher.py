@@ -150,7 +150,8 @@ def settings(tmp_path: Path, repos, **container) -> LaunchSettings:
 def test_runs_the_image_with_exact_arguments_and_removes_the_container(tmp_path, repos, engine):
     out, src, extra = repos
     launcher = DockerLauncher(
-        settings(tmp_path, repos, gpus=("all",), shm_size="2g", mounts=(f"{extra}:/data:ro",), labels={"team": "ml"}),
+        settings(tmp_path, repos, gpus=("all",), shm_size="2g", mounts=(f"{extra}:/data:ro",), labels={"team": "ml"},
+                 args={"cpuset_cpus": "0,1", "mem_limit": "8g"}),
         client_factory=lambda: engine,
     )
     launcher.preflight()
@@ -171,6 +172,7 @@ def test_runs_the_image_with_exact_arguments_and_removes_the_container(tmp_path,
         "environment": {"OMP_NUM_THREADS": "2"},
         "shm_size": "2g",
         "labels": {"team": "ml", "tsweep": "1", "tsweep.owner": run["labels"]["tsweep.owner"]},
+        "cpuset_cpus": "0,1", "mem_limit": "8g",  # triton_docker_args
     }  # fmt: skip
     port = engine.http_port
     assert (server.http_url, server.grpc_url, server.metrics_url) == (
@@ -212,6 +214,7 @@ def test_gpus_become_device_requests(tmp_path, repos, engine, spec, expected):
         ({"mounts": ("/nope-tsweep:/x",)}, "triton_docker_mounts entry '/nope-tsweep:/x': /nope-tsweep does not exist"),
         ({"mounts": ("/tmp:relative",)}, "triton_docker_mounts entry '/tmp:relative' must be host:container[:ro|rw] with an absolute container path"),
         ({"shm_size": "lots"}, "triton_docker_shm_size must be a size such as 1g or 512m, got 'lots'"),
+        ({"args": {"ports": {}}}, "triton_docker_args 'ports' is set by tsweep itself: use the triton_docker_* keys or remove it"),
         ({"flags": {"http-port": 9}}, "tritonserver flag 'http-port' is set by tsweep itself: remove it from triton_server_flags"),
     ],
 )  # fmt: skip

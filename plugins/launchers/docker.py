@@ -119,6 +119,10 @@ class DockerLauncher:
         self._env = server_environment(s.environment)
         self._volumes = volumes(s.model_repository.resolve(), s.source_repository, s.container.mounts)
         self._devices = device_requests(s.container.gpus, self._docker.types, gpus.gpu_available)
+        own = {"image", "command", *self.run_arguments(own_only=True)}
+        for name in s.container.args:
+            if name in own:
+                raise UsageError(f"triton_docker_args {name!r} is set by tsweep itself: use the triton_docker_* keys or remove it")
         if s.container.shm_size is not None and not _SHM_SIZE.match(str(s.container.shm_size)):
             raise UsageError(f"triton_docker_shm_size must be a size such as 1g or 512m, got {s.container.shm_size!r}")
         if not s.container.image:
@@ -135,12 +139,13 @@ class DockerLauncher:
             "--exit-timeout-secs=10",
         ] + self._flags
 
-    def run_arguments(self) -> Dict[str, Any]:
-        """Everything ``containers.run`` gets besides the image and the command."""
+    def run_arguments(self, own_only: bool = False) -> Dict[str, Any]:
+        """Everything ``containers.run`` gets besides the image and the command: tsweep's
+        own arguments, then the user's ``triton_docker_args`` (checked not to overlap)."""
         s = self.settings
         labels = {str(k): str(v) for k, v in s.container.labels.items()}
         labels.update({LABEL: "1", f"{LABEL}.owner": f"{socket.gethostname()}:{os.getpid()}"})
-        return {
+        own = {
             "name": self._name,
             "detach": True,
             "ports": {f"{port}/tcp": (s.bind_address, None) for port in CONTAINER_PORTS.values()},
@@ -150,6 +155,7 @@ class DockerLauncher:
             "shm_size": s.container.shm_size,
             "labels": labels,
         }
+        return own if own_only else {**own, **dict(s.container.args)}
 
     # -- run ----------------------------------------------------------------------------
     def start(self) -> RunningServer:
