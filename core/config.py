@@ -102,6 +102,8 @@ class Config:
     # load and measurement --------------------------------------------------------------
     client_protocol: str = _opt("http", "Load generator, by the protocol a plugin offers it under: http (native, fastest) or grpc (tritonclient) built in.")
     request_rate: Tuple[float, ...] = _opt((), "Open loop: request rates (requests/s) to measure, comma-separated or {start, stop, step} in the file (replaces concurrency).", kind="list_float")
+    model_version: Optional[str] = _opt(None, "Model version the requests name (perf_analyzer's --model-version); default: whichever the server's version policy serves.")
+    http_headers: Tuple[str, ...] = _opt((), "Extra request headers as 'Name: Value' (perf_analyzer's -H), sent with every request; several in the file as a list.", flag=False, kind="list_text")
     request_distribution: str = _opt("constant", "Open loop: spacing of sends, constant or poisson.", choices=("constant", "poisson"))
     shape: Tuple[str, ...] = _opt((), "Shapes of variable-size inputs, as NAME:d1,d2 (space-separated for several).", kind="list_shape")
     input_data: str = _opt("random", "Request data: random, zero, or a JSON file in perf_analyzer's input-data format.")
@@ -156,6 +158,9 @@ PERF_ANALYZER_FLAGS = {
     "max-trials": ("max_windows", int),
     "request-distribution": ("request_distribution", str),
     "protocol": ("client_protocol", str),
+    "model-version": ("model_version", str),
+    "H": ("http_headers", lambda v: v),
+    "header": ("http_headers", lambda v: v),
 }
 
 
@@ -221,7 +226,7 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
 PER_MODEL_PARAMETERS = {"concurrency": "list_int", "batch_sizes": "list_int", "request_rate": "list_float"}
 #: The keys a model's own perf_analyzer_flags may set (what requests look like and how they
 #: are spaced); they override the global ones for that model. The rest are global.
-PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution")
+PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution", "model_version", "http_headers")
 PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags", "objectives", "constraints", "cpu_only")
 
 

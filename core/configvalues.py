@@ -14,7 +14,7 @@ from typing import Any, Optional, Tuple
 from tsweep.errors import UsageError
 
 #: Value kinds beyond the plain type: bounds, and how lists are written.
-KINDS = ("", "positive", "count", "fraction", "list_str", "list_int", "list_float", "list_shape")
+KINDS = ("", "positive", "count", "fraction", "list_str", "list_int", "list_float", "list_shape", "list_text")
 #: Plain types a key's value can have (``Dict`` is a mapping, given in the file only).
 TYPES = ("str", "int", "float", "bool", "Dict")
 
@@ -133,6 +133,10 @@ def coerce(rule: KeyRule, value: Any) -> Any:
             return tuple(as_int(v) for v in split(value))
         if kind == "list_float":
             return tuple(as_float(v) for v in split(value))
+        if kind == "list_text":  # free text may hold commas and spaces: one string is one item
+            if isinstance(value, dict):
+                raise ValueError("a list of strings")
+            return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
         if kind == "list_shape":  # NAME:d1,d2 holds commas: several are space-separated
             return tuple(str(v) for v in (value.split() if isinstance(value, str) else split(value)))
         if target == "Dict":

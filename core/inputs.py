@@ -89,6 +89,24 @@ def parse_shapes(entries: Sequence[str] | str | None) -> Dict[str, Tuple[int, ..
     return shapes
 
 
+#: Headers the load generators set themselves.
+OWN_HEADERS = ("host", "content-length", "connection", "content-type", "inference-header-content-length", "te", "content-encoding")
+
+
+def parse_headers(entries: Sequence[str]) -> Dict[str, str]:
+    """``["X-Token: abc", ...]`` (perf_analyzer's -H) -> {name: value}, checked."""
+    headers: Dict[str, str] = {}
+    for entry in entries:
+        name, sep, value = str(entry).partition(":")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or any(c in entry for c in "\r\n") or " " in name:
+            raise UsageError(f"invalid header {entry!r}: write 'Name: Value' on one line")
+        if name.lower() in OWN_HEADERS:
+            raise UsageError(f"header {name!r} is set by tsweep itself for every request: remove it from the headers")
+        headers[name] = value
+    return headers
+
+
 def tensor_specs(config: ModelConfig, shapes: Mapping[str, Tuple[int, ...]], given: Mapping[str, Tuple[int, ...]] = {}) -> List[TensorSpec]:
     """The inputs of ``config`` with every dimension resolved (``shapes``, else ``given``)."""
     known = {i.name for i in config.input}

@@ -240,7 +240,8 @@ class LoadSettings:
     ``shapes`` fixes variable input dimensions (``--shape``); ``input_data`` is ``random``,
     ``zero`` or a perf_analyzer-style JSON file; ``encoding`` is the HTTP body's (``binary``
     tensor extension or ``json``); ``distribution`` spaces an open loop's sends (``constant``
-    or ``poisson``); ``timeout_s`` fails a request that takes longer."""
+    or ``poisson``); ``timeout_s`` fails a request that takes longer; ``model_version`` and
+    ``headers`` are perf_analyzer's ``--model-version`` and ``-H``."""
 
     protocol: str = "http"
     shapes: Optional[Mapping[str, Tuple[int, ...]]] = None
@@ -248,6 +249,10 @@ class LoadSettings:
     encoding: str = "binary"
     timeout_s: float = 30.0
     distribution: str = "constant"
+    #: The model version requests name ("" leaves it to the server's version policy).
+    model_version: str = ""
+    #: Extra request headers (``-H``), sent with every request of either protocol.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -51,6 +51,16 @@ def find_models(repository: str | None, names: Sequence[str]) -> List[ModelSpec]
     return models
 
 
+def check_version(model: ModelSpec, version: str) -> None:
+    """A requested model version (perf_analyzer's --model-version) must be one of the model's
+    version folders; the server's version policy decides whether it is served."""
+    if not version:
+        return
+    found = sorted((p.name for p in model.path.iterdir() if p.is_dir() and p.name.isdigit()), key=int)
+    if version not in found:
+        raise UsageError(f"model {model.name!r} has no version {version!r}: its version folders are {', '.join(found) or 'none'}")
+
+
 def check_output(path: str, override: bool) -> Path:
     """Refuse an existing output repository that is not tsweep's, unless overriding."""
     out = Path(path)

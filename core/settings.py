@@ -58,6 +58,8 @@ def load_settings(config: Config, model: str = "") -> LoadSettings:
         encoding=config.http_encoding,
         timeout_s=config.request_timeout_s,
         distribution=own.get("request_distribution", config.request_distribution),
+        model_version=own.get("model_version", config.model_version) or "",
+        headers=inputs.parse_headers(own.get("http_headers", config.http_headers)),
     )
 
 

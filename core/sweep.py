@@ -126,6 +126,7 @@ class Sweep:
         self.spaces = {}
         for model in self.models:  # shapes, input data and spaces must fit every model, before anything runs
             load = parts.load_of(model.name)
+            repository.check_version(model, load.model_version)
             specs, data = inputs.samples(model.config, load.shapes, load.input_data)
             settings = space_settings(config, model.name)
             for batch in settings.batch_sizes:

@@ -66,6 +66,12 @@ CASES = [
      "error: shape [16] does not fit input 'INPUT' of model 'mlp' with dims [256]"),
     ("a model's own shape not matching it", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "own.yaml")),
      "error: shape [16] does not fit input 'INPUT' of model 'mlp' with dims [256]"),
+    ("a model version the model lacks", lambda t: profile_args(MODEL_REPOSITORY, "--model-version", "7"),
+     "error: model 'mlp' has no version '7': its version folders are 1"),
+    ("a header tsweep sets itself", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "header.yaml")),
+     "error: header 'Content-Length' is set by tsweep itself for every request: remove it from the headers"),
+    ("a header that is not Name: Value", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "badheader.yaml")),
+     "error: invalid header 'token abc': write 'Name: Value' on one line"),
     ("shape of an unknown input", lambda t: profile_args(MODEL_REPOSITORY, "--shape", "IMAGE:3,224,224"),
      "error: shape given for unknown input 'IMAGE' of model 'mlp': its inputs are INPUT"),
     ("min windows above max", lambda t: profile_args(MODEL_REPOSITORY, "--min-windows", "5", "--max-windows", "4"),
@@ -119,6 +125,8 @@ def test_bad_input(tmp_path: Path, workdir: Path, name, args, message):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("someone else's")
     (tmp_path / "types.yaml").write_text("measurement_window_s: fast\n")
+    (tmp_path / "header.yaml").write_text("perf_analyzer_flags: {H: 'Content-Length: 5'}\n")
+    (tmp_path / "badheader.yaml").write_text("http_headers: token abc\n")
     (tmp_path / "own.yaml").write_text("profile_models:\n  mlp:\n    perf_analyzer_flags: {shape: 'INPUT:16'}\n")
     (tmp_path / "resnet.yaml").write_text("profile_models: resnet\n")
     (tmp_path / "objective.yaml").write_text("objectives:\n  speed: 1\n")

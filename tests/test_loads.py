@@ -28,8 +28,8 @@ def trial(kind="concurrency", value=2.0, batch=1):
     return Trial(Variant("add_sub", CONFIG, {}, name="add_sub"), LoadLevel(kind, value), batch)
 
 
-def run(server, t, protocol="http", settings=FAST):
-    load = make_load(t, server, LoadSettings(protocol=protocol, shapes={}))
+def run(server, t, protocol="http", settings=FAST, **load_settings):
+    load = make_load(t, server, LoadSettings(protocol=protocol, shapes={}, **load_settings))
     client = TritonHTTP(server.http_url)
     before = client.stats("add_sub").success_count
     m = measure(t, load, lambda: client.stats("add_sub"), settings)
@@ -73,3 +73,29 @@ def test_unreachable_server_is_a_failed_point_with_the_reason(protocol):
     m = measure(t, load, ServerStats, MethodSettings(window_s=0.2, max_windows=2, warmup_s=0.05))
     assert m.status == "failed"
     assert m.error.startswith("all requests failed: ") and len(m.error) > len("all requests failed: ")
+
+
+def test_model_version_and_headers_reach_the_wire():
+    """perf_analyzer's --model-version and -H: the version in the request path, the headers
+    after tsweep's own in every request (read from the bytes the native loop will send)."""
+    from tsweep.plugins.loads.http import wire_requests
+
+
+    t = trial("concurrency", 1.0, 1)
+    server = RunningServer(http_url="http://127.0.0.1:8000")
+    raw = wire_requests(t, server, LoadSettings(shapes={}, model_version="1", headers={"X-Tenant": "team a, b"}))[0]
+    head = raw.split(b"\r\n\r\n", 1)[0].decode()
+    assert head.startswith("POST /v2/models/add_sub/versions/1/infer HTTP/1.1\r\n")
+    assert "\r\nX-Tenant: team a, b" in head and head.count("X-Tenant") == 1
+    plain = wire_requests(t, server, LoadSettings(shapes={}))[0]
+    assert plain.startswith(b"POST /v2/models/add_sub/infer HTTP/1.1\r\n") and b"X-Tenant" not in plain
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_a_named_model_version_and_extra_headers_are_served(add_sub_server, protocol):
+    """The server answers requests for version 1 with the user's headers, and refuses a
+    version the model does not have (every request an error, the point failed)."""
+    m, served = run(add_sub_server, trial("concurrency", 2.0), protocol, model_version="1", headers={"X-Tenant": "a"})
+    assert m.status in ("ok", "unstable") and m.errors == 0 and served > 0
+    missing, _ = run(add_sub_server, trial("concurrency", 1.0), protocol, FAST, model_version="9")
+    assert missing.status == "failed" and missing.errors > 0

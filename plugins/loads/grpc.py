@@ -36,6 +36,8 @@ class GrpcLoad:
         schedule: str = "constant",
         timeout_s: float = 30.0,
         seed: int = 1,
+        model_version: str = "",
+        headers: Optional[Mapping[str, str]] = None,
     ):
         if (concurrency is None) == (rate is None):
             raise ValueError("give exactly one of concurrency and rate")
@@ -45,6 +47,8 @@ class GrpcLoad:
         self.url, self.model = url, model
         self.concurrency, self.rate, self.schedule = concurrency, rate, schedule
         self.timeout_s = timeout_s
+        # gRPC metadata keys are lower-case (HTTP/2 header names are case-insensitive anyway)
+        self.model_version, self.headers = model_version, {k.lower(): v for k, v in (headers or {}).items()} or None
         self._rng = np.random.default_rng(seed)
         self._inputs = [self._make_inputs(r, datatypes) for r in requests]
         self._lock = threading.Lock()
@@ -86,7 +90,7 @@ class GrpcLoad:
         try:
             self._client.async_infer(
                 self.model, inputs, callback=lambda result, error: self._done(intended_ns, sent_ns, error),
-                client_timeout=self.timeout_s,
+                model_version=self.model_version, headers=self.headers, client_timeout=self.timeout_s,
             )  # fmt: skip
         except Exception as exc:  # the channel itself failed: an error like any other
             self._done(intended_ns, sent_ns, exc)
@@ -166,7 +170,8 @@ def make_grpc_load(trial: Trial, server: RunningServer, settings: LoadSettings) 
     return GrpcLoad(
         server.grpc_url, trial.variant.name, requests, {s.name: s.datatype for s in specs},
         concurrency=int(trial.load.value) if closed else None, rate=None if closed else trial.load.value,
-        schedule=settings.distribution, timeout_s=settings.timeout_s,
+        schedule=settings.distribution, timeout_s=settings.timeout_s, model_version=settings.model_version,
+        headers=settings.headers,
     )  # fmt: skip
 
 

@@ -17,14 +17,24 @@ from tsweep.records import LoadSettings, RunningServer, Trial
 OPEN_LOOP_MAX_CONNECTIONS = 256
 
 
+def wire_requests(trial: Trial, server: RunningServer, settings: LoadSettings) -> list:
+    """The trial's requests as complete HTTP/1.1 requests: the model (and version) in the
+    path, the user's extra headers after tsweep's."""
+    from tsweep.ext.loadgen import build_http_request
+
+    url = urlsplit(server.http_url)
+    version = f"/versions/{settings.model_version}" if settings.model_version else ""
+    path = f"/v2/models/{trial.variant.name}{version}/infer"
+    encoded = inputs.http_requests(trial.variant.config, trial.batch_size, settings.shapes or {}, settings.input_data, settings.encoding)
+    return [build_http_request(url.hostname, url.port, path, r.body, {**dict(r.headers), **settings.headers}) for r in encoded]
+
+
 def make_http_load(trial: Trial, server: RunningServer, settings: LoadSettings):
     """The trial's load as a native ``HttpLoad`` (start / take_window / stop)."""
-    from tsweep.ext.loadgen import HttpLoad, build_http_request
+    from tsweep.ext.loadgen import HttpLoad
 
-    name = trial.variant.name
     url = urlsplit(server.http_url)
-    encoded = inputs.http_requests(trial.variant.config, trial.batch_size, settings.shapes or {}, settings.input_data, settings.encoding)
-    raw = [build_http_request(url.hostname, url.port, f"/v2/models/{name}/infer", r.body, dict(r.headers)) for r in encoded]
+    raw = wire_requests(trial, server, settings)
     if trial.load.kind == "concurrency":
         n = int(trial.load.value)
         return HttpLoad(url.hostname, url.port, raw, concurrency=n, max_connections=n, timeout_s=settings.timeout_s)
