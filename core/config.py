@@ -104,6 +104,8 @@ class Config:
     request_rate: Tuple[float, ...] = _opt((), "Open loop: request rates (requests/s) to measure, comma-separated or {start, stop, step} in the file (replaces concurrency).", kind="list_float")
     model_version: Optional[str] = _opt(None, "Model version the requests name (perf_analyzer's --model-version); default: whichever the server's version policy serves.")
     http_headers: Tuple[str, ...] = _opt((), "Extra request headers as 'Name: Value' (perf_analyzer's -H), sent with every request; several in the file as a list.", flag=False, kind="list_text")
+    string_length: int = _opt(128, "Length of the random strings in BYTES inputs (perf_analyzer's --string-length).", kind="positive")
+    string_data: Optional[str] = _opt(None, "A string to put in every BYTES input element instead of random ones (perf_analyzer's --string-data).")
     request_distribution: str = _opt("constant", "Open loop: spacing of sends, constant or poisson.", choices=("constant", "poisson"))
     shape: Tuple[str, ...] = _opt((), "Shapes of variable-size inputs, as NAME:d1,d2 (space-separated for several).", kind="list_shape")
     input_data: str = _opt("random", "Request data: random, zero, or a JSON file in perf_analyzer's input-data format.")
@@ -159,6 +161,8 @@ PERF_ANALYZER_FLAGS = {
     "request-distribution": ("request_distribution", str),
     "protocol": ("client_protocol", str),
     "model-version": ("model_version", str),
+    "string-length": ("string_length", int),
+    "string-data": ("string_data", str),
     "H": ("http_headers", lambda v: v),
     "header": ("http_headers", lambda v: v),
 }
@@ -226,7 +230,7 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
 PER_MODEL_PARAMETERS = {"concurrency": "list_int", "batch_sizes": "list_int", "request_rate": "list_float"}
 #: The keys a model's own perf_analyzer_flags may set (what requests look like and how they
 #: are spaced); they override the global ones for that model. The rest are global.
-PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution", "model_version", "http_headers")
+PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution", "model_version", "http_headers", "string_length", "string_data")
 PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags", "objectives", "constraints", "cpu_only")
 
 

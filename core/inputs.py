@@ -136,9 +136,26 @@ def tensor_specs(config: ModelConfig, shapes: Mapping[str, Tuple[int, ...]], giv
 # ----------------------------------------------------------------------------- samples
 
 
-def _random_sample(spec: TensorSpec, rng: np.random.Generator, zeros: bool) -> np.ndarray:
+@dataclass(frozen=True)
+class Strings:
+    """How BYTES inputs are filled without a data file (perf_analyzer's --string-length and
+    --string-data): random letters of ``length``, or ``data`` in every element."""
+
+    length: int = 128
+    data: Optional[str] = None
+
+
+_LETTERS = np.frombuffer(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", dtype=np.uint8)
+
+
+def _random_sample(spec: TensorSpec, rng: np.random.Generator, zeros: bool, strings: Strings = Strings()) -> np.ndarray:
     if spec.dtype is np.object_:
-        return np.array([b"" if zeros else b"tsweep"] * int(np.prod(spec.dims)), dtype=object).reshape(spec.dims)
+        count = int(np.prod(spec.dims))
+        if zeros or strings.data is not None:
+            values = [b"" if zeros else strings.data.encode()] * count
+        else:
+            values = [rng.choice(_LETTERS, strings.length).tobytes() for _ in range(count)]
+        return np.array(values, dtype=object).reshape(spec.dims)
     if zeros:
         return np.zeros(spec.dims, dtype=spec.dtype)
     if np.issubdtype(spec.dtype, np.floating):
@@ -184,13 +201,15 @@ def _file_sample(spec: TensorSpec, value: object, origin: str) -> np.ndarray:
     return array.reshape(shape)
 
 
-def samples(config: ModelConfig, shapes: Mapping[str, Tuple[int, ...]], input_data: str = "random", seed: int = 0) -> Tuple[List[TensorSpec], List[Dict[str, np.ndarray]]]:
+def samples(
+    config: ModelConfig, shapes: Mapping[str, Tuple[int, ...]], input_data: str = "random", seed: int = 0, strings: Strings = Strings()
+) -> Tuple[List[TensorSpec], List[Dict[str, np.ndarray]]]:
     """Resolved input specs and a list of samples ({input name: array without batch dim})."""
     if input_data in ("random", "zero"):
         specs = tensor_specs(config, shapes)
         rng = np.random.default_rng(seed)
         count = 1 if input_data == "zero" else DISTINCT_REQUESTS
-        return specs, [{s.name: _random_sample(s, rng, input_data == "zero") for s in specs} for _ in range(count)]
+        return specs, [{s.name: _random_sample(s, rng, input_data == "zero", strings) for s in specs} for _ in range(count)]
     entries = read_input_data(Path(input_data))
     first = entries[0]
     given = {k: tuple(v["shape"]) for k, v in first.items() if isinstance(v, dict) and "shape" in v}
@@ -259,9 +278,12 @@ def encode_binary(specs: Sequence[TensorSpec], request: Mapping[str, np.ndarray]
     )
 
 
-def http_requests(config: ModelConfig, batch_size: int, shapes: Mapping[str, Tuple[int, ...]], input_data: str = "random", encoding: str = "binary") -> List[EncodedRequest]:
+def http_requests(
+    config: ModelConfig, batch_size: int, shapes: Mapping[str, Tuple[int, ...]], input_data: str = "random", encoding: str = "binary",
+    strings: Strings = Strings(),
+) -> List[EncodedRequest]:
     """The distinct encoded requests for one trial (the load generator cycles through them)."""
-    specs, data = samples(config, shapes, input_data)
+    specs, data = samples(config, shapes, input_data, strings=strings)
     outputs = [o.name for o in config.output]
     encode = (lambda r: encode_binary(specs, r, outputs)) if encoding == "binary" else (lambda r: encode_json(specs, r))
     return [encode(request) for request in batches(config, specs, data, batch_size)]

@@ -253,6 +253,9 @@ class LoadSettings:
     model_version: str = ""
     #: Extra request headers (``-H``), sent with every request of either protocol.
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: BYTES inputs without a data file: random letters of this length, or this string.
+    string_length: int = 128
+    string_data: Optional[str] = None
 
 
 @dataclass

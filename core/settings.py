@@ -60,6 +60,8 @@ def load_settings(config: Config, model: str = "") -> LoadSettings:
         distribution=own.get("request_distribution", config.request_distribution),
         model_version=own.get("model_version", config.model_version) or "",
         headers=inputs.parse_headers(own.get("http_headers", config.http_headers)),
+        string_length=own.get("string_length", config.string_length),
+        string_data=own.get("string_data", config.string_data),
     )
 
 

@@ -205,3 +205,14 @@ def test_triton_output_path_names_the_server_log(tmp_path):
     config = load_config(write(tmp_path, "triton_output_path: /tmp/x/triton.log\n"), {})
     assert launch_settings(config, tmp_path).server_log == Path("/tmp/x/triton.log")
     assert launch_settings(load_config(None, {}), tmp_path).server_log == Path("./checkpoints/tritonserver.log")
+
+
+def test_string_flags_and_their_per_model_override(tmp_path):
+    from tsweep.settings import load_settings
+
+    text = "perf_analyzer_flags: {string-length: 16}\nprofile_models:\n  mlp:\n    perf_analyzer_flags: {string-data: hi}\n  add_sub: {}\n"
+    config = load_config(write(tmp_path, text), {})
+    assert (load_settings(config, "add_sub").string_length, load_settings(config, "add_sub").string_data) == (16, None)
+    assert (load_settings(config, "mlp").string_length, load_settings(config, "mlp").string_data) == (16, "hi")
+    with pytest.raises(UsageError, match="config key 'string_length' must be greater than 0, got 0"):
+        load_config(write(tmp_path, "perf_analyzer_flags: {string-length: 0}\n"), {})

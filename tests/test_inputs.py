@@ -119,3 +119,18 @@ def test_shapes():
     assert inputs.tensor_specs(variable, {"X": (5, 3)})[0].dims == (5, 3)
     with pytest.raises(UsageError, match=r"^shape \[5, 4\] does not fit input 'X'"):
         inputs.tensor_specs(variable, {"X": (5, 4)})
+
+
+def test_bytes_inputs_follow_string_length_and_string_data():
+    """perf_analyzer's --string-length (random letters, 128 by default) and --string-data."""
+    text = 'name: "t" max_batch_size: 4 input [{name: "TEXT" data_type: TYPE_STRING dims: [2]}] output [{name: "O" data_type: TYPE_FP32 dims: [1]}]'
+    config = modelconfig.parse(text)
+    _, random = inputs.samples(config, {}, "random")
+    values = [v for sample in random for v in sample["TEXT"]]
+    assert {len(v) for v in values} == {128} and len(set(values)) > 1 and all(v.isalnum() for v in values)
+    _, short = inputs.samples(config, {}, "random", strings=inputs.Strings(length=5))
+    assert {len(v) for sample in short for v in sample["TEXT"]} == {5}
+    _, fixed = inputs.samples(config, {}, "random", strings=inputs.Strings(data="hello"))
+    assert {v for sample in fixed for v in sample["TEXT"]} == {b"hello"}
+    _, zero = inputs.samples(config, {}, "zero")
+    assert list(zero[0]["TEXT"]) == [b"", b""]

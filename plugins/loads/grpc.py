@@ -164,7 +164,7 @@ class GrpcLoad:
 def make_grpc_load(trial: Trial, server: RunningServer, settings: LoadSettings) -> GrpcLoad:
     """The trial's load over gRPC: request tensors made once, closed or open loop."""
     config = trial.variant.config
-    specs, data = inputs.samples(config, settings.shapes or {}, settings.input_data)
+    specs, data = inputs.samples(config, settings.shapes or {}, settings.input_data, strings=inputs.Strings(settings.string_length, settings.string_data))
     requests = inputs.batches(config, specs, data, trial.batch_size)
     closed = trial.load.kind == "concurrency"
     return GrpcLoad(

@@ -25,7 +25,8 @@ def wire_requests(trial: Trial, server: RunningServer, settings: LoadSettings) -
     url = urlsplit(server.http_url)
     version = f"/versions/{settings.model_version}" if settings.model_version else ""
     path = f"/v2/models/{trial.variant.name}{version}/infer"
-    encoded = inputs.http_requests(trial.variant.config, trial.batch_size, settings.shapes or {}, settings.input_data, settings.encoding)
+    strings = inputs.Strings(settings.string_length, settings.string_data)
+    encoded = inputs.http_requests(trial.variant.config, trial.batch_size, settings.shapes or {}, settings.input_data, settings.encoding, strings)
     return [build_http_request(url.hostname, url.port, path, r.body, {**dict(r.headers), **settings.headers}) for r in encoded]
 
 
