@@ -120,6 +120,8 @@ class Config:
     max_windows: int = _opt(10, "Most windows per look at a point; a look that reaches it first is kept as unstable, with its wider intervals, and where a decision is close the final race looks again.", kind="positive")
     monitoring_interval: float = _opt(1.0, "Seconds between two samples of the metric collectors (GPU, Triton metrics, server process).", kind="positive")
     duration_seconds: Optional[float] = _opt(None, "Seconds the idle server's baseline (server-only metrics) is sampled for, before any model loads; default: one monitoring_interval.", kind="positive")
+    perf_output: bool = _opt(False, "Write the load log: one block per measured point (its windows and figures) to perf_output_path, or to stderr without one.")
+    perf_output_path: Optional[str] = _opt(None, "File the load log (perf_output) is appended to.")
     perf_analyzer_flags: Dict[str, Any] = _opt({}, "Load options in perf_analyzer's names, mapped onto the keys above (see below).", flag=False)
 
     # filled from the mapping form of profile_models, not a key of its own

@@ -25,6 +25,7 @@ from typing import Dict, Iterator, List, Optional, Sequence
 from tsweep import analysis, files, inputs, machine, repository
 from tsweep.executor import InProcessExecutor
 from tsweep.measure import server_baseline
+from tsweep.loadlog import LoadLog
 from tsweep.progress import Progress
 from tsweep.records import Measurement, RankedConfig, Variant
 from tsweep.run import Run
@@ -116,6 +117,11 @@ class Sweep:
     def __init__(self, run: Run, progress: Optional[Progress] = None):
         self.run, self.progress = run, progress or Progress()
         config, parts = run.config, run.profiling()
+        if config.perf_output:  # Model Analyzer's per-point perf_analyzer output, in tsweep's terms
+            log = Path(config.perf_output_path) if config.perf_output_path else None
+            if log is not None:
+                files.check_writable(log.parent, "load log folder", "--perf-output-path")
+            self.progress = LoadLog(self.progress, log)
         # -- everything that can be wrong with the input, before anything is written ------
         self.models = repository.find_models(config.model_repository, config.profile_models)
         self.output = repository.check_output(config.output_model_repository_path, config.override_output_model_repository)

@@ -99,3 +99,18 @@ def test_duration_seconds_is_how_long_the_idle_server_is_sampled(tsweep_sweep):
     first_start, first_stop = clock.spans[0]  # the baseline comes first, before any model loads
     assert first_stop - first_start >= 0.8
     assert len(clock.spans) >= 2  # and the point's own sample after it
+
+
+@pytest.mark.server
+def test_perf_output_writes_one_block_per_stored_point(tsweep_sweep, tmp_path):
+    """Model Analyzer's perf_output / perf_output_path: tsweep's load log, one block per point."""
+    log = tmp_path / "logs" / "load.log"
+    result = tsweep_sweep(perf_output=True, perf_output_path=str(log))
+    with sqlite3.connect(result.store_path) as conn:
+        stored = conn.execute("SELECT variant, load_kind, load_value, windows FROM measurements").fetchall()
+    text = log.read_text()
+    heads = [line for line in text.splitlines() if line.startswith("*** ")]
+    assert len(heads) == len(stored) == 1
+    variant, kind, value, windows = stored[0]
+    assert heads[0].startswith(f"*** {variant} {kind}={value:g} batch 1 look 1: ") and f", {windows} windows," in heads[0]
+    assert len(text.splitlines()[1].split(":", 1)[1].split()) == windows  # each judged window's throughput
