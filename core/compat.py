@@ -98,9 +98,6 @@ IGNORED: Dict[str, str] = {
     "always_report_gpu_metrics": "tsweep reports GPU metrics whenever a GPU collector recorded them",
 }
 
-#: Ignored only with these values; any other value is refused with the IGNORED note's reason.
-IGNORED_ONLY_WITH: Dict[str, Tuple[object, ...]] = {}
-
 #: Refused: key -> the tsweep way, or what tsweep lacks.
 REFUSED: Dict[str, str] = {
     "bls_composing_models": "tsweep profiles BLS models as single models for now; it does not search their composing models",

@@ -31,10 +31,10 @@ def for_model(config: Config, known: Catalogue, model: Optional[str] = None) -> 
     own: Mapping[str, Any] = config.per_model.get(model, {}) if model else {}
     explicit = _constraints(own.get("constraints", config.constraints), known)
     goal = search_goal(config)
-    for c in explicit:  # a model's own bound on p99 latency or throughput sharpens its search goal
-        if c.metric == "latency_p99_ms" and c.max is not None and "constraints" in own:
+    for c in explicit if "constraints" in own else ():  # a model's own bounds sharpen its search goal
+        if c.metric == "latency_p99_ms" and c.max is not None:
             goal = SearchGoal(_tighter(goal.latency_budget_ms, c.max, min), goal.min_throughput)
-        if c.metric == "throughput" and c.min is not None and "constraints" in own:
+        if c.metric == "throughput" and c.min is not None:
             goal = SearchGoal(goal.latency_budget_ms, _tighter(goal.min_throughput, c.min, max))
     return Goals(
         objectives=_objectives(own.get("objectives", config.objectives), known),

@@ -134,7 +134,7 @@ class Coordinates:
 
     @classmethod
     def of(cls, config: Any, values: Mapping[str, Any] = ()) -> "Coordinates":
-        kinds = {model_config_kind(group.kind) for group in config.instance_group} or {"KIND_AUTO"}
+        kinds = {type(group).Kind.Name(group.kind) for group in config.instance_group} or {"KIND_AUTO"}
         return cls(
             instances=modelconfig.instance_count(config),
             kind=kinds.pop() if len(kinds) == 1 else "mixed",
@@ -142,11 +142,6 @@ class Coordinates:
             dynamic_batching=config.HasField("dynamic_batching"),
             values=tuple(sorted(dict(values).items())),
         )
-
-
-def model_config_kind(number: int) -> str:
-    """The name of an instance group's kind (ModelInstanceGroup.Kind)."""
-    return {0: "KIND_AUTO", 1: "KIND_GPU", 2: "KIND_CPU", 3: "KIND_MODEL"}.get(number, f"KIND_{number}")
 
 
 #: The coordinates read from a variant's config, never given as values.

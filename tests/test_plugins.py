@@ -176,7 +176,7 @@ def test_a_component_written_to_an_older_contract_is_refused_with_one_line():
     """Every component a plugin hands over is checked against its Protocol when handed over:
     a collector whose stop() takes no ``since`` (the contract before stop(since)) and a
     strategy without planned() are named, with the method, before anything runs."""
-    from tsweep.components import SearchStrategy, check
+    from tsweep.components import SearchStrategy
     from tsweep.errors import UsageError
     from tsweep.records import RunningServer
 

@@ -11,7 +11,7 @@ the twin's rows and says so.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from tsweep import repeats
 from tsweep.catalogue import BUILT_IN

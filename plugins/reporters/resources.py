@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
-from tsweep.catalogue import PER_GPU_PREFIX, Catalogue
+from tsweep.catalogue import PER_GPU_PREFIX
 from tsweep.records import Measurement
 
 MEMORY = ("gpu_memory_used_mb", "server_memory_mb")
