@@ -86,14 +86,23 @@ class Config:
     reporters: Tuple[str, ...] = _opt((), "Reporter plugins to run (default: all installed).", commands=ALL, flag=False, kind="list_str")
 
     # the search space ----------------------------------------------------------------
-    run_config_search_mode: str = _opt("adaptive", "Search strategy plugin: adaptive (measures only where the answer can be; docs/search.md), brute (everything, early exits) or quick (hill-climbing); plugins add more.")
-    run_config_search_disable: bool = _opt(False, "Measure only the model's own config (no generated variants).")
+    run_config_search_mode: Optional[str] = _opt(
+        None,
+        "Search strategy plugin: adaptive (measures only where the answer can be; docs/search.md), brute (everything, early exits), "
+        "quick (hill-climbing) or exhaustive (every listed point, as listed); plugins add more. "
+        "Default: adaptive, or exhaustive under run_config_search_disable (brute with early_exit_enable).",
+    )
+    run_config_search_disable: bool = _opt(False, "No automatic ranges: measure the model's own config (or the model_config_parameters variants) at the listed loads only (concurrency 1 if none are listed).")
+    early_exit_enable: bool = _opt(False, "Under run_config_search_disable, let the search skip listed points that cannot win (brute's early exits) instead of measuring all of them.")
     run_config_search_min_instance_count: int = _opt(1, "Fewest model instances to try.", kind="positive")
     run_config_search_max_instance_count: int = _opt(5, "Most model instances to try.", kind="positive")
     run_config_search_min_model_batch_size: int = _opt(1, "Smallest max_batch_size to try (powers of two).", kind="positive")
     run_config_search_max_model_batch_size: int = _opt(128, "Largest max_batch_size to try (powers of two).", kind="positive")
     run_config_search_min_concurrency: int = _opt(1, "Lowest concurrency to try (powers of two).", kind="positive")
     run_config_search_max_concurrency: int = _opt(1024, "Highest concurrency to try (powers of two).", kind="positive")
+    request_rate_search_enable: bool = _opt(False, "Search request rates (open loop) instead of concurrency: powers of two between the request-rate bounds.")
+    run_config_search_min_request_rate: int = _opt(16, "Lowest request rate (requests/s) request_rate_search_enable tries (powers of two).", kind="positive")
+    run_config_search_max_request_rate: int = _opt(8092, "Highest request rate (requests/s) request_rate_search_enable tries (Model Analyzer's default, 8092).", kind="positive")
     concurrency: Tuple[int, ...] = _opt((), "Exact concurrency levels to measure, comma-separated or {start, stop, step} in the file (replaces the range).", kind="list_int")
     batch_sizes: Tuple[int, ...] = _opt((1,), "Client batch sizes, comma-separated or {start, stop, step} in the file.", kind="list_int")
     remeasure_top_configs: int = _opt(3, "The final race: after the search, the leader and up to this many minus one challengers the Judge cannot yet rank below it are measured again, interleaved, until separated (0 or 1: no race).", kind="count")
@@ -366,7 +375,7 @@ def _check(config: Config) -> None:
     for f in dataclasses.fields(Config):
         if not f.metadata.get("internal"):
             check(rule(f), getattr(config, f.name))
-    for what in ("instance_count", "model_batch_size", "concurrency"):
+    for what in ("instance_count", "model_batch_size", "concurrency", "request_rate"):
         low = getattr(config, f"run_config_search_min_{what}")
         high = getattr(config, f"run_config_search_max_{what}")
         if low > high:
@@ -379,6 +388,8 @@ def _check(config: Config) -> None:
         raise UsageError(f"triton_bind_address {config.triton_bind_address!r} is not an IP address: use e.g. 127.0.0.1") from None
     if config.request_rate and config.concurrency:
         raise UsageError("request_rate and concurrency both set: choose open loop (request_rate) or closed loop (concurrency)")
+    if config.request_rate_search_enable and config.concurrency:
+        raise UsageError("request_rate_search_enable searches request rates, but concurrency lists concurrencies: drop one of them")
     if config.min_windows > config.max_windows:
         raise UsageError(f"min_windows ({config.min_windows}) must not exceed max_windows ({config.max_windows})")
     for section in ("objectives", "constraints"):

@@ -197,7 +197,9 @@ class SpaceSettings:
     """The user's bounds and lists for one model's config space (Model Analyzer's keys).
 
     Lists, when given, replace the automatic ranges: ``concurrency`` / ``request_rate`` the
-    load levels, ``model_config_parameters`` the generated variants. ``gpu_available``: the
+    load levels, ``model_config_parameters`` the generated variants. ``request_rate_search``
+    makes the automatic load range request rates. ``search_disable`` turns the automatic
+    ranges off (the listed loads, else concurrency 1). ``gpu_available``: the
     variants may use GPU instances (a GPU is visible and the model is not ``cpu_only``).
     """
 
@@ -207,6 +209,9 @@ class SpaceSettings:
     max_model_batch_size: int = 128
     min_concurrency: int = 1
     max_concurrency: int = 1024
+    request_rate_search: bool = False
+    min_request_rate: int = 16
+    max_request_rate: int = 8092
     concurrency: Tuple[int, ...] = ()
     request_rate: Tuple[float, ...] = ()
     batch_sizes: Tuple[int, ...] = (1,)

@@ -29,7 +29,7 @@ from tsweep.errors import UsageError
 from tsweep.measure import MethodSettings
 from tsweep.pluginmanager import Hooks
 from tsweep.records import Constraint, LoadSettings, SearchGoal
-from tsweep.settings import load_settings, method_settings
+from tsweep.settings import load_settings, method_settings, search_mode
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class Run:
         if sweep:
             sweeping = Sweeping(
                 launcher=hooks.launcher(config.triton_launch_mode),
-                strategy=hooks.search_strategy(config.run_config_search_mode),
+                strategy=hooks.search_strategy(search_mode(config)),
                 load_generator=hooks.load_generator(config.client_protocol),
                 load=load_settings(config),
                 model_loads={name: load_settings(config, name) for name, own in config.per_model.items() if own.get("load")},

@@ -25,6 +25,9 @@ def space_settings(config: Config, model: str) -> SpaceSettings:
         max_model_batch_size=config.run_config_search_max_model_batch_size,
         min_concurrency=config.run_config_search_min_concurrency,
         max_concurrency=config.run_config_search_max_concurrency,
+        request_rate_search=config.request_rate_search_enable,
+        min_request_rate=config.run_config_search_min_request_rate,
+        max_request_rate=config.run_config_search_max_request_rate,
         concurrency=parameters.get("concurrency", tuple(config.concurrency)),
         request_rate=parameters.get("request_rate", tuple(config.request_rate)),
         batch_sizes=parameters.get("batch_sizes", tuple(config.batch_sizes)),
@@ -32,6 +35,17 @@ def space_settings(config: Config, model: str) -> SpaceSettings:
         search_disable=config.run_config_search_disable,
         gpu_available=gpus.gpu_available() and not own.get("cpu_only", False),  # cpu_only: KIND_CPU variants only
     )
+
+
+def search_mode(config: Config) -> str:
+    """The search strategy's name: the one asked for, else Model Analyzer's choice for a
+    listed grid (run_config_search_disable): every listed point as listed, or brute with
+    its early exits when early_exit_enable asks for them; else tsweep's adaptive search."""
+    if config.run_config_search_mode:
+        return config.run_config_search_mode
+    if config.run_config_search_disable:
+        return "brute" if config.early_exit_enable else "exhaustive"
+    return "adaptive"
 
 
 def method_settings(config: Config) -> MethodSettings:

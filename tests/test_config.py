@@ -41,6 +41,10 @@ def test_cli_strings_are_coerced():
          "run_config_search_min_concurrency (8) is greater than run_config_search_max_concurrency (2): swap or fix them"),
         ("- a\n- b\n", "config file {path} must be a mapping of keys to values, not list"),
         ("objectives: 3\n", "config key 'objectives' must be a mapping, got 3"),
+        ("request_rate_search_enable: true\nconcurrency: 1,2\n",
+         "request_rate_search_enable searches request rates, but concurrency lists concurrencies: drop one of them"),
+        ("run_config_search_min_request_rate: 64\nrun_config_search_max_request_rate: 32\n",
+         "run_config_search_min_request_rate (64) is greater than run_config_search_max_request_rate (32): swap or fix them"),
     ],
 )  # fmt: skip
 def test_bad_config_is_one_clear_line(tmp_path, text, message):
@@ -216,3 +220,19 @@ def test_string_flags_and_their_per_model_override(tmp_path):
     assert (load_settings(config, "mlp").string_length, load_settings(config, "mlp").string_data) == (16, "hi")
     with pytest.raises(UsageError, match="config key 'string_length' must be greater than 0, got 0"):
         load_config(write(tmp_path, "perf_analyzer_flags: {string-length: 0}\n"), {})
+
+
+@pytest.mark.parametrize(
+    "given, mode",
+    [
+        ({}, "adaptive"),
+        ({"run_config_search_disable": True}, "exhaustive"),  # the listed grid, as listed
+        ({"run_config_search_disable": True, "early_exit_enable": True}, "brute"),
+        ({"run_config_search_disable": True, "run_config_search_mode": "quick"}, "quick"),
+        ({"run_config_search_mode": "brute"}, "brute"),
+    ],
+)  # fmt: skip
+def test_the_search_strategy_follows_model_analyzers_choice_for_a_listed_grid(given, mode):
+    from tsweep.settings import search_mode
+
+    assert search_mode(load_config(None, dict(given))) == mode

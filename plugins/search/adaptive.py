@@ -14,7 +14,9 @@ It searches the same space as ``brute`` and spends measurements in four ways les
 2. **The latency budget is a boundary to find, not a wall to hit.** When a level breaks the
    budget, the walk stops going up and bisects between the last level inside the budget and
    the first outside (concurrency 8 passes, 16 fails: try 12, then 10 or 14), until the
-   bracket is within 25% or a level inside the budget gains nothing. Lower loads carry no
+   bracket is within 25%, a level inside the budget gains nothing, or
+   ``run_config_search_max_binary_search_steps`` levels (Model Analyzer's key, default 5)
+   were tried. Lower loads carry no
    more throughput than higher ones, so an over-budget point that cannot beat the best so
    far ends the walk there: no bisection below it, no walking down from it.
 3. **max_batch_size stops when it stops helping**, per instance count; **instance counts
@@ -47,11 +49,12 @@ of the history (grid, evidence, best so far); split, each half would read the ot
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Dict, List, Optional, Sequence
 
 from tsweep import modelconfig, repeats
 from tsweep.judge import Judge, goal_constraints
-from tsweep.plugin import hookimpl
+from tsweep.plugin import ConfigKey, hookimpl
 from tsweep.plugins.search.grid import Coord, by_coord
 from tsweep.records import ConfigSpace, LoadLevel, Measurement, SearchGoal, Trial, Variant
 
@@ -64,6 +67,13 @@ BISECT_RESOLUTION = 0.25
 #: not capacity that more instances would use at the same cost per request (measured on
 #: add_sub: 187 us of CPU per request at 1 instance and 69% busy, 147 us at 2 and 94%).
 HOST_SATURATED = 90.0
+
+#: Model Analyzer's key, with its default: the most levels one bisection measures.
+MAX_BISECT_STEPS = ConfigKey(
+    "run_config_search_max_binary_search_steps", 5,
+    "Adaptive search: the most load levels one bisection of the latency budget measures (it also stops when the bracket is within 25%).",
+    kind="positive",
+)
 
 
 class _Needed(Exception):
@@ -95,8 +105,9 @@ class _Evidence:
 
 
 class AdaptiveSearch:
-    def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05):
+    def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05, max_bisect_steps: int = MAX_BISECT_STEPS.default):
         self.space, self.goal, self.min_gain = space, goal, min_gain
+        self.max_bisect_steps = max_bisect_steps
         self.default = next((v for v in space.variants if v.is_default), None)
         self.grid: Dict[Coord, List[Variant]] = by_coord(v for v in space.variants if not v.is_default)
         self.kind = space.load_levels[0].kind if space.load_levels else "concurrency"
@@ -284,9 +295,10 @@ class AdaptiveSearch:
 
     def bisect(self, at: Callable[[float], Measurement], inside: Measurement, outside: Measurement) -> List[Measurement]:
         """Find the highest load inside the budget between ``inside`` and ``outside``: each
-        step measures where the line through the bracket's ends crosses the budget."""
+        step measures where the line through the bracket's ends crosses the budget, for at
+        most ``max_bisect_steps`` steps."""
         points: List[Measurement] = []
-        while True:
+        while len(points) < self.max_bisect_steps:
             mid = self.crossing(inside, outside)
             if mid is None:
                 return points
@@ -300,6 +312,7 @@ class AdaptiveSearch:
                 inside = p
             else:
                 return points  # flat below the boundary: the rest of the bracket adds nothing
+        return points
 
     # -- the best so far, looked at twice -----------------------------------------------
 
@@ -441,5 +454,11 @@ class AdaptiveSearch:
 
 
 @hookimpl
-def tsweep_search_strategies():
-    return {"adaptive": AdaptiveSearch}
+def tsweep_config_keys():
+    return [MAX_BISECT_STEPS]
+
+
+@hookimpl
+def tsweep_search_strategies(options):
+    steps = options.get(MAX_BISECT_STEPS.name, MAX_BISECT_STEPS.default)
+    return {"adaptive": functools.partial(AdaptiveSearch, max_bisect_steps=steps)}
