@@ -228,6 +228,7 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
             raw.pop(key)
     if isinstance(raw.get("profile_models"), dict):
         raw = {**raw, "profile_models": list(raw["profile_models"]), "per_model": _per_model(raw["profile_models"], source)}
+        raw = _server_settings(raw, raw["per_model"])
     merged = {**_from_perf_analyzer_flags(raw.get("perf_analyzer_flags")), **raw, **{k: v for k, v in overrides.items() if v is not None}}
     if "objectives" in merged:
         merged["objectives"] = _objectives_form(merged["objectives"])
@@ -242,7 +243,9 @@ PER_MODEL_PARAMETERS = {"concurrency": "list_int", "batch_sizes": "list_int", "r
 #: The keys a model's own perf_analyzer_flags may set (what requests look like and how they
 #: are spaced); they override the global ones for that model. The rest are global.
 PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution", "model_version", "http_headers", "string_length", "string_data")
-PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags", "objectives", "constraints", "cpu_only")
+#: The server's settings a model's own entry may add to (one server runs all of a run's models).
+PER_MODEL_SERVER_KEYS = ("triton_server_flags", "triton_server_environment", "triton_docker_labels", "triton_docker_args")
+PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags", "objectives", "constraints", "cpu_only", "weighting") + PER_MODEL_SERVER_KEYS
 
 
 def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]:
@@ -253,6 +256,8 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
         settings = settings or {}
         if not isinstance(settings, dict):
             raise UsageError(f"profile_models entry {name!r} in {source} must be a mapping, got {settings!r}")
+        if "genai_perf_flags" in settings:
+            raise UsageError(f"genai_perf_flags of {name!r} (Model Analyzer's) is not supported: {compat.REFUSED['genai_perf_flags']}")
         unknown = set(settings) - set(PER_MODEL_KEYS)
         if unknown:
             raise UsageError(f"profile_models entry {name!r} has unknown key {sorted(unknown)[0]!r}: use {', '.join(PER_MODEL_KEYS)}")
@@ -276,6 +281,12 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
             raise UsageError(f"model_config_parameters of {name!r} must be a mapping of config.pbtxt fields, got {mcp!r}")
         result[str(name)] = {"parameters": coerced, "model_config_parameters": mcp, "load": _model_load(name, settings.get("perf_analyzer_flags"))}
         result[str(name)]["cpu_only"] = coerce(KeyRule(f"cpu_only of {name}", "bool"), settings.get("cpu_only", False))
+        if "weighting" in settings:
+            check(KeyRule(f"weighting of {name}", "int", "positive"), coerce(KeyRule(f"weighting of {name}", "int"), settings["weighting"]))
+            warnings.warn(f"weighting of {name!r} in {source} has no effect in tsweep: {compat.IGNORED['weighting']}", ConfigWarning, stacklevel=4)
+        for key in PER_MODEL_SERVER_KEYS:
+            if settings.get(key) is not None:
+                result[str(name)][key] = coerce(KeyRule(f"{key} of {name}", "Dict"), settings[key])
         for section in ("objectives", "constraints"):  # replace the global ones for this model
             if settings.get(section) is not None:
                 value = _objectives_form(settings[section]) if section == "objectives" else settings[section]
@@ -283,6 +294,28 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
                 for metric in result[str(name)][section]:
                     canonical_metric(metric, f"{section} of {name!r}")
     return result
+
+
+def _server_settings(raw: Dict[str, Any], per_model: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+    """The models' own server flags, environment and container settings merged into the
+    run's: one server runs every model of a run, so a model's value wins over the global
+    one for the whole run, and two models asking different values for the same name is
+    one error line (profile them in separate runs)."""
+    merged = dict(raw)
+    for key in PER_MODEL_SERVER_KEYS:
+        values = dict(raw.get(key) or {})
+        chosen_by: Dict[str, str] = {}
+        for model, own in per_model.items():
+            for name, value in (own.get(key) or {}).items():
+                if name in chosen_by and values[name] != value:
+                    raise UsageError(
+                        f"{key} {name!r} is {values[name]!r} for {chosen_by[name]!r} but {value!r} for {model!r}, and one server runs "
+                        f"every model of a run: profile them in separate runs"
+                    )
+                values[name], chosen_by[name] = value, model
+        if values:
+            merged[key] = values
+    return merged
 
 
 def _objectives_form(value: Any) -> Any:

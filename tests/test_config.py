@@ -236,3 +236,41 @@ def test_the_search_strategy_follows_model_analyzers_choice_for_a_listed_grid(gi
     from tsweep.settings import search_mode
 
     assert search_mode(load_config(None, dict(given))) == mode
+
+
+def test_a_models_own_server_settings_join_the_one_server_of_the_run(tmp_path):
+    path = write(tmp_path, (
+        "triton_server_flags: {log_verbose: 0, exit_timeout_secs: 30}\n"
+        "triton_server_environment: {A: global}\n"
+        "profile_models:\n"
+        "  add_sub:\n"
+        "    triton_server_flags: {log_verbose: 1}\n"
+        "    triton_server_environment: {B: mine}\n"
+        "  mlp:\n"
+        "    triton_server_flags: {exit_timeout_secs: 120}\n"
+        "    triton_docker_labels: {team: vision}\n"
+    ))  # fmt: skip
+    config = load_config(path, {})
+    assert config.triton_server_flags == {"log_verbose": 1, "exit_timeout_secs": 120}  # the models' values win
+    assert config.triton_server_environment == {"A": "global", "B": "mine"}
+    assert config.triton_docker_labels == {"team": "vision"}
+
+
+def test_two_models_asking_different_server_flags_is_one_line(tmp_path):
+    path = write(tmp_path, "profile_models:\n  a:\n    triton_server_flags: {log_verbose: 1}\n  b:\n    triton_server_flags: {log_verbose: 2}\n")
+    with pytest.raises(UsageError) as err:
+        load_config(path, {})
+    assert str(err.value) == (
+        "triton_server_flags 'log_verbose' is 1 for 'a' but 2 for 'b', and one server runs every model of a run: profile them in separate runs"
+    )
+
+
+def test_a_models_weighting_is_accepted_with_one_warning_and_genai_flags_refused(tmp_path):
+    from tsweep.config import ConfigWarning
+
+    with pytest.warns(ConfigWarning, match=r"^weighting of 'a' in .* has no effect in tsweep: it weighs models"):
+        load_config(write(tmp_path, "profile_models:\n  a:\n    weighting: 3\n"), {})
+    with pytest.raises(UsageError, match=r"^config key 'weighting of a' must be greater than 0"):
+        load_config(write(tmp_path, "profile_models:\n  a:\n    weighting: 0\n"), {})
+    with pytest.raises(UsageError, match=r"^genai_perf_flags of 'a' \(Model Analyzer's\) is not supported: "):
+        load_config(write(tmp_path, "profile_models:\n  a:\n    genai_perf_flags: {streaming: true}\n"), {})
