@@ -260,7 +260,10 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
             raise UsageError(f"genai_perf_flags of {name!r} (Model Analyzer's) is not supported: {compat.REFUSED['genai_perf_flags']}")
         unknown = set(settings) - set(PER_MODEL_KEYS)
         if unknown:
-            raise UsageError(f"profile_models entry {name!r} has unknown key {sorted(unknown)[0]!r}: use {', '.join(PER_MODEL_KEYS)}")
+            key = sorted(unknown)[0]
+            close = difflib.get_close_matches(str(key), PER_MODEL_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(PER_MODEL_KEYS)}"
+            raise UsageError(f"profile_models entry {name!r} has unknown key {key!r}: {hint}")
         parameters = settings.get("parameters") or {}
         if not isinstance(parameters, dict) or set(parameters) - set(PER_MODEL_PARAMETERS):
             raise UsageError(f"parameters of {name!r} may set {', '.join(PER_MODEL_PARAMETERS)}, got {parameters!r}")
