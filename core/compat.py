@@ -64,8 +64,10 @@ DIFFERENT: Dict[str, str] = {
     "profile_models": "the mapping form takes `model_config_parameters`, `parameters` `perf_analyzer_flags` (shape, input-data, request-distribution; over the global ones), `objectives` and `constraints` (replacing the global ones) and `cpu_only` per model; other per-model keys are refused",
     "run_config_search_mode": "adds `adaptive`, the default, next to `brute` and `quick` (docs/search.md); no `optuna`",
     "triton_launch_mode": "`local`, `docker` and `remote`, plus any a plugin adds; there is no `c_api`",
+    "gpus": "also takes `none`; indices are NVML's (nvidia-smi's), and `all` is every GPU NVML sees, whatever tsweep's own CUDA_VISIBLE_DEVICES says",
     "triton_docker_image": "default `{image}`, the release of the embedded server",
     "triton_docker_shm_size": "default `1g`, because the python backend moves tensors through /dev/shm",
+    "triton_server_environment": "refuses `CUDA_VISIBLE_DEVICES`: the `gpus` key sets it",
     "triton_server_flags": "refuses the flags tsweep sets itself (ports, addresses, repository, model control)",
     "triton_docker_mounts": "the repositories are mounted already, read-only, at the same path inside as outside",
     "perf_analyzer_flags": "only {pa_flags} are understood, mapped onto tsweep's own keys; others are refused with a message, because tsweep does not run perf_analyzer",
@@ -81,9 +83,7 @@ DIFFERENT: Dict[str, str] = {
 }
 
 #: Model Analyzer keys that tsweep spells differently: key -> (tsweep's key, note).
-RENAMED: Dict[str, Tuple[str, str]] = {
-    "gpus": ("triton_gpus", "for the docker container; metrics cover every GPU NVML sees"),
-}
+RENAMED: Dict[str, Tuple[str, str]] = {}
 
 #: Accepted, with one warning line saying why the key has no effect in tsweep.
 IGNORED: Dict[str, str] = {

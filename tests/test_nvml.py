@@ -17,6 +17,7 @@ import pytest
 from tsweep import gpus, modelconfig
 from tsweep.components import CollectorWarning, MetricCollector
 from tsweep.config import load_config
+from tsweep.errors import UsageError
 from tsweep.pluginmanager import make_plugin_manager
 from tsweep.plugins.collectors.sampling import aggregate
 from tsweep.records import ModelSpec, RunningServer
@@ -113,6 +114,60 @@ def test_automatic_space_uses_gpu_instance_groups_when_a_gpu_is_seen(nvml):
     assert kinds() == {modelconfig.KIND_GPU}
     nvml(stand_in(TWO_GPUS, init_error="Driver Not Loaded"))
     assert kinds() == {modelconfig.KIND_CPU}
+
+
+@pytest.mark.parametrize(
+    "spec, kind",
+    [(("all",), "KIND_GPU"), (("1",), "KIND_GPU"), (("none",), "KIND_CPU"), ((), "KIND_CPU")],
+)
+def test_instance_kind_follows_the_gpus_the_run_chooses(nvml, tmp_path, spec, kind):
+    """As Model Analyzer: KIND_GPU variants (count per GPU) when the run has a GPU, KIND_CPU
+    when ``gpus`` chooses none, whatever the machine has; cpu_only keeps KIND_CPU."""
+    nvml(stand_in(TWO_GPUS))
+    hooks = make_plugin_manager(autoload=False)
+    add_sub = ModelSpec("add_sub", MODEL_REPOSITORY / "add_sub", modelconfig.read(MODEL_REPOSITORY / "add_sub" / "config.pbtxt"))
+    for cpu_only, expected in ((False, kind), (True, "KIND_CPU")):
+        path = tmp_path / "config.yaml"
+        path.write_text(f"profile_models:\n  add_sub: {{cpu_only: {str(cpu_only).lower()}}}\n")
+        config = load_config(path, {"run_config_search_max_instance_count": 2, "gpus": list(spec)})
+        space = hooks.config_space(add_sub, space_settings(config, "add_sub"))
+        generated = [v.coordinates for v in space.variants if not v.is_default]
+        assert {c.kind for c in generated} == {expected}
+        assert sorted({c.instances for c in generated}) == [1, 2]  # the count as written: per GPU for KIND_GPU
+
+
+def test_gpus_key_chooses_by_index_or_uuid(nvml):
+    """``gpus`` resolved against what NVML (the stand-in) sees: indices as nvidia-smi numbers
+    them, UUIDs in any case, all, none; the answer is UUIDs in NVML's order."""
+    nvml(stand_in(TWO_GPUS))
+    assert gpus.select(("all",)) == ("GPU-a", "GPU-b")
+    assert gpus.select(("1",)) == ("GPU-b",)
+    assert gpus.select(("gpu-B", "0")) == ("GPU-a", "GPU-b")
+    assert gpus.select(("none",)) == gpus.select(()) == gpus.select(("[]",)) == ()
+    with pytest.raises(UsageError) as raised:
+        gpus.select(("0", "GPU-zzz"))
+    assert str(raised.value) == (
+        "gpus names 'GPU-zzz', which is not a GPU of this machine: NVML sees 0 (GPU-a), 1 (GPU-b); use all, none, or those indices/UUIDs"
+    )
+    with pytest.raises(UsageError, match="not a mix: got all,1"):
+        gpus.select(("all", "1"))
+    nvml(stand_in(TWO_GPUS, init_error="Driver Not Loaded"))
+    assert gpus.select(("all",)) == ()  # all of nothing: a CPU machine
+    with pytest.raises(UsageError, match=r"gpus names '0', which is not a GPU of this machine: NVML sees no GPU here \(NVML is not available"):
+        gpus.select(("0",))
+
+
+def test_collector_reads_only_the_runs_gpus(nvml):
+    nvml(stand_in(TWO_GPUS))
+    plugin = make_plugin_manager(autoload=False).pm.get_plugin("nvml_collector")
+    (collector,) = plugin.tsweep_metric_collectors(server=RunningServer(http_url="http://127.0.0.1:1", gpus=("GPU-b",)), interval_s=3600.0)
+    collector.start()
+    assert collector.stop(0.0) == pytest.approx({
+        "gpu/GPU-b/utilization": 50.0, "gpu/GPU-b/memory_used_mb": 2000.0, "gpu/GPU-b/power_w": 100.0,
+        "gpu_utilization": 50.0, "gpu_memory_used_mb": 2000.0, "gpu_memory_total_mb": 16000.0, "gpu_power_w": 100.0,
+    })  # fmt: skip
+    with pytest.warns(CollectorWarning, match="no GPU metrics: the gpus key chooses none"):
+        assert plugin.tsweep_metric_collectors(server=RunningServer(http_url="http://127.0.0.1:1", gpus=()), interval_s=1.0) == []
 
 
 def test_collector_reports_each_gpu_and_the_aggregates(nvml):
