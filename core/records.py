@@ -220,16 +220,23 @@ class SpaceSettings:
     model_config_parameters: Mapping[str, Any] = field(default_factory=dict)
     search_disable: bool = False
     gpu_available: bool = False
+    #: How many GPUs the server has (the ``gpus`` key), whatever the model's kind.
+    gpu_count: int = 0
 
 
 @dataclass(frozen=True)
 class ConfigSpace:
-    """Everything a search strategy may try for one model."""
+    """Everything a search strategy may try for one model.
+
+    ``gpus``: how many GPUs the server has. A KIND_GPU group's count is per GPU (Triton's
+    rule, and Model Analyzer's instance bounds), so a strategy that reasons about how many
+    instances serve at once multiplies by it (:func:`tsweep.modelconfig.instance_count`)."""
 
     model: ModelSpec
     variants: Tuple[Variant, ...]
     load_levels: Tuple[LoadLevel, ...]
     batch_sizes: Tuple[int, ...] = (1,)
+    gpus: int = 0
 
 
 # --------------------------------------------------------------------------- load

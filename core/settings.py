@@ -18,6 +18,7 @@ def space_settings(config: Config, model: str) -> SpaceSettings:
     """The global bounds, overridden by the model's own entry in profile_models."""
     own = config.per_model.get(model, {})
     parameters = own.get("parameters", {})
+    chosen = gpus.select(config.gpus)
     return SpaceSettings(
         min_instance_count=config.run_config_search_min_instance_count,
         max_instance_count=config.run_config_search_max_instance_count,
@@ -30,7 +31,8 @@ def space_settings(config: Config, model: str) -> SpaceSettings:
         batch_sizes=parameters.get("batch_sizes", tuple(config.batch_sizes)),
         model_config_parameters=own.get("model_config_parameters", {}),
         search_disable=config.run_config_search_disable,
-        gpu_available=bool(gpus.select(config.gpus)) and not own.get("cpu_only", False),  # cpu_only: KIND_CPU variants only
+        gpu_available=bool(chosen) and not own.get("cpu_only", False),  # cpu_only: KIND_CPU variants only
+        gpu_count=len(chosen),
     )
 
 

@@ -134,6 +134,18 @@ def test_instance_kind_follows_the_gpus_the_run_chooses(nvml, tmp_path, spec, ki
         generated = [v.coordinates for v in space.variants if not v.is_default]
         assert {c.kind for c in generated} == {expected}
         assert sorted({c.instances for c in generated}) == [1, 2]  # the count as written: per GPU for KIND_GPU
+        assert space.gpus == {"all": 2, "1": 1}.get(spec[0] if spec else "", 0)  # the server's GPUs, cpu_only or not
+
+
+def test_a_kind_gpu_count_is_per_gpu_for_whoever_counts_instances():
+    """Triton starts a KIND_GPU group's count on each GPU (or on its own gpus list), and
+    KIND_AUTO is KIND_GPU where there is one: what the adaptive search's bounds count."""
+    mixed = modelconfig.parse("instance_group [{count: 2 kind: KIND_GPU}, {count: 1 kind: KIND_CPU}, {count: 3 kind: KIND_GPU gpus: [0]}]")
+    assert modelconfig.instance_count(mixed) == 6  # as written: Model Analyzer's and the coordinates' count
+    assert modelconfig.instance_count(mixed, gpus=4) == 2 * 4 + 1 + 3
+    auto = modelconfig.parse("instance_group [{count: 2}]")
+    assert modelconfig.instance_count(auto, gpus=0) == 2 and modelconfig.instance_count(auto, gpus=2) == 4
+    assert modelconfig.instance_count(modelconfig.parse(""), gpus=2) == 2 and modelconfig.instance_count(modelconfig.parse("")) == 1
 
 
 def test_gpus_key_chooses_by_index_or_uuid(nvml):
