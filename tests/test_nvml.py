@@ -109,6 +109,8 @@ def test_gpus_key_chooses_by_index_or_uuid(nvml):
     assert gpus.select(("1",)) == ("GPU-b",)
     assert gpus.select(("gpu-B", "0")) == ("GPU-a", "GPU-b")
     assert gpus.select(("none",)) == gpus.select(()) == gpus.select(("[]",)) == ()
+    assert gpus.select(load_config(None, {"gpus": [1]}).gpus) == ("GPU-b",)  # YAML's numbers, as Model Analyzer's files write them
+    assert load_config(None, {}).gpus == ("all",)  # Model Analyzer's default
     with pytest.raises(UsageError) as raised:
         gpus.select(("0", "GPU-zzz"))
     assert str(raised.value) == (
