@@ -2,11 +2,11 @@
 
 NVML answers for the whole device, whoever uses it, so these numbers are the GPU's and
 not only the server's; on a machine that runs nothing else they are the deployment's.
-The GPUs sampled are the run's (the ``gpus`` key, which the core puts on the server record),
-every GPU NVML sees for a server the core did not describe. The aggregates add memory and power over the GPUs (what
-the deployment costs in total) and average utilization; the per-GPU values are stored
-under ``gpu/<uuid>/...`` next to them. Without a GPU, driver or the bindings, the plugin
-offers no collector and says why in one line.
+The GPUs sampled are the run's (the ``gpus`` key, which the core puts on the server
+record), or every GPU NVML sees for a server the core did not describe. The aggregates add
+memory and power over those GPUs (what the deployment costs in total) and average
+utilization; the per-GPU values are stored under ``gpu/<uuid>/...`` next to them. Without
+a GPU, driver or the bindings, the plugin offers no collector and says why in one line.
 """
 from __future__ import annotations
 
