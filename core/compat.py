@@ -67,10 +67,11 @@ DIFFERENT: Dict[str, str] = {
     "early_exit_enable": "matters only under run_config_search_disable (it picks `brute`): tsweep's searches of the automatic space always exit early",
     "run_config_search_max_binary_search_steps": "declared by the adaptive strategy, which bisects the latency budget; `brute` and `quick` do not bisect",
     "triton_launch_mode": "`local`, `docker` and `remote`, plus any a plugin adds; there is no `c_api`",
+    "gpus": "also takes `none`; indices are NVML's (nvidia-smi's), and `all` is every GPU NVML sees, whatever tsweep's own CUDA_VISIBLE_DEVICES says",
     "triton_docker_image": "default `{image}`, the release of the embedded server",
     "triton_docker_shm_size": "default `1g`, because the python backend moves tensors through /dev/shm",
     "triton_server_flags": "refuses the flags tsweep sets itself (ports, addresses, repository, model control); a model's own are merged into the one server of the run",
-    "triton_server_environment": "a model's own are merged into the one server of the run (two models asking different values is an error)",
+    "triton_server_environment": "refuses `CUDA_VISIBLE_DEVICES` (the `gpus` key sets it); a model's own are merged into the one server of the run (two models asking different values is an error)",
     "triton_docker_mounts": "the repositories are mounted already, read-only, at the same path inside as outside",
     "perf_analyzer_flags": "only {pa_flags} are understood, mapped onto tsweep's own keys; others are refused with a message, because tsweep does not run perf_analyzer",
     "report_model_configs": "prints every load level of each config; there are no plots",
@@ -85,9 +86,7 @@ DIFFERENT: Dict[str, str] = {
 }
 
 #: Model Analyzer keys that tsweep spells differently: key -> (tsweep's key, note).
-RENAMED: Dict[str, Tuple[str, str]] = {
-    "gpus": ("triton_gpus", "for the docker container; metrics cover every GPU NVML sees"),
-}
+RENAMED: Dict[str, Tuple[str, str]] = {}
 
 #: Accepted, with one warning line saying why the key has no effect in tsweep.
 IGNORED: Dict[str, str] = {

@@ -54,7 +54,7 @@ class Config:
     triton_server_flags: Dict[str, Any] = _opt({}, "Extra tritonserver flags for local and docker modes, as {flag: value}.", flag=False)
     triton_server_environment: Dict[str, Any] = _opt({}, "Extra environment variables of the server in local and docker modes, as {NAME: value}.", flag=False)
     triton_docker_image: str = _opt(DOCKER_IMAGE, "Triton image for docker mode; the default is the release of the embedded server (Triton 2.51).")
-    triton_gpus: Tuple[str, ...] = _opt((), "GPUs for the server in docker mode: all, none, or device IDs/UUIDs, comma-separated; default: all when NVML sees a GPU, else none.", kind="list_str")
+    gpus: Tuple[str, ...] = _opt(("all",), "GPUs of the run: all, none, or NVML indices (as nvidia-smi numbers them) or UUIDs, comma-separated. Only these reach the server (CUDA_VISIBLE_DEVICES; in docker mode also the container's GPUs) and only these are measured; remote mode: only measured.", kind="list_str")
     triton_docker_shm_size: Optional[str] = _opt("1g", "Size of /dev/shm in docker mode (the python backend's tensors travel through it; Docker's own default is 64m).")
     triton_docker_mounts: Tuple[str, ...] = _opt((), "More volumes for docker mode, as host:container[:ro|rw] strings (the model repositories are mounted already).", flag=False, kind="list_str")
     triton_docker_labels: Dict[str, Any] = _opt({}, "Labels of the container in docker mode, as {name: value}, besides tsweep's own.", flag=False)
@@ -362,8 +362,9 @@ def _from_perf_analyzer_flags(flags: Any) -> Dict[str, Any]:
 
 #: Keys of tsweep 0.1 that the precision rule replaced, and what to write instead.
 RENAMED = {
-    "stability_tolerance": "throughput_precision and latency_precision (relative half-widths of 95% intervals)",
-    "stable_windows": "min_windows",
+    "stability_tolerance": "points now end by precision; use throughput_precision and latency_precision (relative half-widths of 95% intervals; docs/measurement.md)",
+    "stable_windows": "points now end by precision; use min_windows (docs/measurement.md)",
+    "triton_gpus": "Model Analyzer's gpus now chooses the GPUs, for the server in every launch mode and for the metrics: use gpus",
 }
 
 
@@ -387,7 +388,7 @@ def _foreign_key(key: str, source: str, declared: Mapping[str, ConfigKey]) -> No
 
 def _unknown_key(key: str, source: str, declared: Mapping[str, ConfigKey]) -> str:
     if key in RENAMED:
-        return f"config key {key!r} in {source} is gone: points now end by precision; use {RENAMED[key]} (docs/measurement.md)"
+        return f"config key {key!r} in {source} is gone: {RENAMED[key]}"
     keys = [name for name, f in FIELDS.items() if not f.metadata.get("internal")] + list(declared) + list(compat.MODEL_ANALYZER_KEYS)
     close = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}?" if close else "see docs/config.md for the valid keys"

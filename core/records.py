@@ -25,13 +25,11 @@ from tsweep import modelconfig
 class ContainerSettings:
     """How to run the server in a container, for launchers that do (Model Analyzer's keys).
 
-    ``gpus`` empty means "all when a GPU is visible, none otherwise"; ``("all",)``,
-    ``("none",)`` or device IDs/UUIDs say it explicitly. ``mounts`` are
-    ``host:container[:ro|rw]`` strings.
+    ``mounts`` are ``host:container[:ro|rw]`` strings. The container's GPUs are
+    :attr:`LaunchSettings.gpus`, as for every launch mode.
     """
 
     image: str = ""
-    gpus: Tuple[str, ...] = ()
     shm_size: Optional[str] = None
     mounts: Tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -48,7 +46,9 @@ class LaunchSettings:
     repository the variants were copied from (a server in a container must see it too:
     version folders may hold symlinks into it). ``server_log`` is the file the server's
     output goes to.
-    ``environment`` is added to the server's environment. ``options`` is the free-form
+    ``environment`` is added to the server's environment. ``gpus`` are the UUIDs of the
+    GPUs the server may use (the ``gpus`` key, resolved by :func:`tsweep.gpus.select`;
+    empty: none): a launcher that starts a server gives it exactly these. ``options`` is the free-form
     ``triton_launch_options`` mapping, for launch modes that plugins add: each documents its
     own keys.
     """
@@ -65,6 +65,7 @@ class LaunchSettings:
     source_repository: Optional[Path] = None
     environment: Mapping[str, str] = field(default_factory=dict)
     container: ContainerSettings = field(default_factory=ContainerSettings)
+    gpus: Tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
     log_path: Optional[Path] = None
 
@@ -77,7 +78,11 @@ class LaunchSettings:
 
 @dataclass(frozen=True)
 class RunningServer:
-    """Where a started (or attached) server answers, and how to identify it."""
+    """Where a started (or attached) server answers, and how to identify it.
+
+    ``gpus``: the UUIDs of the GPUs the run measures (the core sets them from the ``gpus``
+    key before asking for collectors); None, for a server the core did not describe, means
+    every GPU NVML sees."""
 
     http_url: str
     grpc_url: Optional[str] = None
@@ -85,6 +90,7 @@ class RunningServer:
     pid: Optional[int] = None
     log_path: Optional[Path] = None
     description: str = "tritonserver"
+    gpus: Optional[Tuple[str, ...]] = None
 
 
 # --------------------------------------------------------------------------- the space
@@ -200,7 +206,8 @@ class SpaceSettings:
     load levels, ``model_config_parameters`` the generated variants. ``request_rate_search``
     makes the automatic load range request rates. ``search_disable`` turns the automatic
     ranges off (the listed loads, else concurrency 1). ``gpu_available``: the
-    variants may use GPU instances (a GPU is visible and the model is not ``cpu_only``).
+    variants use GPU instances (the run has a GPU, see :func:`tsweep.gpus.select`, and the
+    model is not ``cpu_only``), as Model Analyzer does: a KIND_GPU count is per GPU.
     """
 
     min_instance_count: int = 1
@@ -218,16 +225,23 @@ class SpaceSettings:
     model_config_parameters: Mapping[str, Any] = field(default_factory=dict)
     search_disable: bool = False
     gpu_available: bool = False
+    #: How many GPUs the server has (the ``gpus`` key), whatever the model's kind.
+    gpu_count: int = 0
 
 
 @dataclass(frozen=True)
 class ConfigSpace:
-    """Everything a search strategy may try for one model."""
+    """Everything a search strategy may try for one model.
+
+    ``gpus``: how many GPUs the server has. A KIND_GPU group's count is per GPU (Triton's
+    rule, and Model Analyzer's instance bounds), so a strategy that reasons about how many
+    instances serve at once multiplies by it (:func:`tsweep.modelconfig.instance_count`)."""
 
     model: ModelSpec
     variants: Tuple[Variant, ...]
     load_levels: Tuple[LoadLevel, ...]
     batch_sizes: Tuple[int, ...] = (1,)
+    gpus: int = 0
 
 
 # --------------------------------------------------------------------------- load

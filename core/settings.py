@@ -18,6 +18,7 @@ def space_settings(config: Config, model: str) -> SpaceSettings:
     """The global bounds, overridden by the model's own entry in profile_models."""
     own = config.per_model.get(model, {})
     parameters = own.get("parameters", {})
+    chosen = gpus.select(config.gpus)
     return SpaceSettings(
         min_instance_count=config.run_config_search_min_instance_count,
         max_instance_count=config.run_config_search_max_instance_count,
@@ -33,7 +34,8 @@ def space_settings(config: Config, model: str) -> SpaceSettings:
         batch_sizes=parameters.get("batch_sizes", tuple(config.batch_sizes)),
         model_config_parameters=own.get("model_config_parameters", {}),
         search_disable=config.run_config_search_disable,
-        gpu_available=gpus.gpu_available() and not own.get("cpu_only", False),  # cpu_only: KIND_CPU variants only
+        gpu_available=bool(chosen) and not own.get("cpu_only", False),  # cpu_only: KIND_CPU variants only
+        gpu_count=len(chosen),
     )
 
 
@@ -94,12 +96,12 @@ def launch_settings(config: Config, output: Path) -> LaunchSettings:
         environment=dict(config.triton_server_environment),
         container=ContainerSettings(
             image=config.triton_docker_image,
-            gpus=tuple(config.triton_gpus),
             shm_size=config.triton_docker_shm_size,
             mounts=tuple(config.triton_docker_mounts),
             labels=dict(config.triton_docker_labels),
             args=dict(config.triton_docker_args),
         ),
+        gpus=gpus.select(config.gpus),
         options=dict(config.triton_launch_options),
         log_path=Path(config.triton_output_path) if config.triton_output_path else None,
     )

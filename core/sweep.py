@@ -128,7 +128,8 @@ class Sweep:
         files.check_writable(self.output, "output model repository", "--output-model-repository-path")
         files.check_writable(Path(config.checkpoint_directory), "checkpoint directory", "--checkpoint-directory")
         files.check_writable(Path(config.export_path), "export path", "--export-path")
-        self.launcher = parts.launcher(launch_settings(config, self.output))
+        self.launch = launch_settings(config, self.output)  # resolves the gpus key: an unknown GPU stops here
+        self.launcher = parts.launcher(self.launch)
         self.spaces = {}
         for model in self.models:  # shapes, input data and spaces must fit every model, before anything runs
             load = parts.load_of(model.name)
@@ -147,7 +148,9 @@ class Sweep:
         self.searched: List[str] = []
 
     def _collectors(self, server) -> list:
-        """The metric collectors for a (re)started server (some follow its process id)."""
+        """The metric collectors for a (re)started server (some follow its process id; the
+        GPU collector reads the run's GPUs, whatever the launcher said)."""
+        server = dataclasses.replace(server, gpus=self.launch.gpus)
         return self.run.hooks.metric_collectors(server, self.run.config.monitoring_interval)
 
     # -- the steps ------------------------------------------------------------------------

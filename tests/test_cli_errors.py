@@ -88,9 +88,27 @@ CASES = [
      "error: invalid tritonserver flag name 'log-verbose=1 --model-repository' in triton_server_flags: use names like 'log-verbose'"),
     ("report for a config never measured", lambda t: ["report", "--report-model-configs", "mlp_config_9", "--checkpoint-directory", str(t / "store")],
      "error: config 'mlp_config_9' was never measured: measured configs are mlp_config_0"),
+    # pynvml replaced by a stand-in that sees two GPUs (no GPU here; see test_bad_input)
+    ("a GPU the machine lacks", lambda t: profile_args(MODEL_REPOSITORY, "--gpus", "0,5"),
+     "error: gpus names '5', which is not a GPU of this machine: NVML sees 0 (GPU-a), 1 (GPU-b); use all, none, or those indices/UUIDs"),
+    ("GPUs chosen through the server's environment", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "cuda.yaml")),
+     "error: CUDA_VISIBLE_DEVICES in triton_server_environment: choose the server's GPUs with the gpus key instead"),
     ("analyze a model not in the store", lambda t: ["analyze", "-f", str(t / "resnet.yaml"), "--checkpoint-directory", str(t / "store")],
      "error: model 'resnet' has no results in {t}/store/results.sqlite: stored models are mlp"),
 ]  # fmt: skip
+
+
+#: The few NVML calls that resolving ``gpus`` makes, answered for two GPUs.
+NVML_STAND_IN = """
+class NVMLError(Exception):
+    pass
+UUIDS = ["GPU-a", "GPU-b"]
+def nvmlInit(): pass
+def nvmlShutdown(): pass
+def nvmlDeviceGetCount(): return len(UUIDS)
+def nvmlDeviceGetHandleByIndex(i): return i
+def nvmlDeviceGetUUID(handle): return UUIDS[handle]
+"""
 
 
 def known_metrics():
@@ -133,6 +151,7 @@ def test_bad_input(tmp_path: Path, workdir: Path, name, args, message):
     (tmp_path / "constraint.yaml").write_text("constraints:\n  latency: {max: 5}\n")
     (tmp_path / "weight.yaml").write_text("objectives:\n  perf_throughput: high\n")
     (tmp_path / "inject.yaml").write_text("triton_server_flags:\n  model-repository: /etc\n")
+    (tmp_path / "cuda.yaml").write_text("triton_server_environment:\n  CUDA_VISIBLE_DEVICES: '1'\n")
     (tmp_path / "flagname.yaml").write_text("triton_server_flags:\n  'log-verbose=1 --model-repository': /etc\n")
     (tmp_path / "models" / "noconfig" / "1").mkdir(parents=True)
     (tmp_path / "models" / "badconfig").mkdir()
@@ -153,6 +172,11 @@ def test_bad_input(tmp_path: Path, workdir: Path, name, args, message):
         shadow.mkdir(parents=True)
         (shadow / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
         env = {"PYTHONPATH": str(shadow.parent)}
+    if name == "a GPU the machine lacks":  # NVML's boundary: a pynvml module that sees two GPUs
+        shadow = tmp_path / "shadow"
+        shadow.mkdir()
+        (shadow / "pynvml.py").write_text(NVML_STAND_IN)
+        env = {"PYTHONPATH": str(shadow)}
     before = tree(tmp_path)
     result = run_tsweep(*args(tmp_path), cwd=workdir, env=env, timeout=60)
     assert result.returncode == 2, result.stderr

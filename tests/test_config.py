@@ -97,7 +97,7 @@ def test_model_analyzer_ranges_and_comma_strings(tmp_path):
         ("concurrency: {start: 1, stop: 8, step: 0}\n", "config key 'concurrency': a range needs start <= stop and a step > 0, got {'start': 1, 'stop': 8, 'step': 0}"),
         ("run_config_search_mode: brute\noptuna_max_trials: 10\n",
          "config key 'optuna_max_trials' in {path} (Model Analyzer's) is not supported: there is no optuna mode; run_config_search_mode adaptive is the default"),
-        ("gpus: [all]\n", "config key 'gpus' in {path} is Model Analyzer's; tsweep's is `triton_gpus`: for the docker container; metrics cover every GPU NVML sees"),
+        ("triton_gpus: [all]\n", "config key 'triton_gpus' in {path} is gone: Model Analyzer's gpus now chooses the GPUs, for the server in every launch mode and for the metrics: use gpus"),
         ("perf_analyzer_paht: /x\n", "unknown config key 'perf_analyzer_paht' in {path}: did you mean 'perf_analyzer_path'?"),
     ],
 )  # fmt: skip
@@ -191,7 +191,7 @@ def test_cpu_only_models_get_cpu_instances_where_a_gpu_is_visible(tmp_path, monk
 
     from tests.support import MODEL_REPOSITORY
 
-    monkeypatch.setattr(gpus, "gpu_available", lambda: True)
+    monkeypatch.setattr(gpus, "select", lambda spec: ("GPU-a",))  # the run has a GPU
     config = load_config(write(tmp_path, "profile_models:\n  mlp: {cpu_only: true}\n  add_sub: {}\n"), {})
     hooks = make_plugin_manager(autoload=False)
     kinds = {}

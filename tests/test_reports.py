@@ -356,12 +356,14 @@ def test_gpu_process_and_inference_csvs_match_the_store(ck: Path, workdir: Path)
 
     gpu = read_csv(results / "metrics-model-gpu.csv")
     assert len(gpu) == len(rows) * len(UUIDS)
+    assert list(gpu[0]) == ["Model", "Model Config", "Load Kind", "Load Value", "Client Batch Size", "GPU UUID",
+                            "GPU Memory Usage (MB)", "GPU Utilization (%)", "GPU Power Usage (W)"]  # Model Analyzer's titles and order
     for r in rows:
         for uuid in UUIDS:
             (line,) = [g for g in gpu if g["Model Config"] == r.variant and g["Load Value"] == f"{r.load_value:g}" and g["GPU UUID"] == uuid]
-            assert float(line["GPU utilization (%)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/utilization"])
-            assert float(line["GPU memory used (MB)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/memory_used_mb"])
-            assert float(line["GPU power draw (W)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/power_w"])
+            assert float(line["GPU Utilization (%)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/utilization"])
+            assert float(line["GPU Memory Usage (MB)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/memory_used_mb"])
+            assert float(line["GPU Power Usage (W)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/power_w"])
 
     process = read_csv(results / "metrics-model-process.csv")
     assert list(process[0]) == ["Model", "Model Config", "Load Kind", "Load Value", "Client Batch Size",
@@ -395,8 +397,8 @@ def test_cpu_only_store_writes_no_gpu_csv_and_the_baseline_becomes_server_only_c
     assert out / "results" / "metrics-server-only.csv" in written
     lines = read_csv(out / "results" / "metrics-server-only.csv")
     assert [(l["Model"], l["GPU UUID"]) for l in lines] == [("triton-server", ""), ("triton-server", "GPU-aaaa")]
-    assert float(lines[0]["Server RAM (RSS) (MB)"]) == 250.0 and lines[0]["GPU memory used (MB)"] == ""
-    assert float(lines[1]["GPU memory used (MB)"]) == 410.0 and lines[1]["Server CPU (% of one core)"] == ""
+    assert float(lines[0]["Server RAM (RSS) (MB)"]) == 250.0 and lines[0]["GPU Memory Usage (MB)"] == ""
+    assert float(lines[1]["GPU Memory Usage (MB)"]) == 410.0 and lines[1]["Server CPU (% of one core)"] == ""
 
 
 def test_machine_description_reads_cpuinfo(tmp_path: Path):

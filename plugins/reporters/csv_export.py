@@ -4,7 +4,8 @@
   at a point its own row with its own 95% confidence intervals (half-widths beside
   throughput and p99).
 * ``metrics-model-gpu.csv``: one row per point per GPU (``gpu/<uuid>/<metric>`` values),
-  written when a GPU collector recorded any.
+  written when a GPU collector recorded any; memory, utilization and power under Model
+  Analyzer's titles (``GPU Memory Usage (MB)``, ...).
 * ``metrics-model-process.csv``: tsweep's own, for machines without a GPU (and beside the
   GPU file on those with one): one row per point with the server process's CPU and RAM
   (``server_cpu_pct``, ``server_memory_mb``), written when a collector recorded them.
@@ -93,10 +94,18 @@ def _csv(header, rows) -> str:
     return buf.getvalue()
 
 
-def _metric_columns(dicts, known):
-    """The metric names found in ``dicts`` (sorted) and their column titles."""
-    names = sorted({k for d in dicts for k in d})
-    return names, [known.heading(n) for n in names]
+#: Model Analyzer's titles of the per-GPU figures (its gpu_used_memory, gpu_utilization and
+#: gpu_power_usage columns, in its order), so that a sheet built on its GPU file reads ours.
+GPU_TITLES = {"memory_used_mb": "GPU Memory Usage (MB)", "utilization": "GPU Utilization (%)", "power_w": "GPU Power Usage (W)"}
+
+
+def _metric_columns(dicts, known, titles=None):
+    """The metric names found in ``dicts`` and their column titles: those ``titles`` names
+    first, in its order, with its titles; the rest sorted, titled by the catalogue."""
+    titles = titles or {}
+    found = {k for d in dicts for k in d}
+    names = [n for n in titles if n in found] + sorted(found - set(titles))
+    return names, [titles.get(n) or known.heading(n) for n in names]
 
 
 def inference_csv(measurements) -> str:
@@ -106,7 +115,7 @@ def inference_csv(measurements) -> str:
 def gpu_csv(measurements, known):
     """A row per (point, GPU), or None when no point has a per-GPU metric."""
     per_point = [(m, split_gpus(m.metrics)[0]) for m in measurements]
-    names, titles = _metric_columns([v for _, gpus in per_point for v in gpus.values()], known)
+    names, titles = _metric_columns([v for _, gpus in per_point for v in gpus.values()], known, GPU_TITLES)
     if not names:
         return None
     rows = [[*(get(m) for _, get in POINT), uuid, *(values.get(n) for n in names)]
@@ -130,7 +139,7 @@ def server_only_csv(baseline, known):
         return None
     gpus, rest = split_gpus(baseline)
     scopes = ([("", rest)] if rest else []) + sorted(gpus.items())
-    names, titles = _metric_columns([values for _, values in scopes], known)
+    names, titles = _metric_columns([values for _, values in scopes], known, GPU_TITLES if gpus else None)
     return _csv(["Model", "GPU UUID", *titles], [["triton-server", uuid, *(values.get(n) for n in names)] for uuid, values in scopes])
 
 

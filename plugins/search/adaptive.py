@@ -205,7 +205,7 @@ class AdaptiveSearch:
         config = variant.config
         if self.kind != "concurrency" or not config.HasField("dynamic_batching") or config.max_batch_size <= 1:
             return self.levels[0]
-        needed = modelconfig.instance_count(config) * config.max_batch_size / max(batch, 1)
+        needed = modelconfig.instance_count(config, self.space.gpus) * config.max_batch_size / max(batch, 1)
         return next((v for v in self.levels if v >= needed), self.levels[-1])
 
     def walk(self, at: Callable[[float], Measurement], start: float, best: Best, variant: Variant) -> List[Measurement]:
@@ -412,7 +412,7 @@ class AdaptiveSearch:
             bounds.append(host)
         execution_ms = server_time_ms(p)
         if execution_ms:
-            bounds.append(modelconfig.instance_count(config) * batch * 1000.0 / execution_ms)
+            bounds.append(modelconfig.instance_count(config, self.space.gpus) * batch * 1000.0 / execution_ms)
         return min(bounds, default=None)
 
     @staticmethod
