@@ -34,6 +34,11 @@ CASES = [
      "error: docker launch mode needs the Docker SDK: pip install 'tsweep[docker]'"),
     ("remote without endpoint", lambda t: profile_args(MODEL_REPOSITORY, "--triton-launch-mode", "remote"),
      "error: remote launch mode needs the server's address: pass --triton-http-endpoint HOST:PORT"),
+    ("model too big to send to a remote server", lambda t: profile_args(MODEL_REPOSITORY, "--triton-launch-mode", "remote", "--triton-http-endpoint", "127.0.0.1:1", "--remote-load-max-mb", "0.001"),
+     "error: model 'mlp' has 0.00125 MB of files to send with each variant, over remote_load_max_mb (0.001): raise --remote-load-max-mb, "
+     "or put the model in the server's repository and pass --remote-model-loading config"),
+    ("reload_model_disable with a server tsweep starts", lambda t: profile_args(MODEL_REPOSITORY, "--reload-model-disable"),
+     "error: reload_model_disable measures a model on a server you run, but launch mode local starts one: pass --triton-launch-mode remote, or drop reload_model_disable"),
     ("negative budget", lambda t: profile_args(MODEL_REPOSITORY, "--latency-budget", "-5"),
      "error: config key 'latency_budget' must be greater than 0, got -5.0"),
     ("unknown mode", lambda t: profile_args(MODEL_REPOSITORY, "--mode", "batch"),
