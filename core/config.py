@@ -72,7 +72,7 @@ class Config:
     server_ready_timeout_s: float = _opt(120.0, "Seconds to wait for the server (and each model) to become ready.", kind="positive")
 
     # outputs -------------------------------------------------------------------------
-    output_model_repository_path: str = _opt("./output_model_repository", "Where the generated model variants are written and served from.")
+    output_model_repository_path: str = _opt("./output_model_repository", "Where the generated model variants are written and served from; in remote mode, where each variant's config.pbtxt is kept as a record.")
     override_output_model_repository: bool = _opt(False, "Replace the output model repository if it exists.")
     checkpoint_directory: str = _opt("./checkpoints", "Folder of the SQLite results store (the checkpoint).", commands=ALL)
     export_path: str = _opt(".", "Folder under which results/ (CSV) and reports/ are written.", commands=ALL, short="-e")
