@@ -117,8 +117,8 @@ class ServedAsIs:
 
 
 def model_files(model: ModelSpec) -> Dict[str, bytes]:
-    """The model folder's files by path inside it (``1/model.py``), config.pbtxt and hidden
-    entries left out: the config travels on its own. Symlinks are followed, since the server
+    """The model folder's files by path inside it (``1/model.py``), config.pbtxt, hidden
+    entries and bytecode caches left out: the config travels on its own. Symlinks are followed, since the server
     gets contents, not links."""
     found: Dict[str, bytes] = {}
     for path in sorted(_files(model.path)):
@@ -132,10 +132,11 @@ def files_size(model: ModelSpec) -> int:
 
 
 def _files(root: Path):
-    """Every file under the model folder ``root`` but its config.pbtxt and hidden entries,
-    through symlinked folders too."""
+    """Every file under the model folder ``root`` but its config.pbtxt, hidden entries and
+    Python's bytecode caches (the server's python backend writes its own), through
+    symlinked folders too."""
     for folder, dirs, names in os.walk(root, followlinks=True):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
         for name in names:
             path = Path(folder) / name
             if not name.startswith(".") and path != root / "config.pbtxt" and path.is_file():

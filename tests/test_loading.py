@@ -19,7 +19,7 @@ from tsweep.settings import variant_loading
 
 def a_model(root: Path) -> ModelSpec:
     """A model folder with what a real one may hold: versions, a nested folder, a top-level
-    file, hidden entries, and a version folder that is a symlink to elsewhere."""
+    file, hidden entries, a bytecode cache, and a version folder that is a symlink to elsewhere."""
     folder = root / "m"
     (folder / "1" / "assets").mkdir(parents=True)
     (folder / "config.pbtxt").write_text('backend: "python"\nmax_batch_size: 4\n')
@@ -29,6 +29,8 @@ def a_model(root: Path) -> ModelSpec:
     (folder / ".git").mkdir()
     (folder / ".git" / "HEAD").write_text("ref\n")
     (folder / "1" / ".model.py.swp").write_text("x")
+    (folder / "1" / "__pycache__").mkdir()
+    (folder / "1" / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"pyc")
     elsewhere = root / "store" / "2"
     elsewhere.mkdir(parents=True)
     (elsewhere / "model.py").write_bytes(b"\x00\xffbinary")
@@ -36,7 +38,7 @@ def a_model(root: Path) -> ModelSpec:
     return ModelSpec(name="m", path=folder, config=modelconfig.read(folder / "config.pbtxt"))
 
 
-def test_the_model_files_are_every_file_but_the_config_and_hidden_ones_through_symlinks(tmp_path: Path):
+def test_the_model_files_are_every_file_but_the_config_hidden_ones_and_caches_through_symlinks(tmp_path: Path):
     model = a_model(tmp_path)
     sent = loading.model_files(model)
     assert sent == {
