@@ -117,8 +117,8 @@ class ServedAsIs:
 
 
 def model_files(model: ModelSpec) -> Dict[str, bytes]:
-    """The model folder's files by path inside it (``1/model.py``), config.pbtxt, hidden
-    entries and bytecode caches left out: the config travels on its own. Symlinks are followed, since the server
+    """The model folder's files by path inside it (``1/model.py``); the config travels on its
+    own (see :func:`_files` for what is left out). Symlinks are followed, since the server
     gets contents, not links."""
     found: Dict[str, bytes] = {}
     for path in sorted(_files(model.path)):
