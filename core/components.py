@@ -37,8 +37,11 @@ class Launcher(Protocol):
     container engine), ``start()``, and ``stop()`` at the end, also after errors and Ctrl-C,
     and also when ``start()`` itself raised or was interrupted half-way: so ``stop()`` must
     release whatever exists by then and be harmless when called again or for nothing. The
-    server must serve ``settings.model_repository`` with explicit model control: the core
-    loads and unloads variants through Triton's repository API.
+    server must run with explicit model control: the core loads and unloads variants through
+    Triton's repository API. It serves ``settings.model_repository``, where the core writes
+    each variant, unless the launcher class says ``serves_output_repository = False`` (a
+    server on another host, as in remote mode): then each load request carries the variant
+    (:mod:`tsweep.loading`).
 
     When the server dies mid-sweep the core calls ``stop()`` then ``start()`` again (at most
     a few times per run), so both must be repeatable. ``died()`` is asked after a point

@@ -61,10 +61,18 @@ class Config:
     triton_docker_args: Dict[str, Any] = _opt({}, "More arguments of the container's run call in docker mode, as {name: value} in the Docker SDK's names (e.g. cpuset_cpus, mem_limit); those tsweep sets itself are refused.", flag=False)
     triton_launch_options: Dict[str, Any] = _opt({}, "Options of a launch mode that a plugin adds, as {key: value}: see the plugin's documentation.", flag=False)
     triton_output_path: Optional[str] = _opt(None, "File the server's log is written to in local and docker modes; default: <checkpoint_directory>/tritonserver.log.")
+    reload_model_disable: bool = _opt(False, "Remote mode: measure the server's model as it is, under the model's own name; tsweep neither loads nor unloads it, so only the default config is measured.")
+    remote_model_loading: str = _opt(
+        "files",
+        "Remote mode: what each load request carries. files: the variant's config and the model's files, loaded under the variant's name (the server needs no copy of the model); "
+        "config: only the config, and the server reloads the model of the same name from its own repository with it (docs/remote.md).",
+        choices=("files", "config"),
+    )
+    remote_load_max_mb: float = _opt(256.0, "Remote mode, remote_model_loading files: most MB of model files one load request may carry.", kind="positive")
     server_ready_timeout_s: float = _opt(120.0, "Seconds to wait for the server (and each model) to become ready.", kind="positive")
 
     # outputs -------------------------------------------------------------------------
-    output_model_repository_path: str = _opt("./output_model_repository", "Where the generated model variants are written and served from.")
+    output_model_repository_path: str = _opt("./output_model_repository", "Where the generated model variants are written and served from; in remote mode, where each variant's config.pbtxt is kept as a record.")
     override_output_model_repository: bool = _opt(False, "Replace the output model repository if it exists.")
     checkpoint_directory: str = _opt("./checkpoints", "Folder of the SQLite results store (the checkpoint).", commands=ALL)
     export_path: str = _opt(".", "Folder under which results/ (CSV) and reports/ are written.", commands=ALL, short="-e")

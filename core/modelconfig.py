@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import text_format
+from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
 from tsweep.errors import UsageError
@@ -37,6 +37,11 @@ def read(path: Path) -> Any:
 
 def dumps(config: Any) -> str:
     return text_format.MessageToString(config)
+
+
+def to_json(config: Any) -> str:
+    """The config as JSON, the form Triton's load request takes (protobuf field names)."""
+    return json_format.MessageToJson(config, preserving_proto_field_name=True, indent=None)
 
 
 def copy(config: Any) -> Any:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from tsweep import gpus, inputs
 from tsweep.config import Config
+from tsweep.errors import UsageError
+from tsweep.loading import SEND_FILES, RepositoryLoading, RequestLoading, ServedAsIs, VariantLoading
 from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings
 from tsweep.records import ContainerSettings, LaunchSettings, LoadSettings, SpaceSettings
 
@@ -105,3 +107,19 @@ def launch_settings(config: Config, output: Path) -> LaunchSettings:
         options=dict(config.triton_launch_options),
         log_path=Path(config.triton_output_path) if config.triton_output_path else None,
     )
+
+
+def variant_loading(config: Config, launcher: object, output: Path) -> VariantLoading:
+    """How variants reach the run's server (:mod:`tsweep.loading`). A launcher whose server
+    cannot read tsweep's disk (remote mode) says ``serves_output_repository = False``."""
+    serves_output = getattr(launcher, "serves_output_repository", True)
+    if config.reload_model_disable:
+        if serves_output:
+            raise UsageError(
+                f"reload_model_disable measures a model on a server you run, but launch mode {config.triton_launch_mode} starts one: "
+                "pass --triton-launch-mode remote, or drop reload_model_disable"
+            )
+        return ServedAsIs()
+    if serves_output:
+        return RepositoryLoading(output)
+    return RequestLoading(output, send_files=config.remote_model_loading == SEND_FILES, max_mb=config.remote_load_max_mb)

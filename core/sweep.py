@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
-from tsweep import analysis, files, inputs, machine, repository
+from tsweep import analysis, files, inputs, machine, modelconfig, repository
 from tsweep.executor import InProcessExecutor
 from tsweep.measure import server_baseline
 from tsweep.loadlog import LoadLog
@@ -30,7 +30,7 @@ from tsweep.progress import Progress
 from tsweep.records import Measurement, RankedConfig, Variant
 from tsweep.run import Run
 from tsweep.session import ServerSession
-from tsweep.settings import launch_settings, space_settings
+from tsweep.settings import launch_settings, space_settings, variant_loading
 from tsweep.store import ResultsStore
 from tsweep.trials import TrialRunner
 
@@ -130,15 +130,20 @@ class Sweep:
         files.check_writable(Path(config.export_path), "export path", "--export-path")
         self.launch = launch_settings(config, self.output)  # resolves the gpus key: an unknown GPU stops here
         self.launcher = parts.launcher(self.launch)
+        self.loading = variant_loading(config, self.launcher, self.output)
         self.spaces = {}
         for model in self.models:  # shapes, input data and spaces must fit every model, before anything runs
             load = parts.load_of(model.name)
             repository.check_version(model, load.model_version)
+            self.loading.check(model)
             specs, data = inputs.samples(model.config, load.shapes, load.input_data)
             settings = space_settings(config, model.name)
             for batch in settings.batch_sizes:
                 inputs.batches(model.config, specs, data, batch)
-            self.spaces[model.name] = run.hooks.config_space(model, settings)
+            space = run.hooks.config_space(model, settings)
+            if config.reload_model_disable:  # the server's model as it is: nothing else can be loaded
+                space = dataclasses.replace(space, variants=(Variant(model.name, modelconfig.copy(model.config), is_default=True),))
+            self.spaces[model.name] = space
         self.launcher.preflight()
         self.store: Optional[ResultsStore] = None
         self.session: Optional[ServerSession] = None
@@ -160,7 +165,7 @@ class Sweep:
             repository.prepare_output(self.output, config.override_output_model_repository)
             raise_open_file_limit()
             self.store = ResultsStore.open(config.checkpoint_path)
-            self.session = ServerSession(self.launcher, self.output, config.server_ready_timeout_s, self._collectors)
+            self.session = ServerSession(self.launcher, self.output, config.server_ready_timeout_s, self._collectors, self.loading)
             executor = InProcessExecutor(self.session, parts.load_of, parts.load_generator, parts.method, self.progress.server_started)
             self.runner = TrialRunner(self.store, executor, lambda model: self.run.goals_of(model).goal, self.progress)
             try:  # stop() also when start() fails or is interrupted half-way (a container may exist)

@@ -5,11 +5,12 @@ give Triton's own error text back to the user; the load itself is the load gener
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 from urllib.parse import urlsplit
 
 from tsweep.errors import ServerError
@@ -95,9 +96,23 @@ class TritonHTTP:
     def metadata(self) -> Dict[str, Any]:
         return self._json("GET", "/v2")
 
-    def load_model(self, name: str, timeout_s: float = 300.0) -> None:
-        """Load (or reload) a model from the server's repository; Triton's message on failure."""
-        self._json("POST", f"/v2/repository/models/{name}/load", {}, timeout_s=timeout_s)
+    def load_model(self, name: str, timeout_s: float = 300.0, config: Optional[str] = None, files: Mapping[str, bytes] = {}) -> None:
+        """Load (or reload) a model; Triton's message on failure.
+
+        Without ``config`` the server reads the model from its own repository. ``config`` (the
+        model config as JSON) replaces the config.pbtxt there; with ``files`` too ({path in the
+        model folder: content}, e.g. ``1/model.onnx``) the request carries the whole model, so
+        the server needs no copy of it (Triton's model repository extension)."""
+        parameters: Dict[str, str] = {}
+        if config is not None:
+            parameters["config"] = config
+        for path, content in files.items():
+            parameters[f"file:{path}"] = base64.b64encode(content).decode("ascii")
+        self._json("POST", f"/v2/repository/models/{name}/load", {"parameters": parameters} if parameters else {}, timeout_s=timeout_s)
+
+    def is_model_ready(self, name: str) -> bool:
+        status, _ = self._request("GET", f"/v2/models/{name}/ready", timeout_s=5.0)
+        return status == 200
 
     def unload_model(self, name: str, timeout_s: float = 120.0) -> None:
         self._json("POST", f"/v2/repository/models/{name}/unload", {"parameters": {"unload_dependents": True}}, timeout_s=timeout_s)

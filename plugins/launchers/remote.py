@@ -1,8 +1,8 @@
 """Launch mode ``remote``: attach to a Triton server the user already runs.
 
-tsweep starts nothing. The server must serve tsweep's output model repository (the same
-path, e.g. a shared volume) with ``--model-control-mode=explicit``; tsweep writes variants
-there and loads/unloads them through the repository API, exactly as in local mode.
+tsweep starts nothing. The server runs with ``--model-control-mode=explicit`` anywhere that
+tsweep can reach over HTTP; it need not see tsweep's disk, since every load request carries
+the variant (:mod:`tsweep.loading`, docs/remote.md).
 """
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from tsweep.triton import TritonHTTP
 
 
 class RemoteLauncher:
+    #: The server is on another host: variants travel in the load requests.
+    serves_output_repository = False
+
     def __init__(self, settings: LaunchSettings):
         self.settings = settings
 
