@@ -119,7 +119,8 @@ class ConsoleProgress(Progress):
         self.started = time.monotonic()
 
     def server_started(self, server: RunningServer) -> None:
-        _err(f"server: {server.description} at {server.http_url}" + (f" (log: {server.log_path})" if server.log_path else ""))
+        where = "" if server.http_url in server.description else f" at {server.http_url}"  # a remote one names it already
+        _err(f"server: {server.description}{where}" + (f" (log: {server.log_path})" if server.log_path else ""))
 
     def model_started(self, model: str, variants: int, planned: int, resumed: int) -> None:
         extra = f", {resumed} points already measured (resuming)" if resumed else ""
