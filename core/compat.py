@@ -61,7 +61,7 @@ DIFFERENT: Dict[str, str] = {
     "batch_sizes": "a list, a comma-separated string or a `{start, stop, step}` range",
     "request_rate": "a list, a comma-separated string or a `{start, stop, step}` range; it replaces concurrency (open loop)",
     "objectives": "a list (equal weights) or a mapping `{metric: weight}`; ranking maximizes the weighted, normalized objectives",
-    "profile_models": "the mapping form takes `model_config_parameters`, `parameters` `perf_analyzer_flags` (shape, input-data, request-distribution; over the global ones), `objectives` and `constraints` (replacing the global ones) and `cpu_only` per model; other per-model keys are refused",
+    "profile_models": "the mapping form takes `model_config_parameters`, `parameters` `perf_analyzer_flags` (request and spacing flags and percentile; over the global ones), `objectives` and `constraints` (replacing the global ones) and `cpu_only` per model; other per-model keys are refused",
     "run_config_search_mode": "adds `adaptive`, the default, next to `brute` and `quick` (docs/search.md); no `optuna`",
     "triton_launch_mode": "`local`, `docker` and `remote`, plus any a plugin adds; there is no `c_api`",
     "triton_docker_image": "default `{image}`, the release of the embedded server",
