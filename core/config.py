@@ -251,8 +251,10 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
     _one_send_plan(merged, "")
     for name, own in merged.get("per_model", {}).items():
         _one_send_plan({**own["load"], **own["parameters"]}, f" of model {name!r}")
-        if merged.get("request_intervals") and set(own["parameters"]) & {"request_rate", "concurrency"}:
-            raise UsageError(f"request_intervals and parameters of model {name!r} both set its load: remove one of them")
+        if merged.get("request_intervals") and not own["load"].get("request_intervals") and (
+            set(own["parameters"]) & {"request_rate", "concurrency"} or "request_distribution" in own["load"]
+        ):
+            raise UsageError(f"request_intervals and parameters or request-distribution of model {name!r} both set its load: remove one of them")
     values = {key: coerce(rule(FIELDS[key]), value) for key, value in merged.items()}
     config = Config(**values, plugin_options=plugin_options)
     _check(config)

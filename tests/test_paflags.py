@@ -109,7 +109,9 @@ def test_a_bad_request_intervals_file_is_one_line_with_the_line_number(tmp_path,
         ("profile_models:\n  mlp:\n    perf_analyzer_flags: {{request-intervals: {gaps}}}\n    parameters: {{request_rate: 5}}\n",
          "request_intervals and request_rate of model 'mlp' both set"),
         ("request_intervals: {gaps}\nprofile_models:\n  mlp:\n    parameters: {{concurrency: 5}}\n",
-         "request_intervals and parameters of model 'mlp' both set its load: remove one of them"),
+         "request_intervals and parameters or request-distribution of model 'mlp' both set its load: remove one of them"),
+        ("request_intervals: {gaps}\nprofile_models:\n  mlp:\n    perf_analyzer_flags: {{request-distribution: poisson}}\n",
+         "request_intervals and parameters or request-distribution of model 'mlp' both set its load: remove one of them"),
     ],
 )  # fmt: skip
 def test_request_intervals_replace_rates_and_their_spacing(tmp_path, text, message):
