@@ -102,6 +102,8 @@ def report_context(store: ResultsStore, run: Run, report_model_configs: Optional
         num_configs_per_model=run.config.num_configs_per_model,
         report_model_configs=dict(report_model_configs or {}),
         server_baseline=store.server_baseline(),
+        latency_metric=run.goal.latency_metric,
+        latency_metrics={m: g.goal.latency_metric for m, g in run.model_goals.items()},
     )
 
 

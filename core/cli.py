@@ -145,9 +145,10 @@ class ConsoleProgress(Progress):
 
 def print_ranking(model: str, ranking: Sequence[RankedConfig], run: Run, limit: Optional[int] = None) -> None:
     rows = shown(ranking, limit)
+    latency = run.goals_of(model).goal.latency_metric
     typer.echo(f"\nRanking of {model} ({len(ranking)} configs measured):")
-    print_table(rows)
-    typer.echo(verdict(model, ranking, list(run.goals_of(model).constraints)))
+    print_table(rows, latency)
+    typer.echo(verdict(model, ranking, list(run.goals_of(model).constraints), latency))
 
 
 def print_overall(ranking: Sequence[RankedConfig]) -> None:
@@ -157,9 +158,11 @@ def print_overall(ranking: Sequence[RankedConfig]) -> None:
         print_table(ranking)
 
 
-def print_table(rows: Sequence[RankedConfig]) -> None:
-    """The ranking, one config a line; throughput and p99 with their 95% intervals."""
-    header = ["#", "config", "instances", "max batch", "dyn batch", "load", *map(BUILT_IN.short, ("throughput", "latency_p99_ms")), "constraints"]
+def print_table(rows: Sequence[RankedConfig], latency: str = "latency_p99_ms") -> None:
+    """The ranking, one config a line; throughput and p99 with their 95% intervals, and the
+    latency the verdict read (``percentile``) when that is another."""
+    judged = [] if latency == "latency_p99_ms" else [BUILT_IN.short(latency) + " (judged)"]
+    header = ["#", "config", "instances", "max batch", "dyn batch", "load", *map(BUILT_IN.short, ("throughput", "latency_p99_ms")), *judged, "constraints"]
     table = [header]
     throughputs = with_intervals([(r.best.throughput, r.best.throughput_ci) for r in rows], 1)
     p99s = with_intervals([(r.best.latency_p99_ms, r.best.latency_p99_ci_ms) for r in rows], 2)
@@ -175,6 +178,7 @@ def print_table(rows: Sequence[RankedConfig]) -> None:
                 str(r.best.load),
                 throughput,
                 p99,
+                *([_f(r.best.value(latency))] if judged else []),
                 ("meets" if r.passes else "misses " + ", ".join(r.misses)) + (" (tied)" if r.tied_with else "")
                 + (f" ({r.best.looks} looks)" if r.best.looks > 1 else ""),
             ]

@@ -61,7 +61,7 @@ DIFFERENT: Dict[str, str] = {
     "batch_sizes": "a list, a comma-separated string or a `{start, stop, step}` range",
     "request_rate": "a list, a comma-separated string or a `{start, stop, step}` range; it replaces concurrency (open loop)",
     "objectives": "a list (equal weights) or a mapping `{metric: weight}`; ranking maximizes the weighted, normalized objectives",
-    "profile_models": "the mapping form takes Model Analyzer's per-model keys: `perf_analyzer_flags` (over the global ones), `objectives` and `constraints` (replacing them), server flags, environment and container settings (merged into the run's one server), `weighting` (no effect yet); `genai_perf_flags` is refused",
+    "profile_models": "the mapping form takes Model Analyzer's per-model keys: `perf_analyzer_flags` (request and spacing flags and percentile, over the global ones), `objectives` and `constraints` (replacing them), server flags, environment and container settings (merged into the run's one server), `weighting` (no effect yet); `genai_perf_flags` is refused",
     "run_config_search_mode": "adds `adaptive`, the default, and `exhaustive` (every listed point; the default under run_config_search_disable) next to `brute` and `quick` (docs/search.md); no `optuna`",
     "run_config_search_disable": "also decides the strategy when none is named: `exhaustive` (every listed point, as Model Analyzer measures a listed grid), or `brute` with early_exit_enable",
     "early_exit_enable": "matters only under run_config_search_disable (it picks `brute`): tsweep's searches of the automatic space always exit early",

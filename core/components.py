@@ -102,8 +102,13 @@ class LoadGenerator(Protocol):
     as a :class:`tsweep.records.LoadWindow` or an object with the same fields, and starts
     a new window; its histogram is handed over, not shared. Closed loop (the trial's load is
     ``concurrency``): keep that many requests in flight. Open loop (``request_rate``): send on
-    the schedule ``LoadSettings.distribution`` gives and time each request from its
-    intended send, counting late sends, so a server that falls behind shows its queueing."""
+    the schedule ``LoadSettings.distribution`` gives (or the gaps ``LoadSettings.intervals_us``
+    lists, cycled through, when set) and time each request from its intended send, counting
+    late sends, so a server that falls behind shows its queueing.
+
+    Optional: ``wait_responses(n, timeout_s) -> bool`` blocks until the current window holds
+    ``n`` answered requests (or the timeout); ``measurement_mode: count_windows`` needs it and
+    refuses a load generator without it."""
 
     def start(self) -> object: ...
 

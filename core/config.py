@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from tsweep import compat
+from tsweep import compat, gpus, requestintervals
 from tsweep.configvalues import ConfigKey, KeyRule, as_float, as_int, check, coerce, expand_range, split, type_name
 from tsweep.errors import UsageError
 
@@ -124,13 +124,16 @@ class Config:
     string_length: int = _opt(128, "Length of the random strings in BYTES inputs (perf_analyzer's --string-length).", kind="positive")
     string_data: Optional[str] = _opt(None, "A string to put in every BYTES input element instead of random ones (perf_analyzer's --string-data).")
     request_distribution: str = _opt("constant", "Open loop: spacing of sends, constant or poisson.", choices=("constant", "poisson"))
+    request_intervals: Optional[str] = _opt(None, "Open loop: a file of gaps between sends, one per line in microseconds (perf_analyzer's --request-intervals), cycled through; replaces request_rate and request_distribution.")
+    percentile: int = _opt(99, "Latency percentile the latency budget and perf_latency constraints and objectives read: 50, 90, 95 or 99 (perf_analyzer's --percentile).", commands=(PROFILE, ANALYZE), choices=(50, 90, 95, 99))
     shape: Tuple[str, ...] = _opt((), "Shapes of variable-size inputs, as NAME:d1,d2 (space-separated for several).", kind="list_shape")
     input_data: str = _opt("random", "Request data: random, zero, or a JSON file in perf_analyzer's input-data format.")
     http_encoding: str = _opt("binary", "HTTP request encoding: binary (tensor extension) or json.", choices=("binary", "json"))
     request_timeout_s: float = _opt(30.0, "A request taking longer than this counts as an error.", kind="positive")
     max_error_fraction: float = _opt(0.01, "A point whose failed requests exceed this fraction is recorded as failed (its figures kept).", kind="fraction")
     measurement_window_s: float = _opt(1.0, "Length of one measurement window in seconds (a window with too few responses is extended).", kind="positive")
-    measurement_request_count: Optional[int] = _opt(None, "Windows last until at least this many responses (count windows; default 50).", kind="positive")
+    measurement_mode: str = _opt("time_windows", "time_windows: a window lasts measurement_window_s (extended while it has fewer than measurement_request_count responses); count_windows: a window ends once it holds measurement_request_count responses.", choices=("time_windows", "count_windows"))
+    measurement_request_count: Optional[int] = _opt(None, "Responses a window must hold (default 50): the least in time windows, the count that ends a count window.", kind="positive")
     throughput_precision: float = _opt(0.05, "A point ends when its throughput's 95% confidence interval is this narrow (relative half-width) and its p99's is within latency_precision.", kind="positive")
     latency_precision: float = _opt(0.10, "Relative half-width of the p99 latency's 95% confidence interval a point must reach.", kind="positive")
     min_windows: int = _opt(3, "Fewest windows per point (an interval needs a few).", kind="positive")
@@ -178,6 +181,9 @@ PERF_ANALYZER_FLAGS = {
     "stability-percentage": ("throughput_precision", lambda pct: float(pct) / 100.0),
     "max-trials": ("max_windows", int),
     "request-distribution": ("request_distribution", str),
+    "request-intervals": ("request_intervals", str),
+    "percentile": ("percentile", int),
+    "measurement-mode": ("measurement_mode", str),
     "protocol": ("client_protocol", str),
     "model-version": ("model_version", str),
     "string-length": ("string_length", int),
@@ -185,6 +191,26 @@ PERF_ANALYZER_FLAGS = {
     "H": ("http_headers", lambda v: v),
     "header": ("http_headers", lambda v: v),
 }
+
+
+#: perf_analyzer's flags for sequence models: refused by name until sequence models are
+#: profiled (issue 16: ensembles, BLS and sequence models).
+SEQUENCE_FLAGS = (
+    "sequence-length", "sequence-length-variation", "sequence-id-range", "serial-sequences",
+    "start-sequence-id", "num-of-sequences",
+)  # fmt: skip
+
+
+def _refused_flag(flag: str, value: Any) -> Optional[str]:
+    """Why a perf_analyzer flag tsweep knows cannot be used, or None: the sequence flags, and
+    CUDA shared memory (on a machine without a GPU, or anywhere until tsweep has it)."""
+    if flag in SEQUENCE_FLAGS:
+        return f"perf_analyzer flag {flag!r} is for sequence models, which tsweep profiles from issue 16 (ensembles, BLS, sequence models) on: remove it"
+    if flag == "shared-memory" and str(value).lower() == "cuda":
+        if not gpus.gpu_available():
+            return "perf_analyzer flag 'shared-memory: cuda' needs a GPU and NVML sees none on this machine: use shared-memory none or system"
+        return "perf_analyzer flag 'shared-memory: cuda' is not supported by tsweep's load generators: use shared-memory none or system"
+    return None
 
 
 def option_fields(command: str):
@@ -240,6 +266,13 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
     merged = {**_from_perf_analyzer_flags(raw.get("perf_analyzer_flags")), **raw, **{k: v for k, v in overrides.items() if v is not None}}
     if "objectives" in merged:
         merged["objectives"] = _objectives_form(merged["objectives"])
+    _one_send_plan(merged, "")
+    for name, own in merged.get("per_model", {}).items():
+        _one_send_plan({**own["load"], **own["parameters"]}, f" of model {name!r}")
+        if merged.get("request_intervals") and not own["load"].get("request_intervals") and (
+            set(own["parameters"]) & {"request_rate", "concurrency"} or "request_distribution" in own["load"]
+        ):
+            raise UsageError(f"request_intervals and parameters or request-distribution of model {name!r} both set its load: remove one of them")
     values = {key: coerce(rule(FIELDS[key]), value) for key, value in merged.items()}
     config = Config(**values, plugin_options=plugin_options)
     _check(config)
@@ -250,7 +283,7 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
 PER_MODEL_PARAMETERS = {"concurrency": "list_int", "batch_sizes": "list_int", "request_rate": "list_float"}
 #: The keys a model's own perf_analyzer_flags may set (what requests look like and how they
 #: are spaced); they override the global ones for that model. The rest are global.
-PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution", "model_version", "http_headers", "string_length", "string_data")
+PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution", "model_version", "http_headers", "string_length", "string_data", "request_intervals", "percentile")
 #: The server's settings a model's own entry may add to (one server runs all of a run's models).
 PER_MODEL_SERVER_KEYS = ("triton_server_flags", "triton_server_environment", "triton_docker_labels", "triton_docker_args")
 PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags", "objectives", "constraints", "cpu_only", "weighting") + PER_MODEL_SERVER_KEYS
@@ -337,6 +370,19 @@ def _objectives_form(value: Any) -> Any:
     return value
 
 
+def _one_send_plan(given: Mapping[str, Any], where: str) -> None:
+    """request_intervals replaces the rates and their spacing (and the closed loop): with any of
+    them also given, one line; the file itself is read, so a bad line stops the run here."""
+    if not given.get("request_intervals"):
+        return
+    for other in ("request_rate", "request_distribution", "concurrency"):
+        if other in given:
+            raise UsageError(
+                f"request_intervals and {other}{where} both set: the intervals file sets the open loop's sends; remove {other} or request_intervals"
+            )
+    requestintervals.read(str(given["request_intervals"]))
+
+
 def _model_load(model: str, flags: Any) -> Dict[str, Any]:
     """A model's own perf_analyzer_flags as tsweep's load keys, each coerced and checked as the
     global key is; flags that only make sense for the whole run are refused by name."""
@@ -358,6 +404,9 @@ def _from_perf_analyzer_flags(flags: Any) -> Dict[str, Any]:
         raise UsageError(f"config key 'perf_analyzer_flags' must be a mapping, got {flags!r}")
     mapped = {}
     for flag, value in flags.items():
+        refused = _refused_flag(flag, value)
+        if refused:
+            raise UsageError(refused)
         if flag not in PERF_ANALYZER_FLAGS:
             raise UsageError(f"perf_analyzer flag {flag!r} is not supported: tsweep understands {', '.join(PERF_ANALYZER_FLAGS)}")
         key, convert = PERF_ANALYZER_FLAGS[flag]

@@ -270,6 +270,9 @@ class LoadSettings:
     #: BYTES inputs without a data file: random letters of this length, or this string.
     string_length: int = 128
     string_data: Optional[str] = None
+    #: Open loop on perf_analyzer's request intervals: the gaps between sends in microseconds,
+    #: cycled through; when set they replace ``distribution`` (the load level is their mean rate).
+    intervals_us: Tuple[float, ...] = ()
 
 
 @dataclass
@@ -327,6 +330,8 @@ class SearchGoal:
 
     latency_budget_ms: Optional[float] = None
     min_throughput: Optional[float] = None
+    #: The latency the budget bounds: the p99 unless ``percentile`` says another.
+    latency_metric: str = "latency_p99_ms"
 
 
 # --------------------------------------------------------------------------- results

@@ -22,7 +22,9 @@ class ReportContext:
     whose rows hold its results}`` (an identical twin may have been measured instead).
     ``server_baseline`` is the idle server's ``{metric: value}``, empty when no collector
     took one. ``model_goals`` holds ``(objectives, constraints)`` of the models that have
-    their own (:meth:`goals_of` picks).
+    their own (:meth:`goals_of` picks). ``latency_metric`` is the latency the verdicts read
+    (``latency_p99_ms`` unless ``percentile`` says another), ``latency_metrics`` the models'
+    own (:meth:`latency_of` picks).
     """
 
     metrics: Catalogue = field(default_factory=lambda: Catalogue(()))
@@ -35,6 +37,12 @@ class ReportContext:
     report_model_configs: Mapping[str, str] = field(default_factory=dict)
     server_baseline: Mapping[str, float] = field(default_factory=dict)
     model_goals: Mapping[str, Tuple[Mapping[str, float], Tuple[Constraint, ...]]] = field(default_factory=dict)
+    latency_metric: str = "latency_p99_ms"
+    latency_metrics: Mapping[str, str] = field(default_factory=dict)
+
+    def latency_of(self, model: str) -> str:
+        """The latency metric ``model``'s verdict read (its percentile)."""
+        return self.latency_metrics.get(model, self.latency_metric)
 
     def goals_of(self, model: str) -> Tuple[Mapping[str, float], Tuple[Constraint, ...]]:
         """``(objectives, constraints)`` that ``model`` was ranked by."""

@@ -100,7 +100,7 @@ class Run:
             model_goals={
                 name: goals.for_model(config, catalogue, name)
                 for name, own in config.per_model.items()
-                if "objectives" in own or "constraints" in own
+                if "objectives" in own or "constraints" in own or goals.has_own_percentile(config, name)
             },
             ranker=hooks.ranker(config.ranker),
             reporters=chosen_reporters(config, hooks),

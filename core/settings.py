@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tsweep import gpus, inputs
+from tsweep import gpus, inputs, requestintervals
 from tsweep.config import Config
 from tsweep.errors import UsageError
 from tsweep.loading import SEND_FILES, RepositoryLoading, RequestLoading, ServedAsIs, VariantLoading
@@ -21,6 +21,9 @@ def space_settings(config: Config, model: str) -> SpaceSettings:
     own = config.per_model.get(model, {})
     parameters = own.get("parameters", {})
     chosen = gpus.select(config.gpus)
+    gaps = request_intervals(config, model)
+    if gaps:  # the open loop on the file's gaps: one load level, their mean rate
+        parameters = {**parameters, "request_rate": (requestintervals.mean_rate(gaps),), "concurrency": ()}
     return SpaceSettings(
         min_instance_count=config.run_config_search_min_instance_count,
         max_instance_count=config.run_config_search_max_instance_count,
@@ -54,6 +57,7 @@ def search_mode(config: Config) -> str:
 
 def method_settings(config: Config) -> MethodSettings:
     return MethodSettings(
+        count_windows=config.measurement_mode == "count_windows",
         window_s=config.measurement_window_s,
         throughput_precision=config.throughput_precision,
         latency_precision=config.latency_precision,
@@ -80,7 +84,15 @@ def load_settings(config: Config, model: str = "") -> LoadSettings:
         headers=inputs.parse_headers(own.get("http_headers", config.http_headers)),
         string_length=own.get("string_length", config.string_length),
         string_data=own.get("string_data", config.string_data),
+        intervals_us=request_intervals(config, model),
     )
+
+
+def request_intervals(config: Config, model: str = "") -> tuple:
+    """The gaps of ``model``'s request-intervals file (its own, else the global one), in
+    microseconds; empty without one."""
+    path = config.per_model.get(model, {}).get("load", {}).get("request_intervals", config.request_intervals)
+    return requestintervals.read(path) if path else ()
 
 
 def launch_settings(config: Config, output: Path) -> LaunchSettings:

@@ -77,6 +77,10 @@ CASES = [
      "error: header 'Content-Length' is set by tsweep itself for every request: remove it from the headers"),
     ("a header that is not Name: Value", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "badheader.yaml")),
      "error: invalid header 'token abc': write 'Name: Value' on one line"),
+    ("a bad line in the request intervals", lambda t: profile_args(MODEL_REPOSITORY, "--request-intervals", str(t / "gaps.txt")),
+     "error: request_intervals: line 2 of {t}/gaps.txt is '5 ms', not a gap in microseconds: write one number >= 0 per line"),
+    ("a sequence model flag", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "sequence.yaml")),
+     "error: perf_analyzer flag 'sequence-length' is for sequence models, which tsweep profiles from issue 16 (ensembles, BLS, sequence models) on: remove it"),
     ("shape of an unknown input", lambda t: profile_args(MODEL_REPOSITORY, "--shape", "IMAGE:3,224,224"),
      "error: shape given for unknown input 'IMAGE' of model 'mlp': its inputs are INPUT"),
     ("min windows above max", lambda t: profile_args(MODEL_REPOSITORY, "--min-windows", "5", "--max-windows", "4"),
@@ -150,6 +154,8 @@ def test_bad_input(tmp_path: Path, workdir: Path, name, args, message):
     (tmp_path / "types.yaml").write_text("measurement_window_s: fast\n")
     (tmp_path / "header.yaml").write_text("perf_analyzer_flags: {H: 'Content-Length: 5'}\n")
     (tmp_path / "badheader.yaml").write_text("http_headers: token abc\n")
+    (tmp_path / "gaps.txt").write_text("1000\n5 ms\n")
+    (tmp_path / "sequence.yaml").write_text("perf_analyzer_flags: {sequence-length: 20}\n")
     (tmp_path / "own.yaml").write_text("profile_models:\n  mlp:\n    perf_analyzer_flags: {shape: 'INPUT:16'}\n")
     (tmp_path / "resnet.yaml").write_text("profile_models: resnet\n")
     (tmp_path / "objective.yaml").write_text("objectives:\n  speed: 1\n")

@@ -38,14 +38,18 @@ class GrpcLoad:
         seed: int = 1,
         model_version: str = "",
         headers: Optional[Mapping[str, str]] = None,
+        intervals: Sequence[float] = (),
     ):
         if (concurrency is None) == (rate is None):
             raise ValueError("give exactly one of concurrency and rate")
+        if intervals and (any(not g >= 0 for g in intervals) or not sum(intervals) > 0):
+            raise ValueError("intervals must be gaps >= 0 s with a positive sum")
         import tritonclient.grpc as grpcclient  # imported here: gRPC is optional at run time
 
         self._grpc = grpcclient
         self.url, self.model = url, model
         self.concurrency, self.rate, self.schedule = concurrency, rate, schedule
+        self.intervals = tuple(float(g) for g in intervals)  # gaps in s, cycled through: replace rate's spacing
         self.timeout_s = timeout_s
         # gRPC metadata keys are lower-case (HTTP/2 header names are case-insensitive anyway)
         self.model_version, self.headers = model_version, {k.lower(): v for k, v in (headers or {}).items()} or None
@@ -112,12 +116,34 @@ class GrpcLoad:
         if keep_going:
             self._send(time.monotonic_ns())
 
+    def _gaps(self):
+        """The gaps between intended sends, in seconds: the request intervals cycled through,
+        else constant or exponential spacing at the rate."""
+        k = 0
+        while True:
+            if self.intervals:
+                yield self.intervals[k % len(self.intervals)]
+                k += 1
+            else:
+                yield 1.0 / self.rate if self.schedule == "constant" else self._rng.exponential(1.0 / self.rate)
+
+    def planned_offsets(self, count: int) -> Optional[List[float]]:
+        """The intended times of the first ``count`` sends, in seconds after start, from the
+        same gaps the open loop uses; None for a Poisson schedule or a closed loop."""
+        if self.concurrency is not None or (self.schedule == "poisson" and not self.intervals):
+            return None
+        offsets, at, gaps = [], 0.0, self._gaps()
+        for _ in range(count):
+            at += next(gaps)
+            offsets.append(at)
+        return offsets
+
     def _open_loop(self) -> None:
         start = time.monotonic_ns()
         intended = start
+        gaps = self._gaps()
         while not self._stopping.is_set():
-            gap = 1.0 / self.rate if self.schedule == "constant" else self._rng.exponential(1.0 / self.rate)
-            intended += int(gap * 1e9)
+            intended += int(next(gaps) * 1e9)
             delay = (intended - time.monotonic_ns()) / 1e9
             if delay > 0 and self._stopping.wait(delay):
                 break
@@ -134,6 +160,12 @@ class GrpcLoad:
             self._scheduler = threading.Thread(target=self._open_loop, name="tsweep-grpc-schedule", daemon=True)
             self._scheduler.start()
         return self
+
+    def wait_responses(self, n: int, timeout_s: float) -> bool:
+        """Wait until the current window holds at least ``n`` answered requests (completed or
+        failed), or ``timeout_s`` passed; True when it does (count windows)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._completed + self._errors >= n, timeout=timeout_s)
 
     def take_window(self) -> LoadWindow:
         with self._lock:
@@ -171,7 +203,7 @@ def make_grpc_load(trial: Trial, server: RunningServer, settings: LoadSettings) 
         server.grpc_url, trial.variant.name, requests, {s.name: s.datatype for s in specs},
         concurrency=int(trial.load.value) if closed else None, rate=None if closed else trial.load.value,
         schedule=settings.distribution, timeout_s=settings.timeout_s, model_version=settings.model_version,
-        headers=settings.headers,
+        headers=settings.headers, intervals=tuple(us / 1e6 for us in settings.intervals_us),
     )  # fmt: skip
 
 

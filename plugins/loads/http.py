@@ -39,10 +39,11 @@ def make_http_load(trial: Trial, server: RunningServer, settings: LoadSettings):
     if trial.load.kind == "concurrency":
         n = int(trial.load.value)
         return HttpLoad(url.hostname, url.port, raw, concurrency=n, max_connections=n, timeout_s=settings.timeout_s)
-    return HttpLoad(
-        url.hostname, url.port, raw, rate=trial.load.value, schedule=settings.distribution,
-        max_connections=OPEN_LOOP_MAX_CONNECTIONS, timeout_s=settings.timeout_s,
-    )  # fmt: skip
+    if settings.intervals_us:  # perf_analyzer's request intervals: the gaps replace the rate's spacing
+        spacing = dict(intervals=[us / 1e6 for us in settings.intervals_us])
+    else:
+        spacing = dict(rate=trial.load.value, schedule=settings.distribution)
+    return HttpLoad(url.hostname, url.port, raw, max_connections=OPEN_LOOP_MAX_CONNECTIONS, timeout_s=settings.timeout_s, **spacing)
 
 
 @hookimpl

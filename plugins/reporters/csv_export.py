@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tsweep import catalogue
 from tsweep.plugin import ConfigKey, UsageError, hookimpl, write_atomic
+from tsweep.verdict import percentile_label
 
 from tsweep.plugins.reporters.resources import PROCESS, split_gpus
 
@@ -108,8 +109,14 @@ def _metric_columns(dicts, known, titles=None):
     return names, [titles.get(n) or known.heading(n) for n in names]
 
 
-def inference_csv(measurements) -> str:
-    return _csv([name for name, _ in COLUMNS], [[get(m) for _, get in COLUMNS] for m in measurements])
+#: The last column: the latency percentile the model's verdict read (``percentile``), e.g. p95.
+JUDGED_LATENCY = "Verdict Latency"
+
+
+def inference_csv(measurements, latency_of=lambda model: "latency_p99_ms") -> str:
+    """A row per look; ``latency_of(model)`` names the latency metric its verdict read."""
+    rows = [[*(get(m) for _, get in COLUMNS), percentile_label(latency_of(m.model))] for m in measurements]
+    return _csv([*(name for name, _ in COLUMNS), JUDGED_LATENCY], rows)
 
 
 def gpu_csv(measurements, known):
@@ -159,7 +166,7 @@ class CsvReporter:
     def write(self, measurements, ranking, export_dir: Path, context):
         known = context.metrics
         files = {
-            self.inference: inference_csv(measurements),
+            self.inference: inference_csv(measurements, context.latency_of),
             self.gpu: gpu_csv(measurements, known),
             "metrics-model-process.csv": process_csv(measurements, known),
             self.server_only: server_only_csv(context.server_baseline, known),

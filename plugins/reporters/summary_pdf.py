@@ -20,7 +20,7 @@ from tsweep import repeats
 from tsweep.files import inside
 from tsweep.plugin import ConfigKey, ReportContext, hookimpl
 from tsweep.records import Constraint, Measurement, RankedConfig
-from tsweep.verdict import shown, verdict
+from tsweep.verdict import percentile_label, shown, verdict
 
 from tsweep.plugins.reporters import pdfparts as pdf
 from tsweep.plugins.reporters import plots, resources
@@ -35,23 +35,26 @@ INTERVALS_NOTE = (
 )
 
 
-def bounds(constraints: Sequence[Constraint]) -> Dict[str, Optional[float]]:
-    """The latency budget and the minimum throughput among the constraints, if set."""
-    budget = min((c.max for c in constraints if c.metric == "latency_p99_ms" and c.max is not None), default=None)
+def bounds(constraints: Sequence[Constraint], latency: str = "latency_p99_ms") -> Dict[str, Optional[float]]:
+    """The latency budget (on ``latency``, the percentile the verdict reads) and the minimum
+    throughput among the constraints, if set."""
+    budget = min((c.max for c in constraints if c.metric == latency and c.max is not None), default=None)
     floor = max((c.min for c in constraints if c.metric == "throughput" and c.min is not None), default=None)
     return {"budget": budget, "min_throughput": floor}
 
 
-def main_chart(rows: Sequence[RankedConfig], points: Sequence[Measurement], mode: str, constraints: Sequence[Constraint]) -> plots.Chart:
-    """Online: throughput against p99 latency; offline: throughput against load."""
-    limits = bounds(constraints)
+def main_chart(rows: Sequence[RankedConfig], points: Sequence[Measurement], mode: str, constraints: Sequence[Constraint], latency: str = "latency_p99_ms") -> plots.Chart:
+    """Online: throughput against the latency the verdict reads (p99 unless ``percentile``
+    says another); offline: throughput against load."""
+    limits = bounds(constraints, latency)
     refs = []
     if mode == "offline":
         chart = plots.Chart("Throughput vs load", load_axis(points), "Throughput (infer/s)")
         x = LOAD
     else:
-        chart = plots.Chart("Throughput vs p99 latency", "p99 latency (ms)", "Throughput (infer/s)")
-        x = "latency_p99_ms"
+        label = percentile_label(latency)
+        chart = plots.Chart(f"Throughput vs {label} latency", f"{label} latency (ms)", "Throughput (infer/s)")
+        x = latency
         if limits["budget"] is not None:
             refs.append(plots.RefLine(f"latency budget {limits['budget']:g} ms", limits["budget"], vertical=True))
     if limits["min_throughput"] is not None:
@@ -91,13 +94,17 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
     memory, utilization = resources.memory_metric(points), resources.utilization_metric(points)
 
     parts: list = [pdf.para(f"Summary: {model}", pdf.TITLE), *pdf.run_facts(context, model=model), pdf.spacer()]
-    parts.append(pdf.section("Verdict", pdf.para(verdict(model, ranking, constraints))))
-    focus = "throughput at each load" if mode == "offline" else "throughput against p99 latency"
+    latency = context.latency_of(model)
+    judged = "" if latency == "latency_p99_ms" else (
+        f" The latency budget and latency constraints read the {percentile_label(latency)} latency (percentile {percentile_label(latency)[1:]})."
+    )
+    parts.append(pdf.section("Verdict", pdf.para(verdict(model, ranking, constraints, latency) + judged)))
+    focus = "throughput at each load" if mode == "offline" else f"throughput against {percentile_label(latency)} latency"
     top = min(len(ranking), context.num_configs_per_model)
     compared = f"The best {top} configs" + (" and the default" if len(rows) > top else "")
     parts.append(pdf.section(
         f"{compared} ({mode} mode: {focus})",
-        pdf.chart(plots.lines(main_chart(rows, points, mode, constraints)), chart_width),
+        pdf.chart(plots.lines(main_chart(rows, points, mode, constraints, latency)), chart_width),
         pdf.para(INTERVALS_NOTE, pdf.SMALL),
     ))  # fmt: skip
     if memory:

@@ -188,7 +188,7 @@ class AdaptiveSearch:
         grown in proportion to load, reaches the budget: a batching variant that fills its
         batches only far above the budget would start with points that cannot count."""
         fill = self.filling_level(variant, batch)
-        budget, p99 = self.goal.latency_budget_ms, anchor.latency_p99_ms
+        budget, p99 = self.goal.latency_budget_ms, anchor.value(self.goal.latency_metric)
         if self.kind == "concurrency" and budget is not None and p99:
             reach = anchor.load_value * budget / p99
             fill = min(fill, next((v for v in self.levels if v >= reach), self.levels[-1]))
@@ -271,7 +271,7 @@ class AdaptiveSearch:
         lower = [v for v in levels if v < outside.load_value]
         if not lower:
             return None
-        budget, p99 = self.goal.latency_budget_ms, outside.latency_p99_ms
+        budget, p99 = self.goal.latency_budget_ms, outside.value(self.goal.latency_metric)
         if self.kind != "concurrency" or budget is None or not p99:
             return lower[-1]
         guess = min(outside.load_value * budget / p99, outside.load_value * (1.0 - BISECT_RESOLUTION))
@@ -283,7 +283,7 @@ class AdaptiveSearch:
         within the bisection resolution of ``inside``'s load: too close to be worth a point."""
         low, high = inside.load_value, outside.load_value
         budget = self.goal.latency_budget_ms
-        p_low, p_high = inside.latency_p99_ms, outside.latency_p99_ms
+        p_low, p_high = inside.value(self.goal.latency_metric), outside.value(self.goal.latency_metric)
         if budget is not None and p_low is not None and p_high is not None and p_high > p_low:
             at = low + (budget - p_low) / (p_high - p_low) * (high - low)
         else:
@@ -345,10 +345,10 @@ class AdaptiveSearch:
         outside when it says so, and by the p99 itself when its interval straddles the
         budget. (Whether ``p`` can be *chosen* is :meth:`meets_goal`: surely inside.)"""
         for c in goal_constraints(self.goal):
-            if c.metric == "latency_p99_ms":
+            if c.metric == self.goal.latency_metric:
                 verdict = self.judge.within(p, c)
                 if verdict is None:
-                    return p.latency_p99_ms is not None and p.latency_p99_ms <= c.max
+                    return p.value(c.metric) is not None and p.value(c.metric) <= c.max
                 return verdict
         return True
 
