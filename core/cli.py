@@ -236,9 +236,9 @@ def analyze_command(config: Config, hooks: Hooks) -> None:
         rankings = analysis.rank(store, run, models)
         for model, ranking in rankings.items():
             print_ranking(model, ranking, run, config.num_configs_per_model)
-        if config.num_top_model_configs:
-            print_overall(analysis.rank_overall(store, run, models))
-        for path in analysis.write_reports(store, rankings, run):
+        overall = analysis.rank_overall(store, run, models) if config.num_top_model_configs else []
+        print_overall(overall)
+        for path in analysis.write_reports(store, rankings, run, overall=overall):
             typer.echo(f"wrote {path}")
 
 

@@ -77,7 +77,8 @@ DIFFERENT: Dict[str, str] = {
     "filename_model_gpu": "declared by the CSV reporter plugin; a plain file name under results/",
     "filename_server_only": "declared by the CSV reporter plugin; a plain file name under results/",
     "skip_summary_reports": "declared by the summary reporter plugin: no summary PDFs; the console ranking is still printed",
-    "skip_detailed_reports": "declared by the detailed reporter plugin: no detailed PDFs; profile writes none anyway, `tsweep report` writes them on request",
+    "skip_detailed_reports": "declared by the detailed reporter plugin; it also stops `tsweep report`'s PDFs (the tables are still printed)",
+    "num_top_model_configs": "ranks by the global objectives and constraints, which need not be set",
 }
 
 #: Model Analyzer keys that tsweep spells differently: key -> (tsweep's key, note).

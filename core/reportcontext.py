@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Tuple
 
 from tsweep.catalogue import Catalogue
-from tsweep.records import Constraint
+from tsweep.records import Constraint, RankedConfig
 
 
 @dataclass(frozen=True)
@@ -18,11 +18,13 @@ class ReportContext:
     machine still names the right one); empty when not recorded. ``mode`` is ``online``
     (present latency) or ``offline`` (present throughput). ``objectives`` (``{metric:
     weight}``), ``constraints`` and ``num_configs_per_model`` are what the user asked for.
-    ``report_model_configs`` is set by ``tsweep report``: ``{requested config: the variant
-    whose rows hold its results}`` (an identical twin may have been measured instead).
+    ``report_model_configs`` are the configs to detail: ``{config: the variant whose rows
+    hold its results}`` (``tsweep report`` may name an identical twin of the measured one;
+    ``profile`` passes each model's best ``num_configs_per_model``).
     ``server_baseline`` is the idle server's ``{metric: value}``, empty when no collector
     took one. ``model_goals`` holds ``(objectives, constraints)`` of the models that have
-    their own (:meth:`goals_of` picks).
+    their own (:meth:`goals_of` picks). ``overall`` is the best ``num_top_model_configs``
+    configs of all models ranked together by the global goals (empty: not asked for).
     """
 
     metrics: Catalogue = field(default_factory=lambda: Catalogue(()))
@@ -35,6 +37,7 @@ class ReportContext:
     report_model_configs: Mapping[str, str] = field(default_factory=dict)
     server_baseline: Mapping[str, float] = field(default_factory=dict)
     model_goals: Mapping[str, Tuple[Mapping[str, float], Tuple[Constraint, ...]]] = field(default_factory=dict)
+    overall: Tuple[RankedConfig, ...] = ()
 
     def goals_of(self, model: str) -> Tuple[Mapping[str, float], Tuple[Constraint, ...]]:
         """``(objectives, constraints)`` that ``model`` was ranked by."""

@@ -214,7 +214,8 @@ class Sweep:
             with self._storage_faults():
                 rankings = analysis.rank(self.store, self.run, names)
                 overall = analysis.rank_overall(self.store, self.run, names) if self.run.config.num_top_model_configs else []
-                reports = analysis.write_reports(self.store, rankings, self.run)
+                detailed = analysis.top_configs(rankings, self.run.config.num_configs_per_model)
+                reports = analysis.write_reports(self.store, rankings, self.run, detailed, overall)
         finally:
             self.store.close()
         r = self.runner

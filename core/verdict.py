@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
-from tsweep.records import Constraint, RankedConfig
+from tsweep.records import Constraint, Measurement, RankedConfig
 
 _LABELS = {"latency_p99_ms": "p99 latency", "throughput": "throughput"}
 _UNITS = {"latency_p99_ms": " ms", "throughput": " infer/s"}
@@ -47,6 +47,28 @@ def plus_minus(half_width: Optional[float], digits: int) -> str:
     return f" \u00b1{half_width:.{digits}f}"
 
 
+def point_text(m: Measurement) -> str:
+    """A point's throughput and p99 with their 95% intervals, at which load."""
+    return (
+        f"{m.throughput:.1f}{plus_minus(m.throughput_ci, 1)} infer/s at p99 {m.latency_p99_ms:.2f}{plus_minus(m.latency_p99_ci_ms, 2)} ms "
+        f"({m.load}, client batch {m.batch_size}; 95% intervals)"
+    )
+
+
+def overall_verdict(ranking: Sequence[RankedConfig], constraints: Sequence[Constraint]) -> str:
+    """``num_top_model_configs``: the best config of all models ranked together, by the
+    run's global objectives and constraints (no default to compare with: each model has one)."""
+    if not ranking:
+        return "No successful measurement of any model."
+    best = ranking[0]
+    if not best.passes:
+        return (
+            f"No config of any model surely meets the constraints ({describe_constraints(constraints)}); "
+            f"the closest is {best.variant} of model {best.model}: {point_text(best.best)}."
+        )
+    return f"Best config across all models: {best.variant} of model {best.model}, {point_text(best.best)}."
+
+
 def verdict(model: str, ranking: Sequence[RankedConfig], constraints: Sequence[Constraint]) -> str:
     """One sentence: which config, its throughput and p99 (with their 95% intervals) at which
     load, the gain, and the configs it could not be told apart from."""
@@ -54,10 +76,7 @@ def verdict(model: str, ranking: Sequence[RankedConfig], constraints: Sequence[C
         return f"No successful measurement of {model}: see the errors above and the server log."
     best = ranking[0]
     m = best.best
-    point = (
-        f"{m.throughput:.1f}{plus_minus(m.throughput_ci, 1)} infer/s at p99 {m.latency_p99_ms:.2f}{plus_minus(m.latency_p99_ci_ms, 2)} ms "
-        f"({m.load}, client batch {m.batch_size}; 95% intervals)"
-    )
+    point = point_text(m)
     if not best.passes:
         return (
             f"No config of {model} surely meets the constraints ({describe_constraints(constraints)}, judged at the "

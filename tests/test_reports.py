@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 
 from tsweep import analysis, machine, modelconfig, repeats
+from tsweep.config import load_config
 from tsweep.errors import UsageError
 from tsweep.files import inside
 from tsweep.pluginmanager import make_plugin_manager
 from tsweep.records import Constraint, Measurement, RankedConfig, Variant
+from tsweep.run import Run
 from tsweep.store import ResultsStore
 
 from tests.support import MODEL_REPOSITORY, run_tsweep, tree
@@ -132,7 +134,7 @@ def test_summary_pdf_states_the_verdict_and_the_top_configs_of_the_store(ck: Pat
                         "--num-configs-per-model", "2", "--export-path", "out", cwd=workdir)  # fmt: skip
     assert result.returncode == 0, result.stderr
     path = workdir / "out" / "reports" / "summaries" / "m" / "result_summary.pdf"
-    assert f"wrote out/reports/summaries/m/result_summary.pdf" in result.stdout.splitlines()
+    assert "wrote out/reports/summaries/m/result_summary.pdf" in result.stdout.splitlines()
     text = pdf_text(path)
 
     best = best_under(rows, budget)
@@ -441,7 +443,7 @@ def test_real_profile_then_report(workdir: Path):
     text = pdf_text(workdir / "reports" / "summaries" / "add_sub" / "result_summary.pdf")
     verdict = next(line for line in result.stdout.splitlines() if line.startswith("Best config for add_sub:"))
     assert verdict in text
-    assert f"CPUs; GPUs:" in text and "Server: tritonserver" in text
+    assert "CPUs; GPUs:" in text and "Server: tritonserver" in text
     with ResultsStore.open_existing(workdir / "checkpoints" / "results.sqlite") as store:
         store_rows = store.measurements()
     known = analysis.known_metrics(make_plugin_manager().metric_infos())
@@ -454,6 +456,21 @@ def test_real_profile_then_report(workdir: Path):
     table = text[text.index("Configs at their chosen load"):]
     assert f"{throughput_ci(chosen)} {p99_ci(chosen)}" in table
     assert memory in text and f"{chosen.metrics['server_memory_mb']:.1f}" in text[text.index("Configs at their chosen load"):]
+    # profile details each model's best num_configs_per_model configs, as Model Analyzer does
+    run = Run.build(load_config(None, {"checkpoint_directory": str(workdir / "checkpoints")}), make_plugin_manager())
+    with ResultsStore.open_existing(workdir / "checkpoints" / "results.sqlite") as store:
+        top = [r.variant for r in analysis.rank(store, run, ["add_sub"])["add_sub"][:3]]
+    detailed_dirs = sorted(p.parent.name for p in (workdir / "reports" / "detailed").rglob("detailed_report.pdf"))
+    assert best in top and detailed_dirs == sorted(top)
+    for name in top:
+        assert f"wrote reports/detailed/{name}/detailed_report.pdf" in result.stdout.splitlines()
+        assert f"Detailed report: {name}" in pdf_text(workdir / "reports" / "detailed" / name / "detailed_report.pdf")
+    # skip_detailed_reports turns that off (the rerun resumes: every point is in the store)
+    (workdir / "skip.yaml").write_text("skip_detailed_reports: true\n")
+    skipped = run_tsweep("profile", *args, "-f", "skip.yaml", "--export-path", "skipped", cwd=workdir)
+    assert skipped.returncode == 0, skipped.stderr
+    assert (workdir / "skipped" / "reports" / "summaries" / "add_sub" / "result_summary.pdf").is_file()
+    assert not (workdir / "skipped" / "reports" / "detailed").exists()
     process = read_csv(workdir / "results" / "metrics-model-process.csv")
     assert len(process) == len(store_rows) and all(float(p[memory]) > 0 for p in process)
     assert read_csv(workdir / "results" / "metrics-server-only.csv")[0]["Model"] == "triton-server"
@@ -508,3 +525,28 @@ def test_model_analyzers_skip_keys_leave_out_the_pdfs(ck: Path, workdir: Path):
     assert not list((workdir / "out").rglob("*.pdf"))
     plain = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "plain", cwd=workdir)
     assert plain.returncode == 0 and list((workdir / "plain").rglob("result_summary.pdf"))  # without the keys, there is one
+
+
+def test_num_top_model_configs_writes_a_summary_ranking_all_models_together(ck: Path, workdir: Path):
+    """Model Analyzer's num_top_model_configs: one more summary, in its folder name, ranking
+    the configs of every model together; not written without the key."""
+    fill_store(ck)
+    with ResultsStore.open(ck / "results.sqlite") as store:  # a second model, faster than every config of m
+        store.add_variant(Variant("n", config_of(CONFIGS["default"][1]), is_default=True, name="n_config_default"))
+        fast = [point("n", "n_config_default", 400.0, load, gpu=True) for load in LOADS]
+        for m in fast:
+            store.add(m)
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "out", "--num-top-model-configs", "2", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    path = workdir / "out" / "reports" / "summaries" / "Best Configs Across All Models" / "result_summary.pdf"
+    assert f"wrote {path.relative_to(workdir)}" in result.stdout.splitlines()
+    text = pdf_text(path)
+    assert "Summary: best configs across all models" in text
+    assert f"Best config across all models: n_config_default of model n, {throughput_ci(fast[-1])} infer/s" in text
+    assert "The best 2 configs of all models, ranked together" in text
+    table = text[text.index("Configs at their chosen load"):]
+    assert "n_config_default" in table and "m_config_1" in table and "m_config_0" not in table and "m_config_default" not in table
+    assert images(path) == 2  # the main chart and the memory chart
+    plain = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "plain", cwd=workdir)
+    assert plain.returncode == 0, plain.stderr
+    assert not (workdir / "plain" / "reports" / "summaries" / "Best Configs Across All Models").exists()

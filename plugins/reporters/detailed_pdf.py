@@ -1,5 +1,6 @@
-"""Reporter ``detailed``: one PDF per config asked for with ``tsweep report
---report-model-configs``, at ``reports/detailed/<config>/detailed_report.pdf``.
+"""Reporter ``detailed``: one PDF per config at ``reports/detailed/<config>/detailed_report.pdf``:
+for each model's best ``num_configs_per_model`` configs at the end of ``tsweep profile`` (as
+Model Analyzer does), and for those ``tsweep report --report-model-configs`` names.
 
 Where the summary shows each config at one load, this shows a config at every load it was
 measured at: how throughput and latency grow with load (with their 95% confidence intervals,
@@ -136,7 +137,11 @@ def story(name: str, measured: str, points: Sequence[Measurement], context: Repo
 
 
 #: Model Analyzer's key, declared by this plugin (tsweep_config_keys).
-SKIP = ConfigKey("skip_detailed_reports", False, "Write no detailed PDFs (tsweep report still prints every load level).", commands=("report",))
+SKIP = ConfigKey(
+    "skip_detailed_reports", False,
+    "Write no detailed PDFs: neither profile's for each model's best num_configs_per_model configs nor report's (which still prints every load level).",
+    commands=("profile", "report"),
+)  # fmt: skip
 
 
 class DetailedReporter:

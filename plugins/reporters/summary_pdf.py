@@ -3,6 +3,8 @@
 The page a reader decides from: where it was measured, what was asked, the verdict (the same
 sentence the CLI prints), how the best configs and the default compare (a chart for the
 mode's question and a memory chart), and a table of those configs at their chosen load.
+With ``num_top_model_configs``, one more such summary ranks the best configs of all models
+together, in ``reports/summaries/Best Configs Across All Models/`` (Model Analyzer's folder).
 Throughput and p99 carry their 95% confidence intervals everywhere (error bars, "±"), so
 a reader sees how well each figure is known before trusting a difference between two.
 Online mode asks "how much throughput at what latency" (throughput against p99, the latency
@@ -20,7 +22,7 @@ from tsweep import repeats
 from tsweep.files import inside
 from tsweep.plugin import ConfigKey, ReportContext, hookimpl
 from tsweep.records import Constraint, Measurement, RankedConfig
-from tsweep.verdict import shown, verdict
+from tsweep.verdict import overall_verdict, shown, verdict
 
 from tsweep.plugins.reporters import pdfparts as pdf
 from tsweep.plugins.reporters import plots, resources
@@ -81,20 +83,24 @@ def table_rows(rows: Sequence[RankedConfig], memory: Optional[str], utilization:
     return result
 
 
-def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurement], context: ReportContext) -> list:
-    constraints = list(context.goals_of(model)[1])
+def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurement], context: ReportContext, overall: bool = False) -> list:
+    """A model's summary; with ``overall``, the summary of the best configs across all
+    models (``ranking`` is then :attr:`ReportContext.overall`, already cut to its length)."""
+    constraints = list(context.goals_of("" if overall else model)[1])
     mode = context.mode
     known = context.metrics
-    rows = shown(ranking, context.num_configs_per_model)
+    rows = list(ranking) if overall else shown(ranking, context.num_configs_per_model)
     width = pdf.text_width()
     chart_width = width * 0.72  # both charts and the verdict fit on the first page
     memory, utilization = resources.memory_metric(points), resources.utilization_metric(points)
 
-    parts: list = [pdf.para(f"Summary: {model}", pdf.TITLE), *pdf.run_facts(context, model=model), pdf.spacer()]
-    parts.append(pdf.section("Verdict", pdf.para(verdict(model, ranking, constraints))))
+    heading = "Summary: best configs across all models" if overall else f"Summary: {model}"
+    parts: list = [pdf.para(heading, pdf.TITLE), *pdf.run_facts(context, model="" if overall else model), pdf.spacer()]
+    said = overall_verdict(ranking, constraints) if overall else verdict(model, ranking, constraints)
+    parts.append(pdf.section("Verdict", pdf.para(said)))
     focus = "throughput at each load" if mode == "offline" else "throughput against p99 latency"
-    top = min(len(ranking), context.num_configs_per_model)
-    compared = f"The best {top} configs" + (" and the default" if len(rows) > top else "")
+    top = len(rows) if overall else min(len(ranking), context.num_configs_per_model)
+    compared = f"The best {top} configs" + (" of all models, ranked together" if overall else " and the default" if len(rows) > top else "")
     parts.append(pdf.section(
         f"{compared} ({mode} mode: {focus})",
         pdf.chart(plots.lines(main_chart(rows, points, mode, constraints)), chart_width),
@@ -114,7 +120,7 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
         "results/metrics-model-inference.csv, and 'tsweep report --report-model-configs NAME' details one config.",
         pdf.SMALL,
     ))  # fmt: skip
-    failed = [m for m in points if m.status == "failed"]
+    failed = [] if overall else [m for m in points if m.status == "failed"]
     if failed:
         parts.append(pdf.section(
             f"Failed points ({len(failed)})",
@@ -134,6 +140,9 @@ def failed_rows(failed: Sequence[Measurement]) -> List[List[str]]:
         for m in failed
     ]
 
+
+#: The folder of the summary across all models (``num_top_model_configs``): Model Analyzer's name.
+OVERALL = "Best Configs Across All Models"
 
 #: Model Analyzer's key, declared by this plugin (tsweep_config_keys).
 SKIP = ConfigKey("skip_summary_reports", False, "Write no summary PDFs (the CSVs and the console ranking stay).", commands=("profile", "analyze"))
@@ -155,6 +164,9 @@ class SummaryReporter:
             path = inside(Path(export_dir), "reports", "summaries", model, "result_summary.pdf")
             points = [m for m in measurements if m.model == model]
             written.append(pdf.write_pdf(path, f"tsweep summary: {model}", story(model, ranked, points, context)))
+        if context.overall:
+            path = inside(Path(export_dir), "reports", "summaries", OVERALL, "result_summary.pdf")
+            written.append(pdf.write_pdf(path, f"tsweep summary: {OVERALL}", story(OVERALL, context.overall, measurements, context, overall=True)))
         return written
 
 
