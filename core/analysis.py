@@ -114,6 +114,8 @@ def report_context(
         report_model_configs=dict(report_model_configs or {}),
         server_baseline=store.server_baseline(),
         overall=tuple(overall),
+        plots=run.plots,
+        config_plots=dict(run.config_plots),
     )
 
 

@@ -69,7 +69,8 @@ DIFFERENT: Dict[str, str] = {
     "triton_server_flags": "refuses the flags tsweep sets itself (ports, addresses, repository, model control)",
     "triton_docker_mounts": "the repositories are mounted already, read-only, at the same path inside as outside",
     "perf_analyzer_flags": "only {pa_flags} are understood, mapped onto tsweep's own keys; others are refused with a message, because tsweep does not run perf_analyzer",
-    "report_model_configs": "prints every load level of each config; there are no plots",
+    "report_model_configs": "also prints every load level of each config; the mapping form takes only `plots`",
+    "plots": "one key for the summary's and the detailed reports' charts; unset: tsweep's own (docs/reports.md)",
     "perf_output": "writes tsweep's load log (one block per point: status, figures, each window's throughput), since there is no perf_analyzer output",
     "perf_output_path": "the file the load log is appended to (stderr without it)",
     "duration_seconds": "default one monitoring_interval (Model Analyzer's is 3 s): the baseline is a mean of samples, and every profile pays it once",
@@ -124,7 +125,6 @@ REFUSED: Dict[str, str] = {
     "inference_output_fields": "the CSV columns are fixed (docs/reports.md)",
     "gpu_output_fields": "the CSV columns are fixed (docs/reports.md)",
     "server_output_fields": "the CSV columns are fixed (docs/reports.md)",
-    "plots": "the reports' charts are fixed (docs/reports.md)",
 }
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Tuple
 
 from tsweep.catalogue import Catalogue
+from tsweep.plotspec import PlotSpec
 from tsweep.records import Constraint, RankedConfig
 
 
@@ -25,6 +26,8 @@ class ReportContext:
     took one. ``model_goals`` holds ``(objectives, constraints)`` of the models that have
     their own (:meth:`goals_of` picks). ``overall`` is the best ``num_top_model_configs``
     configs of all models ranked together by the global goals (empty: not asked for).
+    ``plots`` are the charts the ``plots`` key asks for (empty: each report's own);
+    ``config_plots`` a detailed report's own (:meth:`plots_of` picks).
     """
 
     metrics: Catalogue = field(default_factory=lambda: Catalogue(()))
@@ -38,7 +41,13 @@ class ReportContext:
     server_baseline: Mapping[str, float] = field(default_factory=dict)
     model_goals: Mapping[str, Tuple[Mapping[str, float], Tuple[Constraint, ...]]] = field(default_factory=dict)
     overall: Tuple[RankedConfig, ...] = ()
+    plots: Tuple[PlotSpec, ...] = ()
+    config_plots: Mapping[str, Tuple[PlotSpec, ...]] = field(default_factory=dict)
 
     def goals_of(self, model: str) -> Tuple[Mapping[str, float], Tuple[Constraint, ...]]:
         """``(objectives, constraints)`` that ``model`` was ranked by."""
         return self.model_goals.get(model, (self.objectives, self.constraints))
+
+    def plots_of(self, config: str) -> Tuple[PlotSpec, ...]:
+        """The charts ``config``'s detailed report draws besides its fixed ones."""
+        return self.config_plots.get(config, self.plots)

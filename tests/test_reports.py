@@ -550,3 +550,67 @@ def test_num_top_model_configs_writes_a_summary_ranking_all_models_together(ck: 
     plain = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "plain", cwd=workdir)
     assert plain.returncode == 0, plain.stderr
     assert not (workdir / "plain" / "reports" / "summaries" / "Best Configs Across All Models").exists()
+
+
+PLOTS_YAML = """\
+plots:
+  thr_v_lat: {title: Throughput vs. Latency, x_axis: perf_latency_p99, y_axis: perf_throughput, monotonic: true}
+  ram_v_lat: {title: RAM vs. Latency, x_axis: perf_latency_p99, y_axis: cpu_used_ram}
+report_model_configs:
+  m_config_1:
+    plots:
+      util: {title: Utilization vs. load, x_axis: concurrency, y_axis: gpu_utilization}
+  m_config_0:
+"""
+
+
+def test_model_analyzers_plots_key_chooses_the_charts_of_both_reports(ck: Path, workdir: Path):
+    """plots, with Model Analyzer's metric tags, replaces the summary's charts and the detailed
+    report's resource charts; report_model_configs' mapping form gives a config its own."""
+    fill_store(ck)
+    (workdir / "plots.yaml").write_text(PLOTS_YAML)
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "out", "-f", "plots.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    summary = workdir / "out" / "reports" / "summaries" / "m" / "result_summary.pdf"
+    text = pdf_text(summary)
+    assert "Plot thr_v_lat: Throughput (infer/s) against p99 latency (ms); only the points that raise it along x (monotonic)." in text
+    assert f"Plot ram_v_lat: {title('server_memory_mb')} against p99 latency (ms)." in text
+    assert "Throughput vs. Latency (The best 3 configs and the default)" in text and "online mode: throughput against p99" not in text
+    assert images(summary) == 2
+    report = run_tsweep("report", "--checkpoint-directory", str(ck), "--export-path", "out", "-f", "plots.yaml", cwd=workdir)
+    assert report.returncode == 0, report.stderr
+    own = pdf_text(workdir / "out" / "reports" / "detailed" / "m_config_1" / "detailed_report.pdf")
+    assert f"Plot util: {title('gpu_utilization')} against Concurrency (requests in flight)." in own and "Plot thr_v_lat" not in own
+    shared = pdf_text(workdir / "out" / "reports" / "detailed" / "m_config_0" / "detailed_report.pdf")
+    assert "Plot thr_v_lat:" in shared and "Plot ram_v_lat:" in shared
+    assert images(workdir / "out" / "reports" / "detailed" / "m_config_1" / "detailed_report.pdf") == 3  # load, breakdown, util
+    assert images(workdir / "out" / "reports" / "detailed" / "m_config_0" / "detailed_report.pdf") == 4  # load, breakdown, 2 chosen
+
+
+@pytest.mark.parametrize("plots, message", [
+    ("{p: {x_axis: perf_latency_p99, y_axis: perf_thruput}}", "unknown metric 'perf_thruput' for y_axis of plot 'p' in plots: did you mean 'perf_throughput'?"),
+    ("{p: {x_axis: perf_latency_p99}}", "plot 'p' in plots needs y_axis: a metric such as perf_latency_p99 or perf_throughput"),
+    ("{p: {x_axis: concurrency, y_axis: perf_throughput, colour: red}}", "plot 'p' in plots has unknown key 'colour': use title, x_axis, y_axis, monotonic"),
+])  # fmt: skip
+def test_a_wrong_plot_is_one_line_and_writes_nothing(ck: Path, workdir: Path, plots: str, message: str):
+    fill_store(ck)
+    (workdir / "plots.yaml").write_text(f"plots: {plots}\n")
+    before = tree(workdir)
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "out", "-f", "plots.yaml", cwd=workdir)
+    assert result.returncode == 2 and result.stderr.splitlines() == [f"error: {message}"]
+    assert tree(workdir) == before
+
+
+def test_a_monotonic_plot_keeps_only_the_points_that_raise_y(monkeypatch):
+    from tsweep.plotspec import PlotSpec
+    from tsweep.plugins.reporters import configured
+
+    rows = [point("m", "m_config_0", 180.0, load, gpu=False) for load in (1, 2, 4, 8)]
+    rows[2].throughput = rows[0].throughput - 1  # a dip: not higher than the points before it
+    known = analysis.known_metrics(())
+    for monotonic, kept in ((True, [rows[0], rows[1], rows[3]]), (False, rows)):
+        spec = PlotSpec("p", "T", "latency_p99_ms", "throughput", monotonic)
+        (ax,) = drawn(monkeypatch, lambda: configured.chart(spec, [("m_config_0", list(reversed(rows)))], [Constraint("latency_p99_ms", max=9.0)], known))
+        line = ax.get_lines()[0]
+        assert list(line.get_xdata()) == [r.latency_p99_ms for r in kept] and list(line.get_ydata()) == [r.throughput for r in kept]
+        assert len(bars(ax)["y"]) == len(kept)  # each kept point's throughput interval

@@ -17,11 +17,12 @@ from typing import List, Optional, Sequence, Tuple
 from tsweep import repeats
 from tsweep.catalogue import BUILT_IN
 from tsweep.files import inside
+from tsweep.plotspec import BATCH_SIZE
 from tsweep.plugin import ConfigKey, ReportContext, hookimpl
 from tsweep.records import Measurement
 
 from tsweep.plugins.reporters import pdfparts as pdf
-from tsweep.plugins.reporters import plots, resources
+from tsweep.plugins.reporters import configured, plots, resources
 from tsweep.plugins.reporters.series import LOAD, load_axis, series, usable
 
 #: The stacked parts of a request's latency, bottom to top: (label, column), titled by the catalogue.
@@ -82,6 +83,18 @@ def resource_chart(points: Sequence[Measurement], metric: str, known) -> bytes:
     return plots.lines(chart)
 
 
+def chosen_charts(points: Sequence[Measurement], specs, context: ReportContext, width: float) -> list:
+    """The charts of the ``plots`` key, two a row: a line per client batch size (one line
+    when the batch size is the x axis), each named in a caption (the chart's text is an image)."""
+    known, constraints = context.metrics, context.goals_of(points[0].model)[1]
+    pngs = [configured.chart(spec, [("all batch sizes", points)] if spec.x == BATCH_SIZE else
+                             [(f"{spec.title}{suffix}", pts) for suffix, pts in by_batch(points)], constraints, known)
+            for spec in specs]  # fmt: skip
+    rows = [pdf.side_by_side(pngs[i:i + 2], width) for i in range(0, len(pngs), 2)]
+    captions = " ".join(configured.caption(spec, points, known) for spec in specs)
+    return [pdf.section("Chosen charts", rows[0]), *rows[1:], pdf.para(captions, pdf.SMALL)]
+
+
 def table_rows(points: Sequence[Measurement], memory: Optional[str], utilization: Optional[str]) -> List[List[str]]:
     rows = []
     for m in points:
@@ -123,11 +136,15 @@ def story(name: str, measured: str, points: Sequence[Measurement], context: Repo
             "Right: each bar is the average client latency at one load level: the server's queue and compute "
             "times (from Triton's statistics), the client's time to send and receive, and what remains "
             "(network, HTTP handling, scheduling).", pdf.SMALL))  # fmt: skip
-        charts = [resource_chart(ok, metric, known) for metric in (memory, utilization) if metric]
-        if charts:
-            parts.append(pdf.section("Memory and utilization", pdf.side_by_side(charts, width)))
+        specs = context.plots_of(name)
+        if specs:  # the user's choice of charts (Model Analyzer's plots key, or this config's own)
+            parts.extend(chosen_charts(ok, specs, context, width))
         else:
-            parts.append(pdf.para("No memory or utilization metric was recorded (no GPU or server-process collector ran).", pdf.SMALL))
+            charts = [resource_chart(ok, metric, known) for metric in (memory, utilization) if metric]
+            if charts:
+                parts.append(pdf.section("Memory and utilization", pdf.side_by_side(charts, width)))
+            else:
+                parts.append(pdf.para("No memory or utilization metric was recorded (no GPU or server-process collector ran).", pdf.SMALL))
     header = ["Load", "Batch", "Status", *map(known.short, ("throughput", "latency_p99_ms", "latency_p50_ms", "latency_avg_ms")),
               *(known.heading(c) for _, c in (*SERVER_PARTS, *CLIENT_PARTS)), f"{NETWORK} (ms)",
               known.heading(utilization) if utilization else "Utilization",

@@ -20,12 +20,13 @@ from typing import Dict, List, Optional, Sequence
 
 from tsweep import repeats
 from tsweep.files import inside
+from tsweep.plotspec import BATCH_SIZE
 from tsweep.plugin import ConfigKey, ReportContext, hookimpl
 from tsweep.records import Constraint, Measurement, RankedConfig
 from tsweep.verdict import overall_verdict, shown, verdict
 
 from tsweep.plugins.reporters import pdfparts as pdf
-from tsweep.plugins.reporters import plots, resources
+from tsweep.plugins.reporters import configured, plots, resources
 from tsweep.plugins.reporters.series import LOAD, config_label, curve, load_axis, params_text, series
 
 
@@ -69,6 +70,18 @@ def memory_chart(rows: Sequence[RankedConfig], points: Sequence[Measurement], me
     return chart
 
 
+def chosen_charts(rows, points, specs, constraints, known, width: float, compared: str) -> list:
+    """One section per chart of the ``plots`` key: a line per shown config, captioned with
+    what it plots (the chart's own text is an image)."""
+    parts = []
+    for i, spec in enumerate(specs):
+        lines = [(config_label(r), curve(points, r.variant, None if spec.x == BATCH_SIZE else r.best.batch_size)) for r in rows]
+        caption = configured.caption(spec, points, known) + (" " + INTERVALS_NOTE if i == 0 else "")
+        parts.append(pdf.section(f"{spec.title} ({compared})" if i == 0 else spec.title,
+                                 pdf.chart(configured.chart(spec, lines, constraints, known), width), pdf.para(caption, pdf.SMALL)))  # fmt: skip
+    return parts
+
+
 def table_rows(rows: Sequence[RankedConfig], memory: Optional[str], utilization: Optional[str]) -> List[List[str]]:
     result = []
     for r in rows:
@@ -101,15 +114,18 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
     focus = "throughput at each load" if mode == "offline" else "throughput against p99 latency"
     top = len(rows) if overall else min(len(ranking), context.num_configs_per_model)
     compared = f"The best {top} configs" + (" of all models, ranked together" if overall else " and the default" if len(rows) > top else "")
-    parts.append(pdf.section(
-        f"{compared} ({mode} mode: {focus})",
-        pdf.chart(plots.lines(main_chart(rows, points, mode, constraints)), chart_width),
-        pdf.para(INTERVALS_NOTE, pdf.SMALL),
-    ))  # fmt: skip
-    if memory:
-        parts.append(pdf.section("Memory", pdf.chart(plots.lines(memory_chart(rows, points, memory, known)), chart_width)))
+    if context.plots:  # the user's choice of charts (Model Analyzer's plots key)
+        parts.extend(chosen_charts(rows, points, context.plots, constraints, known, chart_width, compared))
     else:
-        parts.append(pdf.section("Memory", pdf.para("No memory metric was recorded (no GPU or server-process collector ran).", pdf.SMALL)))
+        parts.append(pdf.section(
+            f"{compared} ({mode} mode: {focus})",
+            pdf.chart(plots.lines(main_chart(rows, points, mode, constraints)), chart_width),
+            pdf.para(INTERVALS_NOTE, pdf.SMALL),
+        ))  # fmt: skip
+        if memory:
+            parts.append(pdf.section("Memory", pdf.chart(plots.lines(memory_chart(rows, points, memory, known)), chart_width)))
+        else:
+            parts.append(pdf.section("Memory", pdf.para("No memory metric was recorded (no GPU or server-process collector ran).", pdf.SMALL)))
     header = ["#", "Config", "Instances", "Max batch", "Dynamic batching", "Load", known.short("throughput"), known.short("latency_p99_ms"),
               known.heading(memory) if memory else "Memory", known.heading(utilization) if utilization else "Utilization",
               "Constraints"]  # fmt: skip
