@@ -116,6 +116,7 @@ def report_context(
         overall=tuple(overall),
         plots=run.plots,
         config_plots=dict(run.config_plots),
+        output_fields=dict(run.output_fields),
     )
 
 

@@ -17,10 +17,11 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import typer
 
-from tsweep import __version__, analysis, repeats
+from tsweep import __version__, analysis, outputfields, repeats
 from tsweep.catalogue import BUILT_IN
 from tsweep.config import ANALYZE, PROFILE, REPORT, Config, base_type, load_config, option_fields
 from tsweep.errors import Interrupted, TsweepError, UsageError
+from tsweep.outputfields import OutputField
 from tsweep.pluginmanager import AUTOLOAD_ENV, Hooks, make_plugin_manager
 from tsweep.progress import Progress
 from tsweep.records import Measurement, RankedConfig, RunningServer, Trial
@@ -145,19 +146,23 @@ class ConsoleProgress(Progress):
 def print_ranking(model: str, ranking: Sequence[RankedConfig], run: Run, limit: Optional[int] = None) -> None:
     rows = shown(ranking, limit)
     typer.echo(f"\nRanking of {model} ({len(ranking)} configs measured):")
-    print_table(rows)
+    print_table(rows, run.output_fields.get("inference", ()))
     typer.echo(verdict(model, ranking, list(run.goals_of(model).constraints)))
 
 
-def print_overall(ranking: Sequence[RankedConfig]) -> None:
+def print_overall(ranking: Sequence[RankedConfig], run: Run) -> None:
     """``num_top_model_configs``: the best configs of all models in one table."""
     if ranking:
         typer.echo(f"\nTop {len(ranking)} configs across all models:")
-        print_table(ranking)
+        print_table(ranking, run.output_fields.get("inference", ()))
 
 
-def print_table(rows: Sequence[RankedConfig]) -> None:
-    """The ranking, one config a line; throughput and p99 with their 95% intervals."""
+def print_table(rows: Sequence[RankedConfig], fields: Sequence[OutputField] = ()) -> None:
+    """The ranking, one config a line; throughput and p99 with their 95% intervals. With
+    ``inference_output_fields`` (``fields``), those columns of each config's chosen point."""
+    if fields:
+        print_chosen(rows, fields)
+        return
     header = ["#", "config", "instances", "max batch", "dyn batch", "load", *map(BUILT_IN.short, ("throughput", "latency_p99_ms")), "constraints"]
     table = [header]
     throughputs = with_intervals([(r.best.throughput, r.best.throughput_ci) for r in rows], 1)
@@ -181,6 +186,27 @@ def print_table(rows: Sequence[RankedConfig]) -> None:
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         typer.echo("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def print_chosen(rows: Sequence[RankedConfig], fields: Sequence[OutputField]) -> None:
+    """The ranking in the columns ``inference_output_fields`` chose (a figure measured with
+    an interval keeps its ``±``); ``satisfies_constraints`` is the ranking's verdict."""
+    columns = []
+    for f in fields:
+        if f.metric and f.name in ("throughput", "latency_p99_ms"):
+            half = "throughput_ci" if f.name == "throughput" else "latency_p99_ci_ms"
+            columns.append(with_intervals([(r.best.value(f.name), getattr(r.best, half)) for r in rows], 2))
+        else:
+            said = ["Yes" if r.passes else "No" for r in rows]
+            columns.append([_cell(outputfields.cell(f, r.best, ok)) for r, ok in zip(rows, said)])
+    table = [["#", *(f.title for f in fields)]] + [[str(r.rank), *(c[i] for c in columns)] for i, r in enumerate(rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        typer.echo("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None or value == "" else f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 def with_intervals(figures: Sequence[Tuple[Optional[float], Optional[float]]], digits: int) -> List[str]:
@@ -217,7 +243,7 @@ def profile_command(config: Config, hooks: Hooks) -> None:
         _err(f"failed: {m.variant} {m.load} b{m.batch_size}: {m.error}")
     for model, ranking in outcome.rankings.items():
         print_ranking(model, ranking, run, config.num_configs_per_model)
-    print_overall(outcome.overall)
+    print_overall(outcome.overall, run)
     for path in outcome.reports:
         typer.echo(f"wrote {path}")
 
@@ -237,7 +263,7 @@ def analyze_command(config: Config, hooks: Hooks) -> None:
         for model, ranking in rankings.items():
             print_ranking(model, ranking, run, config.num_configs_per_model)
         overall = analysis.rank_overall(store, run, models) if config.num_top_model_configs else []
-        print_overall(overall)
+        print_overall(overall, run)
         for path in analysis.write_reports(store, rankings, run, overall=overall):
             typer.echo(f"wrote {path}")
 

@@ -70,6 +70,9 @@ DIFFERENT: Dict[str, str] = {
     "triton_docker_mounts": "the repositories are mounted already, read-only, at the same path inside as outside",
     "perf_analyzer_flags": "only {pa_flags} are understood, mapped onto tsweep's own keys; others are refused with a message, because tsweep does not run perf_analyzer",
     "report_model_configs": "also prints every load level of each config; the mapping form takes only `plots`",
+    "inference_output_fields": "column titles are tsweep's, intervals beside their figures; it also sets the console ranking's columns",
+    "gpu_output_fields": "column titles are tsweep's; model_config_path is the config's name, instance_group its instance count",
+    "server_output_fields": "column titles are tsweep's; rows are the idle server process and each GPU",
     "plots": "one key for the summary's and the detailed reports' charts; unset: tsweep's own (docs/reports.md)",
     "perf_output": "writes tsweep's load log (one block per point: status, figures, each window's throughput), since there is no perf_analyzer output",
     "perf_output_path": "the file the load log is appended to (stderr without it)",
@@ -122,9 +125,6 @@ REFUSED: Dict[str, str] = {
     "early_exit_enable": "every tsweep strategy exits early; brute measures everything except what surely cannot win",
     "model_type": "tsweep profiles generic models only (generative models are not supported yet)",
     "weighting": "tsweep profiles models one after the other, so there is nothing to weigh",
-    "inference_output_fields": "the CSV columns are fixed (docs/reports.md)",
-    "gpu_output_fields": "the CSV columns are fixed (docs/reports.md)",
-    "server_output_fields": "the CSV columns are fixed (docs/reports.md)",
 }
 
 

@@ -84,6 +84,18 @@ class Config:
     num_configs_per_model: int = _opt(3, "How many top configs per model to show and report.", commands=(PROFILE, ANALYZE), kind="positive")
     num_top_model_configs: int = _opt(0, "Also rank all models' configs together and show this many (0: off).", commands=(PROFILE, ANALYZE), kind="count")
     reporters: Tuple[str, ...] = _opt((), "Reporter plugins to run (default: all installed).", commands=ALL, flag=False, kind="list_str")
+    inference_output_fields: Tuple[str, ...] = _opt(
+        (), "Columns of metrics-model-inference.csv and of the console ranking, as Model Analyzer's field tags, comma-separated "
+        "(docs/reports.md); default: tsweep's columns.", commands=ALL, kind="list_str",
+    )  # fmt: skip
+    gpu_output_fields: Tuple[str, ...] = _opt(
+        (), "Columns of metrics-model-gpu.csv, as Model Analyzer's field tags, comma-separated; default: tsweep's columns.",
+        commands=ALL, kind="list_str",
+    )  # fmt: skip
+    server_output_fields: Tuple[str, ...] = _opt(
+        (), "Columns of metrics-server-only.csv, as Model Analyzer's field tags, comma-separated; default: tsweep's columns.",
+        commands=ALL, kind="list_str",
+    )  # fmt: skip
     plots: Dict[str, Any] = _opt(
         {},
         "Charts of the summary and detailed reports, as {name: {title, x_axis, y_axis, monotonic}} with Model Analyzer's "

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Tuple
 
 from tsweep.catalogue import Catalogue
+from tsweep.outputfields import OutputField
 from tsweep.plotspec import PlotSpec
 from tsweep.records import Constraint, RankedConfig
 
@@ -27,7 +28,9 @@ class ReportContext:
     their own (:meth:`goals_of` picks). ``overall`` is the best ``num_top_model_configs``
     configs of all models ranked together by the global goals (empty: not asked for).
     ``plots`` are the charts the ``plots`` key asks for (empty: each report's own);
-    ``config_plots`` a detailed report's own (:meth:`plots_of` picks).
+    ``config_plots`` a detailed report's own (:meth:`plots_of` picks). ``output_fields``
+    are the CSV columns the ``*_output_fields`` keys chose, by file (``inference``,
+    ``gpu``, ``server``; a file not named keeps tsweep's columns).
     """
 
     metrics: Catalogue = field(default_factory=lambda: Catalogue(()))
@@ -43,6 +46,7 @@ class ReportContext:
     overall: Tuple[RankedConfig, ...] = ()
     plots: Tuple[PlotSpec, ...] = ()
     config_plots: Mapping[str, Tuple[PlotSpec, ...]] = field(default_factory=dict)
+    output_fields: Mapping[str, Tuple[OutputField, ...]] = field(default_factory=dict)
 
     def goals_of(self, model: str) -> Tuple[Mapping[str, float], Tuple[Constraint, ...]]:
         """``(objectives, constraints)`` that ``model`` was ranked by."""

@@ -614,3 +614,55 @@ def test_a_monotonic_plot_keeps_only_the_points_that_raise_y(monkeypatch):
         line = ax.get_lines()[0]
         assert list(line.get_xdata()) == [r.latency_p99_ms for r in kept] and list(line.get_ydata()) == [r.throughput for r in kept]
         assert len(bars(ax)["y"]) == len(kept)  # each kept point's throughput interval
+
+
+#: Model Analyzer's default inference_output_fields (config_defaults.py), as a user writes them.
+MA_INFERENCE_FIELDS = "model_name,batch_size,concurrency,model_config_path,instance_group,max_batch_size,satisfies_constraints,perf_throughput,perf_latency_p99"
+
+
+def test_model_analyzers_output_fields_choose_the_csv_and_console_columns(ck: Path, workdir: Path):
+    rows = fill_store(ck)
+    with ResultsStore.open(ck / "results.sqlite") as store:
+        store.save_server_baseline({"server_memory_mb": 250.0, "gpu/GPU-aaaa/memory_used_mb": 410.0})
+    (workdir / "fields.yaml").write_text(
+        f"inference_output_fields: {MA_INFERENCE_FIELDS}\n"
+        "gpu_output_fields: [model_name, gpu_uuid, concurrency, model_config_path, gpu_used_memory, gpu_utilization]\n"
+        "server_output_fields: [model_name, gpu_uuid, gpu_used_memory, cpu_used_ram]\n"
+    )
+    budget = 6.5
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "out", "-f", "fields.yaml",
+                        "--latency-budget", str(budget), cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    results = workdir / "out" / "results"
+    inference = read_csv(results / "metrics-model-inference.csv")
+    assert list(inference[0]) == ["Model", "Client Batch Size", "Concurrency", "Model Config", "Instances", "Max Batch Size",
+                                  "Satisfies Constraints", "Throughput (infer/sec)", "Throughput 95% CI (+/- infer/sec)",
+                                  "p99 Latency (ms)", "p99 Latency 95% CI (+/- ms)"]  # fmt: skip
+    for r, line in zip(rows, inference):
+        high, low = r.latency_p99_ms + r.latency_p99_ci_ms, r.latency_p99_ms - r.latency_p99_ci_ms
+        said = "Yes" if high <= budget else "No" if low > budget else "Unsure"
+        assert (line["Model Config"], line["Concurrency"], line["Instances"], line["Max Batch Size"], line["Satisfies Constraints"]) == (
+            r.variant, f"{r.load_value:g}", str(r.variant_params["instances"]), str(r.variant_params["max_batch_size"]), said)
+        assert float(line["Throughput (infer/sec)"]) == pytest.approx(r.throughput, abs=1e-4)
+    assert {line["Satisfies Constraints"] for line in inference} == {"Yes", "No"}
+    gpu = read_csv(results / "metrics-model-gpu.csv")
+    assert list(gpu[0]) == ["Model", "GPU UUID", "Concurrency", "Model Config", title("gpu_memory_used_mb"), title("gpu_utilization")]
+    assert [(g["GPU UUID"], float(g[title("gpu_memory_used_mb")])) for g in gpu] == [
+        (uuid, pytest.approx(r.metrics[f"gpu/{uuid}/memory_used_mb"])) for r in rows for uuid in UUIDS]
+    server = read_csv(results / "metrics-server-only.csv")
+    assert [list(line.values()) for line in server] == [["triton-server", "", "", "250.0000"], ["triton-server", "GPU-aaaa", "410.0000", ""]]
+    header = next(line for line in result.stdout.splitlines() if line.strip().startswith("#"))  # the console ranking too
+    assert header.split() == "# Model Client Batch Size Concurrency Model Config Instances Max Batch Size Satisfies Constraints " \
+        "Throughput (infer/sec) p99 Latency (ms)".split()
+
+
+def test_an_unknown_output_field_is_one_line_and_writes_nothing(ck: Path, workdir: Path):
+    fill_store(ck)
+    before = tree(workdir)
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--inference-output-fields", "model_name,perf_throughpt", cwd=workdir)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["error: unknown field 'perf_throughpt' in inference_output_fields: did you mean 'perf_throughput'?"]
+    (workdir / "gpu.yaml").write_text("server_output_fields: [model_name, concurrency]\n")  # the idle server has no load
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "-f", "gpu.yaml", cwd=workdir)
+    assert result.returncode == 2 and result.stderr.startswith("error: unknown field 'concurrency' in server_output_fields")
+    assert tree(workdir) == sorted([*before, "gpu.yaml"])
