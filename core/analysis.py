@@ -117,6 +117,7 @@ def report_context(
         plots=run.plots,
         config_plots=dict(run.config_plots),
         output_fields=dict(run.output_fields),
+        measured_later=store.measured_later(),
     )
 
 

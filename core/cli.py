@@ -17,7 +17,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import typer
 
-from tsweep import __version__, analysis, outputfields, repeats
+from tsweep import __version__, analysis, completion, outputfields, repeats
 from tsweep.catalogue import BUILT_IN
 from tsweep.config import ANALYZE, PROFILE, REPORT, Config, base_type, load_config, option_fields
 from tsweep.errors import Interrupted, TsweepError, UsageError
@@ -277,20 +277,31 @@ def report_command(config: Config, hooks: Hooks) -> None:
         raise UsageError("no configs to report: pass --report-model-configs NAME[,NAME...] (see 'tsweep analyze' for names)")
     run = Run.build(config, hooks)
     with ResultsStore.open_existing(config.checkpoint_path) as store:
-        rows = store.measurements()
-        points = repeats.merge(rows, run.catalogue)  # a point looked at more than once is one line, as in the PDF
-        measured = {}
-        for name in config.report_model_configs:
-            measured[name] = analysis.measured_name(store, name)
-            if measured[name] is None:
-                names = sorted({m.variant for m in rows})
-                raise UsageError(f"config {name!r} was never measured: measured configs are {', '.join(names) or 'none'}")
+        measured = measured_configs(store, config.report_model_configs)
+        todo = completion.plan(store, config, measured.values()) if config.complete_load_curves else {}
+    if todo:  # the configs' missing load levels, measured as profile would, before reporting
+        count = completion.measure(config, hooks, todo, ConsoleProgress())
+        _err(f"{count} load levels measured later to complete the curves of {', '.join(dict.fromkeys(measured.values()))}")
+    with ResultsStore.open_existing(config.checkpoint_path) as store:
+        points = repeats.merge(store.measurements(), run.catalogue)  # a point looked at more than once is one line, as in the PDF
         for name in config.report_model_configs:
             same = f" (measured as {measured[name]}, the same config)" if measured[name] != name else ""
             typer.echo(f"\n{name}{same}:")
             print_load_levels(sorted((m for m in points if m.variant == measured[name]), key=lambda m: (m.batch_size, m.load_value)))
         for path in analysis.write_reports(store, {}, run, measured):
             typer.echo(f"wrote {path}")
+
+
+def measured_configs(store: ResultsStore, names: Sequence[str]) -> dict:
+    """``{requested config: the variant whose rows hold its results}``; one line naming a
+    config that was never measured."""
+    measured = {}
+    for name in names:
+        measured[name] = analysis.measured_name(store, name)
+        if measured[name] is None:
+            known = sorted({m.variant for m in store.measurements()})
+            raise UsageError(f"config {name!r} was never measured: measured configs are {', '.join(known) or 'none'}")
+    return measured
 
 
 def print_load_levels(points: Sequence[Measurement]) -> None:

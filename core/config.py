@@ -152,6 +152,11 @@ class Config:
         (), "Configs to write detailed reports for, comma-separated; in the file also {config: {plots: ...}}, charts of its own.",
         commands=(REPORT,), kind="list_str",
     )  # fmt: skip
+    complete_load_curves: bool = _opt(
+        False, "Before reporting, measure each config at the load levels its search skipped (the concurrency or request_rate "
+        "list, else every level its model was measured at), against a server started as profile would; those points are "
+        "marked as measured later.", commands=(REPORT,),
+    )  # fmt: skip
     # filled from the mapping form of report_model_configs, not a key of its own
     report_plots: Dict[str, Any] = _opt({}, "Per-config plots from the mapping form of report_model_configs.", flag=False, internal=True)
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Tuple
+from typing import FrozenSet, Mapping, Tuple
 
 from tsweep.catalogue import Catalogue
 from tsweep.outputfields import OutputField
@@ -30,7 +30,8 @@ class ReportContext:
     ``plots`` are the charts the ``plots`` key asks for (empty: each report's own);
     ``config_plots`` a detailed report's own (:meth:`plots_of` picks). ``output_fields``
     are the CSV columns the ``*_output_fields`` keys chose, by file (``inference``,
-    ``gpu``, ``server``; a file not named keeps tsweep's columns).
+    ``gpu``, ``server``; a file not named keeps tsweep's columns). ``measured_later`` holds
+    the keys of the points measured after the search (``tsweep report --complete-load-curves``).
     """
 
     metrics: Catalogue = field(default_factory=lambda: Catalogue(()))
@@ -47,6 +48,7 @@ class ReportContext:
     plots: Tuple[PlotSpec, ...] = ()
     config_plots: Mapping[str, Tuple[PlotSpec, ...]] = field(default_factory=dict)
     output_fields: Mapping[str, Tuple[OutputField, ...]] = field(default_factory=dict)
+    measured_later: FrozenSet[str] = frozenset()
 
     def goals_of(self, model: str) -> Tuple[Mapping[str, float], Tuple[Constraint, ...]]:
         """``(objectives, constraints)`` that ``model`` was ranked by."""

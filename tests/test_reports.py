@@ -26,7 +26,7 @@ from tsweep.records import Constraint, Measurement, RankedConfig, Variant
 from tsweep.run import Run
 from tsweep.store import ResultsStore
 
-from tests.support import MODEL_REPOSITORY, run_tsweep, tree
+from tests.support import MODEL_REPOSITORY, run_tsweep, stored, tree
 
 pypdf = pytest.importorskip("pypdf")
 
@@ -666,3 +666,36 @@ def test_an_unknown_output_field_is_one_line_and_writes_nothing(ck: Path, workdi
     result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "-f", "gpu.yaml", cwd=workdir)
     assert result.returncode == 2 and result.stderr.startswith("error: unknown field 'concurrency' in server_output_fields")
     assert tree(workdir) == sorted([*before, "gpu.yaml"])
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_report_completes_a_thin_load_curve_on_a_real_server(workdir: Path):
+    """A config measured at two load levels: report --complete-load-curves measures the third
+    against a server started as profile would, stores it marked as measured later, and the
+    detailed report marks it; a second run measures nothing."""
+    common = (f"model_repository: {MODEL_REPOSITORY}\nprofile_models: add_sub\noutput_model_repository_path: out\n"
+              "run_config_search_disable: true\nremeasure_top_configs: 0\nmeasurement_window_s: 0.3\n")  # fmt: skip
+    (workdir / "sweep.yaml").write_text(common + "concurrency: [1, 2]\n")
+    (workdir / "complete.yaml").write_text(common + "concurrency: [1, 2, 4]\n")
+    profile = run_tsweep("profile", "-f", "sweep.yaml", cwd=workdir)
+    assert profile.returncode == 0, profile.stderr
+    before = stored(workdir)
+    assert sorted(r["load_value"] for r in before) == [1.0, 2.0]
+    args = ["report", "-f", "complete.yaml", "--report-model-configs", "add_sub_config_default", "--complete-load-curves", "--export-path", "later"]
+    report = run_tsweep(*args, cwd=workdir)
+    assert report.returncode == 0, report.stderr
+    after = stored(workdir)
+    (added,) = [r for r in after if r["id"] not in {b["id"] for b in before}]
+    assert (added["variant"], added["load_kind"], added["load_value"]) == ("add_sub_config_default", "concurrency", 4.0)
+    with ResultsStore.open_existing(workdir / "checkpoints" / "results.sqlite") as store:
+        assert store.measured_later() == {added["point_key"]}
+    assert "1 load levels measured later to complete the curves of add_sub_config_default" in report.stderr
+    assert any(line.strip().startswith("concurrency=4 b1") for line in report.stdout.splitlines())
+    text = pdf_text(workdir / "later" / "reports" / "detailed" / "add_sub_config_default" / "detailed_report.pdf")
+    assert "3 load levels measured" in text and "1 measured later by tsweep report --complete-load-curves, marked (later) in the table" in text
+    table = text[text.index("Every measured load level"):]
+    assert "concurrency=4 (later)" in table and "concurrency=2 (later)" not in table and "concurrency=1 (later)" not in table
+    again = run_tsweep(*args, cwd=workdir)
+    assert again.returncode == 0, again.stderr
+    assert "measured later" not in again.stderr and len(stored(workdir)) == len(after)

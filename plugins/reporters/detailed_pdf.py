@@ -109,6 +109,17 @@ def table_rows(points: Sequence[Measurement], memory: Optional[str], utilization
     return rows
 
 
+#: How the table marks a load level measured after the search.
+LATER_MARK = " (later)"
+
+
+def later_words(points: Sequence[Measurement], context: ReportContext) -> str:
+    """'; 2 measured later ...': how many of the points ``tsweep report --complete-load-curves``
+    added after the search (empty when none)."""
+    later = sum(m.point in context.measured_later for m in points)
+    return f"; {later} measured later by tsweep report --complete-load-curves, marked{LATER_MARK} in the table" if later else ""
+
+
 def story(name: str, measured: str, points: Sequence[Measurement], context: ReportContext) -> list:
     known = context.metrics
     size = pdf.LANDSCAPE
@@ -124,7 +135,7 @@ def story(name: str, measured: str, points: Sequence[Measurement], context: Repo
     parts: list = [pdf.para(f"Detailed report: {name}", pdf.TITLE), *pdf.run_facts(context, include_goals=False), pdf.spacer()]
     parts.append(pdf.para(
         f"Config {name} of model {first.model} ({params}).{twin} {len(points)} load levels measured"
-        f" ({unstable} unstable, {failed} failed). Highest throughput: {pdf.num_ci(top.throughput, top.throughput_ci, 1)} "
+        f" ({unstable} unstable, {failed} failed{later_words(points, context)}). Highest throughput: {pdf.num_ci(top.throughput, top.throughput_ci, 1)} "
         f"infer/s at {top.load}, client batch {top.batch_size}, p99 {pdf.num_ci(top.latency_p99_ms, top.latency_p99_ci_ms)} ms."
     ))  # fmt: skip
     ok = usable(points)
@@ -149,7 +160,11 @@ def story(name: str, measured: str, points: Sequence[Measurement], context: Repo
               *(known.heading(c) for _, c in (*SERVER_PARTS, *CLIENT_PARTS)), f"{NETWORK} (ms)",
               known.heading(utilization) if utilization else "Utilization",
               known.heading(memory) if memory else "Memory"]  # fmt: skip
-    parts.append(pdf.section("Every measured load level", pdf.table(header, table_rows(points, memory, utilization), width)))
+    rows = table_rows(points, memory, utilization)
+    for row, m in zip(rows, points):
+        if m.point in context.measured_later:
+            row[0] += LATER_MARK
+    parts.append(pdf.section("Every measured load level", pdf.table(header, rows, width)))
     return parts
 
 
