@@ -193,8 +193,8 @@ def print_chosen(rows: Sequence[RankedConfig], fields: Sequence[OutputField]) ->
     an interval keeps its ``±``); ``satisfies_constraints`` is the ranking's verdict."""
     columns = []
     for f in fields:
-        if f.metric and f.name in ("throughput", "latency_p99_ms"):
-            half = "throughput_ci" if f.name == "throughput" else "latency_p99_ci_ms"
+        half = BUILT_IN.info(f.name).interval if f.metric else ""
+        if half:
             columns.append(with_intervals([(r.best.value(f.name), getattr(r.best, half)) for r in rows], 2))
         else:
             said = ["Yes" if r.passes else "No" for r in rows]
