@@ -281,7 +281,7 @@ def report_command(config: Config, hooks: Hooks) -> None:
         todo = completion.plan(store, config, measured.values()) if config.complete_load_curves else {}
     if todo:  # the configs' missing load levels, measured as profile would, before reporting
         count = completion.measure(config, hooks, todo, ConsoleProgress())
-        _err(f"{count} load levels measured later to complete the curves of {', '.join(dict.fromkeys(measured.values()))}")
+        _err(f"completed the load curves of {', '.join(dict.fromkeys(measured.values()))}: {count} more level(s) measured, marked as measured later")
     with ResultsStore.open_existing(config.checkpoint_path) as store:
         points = repeats.merge(store.measurements(), run.catalogue)  # a point looked at more than once is one line, as in the PDF
         for name in config.report_model_configs:

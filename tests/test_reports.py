@@ -690,7 +690,7 @@ def test_report_completes_a_thin_load_curve_on_a_real_server(workdir: Path):
     assert (added["variant"], added["load_kind"], added["load_value"]) == ("add_sub_config_default", "concurrency", 4.0)
     with ResultsStore.open_existing(workdir / "checkpoints" / "results.sqlite") as store:
         assert store.measured_later() == {added["point_key"]}
-    assert "1 load levels measured later to complete the curves of add_sub_config_default" in report.stderr
+    assert "completed the load curves of add_sub_config_default: 1 more level(s) measured, marked as measured later" in report.stderr
     assert any(line.strip().startswith("concurrency=4 b1") for line in report.stdout.splitlines())
     text = pdf_text(workdir / "later" / "reports" / "detailed" / "add_sub_config_default" / "detailed_report.pdf")
     assert "3 load levels measured" in text and "1 measured later by tsweep report --complete-load-curves, marked (later) in the table" in text
@@ -698,4 +698,4 @@ def test_report_completes_a_thin_load_curve_on_a_real_server(workdir: Path):
     assert "concurrency=4 (later)" in table and "concurrency=2 (later)" not in table and "concurrency=1 (later)" not in table
     again = run_tsweep(*args, cwd=workdir)
     assert again.returncode == 0, again.stderr
-    assert "measured later" not in again.stderr and len(stored(workdir)) == len(after)
+    assert "completed the load curves" not in again.stderr and len(stored(workdir)) == len(after)
