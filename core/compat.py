@@ -75,7 +75,11 @@ DIFFERENT: Dict[str, str] = {
     "triton_server_environment": "refuses `CUDA_VISIBLE_DEVICES` (the `gpus` key sets it); a model's own are merged into the one server of the run (two models asking different values is an error)",
     "triton_docker_mounts": "the repositories are mounted already, read-only, at the same path inside as outside",
     "perf_analyzer_flags": "only {pa_flags} are understood, mapped onto tsweep's own keys; others are refused with a message, because tsweep does not run perf_analyzer",
-    "report_model_configs": "prints every load level of each config; there are no plots",
+    "report_model_configs": "also prints every load level of each config; the mapping form takes only `plots`",
+    "inference_output_fields": "column titles are tsweep's, intervals beside their figures; it also sets the console ranking's columns",
+    "gpu_output_fields": "column titles are tsweep's; model_config_path is the config's name, instance_group its instance count",
+    "server_output_fields": "column titles are tsweep's; rows are the idle server process and each GPU",
+    "plots": "one key for the summary's and the detailed reports' charts; unset: tsweep's own (docs/reports.md)",
     "perf_output": "writes tsweep's load log (one block per point: status, figures, each window's throughput), since there is no perf_analyzer output",
     "perf_output_path": "the file the load log is appended to (stderr without it)",
     "duration_seconds": "default one monitoring_interval (Model Analyzer's is 3 s): the baseline is a mean of samples, and every profile pays it once",
@@ -83,7 +87,8 @@ DIFFERENT: Dict[str, str] = {
     "filename_model_gpu": "declared by the CSV reporter plugin; a plain file name under results/",
     "filename_server_only": "declared by the CSV reporter plugin; a plain file name under results/",
     "skip_summary_reports": "declared by the summary reporter plugin: no summary PDFs; the console ranking is still printed",
-    "skip_detailed_reports": "declared by the detailed reporter plugin: no detailed PDFs; profile writes none anyway, `tsweep report` writes them on request",
+    "skip_detailed_reports": "declared by the detailed reporter plugin; it also stops `tsweep report`'s PDFs (the tables are still printed)",
+    "num_top_model_configs": "ranks by the global objectives and constraints, which need not be set",
 }
 
 #: Model Analyzer keys that tsweep spells differently: key -> (tsweep's key, note).
@@ -118,10 +123,6 @@ REFUSED: Dict[str, str] = {
     "optuna_early_exit_threshold": "there is no optuna mode; run_config_search_mode adaptive is the default",
     "use_concurrency_formula": "the adaptive search starts each walk where the best point so far was",
     "model_type": "tsweep profiles generic models only (generative models are not supported yet)",
-    "inference_output_fields": "the CSV columns are fixed (docs/reports.md)",
-    "gpu_output_fields": "the CSV columns are fixed (docs/reports.md)",
-    "server_output_fields": "the CSV columns are fixed (docs/reports.md)",
-    "plots": "the reports' charts are fixed (docs/reports.md)",
 }
 
 

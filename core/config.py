@@ -92,6 +92,24 @@ class Config:
     num_configs_per_model: int = _opt(3, "How many top configs per model to show and report.", commands=(PROFILE, ANALYZE), kind="positive")
     num_top_model_configs: int = _opt(0, "Also rank all models' configs together and show this many (0: off).", commands=(PROFILE, ANALYZE), kind="count")
     reporters: Tuple[str, ...] = _opt((), "Reporter plugins to run (default: all installed).", commands=ALL, flag=False, kind="list_str")
+    inference_output_fields: Tuple[str, ...] = _opt(
+        (), "Columns of metrics-model-inference.csv and of the console ranking, as Model Analyzer's field tags, comma-separated "
+        "(docs/reports.md); default: tsweep's columns.", commands=ALL, kind="list_str",
+    )  # fmt: skip
+    gpu_output_fields: Tuple[str, ...] = _opt(
+        (), "Columns of metrics-model-gpu.csv, as Model Analyzer's field tags, comma-separated; default: tsweep's columns.",
+        commands=ALL, kind="list_str",
+    )  # fmt: skip
+    server_output_fields: Tuple[str, ...] = _opt(
+        (), "Columns of metrics-server-only.csv, as Model Analyzer's field tags, comma-separated; default: tsweep's columns.",
+        commands=ALL, kind="list_str",
+    )  # fmt: skip
+    plots: Dict[str, Any] = _opt(
+        {},
+        "Charts of the summary and detailed reports, as {name: {title, x_axis, y_axis, monotonic}} with Model Analyzer's "
+        "metric tags (docs/reports.md); default: tsweep's charts.",
+        commands=ALL, flag=False,
+    )  # fmt: skip
 
     # the search space ----------------------------------------------------------------
     run_config_search_mode: Optional[str] = _opt(
@@ -150,14 +168,24 @@ class Config:
     plugin_options: Dict[str, Any] = _opt({}, "Values of the config keys installed plugins declare.", flag=False, internal=True)
 
     # report --------------------------------------------------------------------------
-    report_model_configs: Tuple[str, ...] = _opt((), "Configs to write detailed reports for, comma-separated.", commands=(REPORT,), kind="list_str")
+    report_model_configs: Tuple[str, ...] = _opt(
+        (), "Configs to write detailed reports for, comma-separated; in the file also {config: {plots: ...}}, charts of its own.",
+        commands=(REPORT,), kind="list_str",
+    )  # fmt: skip
+    complete_load_curves: bool = _opt(
+        False, "Before reporting, measure each config at the load levels its search skipped (the concurrency or request_rate "
+        "list, else every level its model was measured at), against a server started as profile would; those points are "
+        "marked as measured later.", commands=(REPORT,),
+    )  # fmt: skip
+    # filled from the mapping form of report_model_configs, not a key of its own
+    report_plots: Dict[str, Any] = _opt({}, "Per-config plots from the mapping form of report_model_configs.", flag=False, internal=True)
 
     @property
     def checkpoint_path(self) -> Path:
         return Path(self.checkpoint_directory) / "results.sqlite"
 
 
-#: Model Analyzer's metric names, accepted in objectives and constraints.
+#: Model Analyzer's metric names, accepted in objectives, constraints, plots and output fields.
 METRIC_ALIASES = {
     "perf_throughput": "throughput",
     "perf_latency": "latency_p99_ms",
@@ -165,6 +193,10 @@ METRIC_ALIASES = {
     "perf_latency_p90": "latency_p90_ms",
     "perf_latency_p95": "latency_p95_ms",
     "perf_latency_p99": "latency_p99_ms",
+    "perf_server_queue": "queue_ms",
+    "perf_server_compute_input": "compute_input_ms",
+    "perf_server_compute_infer": "compute_infer_ms",
+    "perf_server_compute_output": "compute_output_ms",
     "gpu_used_memory": "gpu_memory_used_mb",
     "gpu_power_usage": "gpu_power_w",
     "cpu_used_ram": "server_memory_mb",
@@ -263,6 +295,8 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
     if isinstance(raw.get("profile_models"), dict):
         raw = {**raw, "profile_models": list(raw["profile_models"]), "per_model": _per_model(raw["profile_models"], source)}
         raw = _server_settings(raw, raw["per_model"])
+    if isinstance(raw.get("report_model_configs"), dict):
+        raw = {**raw, "report_model_configs": list(raw["report_model_configs"]), "report_plots": _report_plots(raw["report_model_configs"], source)}
     merged = {**_from_perf_analyzer_flags(raw.get("perf_analyzer_flags")), **raw, **{k: v for k, v in overrides.items() if v is not None}}
     if "objectives" in merged:
         merged["objectives"] = _objectives_form(merged["objectives"])
@@ -360,6 +394,18 @@ def _server_settings(raw: Dict[str, Any], per_model: Mapping[str, Mapping[str, A
         if values:
             merged[key] = values
     return merged
+
+
+def _report_plots(configs: Dict[str, Any], source: str) -> Dict[str, Any]:
+    """``report_model_configs: {config: {plots: {...}}}``: each config's own plots (checked
+    against the metric catalogue later, by the Run)."""
+    result = {}
+    for name, settings in configs.items():
+        settings = settings or {}
+        if not isinstance(settings, dict) or set(settings) - {"plots"}:
+            raise UsageError(f"report_model_configs entry {name!r} in {source} may only set plots, got {settings!r}")
+        result[str(name)] = settings.get("plots") or {}
+    return result
 
 
 def _objectives_form(value: Any) -> Any:

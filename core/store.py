@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 from tsweep.errors import StorageError, UsageError
-from tsweep.records import Measurement, Variant
+from tsweep.records import DISPLAYED, Measurement, Variant
 from tsweep import catalogue, intervals, modelconfig
 
 #: 1: tsweep 0.1's first store; 2: 95% intervals (throughput_ci, latency_p99_ci_ms);
@@ -171,6 +171,28 @@ class ResultsStore:
         return [
             {"name": n, "model": m, "digest": d, "is_default": bool(i), "params": json.loads(p)} for n, m, d, i, p in rows
         ]
+
+    def variant(self, name: str) -> Optional[Variant]:
+        """The stored variant ``name`` with its config, as the search wrote it (to measure it
+        again later); None when no such variant was stored."""
+        row = self._conn.execute("SELECT model, is_default, params, config_pbtxt FROM variants WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        model, is_default, params, text = row
+        values = {k: v for k, v in json.loads(params).items() if k not in DISPLAYED}
+        return Variant(model, modelconfig.parse(text), values, bool(is_default), name)
+
+    #: The meta key listing the points measured after the search (``tsweep report
+    #: --complete-load-curves``), as a JSON list of point keys.
+    MEASURED_LATER = "measured_later"
+
+    def mark_measured_later(self, keys) -> None:
+        """Remember that the points ``keys`` were measured after the search."""
+        self.set_meta(self.MEASURED_LATER, json.dumps(sorted(self.measured_later() | set(keys))))
+
+    def measured_later(self) -> frozenset:
+        """The point keys measured after the search (empty for a store without any)."""
+        return frozenset(json.loads(self.meta(self.MEASURED_LATER) or "[]"))
 
     # measurements ---------------------------------------------------------------------
     def add(self, m: Measurement) -> int:

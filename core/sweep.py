@@ -27,7 +27,7 @@ from tsweep.executor import InProcessExecutor
 from tsweep.measure import server_baseline
 from tsweep.loadlog import LoadLog
 from tsweep.progress import Progress
-from tsweep.records import Measurement, RankedConfig, Variant
+from tsweep.records import Measurement, RankedConfig, Trial, Variant
 from tsweep.run import Run
 from tsweep.session import ServerSession
 from tsweep.settings import launch_settings, space_settings, variant_loading
@@ -197,6 +197,27 @@ class Sweep:
             self.runner.search(model, self.run.profiling().strategy(space, goal), len(variants))
             self.searched.append(model.name)
 
+    def measure_later(self, model_name: str, trials: Sequence[Trial]) -> int:
+        """Measure ``trials`` of a model after its search (``tsweep report
+        --complete-load-curves``): each point is stored as it is measured and marked as
+        measured later; points already in the store are skipped. Returns how many were measured."""
+        model = next(m for m in self.models if m.name == model_name)
+        with self._storage_faults():
+            for t in trials:
+                self.store.add_variant(t.variant)
+            history = self.store.measurements(model.name)
+            before = {m.key for m in history}
+            self.runner.planned = len(history) + len(trials)
+            count = self.runner.run(model, trials, history)
+            self.store.mark_measured_later(m.key for m in history if m.key not in before)
+            self.runner.executor.model_done()
+        return count
+
+    def close(self) -> None:
+        """Close the store without ranking or reporting (after :meth:`measure_later`)."""
+        if self.store is not None:
+            self.store.close()
+
     def race(self) -> None:
         """The final race over every model searched so far (when re-measuring is on)."""
         config = self.run.config
@@ -222,7 +243,8 @@ class Sweep:
             with self._storage_faults():
                 rankings = analysis.rank(self.store, self.run, names)
                 overall = analysis.rank_overall(self.store, self.run, names) if self.run.config.num_top_model_configs else []
-                reports = analysis.write_reports(self.store, rankings, self.run)
+                detailed = analysis.top_configs(rankings, self.run.config.num_configs_per_model)
+                reports = analysis.write_reports(self.store, rankings, self.run, detailed, overall)
         finally:
             self.store.close()
         r = self.runner

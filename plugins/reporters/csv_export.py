@@ -14,8 +14,10 @@
 
 The file names follow Model Analyzer's export, so spreadsheets and scripts built on it keep
 working, and so do Model Analyzer's keys that rename them (``filename_model_inference``,
-``filename_model_gpu``, ``filename_server_only``: config keys this plugin declares); the
-columns are tsweep's and are described in docs/reports.md.
+``filename_model_gpu``, ``filename_server_only``: config keys this plugin declares). The
+columns are tsweep's (docs/reports.md) unless ``inference_output_fields``,
+``gpu_output_fields`` or ``server_output_fields`` chose others by Model Analyzer's field tags
+(resolved by the Run: :mod:`tsweep.outputfields`).
 """
 from __future__ import annotations
 
@@ -24,9 +26,11 @@ import io
 import math
 from pathlib import Path
 
-from tsweep import catalogue
+from tsweep import catalogue, outputfields
+from tsweep.judge import Judge
 from tsweep.plugin import ConfigKey, UsageError, hookimpl, write_atomic
 from tsweep.verdict import percentile_label
+from tsweep.records import SearchGoal
 
 from tsweep.plugins.reporters.resources import PROCESS, split_gpus
 
@@ -150,6 +154,53 @@ def server_only_csv(baseline, known):
     return _csv(["Model", "GPU UUID", *titles], [["triton-server", uuid, *(values.get(n) for n in names)] for uuid, values in scopes])
 
 
+def chosen_columns(fields, known):
+    """``(title, field, interval field)`` per chosen column: a metric measured with a 95%
+    interval gets its half-width's column right after it, as in tsweep's own columns."""
+    found = []
+    for f in fields:
+        found.append((f.title, f, None))
+        interval = known.info(f.name).interval if f.metric and f.name in known else ""
+        if interval:
+            found.append((known.info(f.name).interval_title, None, interval))
+    return found
+
+
+def verdicts(measurements, context):
+    """``satisfies_constraints`` of each point, by the Judge of its model's rows and its
+    model's constraints (as the ranking decides)."""
+    by_model = {}
+    for m in measurements:
+        by_model.setdefault(m.model, []).append(m)
+    judges = {model: Judge.from_history(SearchGoal(), rows) for model, rows in by_model.items()}
+    return [outputfields.satisfies(m, context.goals_of(m.model)[1], judges[m.model]) for m in measurements]
+
+
+def chosen_inference_csv(measurements, fields, context) -> str:
+    """The inference file with the columns ``inference_output_fields`` chose."""
+    columns = chosen_columns(fields, context.metrics)
+    rows = [[outputfields.cell(f, m, said) if f else getattr(m, interval) for _, f, interval in columns]
+            for m, said in zip(measurements, verdicts(measurements, context))]  # fmt: skip
+    return _csv([title for title, _, _ in columns], rows)
+
+
+def chosen_gpu_csv(measurements, fields, context):
+    """The per-GPU file with the columns ``gpu_output_fields`` chose, or None without GPU values."""
+    said = verdicts(measurements, context)
+    rows = [[outputfields.cell(f, m, ok, values, uuid) for f in fields]
+            for m, ok in zip(measurements, said) for uuid, values in sorted(split_gpus(m.metrics)[0].items())]  # fmt: skip
+    return _csv([f.title for f in fields], rows) if rows else None
+
+
+def chosen_server_csv(baseline, fields):
+    """The idle server's file with the columns ``server_output_fields`` chose."""
+    if not baseline:
+        return None
+    gpus, rest = split_gpus(baseline)
+    scopes = ([("", rest)] if rest else []) + sorted(gpus.items())
+    return _csv([f.title for f in fields], [[outputfields.cell(f, None, "", values, uuid) for f in fields] for uuid, values in scopes])
+
+
 ALL_COMMANDS = ("profile", "analyze", "report")
 #: Model Analyzer's keys for the export's file names, with its defaults.
 FILE_NAMES = (
@@ -164,13 +215,15 @@ class CsvReporter:
         self.inference, self.gpu, self.server_only = inference, gpu, server_only
 
     def write(self, measurements, ranking, export_dir: Path, context):
-        known = context.metrics
+        known, chosen = context.metrics, context.output_fields
         files = {
-            self.inference: inference_csv(measurements, context.latency_of),
-            self.gpu: gpu_csv(measurements, known),
+            self.inference: chosen_inference_csv(measurements, chosen["inference"], context) if "inference" in chosen
+            else inference_csv(measurements, context.latency_of),
+            self.gpu: chosen_gpu_csv(measurements, chosen["gpu"], context) if "gpu" in chosen else gpu_csv(measurements, known),
             "metrics-model-process.csv": process_csv(measurements, known),
-            self.server_only: server_only_csv(context.server_baseline, known),
-        }
+            self.server_only: chosen_server_csv(context.server_baseline, chosen["server"]) if "server" in chosen
+            else server_only_csv(context.server_baseline, known),
+        }  # fmt: skip
         results = Path(export_dir) / "results"
         return [write_atomic(results / name, text) for name, text in files.items() if text is not None]
 
