@@ -102,6 +102,7 @@ def report_context(store: ResultsStore, run: Run, report_model_configs: Optional
         num_configs_per_model=run.config.num_configs_per_model,
         report_model_configs=dict(report_model_configs or {}),
         server_baseline=store.server_baseline(),
+        clients=tuple(store.clients()),
     )
 
 

@@ -145,6 +145,9 @@ class ConsoleProgress(Progress):
 def print_ranking(model: str, ranking: Sequence[RankedConfig], run: Run, limit: Optional[int] = None) -> None:
     rows = shown(ranking, limit)
     typer.echo(f"\nRanking of {model} ({len(ranking)} configs measured):")
+    clients = sorted({r.best.client for r in ranking if r.best.client})
+    if clients:  # figures of different clients are not alike: say which measured these
+        typer.echo(f"measured through {' and '.join(clients)}")
     print_table(rows)
     typer.echo(verdict(model, ranking, list(run.goals_of(model).constraints)))
 

@@ -68,7 +68,7 @@ DIFFERENT: Dict[str, str] = {
     "triton_docker_shm_size": "default `1g`, because the python backend moves tensors through /dev/shm",
     "triton_server_flags": "refuses the flags tsweep sets itself (ports, addresses, repository, model control)",
     "triton_docker_mounts": "the repositories are mounted already, read-only, at the same path inside as outside",
-    "perf_analyzer_flags": "only {pa_flags} are understood, mapped onto tsweep's own keys; others are refused with a message, because tsweep does not run perf_analyzer",
+    "perf_analyzer_flags": "only {pa_flags} are understood, mapped onto tsweep's own keys; others are refused with a message, because tsweep does not run perf_analyzer; an https endpoint is measured through tritonclient (PEM files only)",
     "report_model_configs": "prints every load level of each config; there are no plots",
     "perf_output": "writes tsweep's load log (one block per point: status, figures, each window's throughput), since there is no perf_analyzer output",
     "perf_output_path": "the file the load log is appended to (stderr without it)",

@@ -100,7 +100,10 @@ class LoadGenerator(Protocol):
     a new window; its histogram is handed over, not shared. Closed loop (the trial's load is
     ``concurrency``): keep that many requests in flight. Open loop (``request_rate``): send on
     the schedule ``LoadSettings.distribution`` gives and time each request from its
-    intended send, counting late sends, so a server that falls behind shows its queueing."""
+    intended send, counting late sends, so a server that falls behind shows its queueing.
+    A load generator may name the client that measures (a ``client`` attribute, e.g.
+    ``"native http"`` or ``"tritonclient grpc (TLS)"``); the stored point and the reports
+    carry it, so that figures measured through different clients are not taken for alike."""
 
     def start(self) -> object: ...
 

@@ -40,6 +40,27 @@ class ContainerSettings:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """How to reach a server behind TLS (perf_analyzer's ssl flags), per protocol.
+
+    gRPC: ``grpc_use_ssl`` turns TLS on; the three files are PEM paths (the CA that signed
+    the server's certificate, and the client's key and chain for mutual TLS). HTTPS is on
+    when the HTTP endpoint is ``https://``; ``https_verify_peer`` (0/1) and
+    ``https_verify_host`` (0: off, 1 or 2: on, as in curl) say what is checked, the files
+    are the CA bundle and the client's certificate and key (PEM only)."""
+
+    grpc_use_ssl: bool = False
+    grpc_root_certificates: Optional[str] = None
+    grpc_private_key: Optional[str] = None
+    grpc_certificate_chain: Optional[str] = None
+    https_verify_peer: int = 1
+    https_verify_host: int = 2
+    https_ca_certificates_file: Optional[str] = None
+    https_client_certificate_file: Optional[str] = None
+    https_private_key_file: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class LaunchSettings:
     """What a launcher needs to know, and nothing else from the user's config.
 
@@ -67,6 +88,12 @@ class LaunchSettings:
     container: ContainerSettings = field(default_factory=ContainerSettings)
     options: Mapping[str, Any] = field(default_factory=dict)
     log_path: Optional[Path] = None
+    #: How to reach the server through TLS (remote mode: an ``https://`` endpoint, gRPC TLS).
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    #: The load puts tensors in this host's system shared memory: the server must see it.
+    shared_memory: bool = False
+    #: The user says the server runs on this host and sees its /dev/shm (remote mode).
+    on_this_host: bool = False
 
     @property
     def server_log(self) -> Path:
@@ -85,6 +112,8 @@ class RunningServer:
     pid: Optional[int] = None
     log_path: Optional[Path] = None
     description: str = "tritonserver"
+    #: How to reach it through TLS: its control plane and the load generators use the same.
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 # --------------------------------------------------------------------------- the space
@@ -251,6 +280,12 @@ class LoadSettings:
     #: BYTES inputs without a data file: random letters of this length, or this string.
     string_length: int = 128
     string_data: Optional[str] = None
+    #: ``system``: tensors travel through system shared memory regions (perf_analyzer's
+    #: --shared-memory), outputs in regions of ``output_shared_memory_size`` bytes each.
+    shared_memory: str = "none"
+    output_shared_memory_size: int = 102400
+    #: TLS to the server: gRPC's settings, and HTTPS's when the endpoint is ``https://``.
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 @dataclass
@@ -414,6 +449,7 @@ class Measurement:
     histogram: bytes = b""
     variant_params: Dict[str, Any] = field(default_factory=dict)
     repeat: int = 0
+    client: str = ""  # which client measured the point, e.g. "native http", "tritonclient http (TLS)"
     id: Optional[int] = None
     looks: int = 1  # how many looks this row stands for (more than 1 only once combined; not stored)
 

@@ -35,6 +35,8 @@ class ReportContext:
     report_model_configs: Mapping[str, str] = field(default_factory=dict)
     server_baseline: Mapping[str, float] = field(default_factory=dict)
     model_goals: Mapping[str, Tuple[Mapping[str, float], Tuple[Constraint, ...]]] = field(default_factory=dict)
+    #: The clients that measured the points (``native http``, ``tritonclient http (TLS)``...).
+    clients: Tuple[str, ...] = ()
 
     def goals_of(self, model: str) -> Tuple[Mapping[str, float], Tuple[Constraint, ...]]:
         """``(objectives, constraints)`` that ``model`` was ranked by."""

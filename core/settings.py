@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tsweep import gpus, inputs
+from tsweep import gpus, inputs, tls
 from tsweep.config import Config
 from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings
 from tsweep.records import ContainerSettings, LaunchSettings, LoadSettings, SpaceSettings
@@ -62,6 +62,9 @@ def load_settings(config: Config, model: str = "") -> LoadSettings:
         headers=inputs.parse_headers(own.get("http_headers", config.http_headers)),
         string_length=own.get("string_length", config.string_length),
         string_data=own.get("string_data", config.string_data),
+        shared_memory=config.shared_memory,
+        output_shared_memory_size=config.output_shared_memory_size,
+        tls=tls.settings(config),
     )
 
 
@@ -88,4 +91,7 @@ def launch_settings(config: Config, output: Path) -> LaunchSettings:
         ),
         options=dict(config.triton_launch_options),
         log_path=Path(config.triton_output_path) if config.triton_output_path else None,
+        tls=tls.settings(config),
+        shared_memory=config.shared_memory == "system",
+        on_this_host=config.triton_server_on_this_host,
     )

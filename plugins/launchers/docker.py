@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from tsweep import gpus
+from tsweep import gpus, tls
 from tsweep.errors import ServerError, UsageError
 from tsweep.plugin import hookimpl
 from tsweep.records import LaunchSettings, RunningServer
@@ -114,6 +114,8 @@ class DockerLauncher:
     # -- before anything is written -----------------------------------------------------
     def preflight(self) -> None:
         s = self.settings
+        tls.refuse_https(s.http_endpoint, "docker")
+        tls.refuse_shared_memory(s, "docker")
         self._docker = import_docker()
         self._flags = user_flags(s.server_flags)
         self._env = server_environment(s.environment)
