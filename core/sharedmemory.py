@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Sequence, Tuple
 
@@ -64,8 +65,12 @@ class PointRegions:
     """The regions of one point (see the module docstring). ``requests`` are the distinct
     requests' tensors ({input name: array}); ``outputs`` the model's output names."""
 
-    def __init__(self, client: TritonHTTP, specs: Sequence[TensorSpec], requests: Sequence[Mapping[str, np.ndarray]], outputs: Sequence[str], output_size: int):
+    def __init__(
+        self, client: TritonHTTP, specs: Sequence[TensorSpec], requests: Sequence[Mapping[str, np.ndarray]], outputs: Sequence[str],
+        output_size: int, release_timeout_s: float = 30.0,
+    ):  # fmt: skip
         self.client, self.specs, self.output_size = client, list(specs), output_size
+        self.release_timeout_s = release_timeout_s
         point = f"tsweep_{os.getpid()}_{next(_POINTS)}"
         self._payloads: List[Tuple[str, bytes]] = []
         self.requests: List[Request] = []
@@ -110,15 +115,27 @@ class PointRegions:
         return self
 
     def close(self) -> None:
-        """Unregister (the server first, so it stops using them) and unlink every region."""
+        """Unregister (the server first, so it stops using them) and unlink every region.
+
+        Requests the load abandoned at stop may still be running in the server, which keeps
+        their regions "in use" until they finish: those are asked again until released,
+        for at most ``release_timeout_s`` (a request that runs longer has failed anyway);
+        one still held then stays registered until the server stops (its file is unlinked)."""
         from tritonclient.utils import shared_memory as shm
 
+        deadline = time.monotonic() + self.release_timeout_s
+        delay = 0.005
         while self._registered:
-            name = self._registered.pop()
+            name = self._registered[-1]
             try:
                 self.client.unregister_system_shared_memory(name)
-            except ServerError:
-                pass  # a server that is gone has forgotten its regions; unlinking still frees them
+            except ServerError as exc:
+                if "in use" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(delay)  # polling the server's own answer, bounded by the deadline
+                    delay = min(delay * 2, 0.1)
+                    continue
+                # gone (a dead server has forgotten its regions) or held past the deadline
+            self._registered.pop()
         while self._handles:
             _, handle = self._handles.popitem()
             shm.destroy_shared_memory_region(handle)

@@ -18,7 +18,7 @@ def point_regions(trial: Trial, server: RunningServer, settings: LoadSettings) -
     specs, requests = trial_tensors(trial, settings)
     outputs = [o.name for o in trial.variant.config.output]
     client = TritonHTTP(server.http_url, tls=settings.tls)
-    return PointRegions(client, specs, requests, outputs, settings.output_shared_memory_size)
+    return PointRegions(client, specs, requests, outputs, settings.output_shared_memory_size, release_timeout_s=settings.timeout_s + 1)
 
 
 class WithRegions:
