@@ -47,7 +47,7 @@ class Config:
     # the server ----------------------------------------------------------------------
     triton_launch_mode: str = _opt("local", "How to get a Triton server: local (start one), docker (start a container; pip install 'tsweep[docker]') or remote (attach); plugins add more.")
     triton_server_path: Optional[str] = _opt(None, "tritonserver binary for local mode; default: PATH, then the embedded one (pip install 'tsweep[server]').")
-    triton_http_endpoint: Optional[str] = _opt(None, "HTTP endpoint host:port of the server (remote mode); in local mode, pins the HTTP port (default: a free one).")
+    triton_http_endpoint: Optional[str] = _opt(None, "HTTP endpoint host:port of the server (remote mode; https://host:port for a server behind a TLS proxy); in local mode, pins the HTTP port (default: a free one).")
     triton_grpc_endpoint: Optional[str] = _opt(None, "gRPC endpoint host:port of the server (remote mode); in local mode, pins the gRPC port.")
     triton_metrics_url: Optional[str] = _opt(None, "Prometheus metrics URL of the server (remote mode); in local mode, pins the metrics port.")
     triton_bind_address: str = _opt("127.0.0.1", "Address a started tritonserver listens on. Anything but 127.0.0.1 exposes it to the network; tsweep logs it.")
@@ -133,9 +133,9 @@ class Config:
     https_verify_host: int = _opt(2, "HTTPS: check that the certificate names the host, 0 (off), 1 or 2 (on) (--ssl-https-verify-host).", flag=False, kind="count")
     https_ca_certificates_file: Optional[str] = _opt(None, "HTTPS: PEM file of the CAs to trust (--ssl-https-ca-certificates-file); default: the system's.", flag=False)
     https_client_certificate_file: Optional[str] = _opt(None, "HTTPS: PEM file of the client's certificate, for mutual TLS (--ssl-https-client-certificate-file).", flag=False)
+    https_private_key_file: Optional[str] = _opt(None, "HTTPS: PEM file of the client's private key, for mutual TLS (--ssl-https-private-key-file).", flag=False)
     https_client_certificate_type: str = _opt("PEM", "HTTPS: format of the client's certificate; PEM only (--ssl-https-client-certificate-type).", flag=False)
     https_private_key_type: str = _opt("PEM", "HTTPS: format of the client's private key; PEM only (--ssl-https-private-key-type).", flag=False)
-    https_private_key_file: Optional[str] = _opt(None, "HTTPS: PEM file of the client's private key, for mutual TLS (--ssl-https-private-key-file).", flag=False)
     perf_analyzer_flags: Dict[str, Any] = _opt({}, "Load options in perf_analyzer's names, mapped onto the keys above (see below).", flag=False)
 
     # filled from the mapping form of profile_models, not a key of its own

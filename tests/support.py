@@ -86,8 +86,9 @@ def install_fake_distribution(site: Path, dist: str, modules: dict, entry_points
 
 
 def make_certificates(folder: Path) -> dict:
-    """A CA, a server certificate it signed for 127.0.0.1/localhost, and a second CA that
-    signed nothing of it ("wrong"), made with the openssl CLI; {name: path}."""
+    """A CA, a server certificate it signed for 127.0.0.1/localhost, a client certificate it
+    signed (mutual TLS), and a second CA that signed neither ("wrong"), made with the
+    openssl CLI; {name: path}."""
     folder.mkdir(parents=True, exist_ok=True)
 
     def openssl(*args: str) -> None:
@@ -100,15 +101,18 @@ def make_certificates(folder: Path) -> dict:
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
             "-extfile", "san.ext", "-out", "server.crt")  # fmt: skip
-    return {name: folder / f"{name}" for name in ("ca.crt", "wrong-ca.crt", "server.crt", "server.key")}
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=tsweep client", "-keyout", "client.key", "-out", "client.csr")
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", "client.crt")
+    return {name: folder / f"{name}" for name in ("ca.crt", "wrong-ca.crt", "server.crt", "server.key", "client.crt", "client.key")}
 
 
 class TlsProxy:
     """A TLS-terminating proxy on 127.0.0.1 in front of a plain TCP port (Triton's HTTP
-    endpoint has no TLS; a user's would be nginx or the like). A thread accepts; each
+    endpoint has no TLS; a user's would be nginx or the like), optionally asking clients for
+    a certificate signed by ``client_ca`` (mutual TLS). A thread accepts; each
     connection gets two threads copying bytes each way. ``stop()`` closes everything."""
 
-    def __init__(self, target_port: int, certificate: Path, key: Path):
+    def __init__(self, target_port: int, certificate: Path, key: Path, client_ca: Path | None = None):
         import socket
         import ssl
         import threading
@@ -116,6 +120,9 @@ class TlsProxy:
         self.target_port = target_port
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(str(certificate), str(key))
+        if client_ca is not None:  # mutual TLS: clients must show a certificate this CA signed
+            self.context.load_verify_locations(str(client_ca))
+            self.context.verify_mode = ssl.CERT_REQUIRED
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self._sockets: list = []

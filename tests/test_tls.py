@@ -184,3 +184,39 @@ def test_grpc_tls_served_by_triton_records_points_and_a_wrong_ca_fails_the_point
     (row,) = stored(wrong)
     assert row["status"] == "failed" and row["client"] == "tritonclient grpc (TLS)"
     assert row["error"].startswith("all requests failed: ") and "handshake" in row["error"].lower() and "\n" not in row["error"]
+
+
+@pytest.mark.server
+def test_mutual_tls_takes_the_client_certificate_for_the_control_plane_and_the_load(add_sub_server, certificates):
+    """A proxy that asks for a client certificate: with perf_analyzer's client certificate
+    and key flags the server is ready and the point is measured; without them every
+    request fails and the point is failed with the reason."""
+    from dataclasses import replace
+
+    from tsweep.measure import MethodSettings, measure
+    from tsweep.pluginmanager import make_plugin_manager
+    from tsweep.records import LoadLevel, LoadSettings, TlsSettings, Trial, Variant
+    from tsweep.triton import TritonHTTP
+
+    from tests.test_loads import CONFIG
+
+    port = int(add_sub_server.http_url.rsplit(":", 1)[1])
+    proxy = TlsProxy(port, certificates["server.crt"], certificates["server.key"], client_ca=certificates["ca.crt"])
+    try:
+        server = replace(add_sub_server, http_url=f"https://127.0.0.1:{proxy.port}")
+        trial = Trial(Variant("add_sub", CONFIG, {}, name="add_sub"), LoadLevel("concurrency", 2.0), 1)
+        plain = TritonHTTP(add_sub_server.http_url)
+        method = MethodSettings(window_s=0.3, min_windows=3, max_windows=4, warmup_s=0.1)
+        http = make_plugin_manager().load_generators()["http"]
+        mutual = TlsSettings(
+            https_ca_certificates_file=str(certificates["ca.crt"]), https_client_certificate_file=str(certificates["client.crt"]),
+            https_private_key_file=str(certificates["client.key"]),
+        )  # fmt: skip
+        assert TritonHTTP(server.http_url, tls=mutual).is_ready()
+        m = measure(trial, http(trial, server, LoadSettings(shapes={}, tls=mutual)), lambda: plain.stats("add_sub"), method)
+        assert m.status in ("ok", "unstable") and m.errors == 0 and m.client == "tritonclient http (TLS)", m.error
+        anonymous = TlsSettings(https_ca_certificates_file=str(certificates["ca.crt"]))
+        m = measure(trial, http(trial, server, LoadSettings(shapes={}, tls=anonymous, timeout_s=5)), lambda: plain.stats("add_sub"), method)
+        assert m.status == "failed" and m.error.startswith("all requests failed: ") and "\n" not in m.error
+    finally:
+        proxy.stop()
