@@ -120,6 +120,7 @@ def report_context(
         config_plots=dict(run.config_plots),
         output_fields=dict(run.output_fields),
         measured_later=store.measured_later(),
+        clients=tuple(store.clients()),
     )
 
 

@@ -148,6 +148,9 @@ def print_ranking(model: str, ranking: Sequence[RankedConfig], run: Run, limit: 
     rows = shown(ranking, limit)
     latency = run.goals_of(model).goal.latency_metric
     typer.echo(f"\nRanking of {model} ({len(ranking)} configs measured):")
+    clients = sorted({r.best.client for r in ranking if r.best.client})
+    if clients:  # figures of different clients are not alike: say which measured these
+        typer.echo(f"measured through {' and '.join(clients)}")
     print_table(rows, run.output_fields.get("inference", ()), latency)
     typer.echo(verdict(model, ranking, list(run.goals_of(model).constraints), latency))
 

@@ -74,7 +74,7 @@ DIFFERENT: Dict[str, str] = {
     "triton_server_flags": "refuses the flags tsweep sets itself (ports, addresses, repository, model control); a model's own are merged into the one server of the run",
     "triton_server_environment": "refuses `CUDA_VISIBLE_DEVICES` (the `gpus` key sets it); a model's own are merged into the one server of the run (two models asking different values is an error)",
     "triton_docker_mounts": "the repositories are mounted already, read-only, at the same path inside as outside",
-    "perf_analyzer_flags": "only {pa_flags} are understood, mapped onto tsweep's own keys; others are refused with a message, because tsweep does not run perf_analyzer",
+    "perf_analyzer_flags": "only {pa_flags} are understood, mapped onto tsweep's own keys; others are refused with a message, because tsweep does not run perf_analyzer; an https endpoint is measured through tritonclient (PEM files only)",
     "report_model_configs": "also prints every load level of each config; the mapping form takes only `plots`",
     "inference_output_fields": "column titles are tsweep's, intervals beside their figures; it also sets the console ranking's columns",
     "gpu_output_fields": "column titles are tsweep's; model_config_path is the config's name, instance_group its instance count",

@@ -108,7 +108,10 @@ class LoadGenerator(Protocol):
 
     Optional: ``wait_responses(n, timeout_s) -> bool`` blocks until the current window holds
     ``n`` answered requests (or the timeout); ``measurement_mode: count_windows`` needs it and
-    refuses a load generator without it."""
+    refuses a load generator without it. A load generator may name the client that measures
+    (a ``client`` attribute, e.g. ``"native http"`` or ``"tritonclient grpc (TLS)"``); the
+    stored point and the reports carry it, so that figures measured through different
+    clients are not taken for alike."""
 
     def start(self) -> object: ...
 

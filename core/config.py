@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from tsweep import compat, gpus, requestintervals
+from tsweep import compat, gpus, requestintervals, tls
 from tsweep.configvalues import ConfigKey, KeyRule, as_float, as_int, check, coerce, expand_range, split, type_name
 from tsweep.errors import UsageError
 
@@ -47,7 +47,7 @@ class Config:
     # the server ----------------------------------------------------------------------
     triton_launch_mode: str = _opt("local", "How to get a Triton server: local (start one), docker (start a container; pip install 'tsweep[docker]') or remote (attach); plugins add more.")
     triton_server_path: Optional[str] = _opt(None, "tritonserver binary for local mode; default: PATH, then the embedded one (pip install 'tsweep[server]').")
-    triton_http_endpoint: Optional[str] = _opt(None, "HTTP endpoint host:port of the server (remote mode); in local mode, pins the HTTP port (default: a free one).")
+    triton_http_endpoint: Optional[str] = _opt(None, "HTTP endpoint host:port of the server (remote mode; https://host:port for a server behind a TLS proxy); in local mode, pins the HTTP port (default: a free one).")
     triton_grpc_endpoint: Optional[str] = _opt(None, "gRPC endpoint host:port of the server (remote mode); in local mode, pins the gRPC port.")
     triton_metrics_url: Optional[str] = _opt(None, "Prometheus metrics URL of the server (remote mode); in local mode, pins the metrics port.")
     triton_bind_address: str = _opt("127.0.0.1", "Address a started tritonserver listens on. Anything but 127.0.0.1 exposes it to the network; tsweep logs it.")
@@ -160,6 +160,20 @@ class Config:
     duration_seconds: Optional[float] = _opt(None, "Seconds the idle server's baseline (server-only metrics) is sampled for, before any model loads; default: one monitoring_interval.", kind="positive")
     perf_output: bool = _opt(False, "Write the load log: one block per measured point (its windows and figures) to perf_output_path, or to stderr without one.")
     perf_output_path: Optional[str] = _opt(None, "File the load log (perf_output) is appended to.")
+    shared_memory: str = _opt("none", "Tensors through Triton's system shared memory (perf_analyzer's --shared-memory): none or system; the server must share this host's /dev/shm (local mode, or triton_server_on_this_host).", choices=("none", "system"))
+    output_shared_memory_size: int = _opt(102400, "Bytes of the shared memory region of each output when shared_memory is system (perf_analyzer's --output-shared-memory-size).", kind="positive")
+    triton_server_on_this_host: bool = _opt(False, "Remote mode: the server runs on this machine and sees its /dev/shm, so shared_memory system can work.")
+    grpc_use_ssl: bool = _opt(False, "gRPC through TLS (perf_analyzer's --ssl-grpc-use-ssl).", flag=False)
+    grpc_root_certificates: Optional[str] = _opt(None, "PEM file of the CA that signed the gRPC server's certificate (--ssl-grpc-root-certifications-file).", flag=False)
+    grpc_private_key: Optional[str] = _opt(None, "PEM file of the client's private key, for mutual TLS over gRPC (--ssl-grpc-private-key-file).", flag=False)
+    grpc_certificate_chain: Optional[str] = _opt(None, "PEM file of the client's certificate chain, for mutual TLS over gRPC (--ssl-grpc-certificate-chain-file).", flag=False)
+    https_verify_peer: int = _opt(1, "HTTPS: check the server's certificate against the CA, 1 or 0 (--ssl-https-verify-peer). HTTPS is used when triton_http_endpoint is https://HOST:PORT (remote mode).", flag=False, kind="count")
+    https_verify_host: int = _opt(2, "HTTPS: check that the certificate names the host, 0 (off), 1 or 2 (on) (--ssl-https-verify-host).", flag=False, kind="count")
+    https_ca_certificates_file: Optional[str] = _opt(None, "HTTPS: PEM file of the CAs to trust (--ssl-https-ca-certificates-file); default: the system's.", flag=False)
+    https_client_certificate_file: Optional[str] = _opt(None, "HTTPS: PEM file of the client's certificate, for mutual TLS (--ssl-https-client-certificate-file).", flag=False)
+    https_private_key_file: Optional[str] = _opt(None, "HTTPS: PEM file of the client's private key, for mutual TLS (--ssl-https-private-key-file).", flag=False)
+    https_client_certificate_type: str = _opt("PEM", "HTTPS: format of the client's certificate; PEM only (--ssl-https-client-certificate-type).", flag=False)
+    https_private_key_type: str = _opt("PEM", "HTTPS: format of the client's private key; PEM only (--ssl-https-private-key-type).", flag=False)
     perf_analyzer_flags: Dict[str, Any] = _opt({}, "Load options in perf_analyzer's names, mapped onto the keys above (see below).", flag=False)
 
     # filled from the mapping form of profile_models, not a key of its own
@@ -222,6 +236,9 @@ PERF_ANALYZER_FLAGS = {
     "string-data": ("string_data", str),
     "H": ("http_headers", lambda v: v),
     "header": ("http_headers", lambda v: v),
+    **tls.PERF_ANALYZER_FLAGS,
+    "shared-memory": ("shared_memory", str),
+    "output-shared-memory-size": ("output_shared_memory_size", int),
 }
 
 
@@ -535,6 +552,7 @@ def _check(config: Config) -> None:
     for section in ("objectives", "constraints"):
         for metric in getattr(config, section):
             canonical_metric(metric, section)
+    tls.check(config)
 
 
 def canonical_metric(name: str, where: str = "objectives") -> str:

@@ -197,7 +197,9 @@ def measure(
             metrics = stop_collectors(collectors, windows[0].started_s if windows else started)
         finally:
             load.stop()
-    return summarize(trial, windows or ([pending] if pending else []), stable, settings, time.monotonic() - started, metrics)
+    m = summarize(trial, windows or ([pending] if pending else []), stable, settings, time.monotonic() - started, metrics)
+    m.client = str(getattr(load, "client", ""))  # which client measured it, as the load generator names itself
+    return m
 
 
 def stop_collectors(collectors: Sequence, since: float) -> Dict[str, float]:

@@ -38,6 +38,27 @@ class ContainerSettings:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """How to reach a server behind TLS (perf_analyzer's ssl flags), per protocol.
+
+    gRPC: ``grpc_use_ssl`` turns TLS on; the three files are PEM paths (the CA that signed
+    the server's certificate, and the client's key and chain for mutual TLS). HTTPS is on
+    when the HTTP endpoint is ``https://``; ``https_verify_peer`` (0/1) and
+    ``https_verify_host`` (0: off, 1 or 2: on, as in curl) say what is checked, the files
+    are the CA bundle and the client's certificate and key (PEM only)."""
+
+    grpc_use_ssl: bool = False
+    grpc_root_certificates: Optional[str] = None
+    grpc_private_key: Optional[str] = None
+    grpc_certificate_chain: Optional[str] = None
+    https_verify_peer: int = 1
+    https_verify_host: int = 2
+    https_ca_certificates_file: Optional[str] = None
+    https_client_certificate_file: Optional[str] = None
+    https_private_key_file: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class LaunchSettings:
     """What a launcher needs to know, and nothing else from the user's config.
 
@@ -68,6 +89,12 @@ class LaunchSettings:
     gpus: Tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
     log_path: Optional[Path] = None
+    #: How to reach the server through TLS (remote mode: an ``https://`` endpoint, gRPC TLS).
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    #: The load puts tensors in this host's system shared memory: the server must see it.
+    shared_memory: bool = False
+    #: The user says the server runs on this host and sees its /dev/shm (remote mode).
+    on_this_host: bool = False
 
     @property
     def server_log(self) -> Path:
@@ -91,6 +118,8 @@ class RunningServer:
     log_path: Optional[Path] = None
     description: str = "tritonserver"
     gpus: Optional[Tuple[str, ...]] = None
+    #: How to reach it through TLS: its control plane and the load generators use the same.
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 # --------------------------------------------------------------------------- the space
@@ -273,6 +302,12 @@ class LoadSettings:
     #: Open loop on perf_analyzer's request intervals: the gaps between sends in microseconds,
     #: cycled through; when set they replace ``distribution`` (the load level is their mean rate).
     intervals_us: Tuple[float, ...] = ()
+    #: ``system``: tensors travel through system shared memory regions (perf_analyzer's
+    #: --shared-memory), outputs in regions of ``output_shared_memory_size`` bytes each.
+    shared_memory: str = "none"
+    output_shared_memory_size: int = 102400
+    #: TLS to the server: gRPC's settings, and HTTPS's when the endpoint is ``https://``.
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 @dataclass
@@ -438,6 +473,7 @@ class Measurement:
     histogram: bytes = b""
     variant_params: Dict[str, Any] = field(default_factory=dict)
     repeat: int = 0
+    client: str = ""  # which client measured the point, e.g. "native http", "tritonclient http (TLS)"
     id: Optional[int] = None
     looks: int = 1  # how many looks this row stands for (more than 1 only once combined; not stored)
 

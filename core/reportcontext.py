@@ -46,6 +46,8 @@ class ReportContext:
     report_model_configs: Mapping[str, str] = field(default_factory=dict)
     server_baseline: Mapping[str, float] = field(default_factory=dict)
     model_goals: Mapping[str, Tuple[Mapping[str, float], Tuple[Constraint, ...]]] = field(default_factory=dict)
+    #: The clients that measured the points (``native http``, ``tritonclient http (TLS)``...).
+    clients: Tuple[str, ...] = ()
     latency_metric: str = "latency_p99_ms"
     latency_metrics: Mapping[str, str] = field(default_factory=dict)
     overall: Tuple[RankedConfig, ...] = ()

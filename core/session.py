@@ -74,7 +74,7 @@ class ServerSession:
 
     def start(self) -> RunningServer:
         self.server = self.launcher.start()
-        self.client = TritonHTTP(self.server.http_url)
+        self.client = TritonHTTP(self.server.http_url, tls=self.server.tls)
         self.loader = VariantLoader(self.client, self.loading, self.ready_timeout_s)
         self.collectors = self.collectors_for(self.server)
         return self.server

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tsweep import gpus, inputs, requestintervals
+from tsweep import gpus, inputs, requestintervals, tls
 from tsweep.config import Config
 from tsweep.errors import UsageError
 from tsweep.loading import SEND_FILES, RepositoryLoading, RequestLoading, ServedAsIs, VariantLoading
@@ -85,6 +85,9 @@ def load_settings(config: Config, model: str = "") -> LoadSettings:
         string_length=own.get("string_length", config.string_length),
         string_data=own.get("string_data", config.string_data),
         intervals_us=request_intervals(config, model),
+        shared_memory=config.shared_memory,
+        output_shared_memory_size=config.output_shared_memory_size,
+        tls=tls.settings(config),
     )
 
 
@@ -118,6 +121,9 @@ def launch_settings(config: Config, output: Path) -> LaunchSettings:
         gpus=gpus.select(config.gpus),
         options=dict(config.triton_launch_options),
         log_path=Path(config.triton_output_path) if config.triton_output_path else None,
+        tls=tls.settings(config),
+        shared_memory=config.shared_memory == "system",
+        on_this_host=config.triton_server_on_this_host,
     )
 
 

@@ -16,8 +16,9 @@ from tsweep.records import DISPLAYED, Measurement, Variant
 from tsweep import catalogue, intervals, modelconfig
 
 #: 1: tsweep 0.1's first store; 2: 95% intervals (throughput_ci, latency_p99_ci_ms);
-#: 3: the metric catalogue's derived server_batch_avg is a column (was a key of ``metrics``).
-SCHEMA_VERSION = 3
+#: 3: the metric catalogue's derived server_batch_avg is a column (was a key of ``metrics``);
+#: 4: ``client``, which client measured the point (empty in older rows).
+SCHEMA_VERSION = 4
 
 #: The columns that say which point a row is.
 _IDENTITY = [
@@ -30,6 +31,7 @@ _BOOKKEEPING = [
     ("requests", "INTEGER NOT NULL DEFAULT 0"), ("errors", "INTEGER NOT NULL DEFAULT 0"),
     ("windows", "INTEGER NOT NULL DEFAULT 0"), ("duration_s", "REAL NOT NULL DEFAULT 0"),
     ("error", "TEXT NOT NULL DEFAULT ''"), ("repeat", "INTEGER NOT NULL DEFAULT 0"),
+    ("client", "TEXT NOT NULL DEFAULT ''"),
 ]  # fmt: skip
 
 
@@ -247,6 +249,11 @@ class ResultsStore:
         """The stored baseline, ``{}`` when none was sampled (no collectors, older store)."""
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'server_baseline'").fetchone()
         return json.loads(row[0]) if row else {}
+
+    def clients(self) -> List[str]:
+        """The clients that measured the stored points (e.g. ``native http``), for the reports."""
+        rows = self._conn.execute("SELECT DISTINCT client FROM measurements WHERE client != '' ORDER BY client")
+        return [r[0] for r in rows]
 
     def count(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]

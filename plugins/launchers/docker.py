@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from tsweep import tls
 from tsweep.errors import ServerError, UsageError
 from tsweep.plugin import hookimpl
 from tsweep.records import LaunchSettings, RunningServer
@@ -103,6 +104,8 @@ class DockerLauncher:
     # -- before anything is written -----------------------------------------------------
     def preflight(self) -> None:
         s = self.settings
+        tls.refuse_https(s.http_endpoint, "docker")
+        tls.refuse_shared_memory(s, "docker")
         self._docker = import_docker()
         self._flags = user_flags(s.server_flags)
         self._env = server_environment(s.environment, s.gpus)

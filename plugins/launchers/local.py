@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from tsweep import tls
 from tsweep.errors import ServerError, UsageError
 from tsweep.plugin import hookimpl
 from tsweep.records import LaunchSettings, RunningServer
@@ -166,6 +167,7 @@ class LocalLauncher:
         self._pinned = [None, None, None]
 
     def preflight(self) -> None:
+        tls.refuse_https(self.settings.http_endpoint, "local")
         self._binary = find_server(self.settings.server_path)
         self._extra = user_flags(self.settings.server_flags)
         self._pinned = [

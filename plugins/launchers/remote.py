@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from tsweep.errors import UsageError
+from tsweep import tls
+from tsweep.errors import ServerError, UsageError
 from tsweep.plugin import hookimpl
 from tsweep.records import LaunchSettings, RunningServer
 from tsweep.triton import TritonHTTP
@@ -22,11 +23,19 @@ class RemoteLauncher:
         self.settings = settings
 
     def preflight(self) -> None:
+        """The address is given, and the endpoint speaks the protocol it was given as (TLS
+        with the certificates the user gave, or plain HTTP): one line now, before anything
+        is written, rather than a readiness timeout later."""
         if not self.settings.http_endpoint:
             raise UsageError("remote launch mode needs the server's address: pass --triton-http-endpoint HOST:PORT")
+        tls.refuse_shared_memory(self.settings, "remote")
+        try:
+            TritonHTTP(self.settings.http_endpoint, tls=self.settings.tls).probe()
+        except ServerError as exc:
+            raise UsageError(str(exc)) from None
 
     def start(self) -> RunningServer:
-        client = TritonHTTP(self.settings.http_endpoint)
+        client = TritonHTTP(self.settings.http_endpoint, tls=self.settings.tls)
         client.wait_ready(min(self.settings.ready_timeout_s, 30.0))
         version = client.metadata().get("version", "?")
         return RunningServer(
@@ -34,6 +43,7 @@ class RemoteLauncher:
             grpc_url=self.settings.grpc_endpoint,
             metrics_url=self.settings.metrics_url,
             description=f"tritonserver {version}, remote at {client.url}",
+            tls=self.settings.tls,
         )
 
     def stop(self) -> None:

@@ -52,6 +52,7 @@ BOOKKEEPING = [
     ("Errors", lambda m: m.errors),
     ("Error", lambda m: m.error),
     ("Repeat", lambda m: m.repeat),  # 0 for the first look at a point, 1, 2, ... for re-measurements
+    ("Client", lambda m: m.client),  # which client measured it: native http, tritonclient grpc, ... (TLS, shared memory)
 ]
 
 
