@@ -335,6 +335,9 @@ PER_MODEL_PARAMETERS = {"concurrency": "list_int", "batch_sizes": "list_int", "r
 #: The keys a model's own perf_analyzer_flags may set (what requests look like and how they
 #: are spaced); they override the global ones for that model. The rest are global.
 PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution", "model_version", "http_headers", "string_length", "string_data", "request_intervals", "percentile")
+#: TLS flags a model's own perf_analyzer_flags may give (Model Analyzer's examples do): they
+#: describe the one server of the run, so they are merged like its other settings.
+PER_MODEL_TLS_KEYS = tuple(key for key, _ in tls.PERF_ANALYZER_FLAGS.values())
 #: The server's settings a model's own entry may add to (one server runs all of a run's models).
 PER_MODEL_SERVER_KEYS = ("triton_server_flags", "triton_server_environment", "triton_docker_labels", "triton_docker_args")
 PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags", "objectives", "constraints", "cpu_only", "weighting") + PER_MODEL_SERVER_KEYS
@@ -382,6 +385,8 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
         for key in PER_MODEL_SERVER_KEYS:
             if settings.get(key) is not None:
                 result[str(name)][key] = coerce(KeyRule(f"{key} of {name}", "Dict"), settings[key])
+        flags = _from_perf_analyzer_flags(settings.get("perf_analyzer_flags"))
+        result[str(name)]["tls"] = {key: coerce(rule(FIELDS[key]), v) for key, v in flags.items() if key in PER_MODEL_TLS_KEYS}
         for section in ("objectives", "constraints"):  # replace the global ones for this model
             if settings.get(section) is not None:
                 value = _objectives_form(settings[section]) if section == "objectives" else settings[section]
@@ -392,7 +397,7 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
 
 
 def _server_settings(raw: Dict[str, Any], per_model: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
-    """The models' own server flags, environment and container settings merged into the
+    """The models' own server flags, environment, container and TLS settings merged into the
     run's: one server runs every model of a run, so a model's value wins over the global
     one for the whole run, and two models asking different values for the same name is
     one error line (profile them in separate runs)."""
@@ -410,6 +415,15 @@ def _server_settings(raw: Dict[str, Any], per_model: Mapping[str, Mapping[str, A
                 values[name], chosen_by[name] = value, model
         if values:
             merged[key] = values
+    chosen_by = {}
+    for model, own in per_model.items():
+        for key, value in (own.get("tls") or {}).items():
+            if key in chosen_by and merged[key] != value:
+                raise UsageError(
+                    f"{key} is {merged[key]!r} for {chosen_by[key]!r} but {value!r} for {model!r}, and one server runs every model "
+                    f"of a run: profile them in separate runs"
+                )
+            merged[key], chosen_by[key] = value, model
     return merged
 
 
@@ -448,9 +462,13 @@ def _one_send_plan(given: Mapping[str, Any], where: str) -> None:
 
 def _model_load(model: str, flags: Any) -> Dict[str, Any]:
     """A model's own perf_analyzer_flags as tsweep's load keys, each coerced and checked as the
-    global key is; flags that only make sense for the whole run are refused by name."""
+    global key is; the TLS flags are left for :func:`_server_settings` (they are the
+    server's, and one server runs every model); other flags that only make sense for the
+    whole run are refused by name."""
     load = {}
     for key, value in _from_perf_analyzer_flags(flags).items():
+        if key in PER_MODEL_TLS_KEYS:
+            continue
         if key not in PER_MODEL_LOAD_KEYS:
             flag = next(f for f, (k, _) in PERF_ANALYZER_FLAGS.items() if k == key)
             raise UsageError(f"perf_analyzer flag {flag!r} of model {model!r} applies to the whole run: set it in the top-level perf_analyzer_flags")

@@ -48,6 +48,11 @@ name in both). docs/metrics.md lists every metric and its unit.
 **Variants** are named `<model>_config_<n>` and `<model>_config_default`, and are complete
 model folders in the output model repository; the CSV export keeps the name
 `results/metrics-model-inference.csv`.
+
+**Tested on your kind of file:** `tests/fixtures/model_analyzer/` holds config files written
+after every example of Model Analyzer's config reference (with our models and values),
+plus files that between them set every key above; a test loads each one (or checks its
+one-line refusal), and runs on the embedded server the ones that fit a CPU-only machine.
 """
 
 

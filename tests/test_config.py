@@ -274,3 +274,21 @@ def test_a_models_weighting_is_accepted_with_one_warning_and_genai_flags_refused
         load_config(write(tmp_path, "profile_models:\n  a:\n    weighting: 0\n"), {})
     with pytest.raises(UsageError, match=r"^genai_perf_flags of 'a' \(Model Analyzer's\) is not supported: "):
         load_config(write(tmp_path, "profile_models:\n  a:\n    genai_perf_flags: {streaming: true}\n"), {})
+
+
+def test_a_models_own_tls_flags_describe_the_one_server(tmp_path):
+    """Model Analyzer's examples give ssl flags per model; they describe the run's one server."""
+    cert = tmp_path / "ca.pem"
+    cert.write_text("not read at load time for gRPC\n")
+    path = write(tmp_path, (
+        "profile_models:\n"
+        "  a:\n"
+        "    perf_analyzer_flags: {ssl-grpc-use-ssl: true, ssl-grpc-root-certifications-file: " + str(cert) + "}\n"
+        "  b:\n"
+        "    perf_analyzer_flags: {ssl-grpc-use-ssl: true}\n"
+    ))  # fmt: skip
+    config = load_config(path, {})
+    assert config.grpc_use_ssl is True and config.grpc_root_certificates == str(cert)
+    clash = write(tmp_path, "profile_models:\n  a:\n    perf_analyzer_flags: {ssl-grpc-use-ssl: true}\n  b:\n    perf_analyzer_flags: {ssl-grpc-use-ssl: false}\n")
+    with pytest.raises(UsageError, match=r"^grpc_use_ssl is True for 'a' but False for 'b', and one server runs every model of a run"):
+        load_config(clash, {})
