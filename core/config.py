@@ -86,7 +86,7 @@ class Config:
     reporters: Tuple[str, ...] = _opt((), "Reporter plugins to run (default: all installed).", commands=ALL, flag=False, kind="list_str")
 
     # the search space ----------------------------------------------------------------
-    run_config_search_mode: str = _opt("adaptive", "Search strategy plugin: adaptive (measures only where the answer can be; docs/search.md), brute (everything, early exits) or quick (hill-climbing); plugins add more.")
+    run_config_search_mode: str = _opt("adaptive", "Search strategy plugin: adaptive (measures only where the answer can be; docs/search.md), brute (everything, early exits), quick (hill-climbing) or optuna (Model Analyzer's optuna mode: a seeded TPE study); plugins add more.")
     run_config_search_disable: bool = _opt(False, "Measure only the model's own config (no generated variants).")
     run_config_search_min_instance_count: int = _opt(1, "Fewest model instances to try.", kind="positive")
     run_config_search_max_instance_count: int = _opt(5, "Most model instances to try.", kind="positive")

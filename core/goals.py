@@ -14,7 +14,7 @@ from tsweep.catalogue import Catalogue
 from tsweep.config import Config, canonical_metric
 from tsweep.errors import UsageError
 from tsweep.judge import goal_constraints
-from tsweep.records import Constraint, SearchGoal
+from tsweep.records import Constraint, Objective, SearchGoal
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,11 @@ def for_model(config: Config, known: Catalogue, model: Optional[str] = None) -> 
             goal = SearchGoal(_tighter(goal.latency_budget_ms, c.max, min), goal.min_throughput)
         if c.metric == "throughput" and c.min is not None:
             goal = SearchGoal(goal.latency_budget_ms, _tighter(goal.min_throughput, c.min, max))
-    return Goals(
-        objectives=_objectives(own.get("objectives", config.objectives), known),
-        constraints=_tightest(explicit + goal_constraints(goal)),
-        goal=goal,
-    )
+    objectives = _objectives(own.get("objectives", config.objectives), known)
+    constraints = _tightest(explicit + goal_constraints(goal))
+    ranked = tuple(Objective(metric, weight, known[metric].higher_is_better) for metric, weight in objectives.items())
+    goal = SearchGoal(goal.latency_budget_ms, goal.min_throughput, ranked, constraints)
+    return Goals(objectives=objectives, constraints=constraints, goal=goal)
 
 
 def _tightest(constraints: List[Constraint]) -> Tuple[Constraint, ...]:

@@ -91,8 +91,8 @@ def test_model_analyzer_ranges_and_comma_strings(tmp_path):
         ("concurrency: {start: 8, stop: 2}\n", "config key 'concurrency': a range needs start <= stop and a step > 0, got {'start': 8, 'stop': 2}"),
         ("batch_sizes: {begin: 1, stop: 2}\n", "config key 'batch_sizes': a range is {start, stop} with an optional step, got keys ['begin', 'stop']"),
         ("concurrency: {start: 1, stop: 8, step: 0}\n", "config key 'concurrency': a range needs start <= stop and a step > 0, got {'start': 1, 'stop': 8, 'step': 0}"),
-        ("run_config_search_mode: brute\noptuna_max_trials: 10\n",
-         "config key 'optuna_max_trials' in {path} (Model Analyzer's) is not supported: there is no optuna mode; run_config_search_mode adaptive is the default"),
+        ("run_config_search_mode: optuna\nuse_concurrency_formula: true\n",
+         "config key 'use_concurrency_formula' in {path} (Model Analyzer's) is not supported: optuna draws the load level as a trial parameter; adaptive starts each walk where the best point was"),
         ("gpus: [all]\n", "config key 'gpus' in {path} is Model Analyzer's; tsweep's is `triton_gpus`: for the docker container; metrics cover every GPU NVML sees"),
         ("perf_analyzer_paht: /x\n", "unknown config key 'perf_analyzer_paht' in {path}: did you mean 'perf_analyzer_path'?"),
     ],
@@ -129,14 +129,16 @@ def test_every_model_analyzer_key_has_one_treatment():
     never refuse or ignore a key tsweep reads."""
     from tsweep import compat
     from tsweep.config import FIELDS
+    from tsweep.pluginmanager import make_plugin_manager
 
+    ours = set(FIELDS) | {k.name for k in make_plugin_manager().config_keys()}  # the built-in plugins' keys too
     keys = set(compat.MODEL_ANALYZER_KEYS)
     assert len(keys) == len(compat.MODEL_ANALYZER_KEYS)
     tables = [compat.DIFFERENT, compat.RENAMED, compat.IGNORED, compat.REFUSED]
     named = [k for table in tables for k in table]
     assert set(named) <= keys and len(named) == len(set(named))
-    assert not (set(compat.IGNORED) | set(compat.REFUSED) | set(compat.RENAMED)) & set(FIELDS)
-    unaccounted = [k for k in keys if compat.treatment(k, set(FIELDS)).note == "tsweep does not have it"]
+    assert not (set(compat.IGNORED) | set(compat.REFUSED) | set(compat.RENAMED)) & ours
+    unaccounted = [k for k in keys if compat.treatment(k, ours).note == "tsweep does not have it"]
     assert unaccounted == [], "give these a treatment in tsweep.compat"
 
 
