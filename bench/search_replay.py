@@ -208,7 +208,7 @@ def main() -> None:
     parser.add_argument("budget_ms", type=float)
     parser.add_argument("stores", nargs="+", type=Path)
     parser.add_argument("--seeds", type=int, default=100)
-    parser.add_argument("--strategies", nargs="+", default=["brute", "quick", "adaptive"])
+    parser.add_argument("--strategies", nargs="+", default=["brute", "quick", "adaptive", "optuna"])
     parser.add_argument("--max-instances", type=int, default=3)
     parser.add_argument("--max-batch", type=int, default=16)
     parser.add_argument("--max-concurrency", type=int, default=32)
