@@ -1,6 +1,7 @@
 """The optuna strategy: its study budget, early exit, seed, constraints; and one real `tsweep profile`."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -187,3 +188,36 @@ def test_profile_with_optuna_on_the_embedded_server(tmp_path: Path, workdir: Pat
     assert again.returncode == 0, again.stderr
     assert f"0 points measured (0 stable) in 0 s of measuring; {len(rows)} reused from" in again.stderr
     assert len(stored(workdir)) == len(rows)
+
+
+def test_a_manual_space_is_searched_by_its_model_config_parameters(tmp_path: Path):
+    """Each varied field (max_queue_delay, preferred_batch_size lists, instances, max_batch_size)
+    is one trial parameter; every variant of the product can be proposed, and is found."""
+    from tests.test_manual_space import YAML
+    from tsweep import modelconfig
+    from tsweep.config import load_config
+    from tsweep.pluginmanager import make_plugin_manager
+    from tsweep.records import ModelSpec
+    from tsweep.settings import space_settings
+    from tsweep.sweep import name_variants
+
+    (tmp_path / "c.yaml").write_text(YAML)
+    mlp = ModelSpec("mlp", MODEL_REPOSITORY / "mlp", modelconfig.read(MODEL_REPOSITORY / "mlp" / "config.pbtxt"))
+    s = make_plugin_manager(autoload=False).config_space(mlp, space_settings(load_config(tmp_path / "c.yaml", {}), "mlp"))
+    s = type(s)(s.model, tuple(name_variants("mlp", s.variants)), s.load_levels, s.batch_sizes)
+    strategy = OptunaSearch(s, SearchGoal(), StudyBudget(max_trials=40, early_exit_threshold=1000))
+    names = [name for name, _, _ in strategy.dimensions]
+    assert names == ["instances", "max_batch_size", "dynamic_batching.max_queue_delay_microseconds", "dynamic_batching.preferred_batch_size"]
+    assert strategy.size == 16 * 2  # 16 variants x concurrency 1, 2 (client batch size 2 only)
+    target = next(v for v in s.variants if v.params.get("dynamic_batching.max_queue_delay_microseconds") == 500
+                  and v.params.get("dynamic_batching.preferred_batch_size") == [2, 4] and v.coordinates.instances == 2
+                  and v.coordinates.max_batch_size == 8)  # fmt: skip
+
+    def throughput(trial):  # the target variant is twice as good as any other
+        return 200.0 if trial.variant.digest == target.digest else 100.0
+
+    history = []
+    while trials := strategy.propose(history):
+        history.extend(dataclasses.replace(point(t, throughput(t)), model="mlp") for t in trials)
+    assert all(m.batch_size == 2 for m in history)
+    assert strategy.leaders()[0].digest == target.digest

@@ -160,6 +160,7 @@ class OptunaSearch:
         self.best = -math.inf
         self.best_trial = 0
         self.pending: Optional[Tuple[Any, Trial]] = None
+        self.over = False  # the study has ended (budget, early exit, or no proposal fits the space)
 
     def planned(self) -> int:
         """For the progress line: the default's walk, the study and the top configs' walks."""
@@ -174,7 +175,7 @@ class OptunaSearch:
         else:
             walked = []
         reference = self._reference(walked)
-        trial = self._study_step(by_key, reference, walked)
+        trial = self._study_step(by_key, reference)
         if trial:
             return [trial]
         for variant in self.leaders():
@@ -200,14 +201,14 @@ class OptunaSearch:
         usable = [p for p in walked if p.status != "failed" and p.throughput]
         return max(usable, key=rank, default=None)
 
-    def _study_step(self, by_key: Dict[str, Measurement], reference: Optional[Measurement], walked) -> Optional[Trial]:
+    def _study_step(self, by_key: Dict[str, Measurement], reference: Optional[Measurement]) -> Optional[Trial]:
         """Tell what the history has, ask on; the next point to measure, or None when the study is over."""
         if self.study is None:
             self.study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=self.budget.seed))
             if reference is not None:
                 self.best = point_value(reference, self.goal, self.judge, reference)
         misses_in_a_row = 0
-        while True:
+        while not self.over:
             if self.pending is not None:
                 asked, trial = self.pending
                 done = by_key.get(trial.key)
@@ -221,17 +222,18 @@ class OptunaSearch:
                 if value > self.best:
                     self.best, self.best_trial = value, self.told
             if self.told >= self.most or (self.told >= self.least and self.told - self.best_trial >= self.budget.early_exit_threshold):
-                return None
+                self.over = True
+                break
             asked = self.study.ask()
             trial = self._trial_of(asked)
             if trial is None:
                 self.study.tell(asked, state=optuna.trial.TrialState.FAIL)
                 misses_in_a_row += 1
-                if misses_in_a_row >= MAX_MISSES_IN_A_ROW:
-                    return None
+                self.over = misses_in_a_row >= MAX_MISSES_IN_A_ROW
                 continue
             misses_in_a_row = 0
             self.pending = (asked, trial)
+        return None
 
     def _trial_of(self, asked) -> Optional[Trial]:
         """The point optuna's trial proposes; None for coordinates no variant has."""
@@ -256,14 +258,18 @@ Dimension = Tuple[str, Tuple[Any, ...], bool]  # (name, values in order, ordered
 
 
 def _dimensions(variants: Sequence[Variant]) -> List[Dimension]:
-    """The coordinates on which ``variants`` differ, each with its values sorted."""
+    """The coordinates on which ``variants`` differ, each with its values sorted. A coordinate
+    the ones before it already decide (a manual space's ``instance_group`` list, given the
+    instance count) is left out: it would only propose combinations no variant has."""
     found: List[Dimension] = []
     if not variants:
         return found
     names = ["instances", "kind", "max_batch_size", "dynamic_batching", *sorted({k for v in variants for k, _ in v.coordinates.values})]
     for name in names:
         values = {_coordinate(v, name) for v in variants}
-        if len(values) > 1:
+        before = {_coordinates(v, found) for v in variants}
+        decided = len({(_coordinates(v, found), _coordinate(v, name)) for v in variants}) == len(before)
+        if len(values) > 1 and not decided:
             numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values)
             found.append((name, tuple(sorted(values, key=repr) if not numeric else sorted(values)), numeric))
     return found
@@ -275,7 +281,12 @@ def _coordinate(v: Variant, name: str) -> Any:
 
 
 def _hashable(value: Any) -> Any:
-    return tuple(_hashable(x) for x in value) if isinstance(value, list) else value
+    """A value a manual space varied (a list, a mapping: e.g. an instance_group entry), hashable."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(x) for x in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
 
 
 def _coordinates(v: Variant, dimensions: Sequence[Dimension]) -> tuple:
