@@ -112,7 +112,6 @@ REFUSED: Dict[str, str] = {
     "run_config_search_max_binary_search_steps": "the adaptive search bisects the latency budget until the bracket is within 25%",
     "run_config_profile_models_concurrently_enable": "tsweep profiles models one after the other",
     "request_rate_search_enable": "list the rates with request_rate",
-    "use_concurrency_formula": "optuna draws the load level as a trial parameter; adaptive starts each walk where the best point was",
     "concurrency_sweep_disable": "every strategy walks the load of the configs it keeps (optuna: its top 3)",
     "early_exit_enable": "every tsweep strategy exits early; brute measures everything except what surely cannot win",
     "model_type": "tsweep profiles generic models only (generative models are not supported yet)",

@@ -12,7 +12,7 @@ from tests.support import MODEL_REPOSITORY, run_tsweep, stored
 from tests.test_search import point, run_strategy, space
 from tsweep.judge import Judge
 from tsweep.plugins.rankers.objectives import ObjectivesRanker
-from tsweep.plugins.search.optuna import FAILED, OptunaSearch, StudyBudget, point_value
+from tsweep.plugins.search.optuna import FAILED, OptunaSearch, StudySettings, point_value
 from tsweep.records import Constraint, LoadLevel, MetricInfo, Objective, SearchGoal, Trial
 
 
@@ -31,7 +31,7 @@ def flat(instances, mbs, conc, is_default):  # no config does better than any ot
 
 def test_the_study_runs_optuna_max_trials_when_nothing_exits_early():
     s = grid()
-    strategy = OptunaSearch(s, SearchGoal(latency_budget_ms=8.0), StudyBudget(max_trials=7, early_exit_threshold=1000))
+    strategy = OptunaSearch(s, SearchGoal(latency_budget_ms=8.0), StudySettings(max_trials=7, early_exit_threshold=1000))
     history = run_strategy(strategy, peaked)
     assert strategy.told == 7
     assert len([t for t in strategy.study.trials if t.state.name == "COMPLETE"]) == 7
@@ -40,47 +40,47 @@ def test_the_study_runs_optuna_max_trials_when_nothing_exits_early():
 
 def test_trial_bounds_follow_model_analyzers_rules():
     size = 120
-    assert StudyBudget().bounds(size) == (6, 12)  # 5% and 10% of the space by default
-    assert StudyBudget(max_percentage=20).bounds(size) == (6, 24)
-    assert StudyBudget(max_trials=30).bounds(size) == (6, 30)  # the trial count alone replaces the percentage
-    assert StudyBudget(max_trials=30, max_percentage=20).bounds(size) == (6, 24)  # both: the smaller maximum
-    assert StudyBudget(min_trials=3, min_percentage=10).bounds(size) == (12, 12)  # both: the larger minimum
-    assert StudyBudget(min_trials=3).bounds(size) == (3, 12)
-    assert StudyBudget(min_trials=50).bounds(size) == (12, 12)  # never more than the maximum
-    assert StudyBudget().bounds(5) == (0, 1)  # a small space still gets a trial
-    assert StudyBudget(max_trials=500).bounds(size) == (6, 120)  # never more than the space
+    assert StudySettings().bounds(size) == (6, 12)  # 5% and 10% of the space by default
+    assert StudySettings(max_percentage=20).bounds(size) == (6, 24)
+    assert StudySettings(max_trials=30).bounds(size) == (6, 30)  # the trial count alone replaces the percentage
+    assert StudySettings(max_trials=30, max_percentage=20).bounds(size) == (6, 24)  # both: the smaller maximum
+    assert StudySettings(min_trials=3, min_percentage=10).bounds(size) == (12, 12)  # both: the larger minimum
+    assert StudySettings(min_trials=3).bounds(size) == (3, 12)
+    assert StudySettings(min_trials=50).bounds(size) == (12, 12)  # never more than the maximum
+    assert StudySettings().bounds(5) == (0, 1)  # a small space still gets a trial
+    assert StudySettings(max_trials=500).bounds(size) == (6, 120)  # never more than the space
 
 
 def test_the_percentage_of_the_space_bounds_the_study():
     s = grid()
-    strategy = OptunaSearch(s, SearchGoal(latency_budget_ms=8.0), StudyBudget(max_percentage=5, early_exit_threshold=1000))
+    strategy = OptunaSearch(s, SearchGoal(latency_budget_ms=8.0), StudySettings(max_percentage=5, early_exit_threshold=1000))
     run_strategy(strategy, peaked)
     assert strategy.size == 24 * 5 and strategy.told == 6
 
 
 def test_early_exit_after_the_threshold_of_trials_without_improvement():
-    strategy = OptunaSearch(grid(), SearchGoal(), StudyBudget(min_trials=0, max_trials=50, early_exit_threshold=4))
+    strategy = OptunaSearch(grid(), SearchGoal(), StudySettings(min_trials=0, max_trials=50, early_exit_threshold=4))
     history = run_strategy(strategy, flat)
     assert strategy.told == 4 and strategy.best_trial == 0  # nothing beat the default
     assert len([m for m in history if m.variant != "m_config_default"]) >= 4
     # with a minimum, the early exit waits for it
-    strategy = OptunaSearch(grid(), SearchGoal(), StudyBudget(min_trials=9, max_trials=50, early_exit_threshold=4))
+    strategy = OptunaSearch(grid(), SearchGoal(), StudySettings(min_trials=9, max_trials=50, early_exit_threshold=4))
     run_strategy(strategy, flat)
     assert strategy.told == 9
 
 
 def test_the_same_seed_proposes_the_same_points_and_a_resumed_run_continues_alike():
     def keys(seed, surface=peaked):
-        strategy = OptunaSearch(grid(), SearchGoal(latency_budget_ms=8.0), StudyBudget(max_trials=15, early_exit_threshold=1000, seed=seed))
+        strategy = OptunaSearch(grid(), SearchGoal(latency_budget_ms=8.0), StudySettings(max_trials=15, early_exit_threshold=1000, seed=seed))
         return [m.key for m in run_strategy(strategy, surface)]
 
     first = keys(0)
     assert keys(0) == first
     assert keys(1) != first
     # a resumed run: a fresh strategy given the first rows proposes what the first run measured next
-    full = run_strategy(OptunaSearch(grid(), SearchGoal(latency_budget_ms=8.0), StudyBudget(max_trials=15, early_exit_threshold=1000)), peaked)
+    full = run_strategy(OptunaSearch(grid(), SearchGoal(latency_budget_ms=8.0), StudySettings(max_trials=15, early_exit_threshold=1000)), peaked)
     for cut in (3, 9, 14):
-        resumed = OptunaSearch(grid(), SearchGoal(latency_budget_ms=8.0), StudyBudget(max_trials=15, early_exit_threshold=1000))
+        resumed = OptunaSearch(grid(), SearchGoal(latency_budget_ms=8.0), StudySettings(max_trials=15, early_exit_threshold=1000))
         (trial,) = resumed.propose(full[:cut])
         assert trial.key == full[cut].key
 
@@ -96,7 +96,7 @@ def test_constraint_violating_variants_are_not_chosen():
     def p99(instances, mbs, conc, is_default):
         return 50.0 if instances == 4 else conc / 2
 
-    strategy = OptunaSearch(s, goal, StudyBudget(max_trials=40, early_exit_threshold=1000))
+    strategy = OptunaSearch(s, goal, StudySettings(max_trials=40, early_exit_threshold=1000))
     history = run_strategy(strategy, surface, p99=p99)
     by_name = {v.name: v for v in s.variants}
     told_fours = [m for m in history if m.variant in by_name and by_name[m.variant].coordinates.instances == 4]
@@ -205,7 +205,7 @@ def test_a_manual_space_is_searched_by_its_model_config_parameters(tmp_path: Pat
     mlp = ModelSpec("mlp", MODEL_REPOSITORY / "mlp", modelconfig.read(MODEL_REPOSITORY / "mlp" / "config.pbtxt"))
     s = make_plugin_manager(autoload=False).config_space(mlp, space_settings(load_config(tmp_path / "c.yaml", {}), "mlp"))
     s = type(s)(s.model, tuple(name_variants("mlp", s.variants)), s.load_levels, s.batch_sizes)
-    strategy = OptunaSearch(s, SearchGoal(), StudyBudget(max_trials=40, early_exit_threshold=1000))
+    strategy = OptunaSearch(s, SearchGoal(), StudySettings(max_trials=40, early_exit_threshold=1000))
     names = [name for name, _, _ in strategy.dimensions]
     assert names == ["instances", "max_batch_size", "dynamic_batching.max_queue_delay_microseconds", "dynamic_batching.preferred_batch_size"]
     assert strategy.size == 16 * 2  # 16 variants x concurrency 1, 2 (client batch size 2 only)
@@ -221,3 +221,18 @@ def test_a_manual_space_is_searched_by_its_model_config_parameters(tmp_path: Pat
         history.extend(dataclasses.replace(point(t, throughput(t)), model="mlp") for t in trials)
     assert all(m.batch_size == 2 for m in history)
     assert strategy.leaders()[0].digest == target.digest
+
+
+def test_the_concurrency_formula_replaces_the_load_parameter():
+    """Model Analyzer's use_concurrency_formula: 2 x max_batch_size x instances, within 1..16."""
+    s = grid()
+    strategy = OptunaSearch(s, SearchGoal(latency_budget_ms=8.0), StudySettings(max_trials=10, early_exit_threshold=1000, concurrency_formula=True))
+    assert strategy.size == 24  # the load is no parameter: variants only
+    proposed, propose_point = [], strategy._trial_of
+    strategy._trial_of = lambda asked: proposed.append(propose_point(asked)) or proposed[-1]  # what each trial proposed
+    history = run_strategy(strategy, peaked)
+    assert len(proposed) == strategy.told == 10
+    for t in proposed:
+        c = t.variant.coordinates
+        assert t.load.value == min(2 * c.max_batch_size * c.instances, 16)
+    assert {t.key for t in proposed} <= {m.key for m in history}

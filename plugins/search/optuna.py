@@ -11,8 +11,9 @@ continues where it stopped, as with every tsweep strategy):
    varies: every coordinate on which the variants differ), plus a load level and a client
    batch size when the space has more than one. That is Model Analyzer's design: its optuna
    search draws the concurrency as one more parameter of the trial (the levels of the space,
-   powers of two or the user's list) rather than sweeping it per trial. The point's value is
-   told back (``study.tell()``). The TPE sampler has a fixed seed (``optuna_seed``), so two
+   powers of two or the user's list) rather than sweeping it per trial; with
+   ``use_concurrency_formula`` the concurrency is 2 x max_batch_size x instances instead, as
+   there (closed loop only). The point's value is told back (``study.tell()``). The TPE sampler has a fixed seed (``optuna_seed``), so two
    runs on the same measurements propose the same points.
 3. **The load walks of the top configs**: as Model Analyzer sweeps the concurrency of its
    top-N configs after the study, the three variants with the highest values get a load
@@ -32,8 +33,8 @@ The budget is Model Analyzer's: at most ``optuna_max_trials`` trials or
 percentage alone by default), at least ``optuna_min_trials`` or ``min_percentage_of_search_space``
 percent (the larger when both are set) before the early exit: the study stops once
 ``optuna_early_exit_threshold`` trials in a row did not improve on the best value (the
-default's included). The space is the generated variants x load levels x client batch
-sizes, as Model Analyzer counts it; the default config is not part of it. A trial that
+default's included). The space is the generated variants x load levels (one with the
+formula) x client batch sizes, as Model Analyzer counts it; the default config is not part of it. A trial that
 proposes a point already measured is told its value again and counts, as in Model Analyzer.
 """
 from __future__ import annotations
@@ -69,14 +70,16 @@ KEYS = (
     ConfigKey("max_percentage_of_search_space", None, "Optuna search: at most this percentage of the space (10 when optuna_max_trials is not set).", type="float", kind="positive"),
     ConfigKey("optuna_early_exit_threshold", 10, "Optuna search: stop after this many trials in a row without a better value.", kind="positive"),
     ConfigKey("optuna_seed", 0, "Optuna search: the TPE sampler's seed; the same seed and measurements give the same proposals.", kind="count"),
+    ConfigKey("use_concurrency_formula", False, "Optuna search: each trial's concurrency is 2 x max_batch_size x instances (within the space's levels), not a trial parameter."),
 )  # fmt: skip
 DEFAULT_MIN_PERCENTAGE = 5.0
 DEFAULT_MAX_PERCENTAGE = 10.0
 
 
 @dataclass(frozen=True)
-class StudyBudget:
-    """The optuna keys as given (None: not set)."""
+class StudySettings:
+    """The optuna keys as given (None: not set): the study's budget, its seed, and whether the
+    concurrency formula replaces the load level as a trial parameter."""
 
     min_trials: Optional[int] = None
     max_trials: Optional[int] = None
@@ -84,13 +87,15 @@ class StudyBudget:
     max_percentage: Optional[float] = None
     early_exit_threshold: int = 10
     seed: int = 0
+    concurrency_formula: bool = False
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> "StudyBudget":
+    def from_options(cls, options: Mapping[str, Any]) -> "StudySettings":
         """The keys' values, checked against each other (one line for the user to fix)."""
         budget = cls(
             options.get("optuna_min_trials"), options.get("optuna_max_trials"), options.get("min_percentage_of_search_space"),
             options.get("max_percentage_of_search_space"), options.get("optuna_early_exit_threshold", 10), options.get("optuna_seed", 0),
+            bool(options.get("use_concurrency_formula", False)),
         )  # fmt: skip
         for name, value in (("min_percentage_of_search_space", budget.min_percentage), ("max_percentage_of_search_space", budget.max_percentage)):
             if value is not None and value > 100:
@@ -145,14 +150,15 @@ def constraints_of(goal: SearchGoal) -> Tuple[Constraint, ...]:
 
 
 class OptunaSearch:
-    def __init__(self, space: ConfigSpace, goal: SearchGoal, budget: StudyBudget = StudyBudget()):
-        self.space, self.goal, self.budget = space, goal, budget
+    def __init__(self, space: ConfigSpace, goal: SearchGoal, settings: StudySettings = StudySettings()):
+        self.space, self.goal, self.settings = space, goal, settings
         self.default = next((v for v in space.variants if v.is_default), None)
         self.variants = [v for v in space.variants if not v.is_default]
         self.dimensions = _dimensions(self.variants)
         self.by_coordinates = {_coordinates(v, self.dimensions): v for v in reversed(self.variants)}  # first wins
-        self.size = len(self.variants) * len(space.load_levels) * len(space.batch_sizes)
-        self.least, self.most = budget.bounds(self.size)
+        self.formula = settings.concurrency_formula and bool(space.load_levels) and space.load_levels[0].kind == "concurrency"
+        self.size = len(self.variants) * (1 if self.formula else len(space.load_levels)) * len(space.batch_sizes)
+        self.least, self.most = settings.bounds(self.size)
         self.judge = Judge(goal)  # no drift: a value once told never changes (see the module docstring)
         self.study: Optional[optuna.Study] = None
         self.told = 0  # trials told (complete) in self.study
@@ -204,7 +210,7 @@ class OptunaSearch:
     def _study_step(self, by_key: Dict[str, Measurement], reference: Optional[Measurement]) -> Optional[Trial]:
         """Tell what the history has, ask on; the next point to measure, or None when the study is over."""
         if self.study is None:
-            self.study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=self.budget.seed))
+            self.study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=self.settings.seed))
             if reference is not None:
                 self.best = point_value(reference, self.goal, self.judge, reference)
         misses_in_a_row = 0
@@ -221,7 +227,7 @@ class OptunaSearch:
                 self.values[trial.variant.name] = max(value, self.values.get(trial.variant.name, -math.inf))
                 if value > self.best:
                     self.best, self.best_trial = value, self.told
-            if self.told >= self.most or (self.told >= self.least and self.told - self.best_trial >= self.budget.early_exit_threshold):
+            if self.told >= self.most or (self.told >= self.least and self.told - self.best_trial >= self.settings.early_exit_threshold):
                 self.over = True
                 break
             asked = self.study.ask()
@@ -244,9 +250,18 @@ class OptunaSearch:
         variant = self.by_coordinates.get(chosen)
         if variant is None:
             return None
-        load = _pick(asked, "load", self.space.load_levels)
+        load = self._formula_load(variant) if self.formula else _pick(asked, "load", self.space.load_levels)
         batch = _pick(asked, "batch_size", self.space.batch_sizes)
         return Trial(variant, LoadLevel(load.kind, load.value), batch)
+
+    def _formula_load(self, variant: Variant) -> LoadLevel:
+        """Model Analyzer's concurrency formula: 2 x max_batch_size x instances, within the
+        space's lowest and highest concurrency (enough requests in flight to fill every
+        instance's batches twice over)."""
+        c = variant.coordinates
+        levels = [level.value for level in self.space.load_levels]
+        wanted = 2 * max(c.max_batch_size, 1) * max(c.instances, 1)
+        return LoadLevel("concurrency", float(min(max(wanted, min(levels)), max(levels))))
 
 
 def _pick(asked, name: str, options: Sequence[Any]) -> Any:
@@ -300,7 +315,7 @@ def tsweep_config_keys():
 
 @hookimpl
 def tsweep_search_strategies(options):
-    budget = StudyBudget.from_options(options)
+    budget = StudySettings.from_options(options)
 
     def optuna_search(space: ConfigSpace, goal: SearchGoal) -> OptunaSearch:
         return OptunaSearch(space, goal, budget)
