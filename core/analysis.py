@@ -72,7 +72,9 @@ def mark_ties(ranking: List[RankedConfig], judge: Judge) -> List[RankedConfig]:
 
 
 def with_aliases(ranked: RankedConfig, variants: Sequence[Mapping[str, object]]) -> RankedConfig:
-    """Name every variant that is the same config as the measured one (measured only once)."""
+    """Name every variant of the same model that is the same config as the measured one
+    (measured only once); another model's variant with the same config text is not."""
+    variants = [v for v in variants if v["model"] == ranked.model]
     digest = next((v["digest"] for v in variants if v["name"] == ranked.variant), None)
     same = tuple(str(v["name"]) for v in variants if v["digest"] == digest and v["name"] != ranked.variant)
     is_default = ranked.is_default or any(v["is_default"] for v in variants if v["name"] in same)
@@ -87,7 +89,16 @@ def measured_name(store: ResultsStore, name: str) -> Optional[str]:
     return next((str(v["name"]) for v in variants if v["digest"] == digest and v["name"] in measured), None)
 
 
-def report_context(store: ResultsStore, run: Run, report_model_configs: Optional[Mapping[str, str]] = None) -> ReportContext:
+def top_configs(rankings: Mapping[str, List[RankedConfig]], n: int) -> Dict[str, str]:
+    """The configs ``profile`` writes detailed reports for, as Model Analyzer does after
+    profiling: each model's best ``n`` (``num_configs_per_model``), as ``{name: name}`` (the
+    form of :attr:`ReportContext.report_model_configs`; ranked names hold their own rows)."""
+    return {r.variant: r.variant for ranking in rankings.values() for r in ranking[:n]}
+
+
+def report_context(
+    store: ResultsStore, run: Run, report_model_configs: Optional[Mapping[str, str]] = None, overall: Sequence[RankedConfig] = ()
+) -> ReportContext:
     """What reporters get besides the rows: where the results were measured (recorded by
     ``profile``, so ``analyze`` elsewhere still names the right machine), the idle server's
     metrics, what the user asked for, and how to present it."""
@@ -102,17 +113,31 @@ def report_context(store: ResultsStore, run: Run, report_model_configs: Optional
         num_configs_per_model=run.config.num_configs_per_model,
         report_model_configs=dict(report_model_configs or {}),
         server_baseline=store.server_baseline(),
+        latency_metric=run.goal.latency_metric,
+        latency_metrics={m: g.goal.latency_metric for m, g in run.model_goals.items()},
+        overall=tuple(overall),
+        plots=run.plots,
+        config_plots=dict(run.config_plots),
+        output_fields=dict(run.output_fields),
+        measured_later=store.measured_later(),
+        clients=tuple(store.clients()),
     )
 
 
 def write_reports(
-    store: ResultsStore, rankings: Mapping[str, List[RankedConfig]], run: Run, report_model_configs: Optional[Mapping[str, str]] = None
+    store: ResultsStore,
+    rankings: Mapping[str, List[RankedConfig]],
+    run: Run,
+    report_model_configs: Optional[Mapping[str, str]] = None,
+    overall: Sequence[RankedConfig] = (),
 ) -> List[Path]:
     """Run the chosen reporters; returns the files written. ``report_model_configs`` is
-    ``tsweep report``'s ``{requested config: measured variant}``."""
+    ``{config: measured variant}``: those ``tsweep report`` was asked for, or the best
+    configs at the end of ``profile`` (:func:`top_configs`); ``overall`` is
+    :func:`rank_overall`'s (``num_top_model_configs``), for the summary across all models."""
     flat = [r for ranking in rankings.values() for r in ranking]
     measurements = store.measurements()
-    context = report_context(store, run, report_model_configs)
+    context = report_context(store, run, report_model_configs, overall)
     written: List[Path] = []
     for reporter in run.reporters.values():
         written.extend(reporter.write(measurements, flat, Path(run.config.export_path), context))

@@ -17,10 +17,11 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import typer
 
-from tsweep import __version__, analysis, repeats
+from tsweep import __version__, analysis, completion, outputfields, repeats
 from tsweep.catalogue import BUILT_IN
 from tsweep.config import ANALYZE, PROFILE, REPORT, Config, base_type, load_config, option_fields
 from tsweep.errors import Interrupted, TsweepError, UsageError
+from tsweep.outputfields import OutputField
 from tsweep.pluginmanager import AUTOLOAD_ENV, Hooks, make_plugin_manager
 from tsweep.progress import Progress
 from tsweep.records import Measurement, RankedConfig, RunningServer, Trial
@@ -119,7 +120,8 @@ class ConsoleProgress(Progress):
         self.started = time.monotonic()
 
     def server_started(self, server: RunningServer) -> None:
-        _err(f"server: {server.description} at {server.http_url}" + (f" (log: {server.log_path})" if server.log_path else ""))
+        where = "" if server.http_url in server.description else f" at {server.http_url}"  # a remote one names it already
+        _err(f"server: {server.description}{where}" + (f" (log: {server.log_path})" if server.log_path else ""))
 
     def model_started(self, model: str, variants: int, planned: int, resumed: int) -> None:
         extra = f", {resumed} points already measured (resuming)" if resumed else ""
@@ -144,21 +146,31 @@ class ConsoleProgress(Progress):
 
 def print_ranking(model: str, ranking: Sequence[RankedConfig], run: Run, limit: Optional[int] = None) -> None:
     rows = shown(ranking, limit)
+    latency = run.goals_of(model).goal.latency_metric
     typer.echo(f"\nRanking of {model} ({len(ranking)} configs measured):")
-    print_table(rows)
-    typer.echo(verdict(model, ranking, list(run.goals_of(model).constraints)))
+    clients = sorted({r.best.client for r in ranking if r.best.client})
+    if clients:  # figures of different clients are not alike: say which measured these
+        typer.echo(f"measured through {' and '.join(clients)}")
+    print_table(rows, run.output_fields.get("inference", ()), latency)
+    typer.echo(verdict(model, ranking, list(run.goals_of(model).constraints), latency))
 
 
-def print_overall(ranking: Sequence[RankedConfig]) -> None:
+def print_overall(ranking: Sequence[RankedConfig], run: Run) -> None:
     """``num_top_model_configs``: the best configs of all models in one table."""
     if ranking:
         typer.echo(f"\nTop {len(ranking)} configs across all models:")
-        print_table(ranking)
+        print_table(ranking, run.output_fields.get("inference", ()))
 
 
-def print_table(rows: Sequence[RankedConfig]) -> None:
-    """The ranking, one config a line; throughput and p99 with their 95% intervals."""
-    header = ["#", "config", "instances", "max batch", "dyn batch", "load", *map(BUILT_IN.short, ("throughput", "latency_p99_ms")), "constraints"]
+def print_table(rows: Sequence[RankedConfig], fields: Sequence[OutputField] = (), latency: str = "latency_p99_ms") -> None:
+    """The ranking, one config a line; throughput and p99 with their 95% intervals, and the
+    latency the verdict read (``percentile``) when that is another. With
+    ``inference_output_fields`` (``fields``), those columns of each config's chosen point."""
+    if fields:
+        print_chosen(rows, fields)
+        return
+    judged = [] if latency == "latency_p99_ms" else [BUILT_IN.short(latency) + " (judged)"]
+    header = ["#", "config", "instances", "max batch", "dyn batch", "load", *map(BUILT_IN.short, ("throughput", "latency_p99_ms")), *judged, "constraints"]
     table = [header]
     throughputs = with_intervals([(r.best.throughput, r.best.throughput_ci) for r in rows], 1)
     p99s = with_intervals([(r.best.latency_p99_ms, r.best.latency_p99_ci_ms) for r in rows], 2)
@@ -174,6 +186,7 @@ def print_table(rows: Sequence[RankedConfig]) -> None:
                 str(r.best.load),
                 throughput,
                 p99,
+                *([_f(r.best.value(latency))] if judged else []),
                 ("meets" if r.passes else "misses " + ", ".join(r.misses)) + (" (tied)" if r.tied_with else "")
                 + (f" ({r.best.looks} looks)" if r.best.looks > 1 else ""),
             ]
@@ -181,6 +194,27 @@ def print_table(rows: Sequence[RankedConfig]) -> None:
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         typer.echo("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def print_chosen(rows: Sequence[RankedConfig], fields: Sequence[OutputField]) -> None:
+    """The ranking in the columns ``inference_output_fields`` chose (a figure measured with
+    an interval keeps its ``±``); ``satisfies_constraints`` is the ranking's verdict."""
+    columns = []
+    for f in fields:
+        half = BUILT_IN.info(f.name).interval if f.metric else ""
+        if half:
+            columns.append(with_intervals([(r.best.value(f.name), getattr(r.best, half)) for r in rows], 2))
+        else:
+            said = ["Yes" if r.passes else "No" for r in rows]
+            columns.append([_cell(outputfields.cell(f, r.best, ok)) for r, ok in zip(rows, said)])
+    table = [["#", *(f.title for f in fields)]] + [[str(r.rank), *(c[i] for c in columns)] for i, r in enumerate(rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        typer.echo("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None or value == "" else f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 def with_intervals(figures: Sequence[Tuple[Optional[float], Optional[float]]], digits: int) -> List[str]:
@@ -217,7 +251,7 @@ def profile_command(config: Config, hooks: Hooks) -> None:
         _err(f"failed: {m.variant} {m.load} b{m.batch_size}: {m.error}")
     for model, ranking in outcome.rankings.items():
         print_ranking(model, ranking, run, config.num_configs_per_model)
-    print_overall(outcome.overall)
+    print_overall(outcome.overall, run)
     for path in outcome.reports:
         typer.echo(f"wrote {path}")
 
@@ -236,9 +270,9 @@ def analyze_command(config: Config, hooks: Hooks) -> None:
         rankings = analysis.rank(store, run, models)
         for model, ranking in rankings.items():
             print_ranking(model, ranking, run, config.num_configs_per_model)
-        if config.num_top_model_configs:
-            print_overall(analysis.rank_overall(store, run, models))
-        for path in analysis.write_reports(store, rankings, run):
+        overall = analysis.rank_overall(store, run, models) if config.num_top_model_configs else []
+        print_overall(overall, run)
+        for path in analysis.write_reports(store, rankings, run, overall=overall):
             typer.echo(f"wrote {path}")
 
 
@@ -251,20 +285,31 @@ def report_command(config: Config, hooks: Hooks) -> None:
         raise UsageError("no configs to report: pass --report-model-configs NAME[,NAME...] (see 'tsweep analyze' for names)")
     run = Run.build(config, hooks)
     with ResultsStore.open_existing(config.checkpoint_path) as store:
-        rows = store.measurements()
-        points = repeats.merge(rows, run.catalogue)  # a point looked at more than once is one line, as in the PDF
-        measured = {}
-        for name in config.report_model_configs:
-            measured[name] = analysis.measured_name(store, name)
-            if measured[name] is None:
-                names = sorted({m.variant for m in rows})
-                raise UsageError(f"config {name!r} was never measured: measured configs are {', '.join(names) or 'none'}")
+        measured = measured_configs(store, config.report_model_configs)
+        todo = completion.plan(store, config, measured.values()) if config.complete_load_curves else {}
+    if todo:  # the configs' missing load levels, measured as profile would, before reporting
+        count = completion.measure(config, hooks, todo, ConsoleProgress())
+        _err(f"completed the load curves of {', '.join(dict.fromkeys(measured.values()))}: {count} more level(s) measured, marked as measured later")
+    with ResultsStore.open_existing(config.checkpoint_path) as store:
+        points = repeats.merge(store.measurements(), run.catalogue)  # a point looked at more than once is one line, as in the PDF
         for name in config.report_model_configs:
             same = f" (measured as {measured[name]}, the same config)" if measured[name] != name else ""
             typer.echo(f"\n{name}{same}:")
             print_load_levels(sorted((m for m in points if m.variant == measured[name]), key=lambda m: (m.batch_size, m.load_value)))
         for path in analysis.write_reports(store, {}, run, measured):
             typer.echo(f"wrote {path}")
+
+
+def measured_configs(store: ResultsStore, names: Sequence[str]) -> dict:
+    """``{requested config: the variant whose rows hold its results}``; one line naming a
+    config that was never measured."""
+    measured = {}
+    for name in names:
+        measured[name] = analysis.measured_name(store, name)
+        if measured[name] is None:
+            known = sorted({m.variant for m in store.measurements()})
+            raise UsageError(f"config {name!r} was never measured: measured configs are {', '.join(known) or 'none'}")
+    return measured
 
 
 def print_load_levels(points: Sequence[Measurement]) -> None:

@@ -61,17 +61,27 @@ DIFFERENT: Dict[str, str] = {
     "batch_sizes": "a list, a comma-separated string or a `{start, stop, step}` range",
     "request_rate": "a list, a comma-separated string or a `{start, stop, step}` range; it replaces concurrency (open loop)",
     "objectives": "a list (equal weights) or a mapping `{metric: weight}`; ranking maximizes the weighted, normalized objectives",
-    "profile_models": "the mapping form takes `model_config_parameters`, `parameters` `perf_analyzer_flags` (shape, input-data, request-distribution; over the global ones), `objectives` and `constraints` (replacing the global ones) and `cpu_only` per model; other per-model keys are refused",
-    "run_config_search_mode": "adds `adaptive`, the default, next to `brute`, `quick` and `optuna` (docs/search.md)",
+    "profile_models": "the mapping form takes Model Analyzer's per-model keys: `perf_analyzer_flags` (request and spacing flags and percentile, over the global ones), `objectives` and `constraints` (replacing them), server flags, environment and container settings (merged into the run's one server), `weighting` (no effect yet); `genai_perf_flags` is refused",
+    "run_config_search_mode": "adds `adaptive`, the default, and `exhaustive` (every listed point; the default under run_config_search_disable) next to `brute`, `quick` and `optuna` (docs/search.md)",
+    "run_config_search_disable": "also decides the strategy when none is named: `exhaustive` (every listed point, as Model Analyzer measures a listed grid), or `brute` with early_exit_enable",
+    "early_exit_enable": "matters only under run_config_search_disable (it picks `brute`): tsweep's searches of the automatic space always exit early",
+    "run_config_search_max_binary_search_steps": "declared by the adaptive strategy, which bisects the latency budget; `brute` and `quick` do not bisect",
     "optuna_max_trials": "declared by the optuna strategy plugin; never more trials than points in the space",
     "max_percentage_of_search_space": "declared by the optuna strategy plugin; a space with a point gets at least one trial",
     "triton_launch_mode": "`local`, `docker` and `remote`, plus any a plugin adds; there is no `c_api`",
+    "gpus": "also takes `none`; indices are NVML's (nvidia-smi's), and `all` is every GPU NVML sees, whatever tsweep's own CUDA_VISIBLE_DEVICES says",
+    "reload_model_disable": "remote mode only; measures only the default config, and stores the local config.pbtxt, not the server's",
     "triton_docker_image": "default `{image}`, the release of the embedded server",
     "triton_docker_shm_size": "default `1g`, because the python backend moves tensors through /dev/shm",
-    "triton_server_flags": "refuses the flags tsweep sets itself (ports, addresses, repository, model control)",
+    "triton_server_flags": "refuses the flags tsweep sets itself (ports, addresses, repository, model control); a model's own are merged into the one server of the run",
+    "triton_server_environment": "refuses `CUDA_VISIBLE_DEVICES` (the `gpus` key sets it); a model's own are merged into the one server of the run (two models asking different values is an error)",
     "triton_docker_mounts": "the repositories are mounted already, read-only, at the same path inside as outside",
-    "perf_analyzer_flags": "only {pa_flags} are understood, mapped onto tsweep's own keys; others are refused with a message, because tsweep does not run perf_analyzer",
-    "report_model_configs": "prints every load level of each config; there are no plots",
+    "perf_analyzer_flags": "only {pa_flags} are understood, mapped onto tsweep's own keys; others are refused with a message, because tsweep does not run perf_analyzer; an https endpoint is measured through tritonclient (PEM files only)",
+    "report_model_configs": "also prints every load level of each config; the mapping form takes only `plots`",
+    "inference_output_fields": "column titles are tsweep's, intervals beside their figures; it also sets the console ranking's columns",
+    "gpu_output_fields": "column titles are tsweep's; model_config_path is the config's name, instance_group its instance count",
+    "server_output_fields": "column titles are tsweep's; rows are the idle server process and each GPU",
+    "plots": "one key for the summary's and the detailed reports' charts; unset: tsweep's own (docs/reports.md)",
     "perf_output": "writes tsweep's load log (one block per point: status, figures, each window's throughput), since there is no perf_analyzer output",
     "perf_output_path": "the file the load log is appended to (stderr without it)",
     "duration_seconds": "default one monitoring_interval (Model Analyzer's is 3 s): the baseline is a mean of samples, and every profile pays it once",
@@ -79,13 +89,12 @@ DIFFERENT: Dict[str, str] = {
     "filename_model_gpu": "declared by the CSV reporter plugin; a plain file name under results/",
     "filename_server_only": "declared by the CSV reporter plugin; a plain file name under results/",
     "skip_summary_reports": "declared by the summary reporter plugin: no summary PDFs; the console ranking is still printed",
-    "skip_detailed_reports": "declared by the detailed reporter plugin: no detailed PDFs; profile writes none anyway, `tsweep report` writes them on request",
+    "skip_detailed_reports": "declared by the detailed reporter plugin; it also stops `tsweep report`'s PDFs (the tables are still printed)",
+    "num_top_model_configs": "ranks by the global objectives and constraints, which need not be set",
 }
 
 #: Model Analyzer keys that tsweep spells differently: key -> (tsweep's key, note).
-RENAMED: Dict[str, Tuple[str, str]] = {
-    "gpus": ("triton_gpus", "for the docker container; metrics cover every GPU NVML sees"),
-}
+RENAMED: Dict[str, Tuple[str, str]] = {}
 
 #: Accepted, with one warning line saying why the key has no effect in tsweep.
 IGNORED: Dict[str, str] = {
@@ -98,6 +107,8 @@ IGNORED: Dict[str, str] = {
     "triton_install_path": "only Model Analyzer's c_api launch mode reads it, and tsweep has none (use local)",
     "collect_cpu_metrics": "tsweep always collects the server process's and the host's CPU and memory",
     "always_report_gpu_metrics": "tsweep reports GPU metrics whenever a GPU collector recorded them",
+    "weighting": "it weighs models against each other when they are profiled concurrently, and tsweep profiles them one after the other",
+    "concurrency_sweep_disable": "tsweep's searches walk the load of the configs they keep (optuna: its top 3, always); there is no separate sweep to turn off",
 }
 
 #: Refused: key -> the tsweep way, or what tsweep lacks.
@@ -106,20 +117,8 @@ REFUSED: Dict[str, str] = {
     "cpu_only_composing_models": "tsweep does not search composing models yet",
     "ensemble_composing_models": "tsweep does not search an ensemble's composing models yet",
     "genai_perf_flags": "tsweep does not profile generative models yet",
-    "reload_model_disable": "tsweep loads each variant through Triton's repository API and needs to",
-    "run_config_search_min_request_rate": "list the rates with request_rate",
-    "run_config_search_max_request_rate": "list the rates with request_rate",
-    "run_config_search_max_binary_search_steps": "the adaptive search bisects the latency budget until the bracket is within 25%",
     "run_config_profile_models_concurrently_enable": "tsweep profiles models one after the other",
-    "request_rate_search_enable": "list the rates with request_rate",
-    "concurrency_sweep_disable": "every strategy walks the load of the configs it keeps (optuna: its top 3)",
-    "early_exit_enable": "every tsweep strategy exits early; brute measures everything except what surely cannot win",
     "model_type": "tsweep profiles generic models only (generative models are not supported yet)",
-    "weighting": "tsweep profiles models one after the other, so there is nothing to weigh",
-    "inference_output_fields": "the CSV columns are fixed (docs/reports.md)",
-    "gpu_output_fields": "the CSV columns are fixed (docs/reports.md)",
-    "server_output_fields": "the CSV columns are fixed (docs/reports.md)",
-    "plots": "the reports' charts are fixed (docs/reports.md)",
 }
 
 

@@ -37,8 +37,11 @@ class Launcher(Protocol):
     container engine), ``start()``, and ``stop()`` at the end, also after errors and Ctrl-C,
     and also when ``start()`` itself raised or was interrupted half-way: so ``stop()`` must
     release whatever exists by then and be harmless when called again or for nothing. The
-    server must serve ``settings.model_repository`` with explicit model control: the core
-    loads and unloads variants through Triton's repository API.
+    server must run with explicit model control: the core loads and unloads variants through
+    Triton's repository API. It serves ``settings.model_repository``, where the core writes
+    each variant, unless the launcher class says ``serves_output_repository = False`` (a
+    server on another host, as in remote mode): then each load request carries the variant
+    (:mod:`tsweep.loading`).
 
     When the server dies mid-sweep the core calls ``stop()`` then ``start()`` again (at most
     a few times per run), so both must be repeatable. ``died()`` is asked after a point
@@ -99,8 +102,16 @@ class LoadGenerator(Protocol):
     as a :class:`tsweep.records.LoadWindow` or an object with the same fields, and starts
     a new window; its histogram is handed over, not shared. Closed loop (the trial's load is
     ``concurrency``): keep that many requests in flight. Open loop (``request_rate``): send on
-    the schedule ``LoadSettings.distribution`` gives and time each request from its
-    intended send, counting late sends, so a server that falls behind shows its queueing."""
+    the schedule ``LoadSettings.distribution`` gives (or the gaps ``LoadSettings.intervals_us``
+    lists, cycled through, when set) and time each request from its intended send, counting
+    late sends, so a server that falls behind shows its queueing.
+
+    Optional: ``wait_responses(n, timeout_s) -> bool`` blocks until the current window holds
+    ``n`` answered requests (or the timeout); ``measurement_mode: count_windows`` needs it and
+    refuses a load generator without it. A load generator may name the client that measures
+    (a ``client`` attribute, e.g. ``"native http"`` or ``"tritonclient grpc (TLS)"``); the
+    stored point and the reports carry it, so that figures measured through different
+    clients are not taken for alike."""
 
     def start(self) -> object: ...
 

@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from tsweep import compat
+from tsweep import compat, gpus, requestintervals, tls
 from tsweep.configvalues import ConfigKey, KeyRule, as_float, as_int, check, coerce, expand_range, split, type_name
 from tsweep.errors import UsageError
 
@@ -47,24 +47,32 @@ class Config:
     # the server ----------------------------------------------------------------------
     triton_launch_mode: str = _opt("local", "How to get a Triton server: local (start one), docker (start a container; pip install 'tsweep[docker]') or remote (attach); plugins add more.")
     triton_server_path: Optional[str] = _opt(None, "tritonserver binary for local mode; default: PATH, then the embedded one (pip install 'tsweep[server]').")
-    triton_http_endpoint: Optional[str] = _opt(None, "HTTP endpoint host:port of the server (remote mode); in local mode, pins the HTTP port (default: a free one).")
+    triton_http_endpoint: Optional[str] = _opt(None, "HTTP endpoint host:port of the server (remote mode; https://host:port for a server behind a TLS proxy); in local mode, pins the HTTP port (default: a free one).")
     triton_grpc_endpoint: Optional[str] = _opt(None, "gRPC endpoint host:port of the server (remote mode); in local mode, pins the gRPC port.")
     triton_metrics_url: Optional[str] = _opt(None, "Prometheus metrics URL of the server (remote mode); in local mode, pins the metrics port.")
     triton_bind_address: str = _opt("127.0.0.1", "Address a started tritonserver listens on. Anything but 127.0.0.1 exposes it to the network; tsweep logs it.")
     triton_server_flags: Dict[str, Any] = _opt({}, "Extra tritonserver flags for local and docker modes, as {flag: value}.", flag=False)
     triton_server_environment: Dict[str, Any] = _opt({}, "Extra environment variables of the server in local and docker modes, as {NAME: value}.", flag=False)
     triton_docker_image: str = _opt(DOCKER_IMAGE, "Triton image for docker mode; the default is the release of the embedded server (Triton 2.51).")
-    triton_gpus: Tuple[str, ...] = _opt((), "GPUs for the server in docker mode: all, none, or device IDs/UUIDs, comma-separated; default: all when NVML sees a GPU, else none.", kind="list_str")
+    gpus: Tuple[str, ...] = _opt(("all",), "GPUs of the run: all, none, or NVML indices (as nvidia-smi numbers them) or UUIDs, comma-separated. Only these reach the server (CUDA_VISIBLE_DEVICES; in docker mode also the container's GPUs) and only these are measured; remote mode: only measured.", kind="list_str")
     triton_docker_shm_size: Optional[str] = _opt("1g", "Size of /dev/shm in docker mode (the python backend's tensors travel through it; Docker's own default is 64m).")
     triton_docker_mounts: Tuple[str, ...] = _opt((), "More volumes for docker mode, as host:container[:ro|rw] strings (the model repositories are mounted already).", flag=False, kind="list_str")
     triton_docker_labels: Dict[str, Any] = _opt({}, "Labels of the container in docker mode, as {name: value}, besides tsweep's own.", flag=False)
     triton_docker_args: Dict[str, Any] = _opt({}, "More arguments of the container's run call in docker mode, as {name: value} in the Docker SDK's names (e.g. cpuset_cpus, mem_limit); those tsweep sets itself are refused.", flag=False)
     triton_launch_options: Dict[str, Any] = _opt({}, "Options of a launch mode that a plugin adds, as {key: value}: see the plugin's documentation.", flag=False)
     triton_output_path: Optional[str] = _opt(None, "File the server's log is written to in local and docker modes; default: <checkpoint_directory>/tritonserver.log.")
+    reload_model_disable: bool = _opt(False, "Remote mode: measure the server's model as it is, under the model's own name; tsweep neither loads nor unloads it, so only the default config is measured.")
+    remote_model_loading: str = _opt(
+        "files",
+        "Remote mode: what each load request carries. files: the variant's config and the model's files, loaded under the variant's name (the server needs no copy of the model); "
+        "config: only the config, and the server reloads the model of the same name from its own repository with it (docs/remote.md).",
+        choices=("files", "config"),
+    )
+    remote_load_max_mb: float = _opt(256.0, "Remote mode, remote_model_loading files: most MB of model files one load request may carry.", kind="positive")
     server_ready_timeout_s: float = _opt(120.0, "Seconds to wait for the server (and each model) to become ready.", kind="positive")
 
     # outputs -------------------------------------------------------------------------
-    output_model_repository_path: str = _opt("./output_model_repository", "Where the generated model variants are written and served from.")
+    output_model_repository_path: str = _opt("./output_model_repository", "Where the generated model variants are written and served from; in remote mode, where each variant's config.pbtxt is kept as a record.")
     override_output_model_repository: bool = _opt(False, "Replace the output model repository if it exists.")
     checkpoint_directory: str = _opt("./checkpoints", "Folder of the SQLite results store (the checkpoint).", commands=ALL)
     export_path: str = _opt(".", "Folder under which results/ (CSV) and reports/ are written.", commands=ALL, short="-e")
@@ -84,16 +92,43 @@ class Config:
     num_configs_per_model: int = _opt(3, "How many top configs per model to show and report.", commands=(PROFILE, ANALYZE), kind="positive")
     num_top_model_configs: int = _opt(0, "Also rank all models' configs together and show this many (0: off).", commands=(PROFILE, ANALYZE), kind="count")
     reporters: Tuple[str, ...] = _opt((), "Reporter plugins to run (default: all installed).", commands=ALL, flag=False, kind="list_str")
+    inference_output_fields: Tuple[str, ...] = _opt(
+        (), "Columns of metrics-model-inference.csv and of the console ranking, as Model Analyzer's field tags, comma-separated "
+        "(docs/reports.md); default: tsweep's columns.", commands=ALL, kind="list_str",
+    )  # fmt: skip
+    gpu_output_fields: Tuple[str, ...] = _opt(
+        (), "Columns of metrics-model-gpu.csv, as Model Analyzer's field tags, comma-separated; default: tsweep's columns.",
+        commands=ALL, kind="list_str",
+    )  # fmt: skip
+    server_output_fields: Tuple[str, ...] = _opt(
+        (), "Columns of metrics-server-only.csv, as Model Analyzer's field tags, comma-separated; default: tsweep's columns.",
+        commands=ALL, kind="list_str",
+    )  # fmt: skip
+    plots: Dict[str, Any] = _opt(
+        {},
+        "Charts of the summary and detailed reports, as {name: {title, x_axis, y_axis, monotonic}} with Model Analyzer's "
+        "metric tags (docs/reports.md); default: tsweep's charts.",
+        commands=ALL, flag=False,
+    )  # fmt: skip
 
     # the search space ----------------------------------------------------------------
-    run_config_search_mode: str = _opt("adaptive", "Search strategy plugin: adaptive (measures only where the answer can be; docs/search.md), brute (everything, early exits), quick (hill-climbing) or optuna (Model Analyzer's optuna mode: a seeded TPE study); plugins add more.")
-    run_config_search_disable: bool = _opt(False, "Measure only the model's own config (no generated variants).")
+    run_config_search_mode: Optional[str] = _opt(
+        None,
+        "Search strategy plugin: adaptive (measures only where the answer can be; docs/search.md), brute (everything, early exits), "
+        "quick (hill-climbing), exhaustive (every listed point, as listed) or optuna (Model Analyzer's optuna mode: a seeded TPE study); "
+        "plugins add more. Default: adaptive, or exhaustive under run_config_search_disable (brute with early_exit_enable).",
+    )
+    run_config_search_disable: bool = _opt(False, "No automatic ranges: measure the model's own config (or the model_config_parameters variants) at the listed loads only (concurrency 1 if none are listed).")
+    early_exit_enable: bool = _opt(False, "Under run_config_search_disable, let the search skip listed points that cannot win (brute's early exits) instead of measuring all of them.")
     run_config_search_min_instance_count: int = _opt(1, "Fewest model instances to try.", kind="positive")
     run_config_search_max_instance_count: int = _opt(5, "Most model instances to try.", kind="positive")
     run_config_search_min_model_batch_size: int = _opt(1, "Smallest max_batch_size to try (powers of two).", kind="positive")
     run_config_search_max_model_batch_size: int = _opt(128, "Largest max_batch_size to try (powers of two).", kind="positive")
     run_config_search_min_concurrency: int = _opt(1, "Lowest concurrency to try (powers of two).", kind="positive")
     run_config_search_max_concurrency: int = _opt(1024, "Highest concurrency to try (powers of two).", kind="positive")
+    request_rate_search_enable: bool = _opt(False, "Search request rates (open loop) instead of concurrency: powers of two between the request-rate bounds.")
+    run_config_search_min_request_rate: int = _opt(16, "Lowest request rate (requests/s) request_rate_search_enable tries (powers of two).", kind="positive")
+    run_config_search_max_request_rate: int = _opt(8092, "Highest request rate (requests/s) request_rate_search_enable tries (Model Analyzer's default, 8092).", kind="positive")
     concurrency: Tuple[int, ...] = _opt((), "Exact concurrency levels to measure, comma-separated or {start, stop, step} in the file (replaces the range).", kind="list_int")
     batch_sizes: Tuple[int, ...] = _opt((1,), "Client batch sizes, comma-separated or {start, stop, step} in the file.", kind="list_int")
     remeasure_top_configs: int = _opt(3, "The final race: after the search, the leader and up to this many minus one challengers the Judge cannot yet rank below it are measured again, interleaved, until separated (0 or 1: no race).", kind="count")
@@ -107,13 +142,16 @@ class Config:
     string_length: int = _opt(128, "Length of the random strings in BYTES inputs (perf_analyzer's --string-length).", kind="positive")
     string_data: Optional[str] = _opt(None, "A string to put in every BYTES input element instead of random ones (perf_analyzer's --string-data).")
     request_distribution: str = _opt("constant", "Open loop: spacing of sends, constant or poisson.", choices=("constant", "poisson"))
+    request_intervals: Optional[str] = _opt(None, "Open loop: a file of gaps between sends, one per line in microseconds (perf_analyzer's --request-intervals), cycled through; replaces request_rate and request_distribution.")
+    percentile: int = _opt(99, "Latency percentile the latency budget and perf_latency constraints and objectives read: 50, 90, 95 or 99 (perf_analyzer's --percentile).", commands=(PROFILE, ANALYZE), choices=(50, 90, 95, 99))
     shape: Tuple[str, ...] = _opt((), "Shapes of variable-size inputs, as NAME:d1,d2 (space-separated for several).", kind="list_shape")
     input_data: str = _opt("random", "Request data: random, zero, or a JSON file in perf_analyzer's input-data format.")
     http_encoding: str = _opt("binary", "HTTP request encoding: binary (tensor extension) or json.", choices=("binary", "json"))
     request_timeout_s: float = _opt(30.0, "A request taking longer than this counts as an error.", kind="positive")
     max_error_fraction: float = _opt(0.01, "A point whose failed requests exceed this fraction is recorded as failed (its figures kept).", kind="fraction")
     measurement_window_s: float = _opt(1.0, "Length of one measurement window in seconds (a window with too few responses is extended).", kind="positive")
-    measurement_request_count: Optional[int] = _opt(None, "Windows last until at least this many responses (count windows; default 50).", kind="positive")
+    measurement_mode: str = _opt("time_windows", "time_windows: a window lasts measurement_window_s (extended while it has fewer than measurement_request_count responses); count_windows: a window ends once it holds measurement_request_count responses.", choices=("time_windows", "count_windows"))
+    measurement_request_count: Optional[int] = _opt(None, "Responses a window must hold (default 50): the least in time windows, the count that ends a count window.", kind="positive")
     throughput_precision: float = _opt(0.05, "A point ends when its throughput's 95% confidence interval is this narrow (relative half-width) and its p99's is within latency_precision.", kind="positive")
     latency_precision: float = _opt(0.10, "Relative half-width of the p99 latency's 95% confidence interval a point must reach.", kind="positive")
     min_windows: int = _opt(3, "Fewest windows per point (an interval needs a few).", kind="positive")
@@ -122,6 +160,20 @@ class Config:
     duration_seconds: Optional[float] = _opt(None, "Seconds the idle server's baseline (server-only metrics) is sampled for, before any model loads; default: one monitoring_interval.", kind="positive")
     perf_output: bool = _opt(False, "Write the load log: one block per measured point (its windows and figures) to perf_output_path, or to stderr without one.")
     perf_output_path: Optional[str] = _opt(None, "File the load log (perf_output) is appended to.")
+    shared_memory: str = _opt("none", "Tensors through Triton's system shared memory (perf_analyzer's --shared-memory): none or system; the server must share this host's /dev/shm (local mode, or triton_server_on_this_host).", choices=("none", "system"))
+    output_shared_memory_size: int = _opt(102400, "Bytes of the shared memory region of each output when shared_memory is system (perf_analyzer's --output-shared-memory-size).", kind="positive")
+    triton_server_on_this_host: bool = _opt(False, "Remote mode: the server runs on this machine and sees its /dev/shm, so shared_memory system can work.")
+    grpc_use_ssl: bool = _opt(False, "gRPC through TLS (perf_analyzer's --ssl-grpc-use-ssl).", flag=False)
+    grpc_root_certificates: Optional[str] = _opt(None, "PEM file of the CA that signed the gRPC server's certificate (--ssl-grpc-root-certifications-file).", flag=False)
+    grpc_private_key: Optional[str] = _opt(None, "PEM file of the client's private key, for mutual TLS over gRPC (--ssl-grpc-private-key-file).", flag=False)
+    grpc_certificate_chain: Optional[str] = _opt(None, "PEM file of the client's certificate chain, for mutual TLS over gRPC (--ssl-grpc-certificate-chain-file).", flag=False)
+    https_verify_peer: int = _opt(1, "HTTPS: check the server's certificate against the CA, 1 or 0 (--ssl-https-verify-peer). HTTPS is used when triton_http_endpoint is https://HOST:PORT (remote mode).", flag=False, kind="count")
+    https_verify_host: int = _opt(2, "HTTPS: check that the certificate names the host, 0 (off), 1 or 2 (on) (--ssl-https-verify-host).", flag=False, kind="count")
+    https_ca_certificates_file: Optional[str] = _opt(None, "HTTPS: PEM file of the CAs to trust (--ssl-https-ca-certificates-file); default: the system's.", flag=False)
+    https_client_certificate_file: Optional[str] = _opt(None, "HTTPS: PEM file of the client's certificate, for mutual TLS (--ssl-https-client-certificate-file).", flag=False)
+    https_private_key_file: Optional[str] = _opt(None, "HTTPS: PEM file of the client's private key, for mutual TLS (--ssl-https-private-key-file).", flag=False)
+    https_client_certificate_type: str = _opt("PEM", "HTTPS: format of the client's certificate; PEM only (--ssl-https-client-certificate-type).", flag=False)
+    https_private_key_type: str = _opt("PEM", "HTTPS: format of the client's private key; PEM only (--ssl-https-private-key-type).", flag=False)
     perf_analyzer_flags: Dict[str, Any] = _opt({}, "Load options in perf_analyzer's names, mapped onto the keys above (see below).", flag=False)
 
     # filled from the mapping form of profile_models, not a key of its own
@@ -130,14 +182,24 @@ class Config:
     plugin_options: Dict[str, Any] = _opt({}, "Values of the config keys installed plugins declare.", flag=False, internal=True)
 
     # report --------------------------------------------------------------------------
-    report_model_configs: Tuple[str, ...] = _opt((), "Configs to write detailed reports for, comma-separated.", commands=(REPORT,), kind="list_str")
+    report_model_configs: Tuple[str, ...] = _opt(
+        (), "Configs to write detailed reports for, comma-separated; in the file also {config: {plots: ...}}, charts of its own.",
+        commands=(REPORT,), kind="list_str",
+    )  # fmt: skip
+    complete_load_curves: bool = _opt(
+        False, "Before reporting, measure each config at the load levels its search skipped (the concurrency or request_rate "
+        "list, else every level its model was measured at), against a server started as profile would; those points are "
+        "marked as measured later.", commands=(REPORT,),
+    )  # fmt: skip
+    # filled from the mapping form of report_model_configs, not a key of its own
+    report_plots: Dict[str, Any] = _opt({}, "Per-config plots from the mapping form of report_model_configs.", flag=False, internal=True)
 
     @property
     def checkpoint_path(self) -> Path:
         return Path(self.checkpoint_directory) / "results.sqlite"
 
 
-#: Model Analyzer's metric names, accepted in objectives and constraints.
+#: Model Analyzer's metric names, accepted in objectives, constraints, plots and output fields.
 METRIC_ALIASES = {
     "perf_throughput": "throughput",
     "perf_latency": "latency_p99_ms",
@@ -145,6 +207,10 @@ METRIC_ALIASES = {
     "perf_latency_p90": "latency_p90_ms",
     "perf_latency_p95": "latency_p95_ms",
     "perf_latency_p99": "latency_p99_ms",
+    "perf_server_queue": "queue_ms",
+    "perf_server_compute_input": "compute_input_ms",
+    "perf_server_compute_infer": "compute_infer_ms",
+    "perf_server_compute_output": "compute_output_ms",
     "gpu_used_memory": "gpu_memory_used_mb",
     "gpu_power_usage": "gpu_power_w",
     "cpu_used_ram": "server_memory_mb",
@@ -161,13 +227,39 @@ PERF_ANALYZER_FLAGS = {
     "stability-percentage": ("throughput_precision", lambda pct: float(pct) / 100.0),
     "max-trials": ("max_windows", int),
     "request-distribution": ("request_distribution", str),
+    "request-intervals": ("request_intervals", str),
+    "percentile": ("percentile", int),
+    "measurement-mode": ("measurement_mode", str),
     "protocol": ("client_protocol", str),
     "model-version": ("model_version", str),
     "string-length": ("string_length", int),
     "string-data": ("string_data", str),
     "H": ("http_headers", lambda v: v),
     "header": ("http_headers", lambda v: v),
+    **tls.PERF_ANALYZER_FLAGS,
+    "shared-memory": ("shared_memory", str),
+    "output-shared-memory-size": ("output_shared_memory_size", int),
 }
+
+
+#: perf_analyzer's flags for sequence models: refused by name until sequence models are
+#: profiled (issue 16: ensembles, BLS and sequence models).
+SEQUENCE_FLAGS = (
+    "sequence-length", "sequence-length-variation", "sequence-id-range", "serial-sequences",
+    "start-sequence-id", "num-of-sequences",
+)  # fmt: skip
+
+
+def _refused_flag(flag: str, value: Any) -> Optional[str]:
+    """Why a perf_analyzer flag tsweep knows cannot be used, or None: the sequence flags, and
+    CUDA shared memory (on a machine without a GPU, or anywhere until tsweep has it)."""
+    if flag in SEQUENCE_FLAGS:
+        return f"perf_analyzer flag {flag!r} is for sequence models, which tsweep profiles from issue 16 (ensembles, BLS, sequence models) on: remove it"
+    if flag == "shared-memory" and str(value).lower() == "cuda":
+        if not gpus.gpu_available():
+            return "perf_analyzer flag 'shared-memory: cuda' needs a GPU and NVML sees none on this machine: use shared-memory none or system"
+        return "perf_analyzer flag 'shared-memory: cuda' is not supported by tsweep's load generators: use shared-memory none or system"
+    return None
 
 
 def option_fields(command: str):
@@ -219,9 +311,19 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
             raw.pop(key)
     if isinstance(raw.get("profile_models"), dict):
         raw = {**raw, "profile_models": list(raw["profile_models"]), "per_model": _per_model(raw["profile_models"], source)}
+        raw = _server_settings(raw, raw["per_model"])
+    if isinstance(raw.get("report_model_configs"), dict):
+        raw = {**raw, "report_model_configs": list(raw["report_model_configs"]), "report_plots": _report_plots(raw["report_model_configs"], source)}
     merged = {**_from_perf_analyzer_flags(raw.get("perf_analyzer_flags")), **raw, **{k: v for k, v in overrides.items() if v is not None}}
     if "objectives" in merged:
         merged["objectives"] = _objectives_form(merged["objectives"])
+    _one_send_plan(merged, "")
+    for name, own in merged.get("per_model", {}).items():
+        _one_send_plan({**own["load"], **own["parameters"]}, f" of model {name!r}")
+        if merged.get("request_intervals") and not own["load"].get("request_intervals") and (
+            set(own["parameters"]) & {"request_rate", "concurrency"} or "request_distribution" in own["load"]
+        ):
+            raise UsageError(f"request_intervals and parameters or request-distribution of model {name!r} both set its load: remove one of them")
     values = {key: coerce(rule(FIELDS[key]), value) for key, value in merged.items()}
     config = Config(**values, plugin_options=plugin_options)
     _check(config)
@@ -232,8 +334,10 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
 PER_MODEL_PARAMETERS = {"concurrency": "list_int", "batch_sizes": "list_int", "request_rate": "list_float"}
 #: The keys a model's own perf_analyzer_flags may set (what requests look like and how they
 #: are spaced); they override the global ones for that model. The rest are global.
-PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution", "model_version", "http_headers", "string_length", "string_data")
-PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags", "objectives", "constraints", "cpu_only")
+PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution", "model_version", "http_headers", "string_length", "string_data", "request_intervals", "percentile")
+#: The server's settings a model's own entry may add to (one server runs all of a run's models).
+PER_MODEL_SERVER_KEYS = ("triton_server_flags", "triton_server_environment", "triton_docker_labels", "triton_docker_args")
+PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags", "objectives", "constraints", "cpu_only", "weighting") + PER_MODEL_SERVER_KEYS
 
 
 def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]:
@@ -244,9 +348,14 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
         settings = settings or {}
         if not isinstance(settings, dict):
             raise UsageError(f"profile_models entry {name!r} in {source} must be a mapping, got {settings!r}")
+        if "genai_perf_flags" in settings:
+            raise UsageError(f"genai_perf_flags of {name!r} (Model Analyzer's) is not supported: {compat.REFUSED['genai_perf_flags']}")
         unknown = set(settings) - set(PER_MODEL_KEYS)
         if unknown:
-            raise UsageError(f"profile_models entry {name!r} has unknown key {sorted(unknown)[0]!r}: use {', '.join(PER_MODEL_KEYS)}")
+            key = sorted(unknown)[0]
+            close = difflib.get_close_matches(str(key), PER_MODEL_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(PER_MODEL_KEYS)}"
+            raise UsageError(f"profile_models entry {name!r} has unknown key {key!r}: {hint}")
         parameters = settings.get("parameters") or {}
         if not isinstance(parameters, dict) or set(parameters) - set(PER_MODEL_PARAMETERS):
             raise UsageError(f"parameters of {name!r} may set {', '.join(PER_MODEL_PARAMETERS)}, got {parameters!r}")
@@ -267,6 +376,12 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
             raise UsageError(f"model_config_parameters of {name!r} must be a mapping of config.pbtxt fields, got {mcp!r}")
         result[str(name)] = {"parameters": coerced, "model_config_parameters": mcp, "load": _model_load(name, settings.get("perf_analyzer_flags"))}
         result[str(name)]["cpu_only"] = coerce(KeyRule(f"cpu_only of {name}", "bool"), settings.get("cpu_only", False))
+        if "weighting" in settings:
+            check(KeyRule(f"weighting of {name}", "int", "positive"), coerce(KeyRule(f"weighting of {name}", "int"), settings["weighting"]))
+            warnings.warn(f"weighting of {name!r} in {source} has no effect in tsweep: {compat.IGNORED['weighting']}", ConfigWarning, stacklevel=4)
+        for key in PER_MODEL_SERVER_KEYS:
+            if settings.get(key) is not None:
+                result[str(name)][key] = coerce(KeyRule(f"{key} of {name}", "Dict"), settings[key])
         for section in ("objectives", "constraints"):  # replace the global ones for this model
             if settings.get(section) is not None:
                 value = _objectives_form(settings[section]) if section == "objectives" else settings[section]
@@ -276,12 +391,59 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
     return result
 
 
+def _server_settings(raw: Dict[str, Any], per_model: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+    """The models' own server flags, environment and container settings merged into the
+    run's: one server runs every model of a run, so a model's value wins over the global
+    one for the whole run, and two models asking different values for the same name is
+    one error line (profile them in separate runs)."""
+    merged = dict(raw)
+    for key in PER_MODEL_SERVER_KEYS:
+        values = dict(raw.get(key) or {})
+        chosen_by: Dict[str, str] = {}
+        for model, own in per_model.items():
+            for name, value in (own.get(key) or {}).items():
+                if name in chosen_by and values[name] != value:
+                    raise UsageError(
+                        f"{key} {name!r} is {values[name]!r} for {chosen_by[name]!r} but {value!r} for {model!r}, and one server runs "
+                        f"every model of a run: profile them in separate runs"
+                    )
+                values[name], chosen_by[name] = value, model
+        if values:
+            merged[key] = values
+    return merged
+
+
+def _report_plots(configs: Dict[str, Any], source: str) -> Dict[str, Any]:
+    """``report_model_configs: {config: {plots: {...}}}``: each config's own plots (checked
+    against the metric catalogue later, by the Run)."""
+    result = {}
+    for name, settings in configs.items():
+        settings = settings or {}
+        if not isinstance(settings, dict) or set(settings) - {"plots"}:
+            raise UsageError(f"report_model_configs entry {name!r} in {source} may only set plots, got {settings!r}")
+        result[str(name)] = settings.get("plots") or {}
+    return result
+
+
 def _objectives_form(value: Any) -> Any:
     """Model Analyzer's list form of objectives (``[perf_latency_p99, perf_throughput]``) as
     equal weights; a mapping (or anything else, refused later) as given."""
     if isinstance(value, (list, tuple, str)):
         return {str(metric): 1.0 for metric in split(value)}
     return value
+
+
+def _one_send_plan(given: Mapping[str, Any], where: str) -> None:
+    """request_intervals replaces the rates and their spacing (and the closed loop): with any of
+    them also given, one line; the file itself is read, so a bad line stops the run here."""
+    if not given.get("request_intervals"):
+        return
+    for other in ("request_rate", "request_distribution", "concurrency"):
+        if other in given:
+            raise UsageError(
+                f"request_intervals and {other}{where} both set: the intervals file sets the open loop's sends; remove {other} or request_intervals"
+            )
+    requestintervals.read(str(given["request_intervals"]))
 
 
 def _model_load(model: str, flags: Any) -> Dict[str, Any]:
@@ -305,6 +467,9 @@ def _from_perf_analyzer_flags(flags: Any) -> Dict[str, Any]:
         raise UsageError(f"config key 'perf_analyzer_flags' must be a mapping, got {flags!r}")
     mapped = {}
     for flag, value in flags.items():
+        refused = _refused_flag(flag, value)
+        if refused:
+            raise UsageError(refused)
         if flag not in PERF_ANALYZER_FLAGS:
             raise UsageError(f"perf_analyzer flag {flag!r} is not supported: tsweep understands {', '.join(PERF_ANALYZER_FLAGS)}")
         key, convert = PERF_ANALYZER_FLAGS[flag]
@@ -317,8 +482,9 @@ def _from_perf_analyzer_flags(flags: Any) -> Dict[str, Any]:
 
 #: Keys of tsweep 0.1 that the precision rule replaced, and what to write instead.
 RENAMED = {
-    "stability_tolerance": "throughput_precision and latency_precision (relative half-widths of 95% intervals)",
-    "stable_windows": "min_windows",
+    "stability_tolerance": "points now end by precision; use throughput_precision and latency_precision (relative half-widths of 95% intervals; docs/measurement.md)",
+    "stable_windows": "points now end by precision; use min_windows (docs/measurement.md)",
+    "triton_gpus": "Model Analyzer's gpus now chooses the GPUs, for the server in every launch mode and for the metrics: use gpus",
 }
 
 
@@ -342,7 +508,7 @@ def _foreign_key(key: str, source: str, declared: Mapping[str, ConfigKey]) -> No
 
 def _unknown_key(key: str, source: str, declared: Mapping[str, ConfigKey]) -> str:
     if key in RENAMED:
-        return f"config key {key!r} in {source} is gone: points now end by precision; use {RENAMED[key]} (docs/measurement.md)"
+        return f"config key {key!r} in {source} is gone: {RENAMED[key]}"
     keys = [name for name, f in FIELDS.items() if not f.metadata.get("internal")] + list(declared) + list(compat.MODEL_ANALYZER_KEYS)
     close = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}?" if close else "see docs/config.md for the valid keys"
@@ -366,7 +532,7 @@ def _check(config: Config) -> None:
     for f in dataclasses.fields(Config):
         if not f.metadata.get("internal"):
             check(rule(f), getattr(config, f.name))
-    for what in ("instance_count", "model_batch_size", "concurrency"):
+    for what in ("instance_count", "model_batch_size", "concurrency", "request_rate"):
         low = getattr(config, f"run_config_search_min_{what}")
         high = getattr(config, f"run_config_search_max_{what}")
         if low > high:
@@ -379,11 +545,14 @@ def _check(config: Config) -> None:
         raise UsageError(f"triton_bind_address {config.triton_bind_address!r} is not an IP address: use e.g. 127.0.0.1") from None
     if config.request_rate and config.concurrency:
         raise UsageError("request_rate and concurrency both set: choose open loop (request_rate) or closed loop (concurrency)")
+    if config.request_rate_search_enable and config.concurrency:
+        raise UsageError("request_rate_search_enable searches request rates, but concurrency lists concurrencies: drop one of them")
     if config.min_windows > config.max_windows:
         raise UsageError(f"min_windows ({config.min_windows}) must not exceed max_windows ({config.max_windows})")
     for section in ("objectives", "constraints"):
         for metric in getattr(config, section):
             canonical_metric(metric, section)
+    tls.check(config)
 
 
 def canonical_metric(name: str, where: str = "objectives") -> str:

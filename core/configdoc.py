@@ -40,10 +40,10 @@ numbers: {counts}.
 | --- | --- | --- |
 {table}
 
-**Metric names:** Model Analyzer's ({aliases}) are accepted in `objectives` and `constraints`
-and mean tsweep's `throughput`, `latency_*_ms`, `gpu_memory_used_mb`, `gpu_power_w` and
-`server_memory_mb` (`gpu_utilization` is the same name in both). docs/metrics.md lists every
-metric and its unit.
+**Metric names:** Model Analyzer's ({aliases}) are accepted in `objectives`, `constraints`
+and `plots` and mean tsweep's `throughput`, `latency_*_ms`, `queue_ms`, `compute_*_ms`,
+`gpu_memory_used_mb`, `gpu_power_w` and `server_memory_mb` (`gpu_utilization` is the same
+name in both). docs/metrics.md lists every metric and its unit.
 
 **Variants** are named `<model>_config_<n>` and `<model>_config_default`, and are complete
 model folders in the output model repository; the CSV export keeps the name

@@ -179,7 +179,7 @@ def check(rule: KeyRule, value: Any) -> None:
     if kind in ("list_int", "list_float") and any(v <= 0 for v in value):
         raise UsageError(f"config key {name!r} must hold positive numbers, got {list(value)!r}")
     if rule.choices and value not in rule.choices:
-        raise UsageError(f"config key {name!r} must be one of {', '.join(rule.choices)}, got {value!r}")
+        raise UsageError(f"config key {name!r} must be one of {', '.join(map(str, rule.choices))}, got {value!r}")
 
 
 def _expected(target: str, kind: str) -> str:

@@ -11,6 +11,7 @@ executor restarts the server before the next point (:mod:`tsweep.session`).
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Optional, Protocol
 
 from tsweep.components import LoadGeneratorFactory
@@ -88,11 +89,16 @@ def run_trial(
     trial: Trial, model: ModelSpec, session: ServerSession, load: LoadSettings, generator: LoadGeneratorFactory, method: MethodSettings,
     decided: Optional[Decided] = None,
 ) -> Measurement:  # fmt: skip
-    """Load the trial's variant and measure it; a variant that fails to load is a failed point."""
+    """Load the trial's variant and measure it; a variant that fails to load is a failed point.
+
+    Requests and statistics name the variant as the server knows it, which in remote mode may
+    be the model's own name (:mod:`tsweep.loading`); the point is stored under the variant."""
     try:
         session.loader.ensure(model, trial.variant)
     except ServerError as exc:
         return failed_point(trial, f"variant failed to load: {exc}")
     client = session.client
-    sender = generator(trial, session.server, load)
-    return measure(trial, sender, lambda: client.stats(trial.variant.name), method, session.collectors, decided=decided)
+    served = session.loader.served_name(model, trial.variant)
+    as_served = trial if served == trial.variant.name else dataclasses.replace(trial, variant=dataclasses.replace(trial.variant, name=served))
+    sender = generator(as_served, session.server, load)
+    return measure(trial, sender, lambda: client.stats(served), method, session.collectors, decided=decided)

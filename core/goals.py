@@ -2,12 +2,17 @@
 
 A model's own ``objectives`` or ``constraints`` (in its ``profile_models`` entry) replace the
 global ones for that model, as in Model Analyzer; ``latency_budget`` and ``min_throughput``
-hold for every model, and the tighter of them and a model's own bound on p99 latency or
+hold for every model, and the tighter of them and a model's own bound on its latency or
 throughput is the goal its search aims at.
+
+Which latency: ``percentile`` (perf_analyzer's flag, globally or in a model's own
+perf_analyzer_flags) picks the percentile the latency budget and Model Analyzer's
+``perf_latency`` objective or constraint read; 99 by default. This is the one place that
+turns it into a metric (:func:`latency_metric`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from tsweep.catalogue import Catalogue
@@ -29,17 +34,17 @@ class Goals:
 def for_model(config: Config, known: Catalogue, model: Optional[str] = None) -> Goals:
     """The goals of ``model`` (the global ones for None or a model without its own)."""
     own: Mapping[str, Any] = config.per_model.get(model, {}) if model else {}
-    explicit = _constraints(own.get("constraints", config.constraints), known)
-    goal = search_goal(config)
+    goal = search_goal(config, model)
+    explicit = _constraints(own.get("constraints", config.constraints), known, goal.latency_metric)
     for c in explicit if "constraints" in own else ():  # a model's own bounds sharpen its search goal
-        if c.metric == "latency_p99_ms" and c.max is not None:
-            goal = SearchGoal(_tighter(goal.latency_budget_ms, c.max, min), goal.min_throughput)
+        if c.metric == goal.latency_metric and c.max is not None:
+            goal = replace(goal, latency_budget_ms=_tighter(goal.latency_budget_ms, c.max, min))
         if c.metric == "throughput" and c.min is not None:
-            goal = SearchGoal(goal.latency_budget_ms, _tighter(goal.min_throughput, c.min, max))
-    objectives = _objectives(own.get("objectives", config.objectives), known)
+            goal = replace(goal, min_throughput=_tighter(goal.min_throughput, c.min, max))
+    objectives = _objectives(own.get("objectives", config.objectives), known, goal.latency_metric)
     constraints = _tightest(explicit + goal_constraints(goal))
     ranked = tuple(Objective(metric, weight, known[metric].higher_is_better) for metric, weight in objectives.items())
-    goal = SearchGoal(goal.latency_budget_ms, goal.min_throughput, ranked, constraints)
+    goal = replace(goal, objectives=ranked, constraints=constraints)
     return Goals(objectives=objectives, constraints=constraints, goal=goal)
 
 
@@ -62,10 +67,27 @@ def _tighter(current: Optional[float], bound: float, pick) -> float:
     return bound if current is None else pick(current, bound)
 
 
-def _objectives(given: Mapping[str, Any], known: Catalogue) -> Dict[str, float]:
+def latency_metric(config: Config, model: Optional[str] = None) -> str:
+    """The latency metric the budget and ``perf_latency`` read for ``model``: its own
+    perf_analyzer_flags' percentile, else the global one."""
+    own = config.per_model.get(model, {}).get("load", {}) if model else {}
+    return f"latency_p{own.get('percentile', config.percentile)}_ms"
+
+
+def has_own_percentile(config: Config, model: str) -> bool:
+    return "percentile" in config.per_model.get(model, {}).get("load", {})
+
+
+def _metric(name: str, where: str, latency: str) -> str:
+    """Our metric for a name in objectives or constraints; Model Analyzer's ``perf_latency``
+    is the latency the percentile picks."""
+    return latency if name == "perf_latency" else canonical_metric(name, where)
+
+
+def _objectives(given: Mapping[str, Any], known: Catalogue, latency: str) -> Dict[str, float]:
     result = {}
     for name, weight in given.items():
-        metric = _known(canonical_metric(name, "objectives"), known, "objective")
+        metric = _known(_metric(name, "objectives", latency), known, "objective")
         try:
             result[metric] = float(weight)
         except (TypeError, ValueError):
@@ -73,10 +95,10 @@ def _objectives(given: Mapping[str, Any], known: Catalogue) -> Dict[str, float]:
     return result
 
 
-def _constraints(given: Mapping[str, Any], known: Catalogue) -> List[Constraint]:
+def _constraints(given: Mapping[str, Any], known: Catalogue, latency: str) -> List[Constraint]:
     found: List[Constraint] = []
     for name, bounds in given.items():
-        metric = _known(canonical_metric(name, "constraints"), known, "constraint")
+        metric = _known(_metric(name, "constraints", latency), known, "constraint")
         if not isinstance(bounds, dict) or not bounds or set(bounds) - {"min", "max"}:
             raise UsageError(f"constraint {name!r} must be a mapping with min and/or max, got {bounds!r}")
         try:
@@ -86,8 +108,8 @@ def _constraints(given: Mapping[str, Any], known: Catalogue) -> List[Constraint]
     return found
 
 
-def search_goal(config: Config) -> SearchGoal:
-    return SearchGoal(latency_budget_ms=config.latency_budget, min_throughput=config.min_throughput)
+def search_goal(config: Config, model: Optional[str] = None) -> SearchGoal:
+    return SearchGoal(latency_budget_ms=config.latency_budget, min_throughput=config.min_throughput, latency_metric=latency_metric(config, model))
 
 
 def _num(value):

@@ -244,7 +244,9 @@ def batches(config: ModelConfig, specs: Sequence[TensorSpec], data: Sequence[Dic
 # ----------------------------------------------------------------------------- encoding
 
 
-def _raw(spec: TensorSpec, array: np.ndarray) -> bytes:
+def raw_bytes(spec: TensorSpec, array: np.ndarray) -> bytes:
+    """A tensor as the server reads it from a binary body or shared memory: little-endian
+    values, BYTES elements each with a 4-byte length."""
     if spec.dtype is np.object_:
         return b"".join(struct.pack("<I", len(v)) + v for v in array.reshape(-1))
     return np.ascontiguousarray(array, dtype=np.dtype(spec.dtype).newbyteorder("<")).tobytes()
@@ -263,7 +265,7 @@ def encode_json(specs: Sequence[TensorSpec], request: Mapping[str, np.ndarray]) 
 
 def encode_binary(specs: Sequence[TensorSpec], request: Mapping[str, np.ndarray], outputs: Sequence[str]) -> EncodedRequest:
     """Triton's binary tensor extension: a JSON header, then the raw tensors; outputs binary."""
-    raws = [_raw(spec, request[spec.name]) for spec in specs]
+    raws = [raw_bytes(spec, request[spec.name]) for spec in specs]
     header = {
         "inputs": [
             {"name": s.name, "shape": list(request[s.name].shape), "datatype": s.datatype, "parameters": {"binary_data_size": len(r)}}

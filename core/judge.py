@@ -192,10 +192,11 @@ def best_rival(points: Sequence[Measurement], judge: Judge, point: str) -> Optio
 
 
 def goal_constraints(goal: SearchGoal) -> List[Constraint]:
-    """The goal as constraints: p99 latency at most the budget, throughput at least the minimum."""
+    """The goal as constraints: the latency (p99, or the ``percentile`` asked for) at most the
+    budget, throughput at least the minimum."""
     found = []
     if goal.latency_budget_ms is not None:
-        found.append(Constraint("latency_p99_ms", max=goal.latency_budget_ms))
+        found.append(Constraint(goal.latency_metric, max=goal.latency_budget_ms))
     if goal.min_throughput is not None:
         found.append(Constraint("throughput", min=goal.min_throughput))
     return found

@@ -4,7 +4,10 @@ One point = one variant under one load level. The load runs continuously; every
 ``window_s`` the client's window (latency histogram, counts) is taken together with the
 delta of Triton's statistics for the model, so client and server numbers cover the same
 interval. A window with too few responses to say anything is extended rather than judged
-(a count window, for slow models).
+(for slow models). With ``count_windows`` (perf_analyzer's ``measurement-mode``) a window
+ends instead once it holds ``min_requests`` responses: the load generator's
+``wait_responses`` blocks until it does (or :data:`MAX_COUNT_WINDOW_S` passed: a stalled
+server, judged on what the window holds).
 
 After each window the point's 95% confidence intervals for throughput and p99 latency are
 computed from all its windows (batch means, :mod:`tsweep.intervals`). After at least
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
 from tsweep import intervals
+from tsweep.errors import UsageError
 from tsweep.ext.histogram import Histogram
 from tsweep.intervals import Interval
 from tsweep.records import Measurement, Trial
@@ -30,6 +34,9 @@ from tsweep.triton import ServerStats
 
 #: A window needs at least this many responses before its p99 means anything.
 MIN_WINDOW_REQUESTS = 50
+#: A count window that waits longer than this for its responses ends anyway (unless a time
+#: window could be extended longer: window_s x max_windows).
+MAX_COUNT_WINDOW_S = 60.0
 #: Open loop: more late sends than this fraction means the client could not keep the rate.
 MAX_LATE_FRACTION = 0.10
 
@@ -46,6 +53,7 @@ class MethodSettings:
     warmup_s: float = 0.5
     min_requests: int = MIN_WINDOW_REQUESTS
     max_error_fraction: float = 0.01  # more failed requests than this: the point failed
+    count_windows: bool = False  # a window ends after min_requests responses, not after window_s
 
 
 @dataclass
@@ -145,6 +153,8 @@ def measure(
     """Drive ``load`` (started here, stopped before returning) until the point is known
     well enough (:func:`known_enough`, or ``decided`` on the point so far, both after
     ``min_windows``) or ``max_windows`` windows were judged."""
+    if settings.count_windows and not callable(getattr(load, "wait_responses", None)):
+        raise UsageError(f"measurement_mode count_windows needs a load generator with wait_responses, and {type(load).__name__} has none: use time_windows")
     windows: List[Window] = []
     pending: Optional[Window] = None
     started = time.monotonic()
@@ -158,7 +168,10 @@ def measure(
         before = server_stats()
         stable = False
         while len(windows) < settings.max_windows:
-            clock(settings.window_s)
+            if settings.count_windows:
+                load.wait_responses(settings.min_requests, max(MAX_COUNT_WINDOW_S, settings.window_s * settings.max_windows))
+            else:
+                clock(settings.window_s)
             raw = load.take_window()
             after = server_stats()
             window = Window.from_load(raw, after - before)
@@ -184,7 +197,9 @@ def measure(
             metrics = stop_collectors(collectors, windows[0].started_s if windows else started)
         finally:
             load.stop()
-    return summarize(trial, windows or ([pending] if pending else []), stable, settings, time.monotonic() - started, metrics)
+    m = summarize(trial, windows or ([pending] if pending else []), stable, settings, time.monotonic() - started, metrics)
+    m.client = str(getattr(load, "client", ""))  # which client measured it, as the load generator names itself
+    return m
 
 
 def stop_collectors(collectors: Sequence, since: float) -> Dict[str, float]:

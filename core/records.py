@@ -25,18 +25,37 @@ from tsweep import modelconfig
 class ContainerSettings:
     """How to run the server in a container, for launchers that do (Model Analyzer's keys).
 
-    ``gpus`` empty means "all when a GPU is visible, none otherwise"; ``("all",)``,
-    ``("none",)`` or device IDs/UUIDs say it explicitly. ``mounts`` are
-    ``host:container[:ro|rw]`` strings.
+    ``mounts`` are ``host:container[:ro|rw]`` strings. The container's GPUs are
+    :attr:`LaunchSettings.gpus`, as for every launch mode.
     """
 
     image: str = ""
-    gpus: Tuple[str, ...] = ()
     shm_size: Optional[str] = None
     mounts: Tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     #: More arguments of the engine's run call (``triton_docker_args``), e.g. ``cpuset_cpus``.
     args: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """How to reach a server behind TLS (perf_analyzer's ssl flags), per protocol.
+
+    gRPC: ``grpc_use_ssl`` turns TLS on; the three files are PEM paths (the CA that signed
+    the server's certificate, and the client's key and chain for mutual TLS). HTTPS is on
+    when the HTTP endpoint is ``https://``; ``https_verify_peer`` (0/1) and
+    ``https_verify_host`` (0: off, 1 or 2: on, as in curl) say what is checked, the files
+    are the CA bundle and the client's certificate and key (PEM only)."""
+
+    grpc_use_ssl: bool = False
+    grpc_root_certificates: Optional[str] = None
+    grpc_private_key: Optional[str] = None
+    grpc_certificate_chain: Optional[str] = None
+    https_verify_peer: int = 1
+    https_verify_host: int = 2
+    https_ca_certificates_file: Optional[str] = None
+    https_client_certificate_file: Optional[str] = None
+    https_private_key_file: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +67,9 @@ class LaunchSettings:
     repository the variants were copied from (a server in a container must see it too:
     version folders may hold symlinks into it). ``server_log`` is the file the server's
     output goes to.
-    ``environment`` is added to the server's environment. ``options`` is the free-form
+    ``environment`` is added to the server's environment. ``gpus`` are the UUIDs of the
+    GPUs the server may use (the ``gpus`` key, resolved by :func:`tsweep.gpus.select`;
+    empty: none): a launcher that starts a server gives it exactly these. ``options`` is the free-form
     ``triton_launch_options`` mapping, for launch modes that plugins add: each documents its
     own keys.
     """
@@ -65,8 +86,15 @@ class LaunchSettings:
     source_repository: Optional[Path] = None
     environment: Mapping[str, str] = field(default_factory=dict)
     container: ContainerSettings = field(default_factory=ContainerSettings)
+    gpus: Tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
     log_path: Optional[Path] = None
+    #: How to reach the server through TLS (remote mode: an ``https://`` endpoint, gRPC TLS).
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    #: The load puts tensors in this host's system shared memory: the server must see it.
+    shared_memory: bool = False
+    #: The user says the server runs on this host and sees its /dev/shm (remote mode).
+    on_this_host: bool = False
 
     @property
     def server_log(self) -> Path:
@@ -77,7 +105,11 @@ class LaunchSettings:
 
 @dataclass(frozen=True)
 class RunningServer:
-    """Where a started (or attached) server answers, and how to identify it."""
+    """Where a started (or attached) server answers, and how to identify it.
+
+    ``gpus``: the UUIDs of the GPUs the run measures (the core sets them from the ``gpus``
+    key before asking for collectors); None, for a server the core did not describe, means
+    every GPU NVML sees."""
 
     http_url: str
     grpc_url: Optional[str] = None
@@ -85,6 +117,9 @@ class RunningServer:
     pid: Optional[int] = None
     log_path: Optional[Path] = None
     description: str = "tritonserver"
+    gpus: Optional[Tuple[str, ...]] = None
+    #: How to reach it through TLS: its control plane and the load generators use the same.
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 # --------------------------------------------------------------------------- the space
@@ -197,8 +232,11 @@ class SpaceSettings:
     """The user's bounds and lists for one model's config space (Model Analyzer's keys).
 
     Lists, when given, replace the automatic ranges: ``concurrency`` / ``request_rate`` the
-    load levels, ``model_config_parameters`` the generated variants. ``gpu_available``: the
-    variants may use GPU instances (a GPU is visible and the model is not ``cpu_only``).
+    load levels, ``model_config_parameters`` the generated variants. ``request_rate_search``
+    makes the automatic load range request rates. ``search_disable`` turns the automatic
+    ranges off (the listed loads, else concurrency 1). ``gpu_available``: the
+    variants use GPU instances (the run has a GPU, see :func:`tsweep.gpus.select`, and the
+    model is not ``cpu_only``), as Model Analyzer does: a KIND_GPU count is per GPU.
     """
 
     min_instance_count: int = 1
@@ -207,22 +245,32 @@ class SpaceSettings:
     max_model_batch_size: int = 128
     min_concurrency: int = 1
     max_concurrency: int = 1024
+    request_rate_search: bool = False
+    min_request_rate: int = 16
+    max_request_rate: int = 8092
     concurrency: Tuple[int, ...] = ()
     request_rate: Tuple[float, ...] = ()
     batch_sizes: Tuple[int, ...] = (1,)
     model_config_parameters: Mapping[str, Any] = field(default_factory=dict)
     search_disable: bool = False
     gpu_available: bool = False
+    #: How many GPUs the server has (the ``gpus`` key), whatever the model's kind.
+    gpu_count: int = 0
 
 
 @dataclass(frozen=True)
 class ConfigSpace:
-    """Everything a search strategy may try for one model."""
+    """Everything a search strategy may try for one model.
+
+    ``gpus``: how many GPUs the server has. A KIND_GPU group's count is per GPU (Triton's
+    rule, and Model Analyzer's instance bounds), so a strategy that reasons about how many
+    instances serve at once multiplies by it (:func:`tsweep.modelconfig.instance_count`)."""
 
     model: ModelSpec
     variants: Tuple[Variant, ...]
     load_levels: Tuple[LoadLevel, ...]
     batch_sizes: Tuple[int, ...] = (1,)
+    gpus: int = 0
 
 
 # --------------------------------------------------------------------------- load
@@ -251,6 +299,15 @@ class LoadSettings:
     #: BYTES inputs without a data file: random letters of this length, or this string.
     string_length: int = 128
     string_data: Optional[str] = None
+    #: Open loop on perf_analyzer's request intervals: the gaps between sends in microseconds,
+    #: cycled through; when set they replace ``distribution`` (the load level is their mean rate).
+    intervals_us: Tuple[float, ...] = ()
+    #: ``system``: tensors travel through system shared memory regions (perf_analyzer's
+    #: --shared-memory), outputs in regions of ``output_shared_memory_size`` bytes each.
+    shared_memory: str = "none"
+    output_shared_memory_size: int = 102400
+    #: TLS to the server: gRPC's settings, and HTTPS's when the endpoint is ``https://``.
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 @dataclass
@@ -321,6 +378,8 @@ class SearchGoal:
 
     latency_budget_ms: Optional[float] = None
     min_throughput: Optional[float] = None
+    #: The latency the budget bounds: the p99 unless ``percentile`` says another.
+    latency_metric: str = "latency_p99_ms"
     objectives: Tuple[Objective, ...] = ()
     constraints: Tuple["Constraint", ...] = ()
 
@@ -429,6 +488,7 @@ class Measurement:
     histogram: bytes = b""
     variant_params: Dict[str, Any] = field(default_factory=dict)
     repeat: int = 0
+    client: str = ""  # which client measured the point, e.g. "native http", "tritonclient http (TLS)"
     id: Optional[int] = None
     looks: int = 1  # how many looks this row stands for (more than 1 only once combined; not stored)
 

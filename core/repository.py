@@ -94,12 +94,25 @@ def copy_entry(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+def variant_config_text(variant: Variant) -> str:
+    """The variant's config.pbtxt, named after the variant."""
+    config = modelconfig.copy(variant.config)
+    config.name = variant.name
+    return modelconfig.dumps(config)
+
+
+def write_variant_config(out: Path, variant: Variant) -> Path:
+    """Write only the variant's config.pbtxt, the record of a variant a server on another
+    host was sent in its load request (the model's files stay where they are)."""
+    target = out / variant.name
+    files.write_atomic(target / "config.pbtxt", variant_config_text(variant))
+    return target
+
+
 def write_variant(out: Path, model: ModelSpec, variant: Variant) -> Path:
     """Write one variant as a complete model folder, atomically (temp folder + rename)."""
     target = out / variant.name
-    config = modelconfig.copy(variant.config)
-    config.name = variant.name
-    text = modelconfig.dumps(config)
+    text = variant_config_text(variant)
     if (target / "config.pbtxt").is_file() and (target / "config.pbtxt").read_text() == text:
         return target
     staging = Path(tempfile.mkdtemp(prefix=f".{variant.name}.", dir=out))

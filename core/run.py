@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Dict, Mapping, Optional, Tuple
 
 from tsweep import goals
+from tsweep.outputfields import OutputField, resolve_all
+from tsweep.plotspec import PlotSpec, parse_config_plots, parse_plots
 from tsweep.catalogue import Catalogue
 from tsweep.components import LauncherFactory, LoadGeneratorFactory, Ranker, Reporter, SearchStrategyFactory
 from tsweep.config import Config
@@ -29,7 +31,7 @@ from tsweep.errors import UsageError
 from tsweep.measure import MethodSettings
 from tsweep.pluginmanager import Hooks
 from tsweep.records import Constraint, LoadSettings, SearchGoal
-from tsweep.settings import load_settings, method_settings
+from tsweep.settings import load_settings, method_settings, search_mode
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,12 @@ class Run:
     sweeping: Optional[Sweeping] = None
     #: Models with objectives or constraints of their own (their profile_models entry).
     model_goals: Mapping[str, goals.Goals] = field(default_factory=dict)
+    #: The charts the ``plots`` key asks for (empty: the reports' own), and a config's own
+    #: (the mapping form of report_model_configs).
+    plots: Tuple[PlotSpec, ...] = ()
+    config_plots: Mapping[str, Tuple[PlotSpec, ...]] = field(default_factory=dict)
+    #: The columns the ``*_output_fields`` keys choose: ``{"inference" | "gpu" | "server": fields}``.
+    output_fields: Mapping[str, Tuple[OutputField, ...]] = field(default_factory=dict)
 
     def goals_of(self, model: Optional[str]) -> goals.Goals:
         """What ``model`` is ranked by and searched for; None: the overall ranking's."""
@@ -74,7 +82,8 @@ class Run:
     def build(cls, config: Config, hooks: Hooks, sweep: bool = False) -> "Run":
         """Resolve and check every part the command needs; ``sweep`` for ``profile``.
 
-        Raises :class:`tsweep.errors.UsageError` with one line for an unknown metric, ranker,
+        Raises :class:`tsweep.errors.UsageError` with one line for an unknown metric (of the
+        goals, the plots or the output fields), ranker,
         reporter, launch mode, search strategy or client protocol. The Run's ``hooks`` pass
         ``config.plugin_options`` to the plugins (``options``)."""
         hooks = hooks.configured(config.plugin_options)
@@ -83,7 +92,7 @@ class Run:
         if sweep:
             sweeping = Sweeping(
                 launcher=hooks.launcher(config.triton_launch_mode),
-                strategy=hooks.search_strategy(config.run_config_search_mode),
+                strategy=hooks.search_strategy(search_mode(config)),
                 load_generator=hooks.load_generator(config.client_protocol),
                 load=load_settings(config),
                 model_loads={name: load_settings(config, name) for name, own in config.per_model.items() if own.get("load")},
@@ -100,11 +109,14 @@ class Run:
             model_goals={
                 name: goals.for_model(config, catalogue, name)
                 for name, own in config.per_model.items()
-                if "objectives" in own or "constraints" in own
+                if "objectives" in own or "constraints" in own or goals.has_own_percentile(config, name)
             },
             ranker=hooks.ranker(config.ranker),
             reporters=chosen_reporters(config, hooks),
             sweeping=sweeping,
+            plots=parse_plots(config.plots, catalogue),
+            config_plots=parse_config_plots(config.report_plots, catalogue),
+            output_fields=resolve_all(config, catalogue),
         )
 
     def profiling(self) -> Sweeping:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from tsweep import repository
 from tsweep.components import Launcher
 from tsweep.errors import ServerError
+from tsweep.loading import RepositoryLoading, VariantLoading
 from tsweep.records import ModelSpec, RunningServer, Variant
 from tsweep.triton import TritonHTTP
 
@@ -22,25 +22,31 @@ MAX_RESTARTS = 3
 
 
 class VariantLoader:
-    """Keeps exactly one variant loaded on the server, writing it to the output repo first."""
+    """Keeps exactly one variant loaded on the server, the way ``loading`` says
+    (:mod:`tsweep.loading`: written to the served repository, or sent in the request)."""
 
-    def __init__(self, client: TritonHTTP, output: Path, timeout_s: float):
-        self.client, self.output, self.timeout_s = client, output, timeout_s
-        self.loaded: Optional[str] = None
+    def __init__(self, client: TritonHTTP, loading: VariantLoading, timeout_s: float):
+        self.client, self.loading, self.timeout_s = client, loading, timeout_s
+        self.loaded: Optional[str] = None  # the variant's name
+        self.served: Optional[str] = None  # the name the server knows it by
+
+    def served_name(self, model: ModelSpec, variant: Variant) -> str:
+        return self.loading.served_name(model, variant)
 
     def ensure(self, model: ModelSpec, variant: Variant) -> None:
         if self.loaded == variant.name:
             return
         self.unload()
-        repository.write_variant(self.output, model, variant)
-        self.client.load_model(variant.name, timeout_s=self.timeout_s)
-        self.loaded = variant.name
+        self.loading.load(self.client, model, variant, self.timeout_s)
+        self.loaded, self.served = variant.name, self.served_name(model, variant)
 
     def unload(self) -> None:
         if self.loaded:
-            name, self.loaded = self.loaded, None
+            served, self.loaded, self.served = self.served, None, None
+            if not self.loading.unloads:
+                return
             try:
-                self.client.unload_model(name)
+                self.client.unload_model(served)
             except ServerError:
                 pass  # the next load reports a server that is really gone
 
@@ -49,11 +55,16 @@ class ServerSession:
     """The launcher's server plus what talks to it: control client, variant loader, collectors.
 
     ``collectors_for(server)`` builds the metric collectors for a (re)started server, since
-    some follow its process id.
+    some follow its process id. ``loading`` is how variants reach the server; by default they
+    are written to ``output``, the repository the server serves.
     """
 
-    def __init__(self, launcher: Launcher, output: Path, ready_timeout_s: float, collectors_for: Callable[[RunningServer], List]):
+    def __init__(
+        self, launcher: Launcher, output: Path, ready_timeout_s: float, collectors_for: Callable[[RunningServer], List],
+        loading: Optional[VariantLoading] = None,
+    ):  # fmt: skip
         self.launcher, self.output, self.ready_timeout_s = launcher, output, ready_timeout_s
+        self.loading = loading or RepositoryLoading(output)
         self.collectors_for = collectors_for
         self.restarts = 0
         self.server: Optional[RunningServer] = None
@@ -63,8 +74,8 @@ class ServerSession:
 
     def start(self) -> RunningServer:
         self.server = self.launcher.start()
-        self.client = TritonHTTP(self.server.http_url)
-        self.loader = VariantLoader(self.client, self.output, self.ready_timeout_s)
+        self.client = TritonHTTP(self.server.http_url, tls=self.server.tls)
+        self.loader = VariantLoader(self.client, self.loading, self.ready_timeout_s)
         self.collectors = self.collectors_for(self.server)
         return self.server
 

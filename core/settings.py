@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tsweep import gpus, inputs
+from tsweep import gpus, inputs, requestintervals, tls
 from tsweep.config import Config
+from tsweep.errors import UsageError
+from tsweep.loading import SEND_FILES, RepositoryLoading, RequestLoading, ServedAsIs, VariantLoading
 from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings
 from tsweep.records import ContainerSettings, LaunchSettings, LoadSettings, SpaceSettings
 
@@ -18,6 +20,10 @@ def space_settings(config: Config, model: str) -> SpaceSettings:
     """The global bounds, overridden by the model's own entry in profile_models."""
     own = config.per_model.get(model, {})
     parameters = own.get("parameters", {})
+    chosen = gpus.select(config.gpus)
+    gaps = request_intervals(config, model)
+    if gaps:  # the open loop on the file's gaps: one load level, their mean rate
+        parameters = {**parameters, "request_rate": (requestintervals.mean_rate(gaps),), "concurrency": ()}
     return SpaceSettings(
         min_instance_count=config.run_config_search_min_instance_count,
         max_instance_count=config.run_config_search_max_instance_count,
@@ -25,17 +31,33 @@ def space_settings(config: Config, model: str) -> SpaceSettings:
         max_model_batch_size=config.run_config_search_max_model_batch_size,
         min_concurrency=config.run_config_search_min_concurrency,
         max_concurrency=config.run_config_search_max_concurrency,
+        request_rate_search=config.request_rate_search_enable,
+        min_request_rate=config.run_config_search_min_request_rate,
+        max_request_rate=config.run_config_search_max_request_rate,
         concurrency=parameters.get("concurrency", tuple(config.concurrency)),
         request_rate=parameters.get("request_rate", tuple(config.request_rate)),
         batch_sizes=parameters.get("batch_sizes", tuple(config.batch_sizes)),
         model_config_parameters=own.get("model_config_parameters", {}),
         search_disable=config.run_config_search_disable,
-        gpu_available=gpus.gpu_available() and not own.get("cpu_only", False),  # cpu_only: KIND_CPU variants only
+        gpu_available=bool(chosen) and not own.get("cpu_only", False),  # cpu_only: KIND_CPU variants only
+        gpu_count=len(chosen),
     )
+
+
+def search_mode(config: Config) -> str:
+    """The search strategy's name: the one asked for, else Model Analyzer's choice for a
+    listed grid (run_config_search_disable): every listed point as listed, or brute with
+    its early exits when early_exit_enable asks for them; else tsweep's adaptive search."""
+    if config.run_config_search_mode:
+        return config.run_config_search_mode
+    if config.run_config_search_disable:
+        return "brute" if config.early_exit_enable else "exhaustive"
+    return "adaptive"
 
 
 def method_settings(config: Config) -> MethodSettings:
     return MethodSettings(
+        count_windows=config.measurement_mode == "count_windows",
         window_s=config.measurement_window_s,
         throughput_precision=config.throughput_precision,
         latency_precision=config.latency_precision,
@@ -62,7 +84,18 @@ def load_settings(config: Config, model: str = "") -> LoadSettings:
         headers=inputs.parse_headers(own.get("http_headers", config.http_headers)),
         string_length=own.get("string_length", config.string_length),
         string_data=own.get("string_data", config.string_data),
+        intervals_us=request_intervals(config, model),
+        shared_memory=config.shared_memory,
+        output_shared_memory_size=config.output_shared_memory_size,
+        tls=tls.settings(config),
     )
+
+
+def request_intervals(config: Config, model: str = "") -> tuple:
+    """The gaps of ``model``'s request-intervals file (its own, else the global one), in
+    microseconds; empty without one."""
+    path = config.per_model.get(model, {}).get("load", {}).get("request_intervals", config.request_intervals)
+    return requestintervals.read(path) if path else ()
 
 
 def launch_settings(config: Config, output: Path) -> LaunchSettings:
@@ -80,12 +113,31 @@ def launch_settings(config: Config, output: Path) -> LaunchSettings:
         environment=dict(config.triton_server_environment),
         container=ContainerSettings(
             image=config.triton_docker_image,
-            gpus=tuple(config.triton_gpus),
             shm_size=config.triton_docker_shm_size,
             mounts=tuple(config.triton_docker_mounts),
             labels=dict(config.triton_docker_labels),
             args=dict(config.triton_docker_args),
         ),
+        gpus=gpus.select(config.gpus),
         options=dict(config.triton_launch_options),
         log_path=Path(config.triton_output_path) if config.triton_output_path else None,
+        tls=tls.settings(config),
+        shared_memory=config.shared_memory == "system",
+        on_this_host=config.triton_server_on_this_host,
     )
+
+
+def variant_loading(config: Config, launcher: object, output: Path) -> VariantLoading:
+    """How variants reach the run's server (:mod:`tsweep.loading`). A launcher whose server
+    cannot read tsweep's disk (remote mode) says ``serves_output_repository = False``."""
+    serves_output = getattr(launcher, "serves_output_repository", True)
+    if config.reload_model_disable:
+        if serves_output:
+            raise UsageError(
+                f"reload_model_disable measures a model on a server you run, but launch mode {config.triton_launch_mode} starts one: "
+                "pass --triton-launch-mode remote, or drop reload_model_disable"
+            )
+        return ServedAsIs()
+    if serves_output:
+        return RepositoryLoading(output)
+    return RequestLoading(output, send_files=config.remote_model_loading == SEND_FILES, max_mb=config.remote_load_max_mb)

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 from tsweep.errors import StorageError, UsageError
-from tsweep.records import Measurement, Variant
+from tsweep.records import DISPLAYED, Measurement, Variant
 from tsweep import catalogue, intervals, modelconfig
 
 #: 1: tsweep 0.1's first store; 2: 95% intervals (throughput_ci, latency_p99_ci_ms);
-#: 3: the metric catalogue's derived server_batch_avg is a column (was a key of ``metrics``).
-SCHEMA_VERSION = 3
+#: 3: the metric catalogue's derived server_batch_avg is a column (was a key of ``metrics``);
+#: 4: ``client``, which client measured the point (empty in older rows).
+SCHEMA_VERSION = 4
 
 #: The columns that say which point a row is.
 _IDENTITY = [
@@ -30,6 +31,7 @@ _BOOKKEEPING = [
     ("requests", "INTEGER NOT NULL DEFAULT 0"), ("errors", "INTEGER NOT NULL DEFAULT 0"),
     ("windows", "INTEGER NOT NULL DEFAULT 0"), ("duration_s", "REAL NOT NULL DEFAULT 0"),
     ("error", "TEXT NOT NULL DEFAULT ''"), ("repeat", "INTEGER NOT NULL DEFAULT 0"),
+    ("client", "TEXT NOT NULL DEFAULT ''"),
 ]  # fmt: skip
 
 
@@ -172,6 +174,28 @@ class ResultsStore:
             {"name": n, "model": m, "digest": d, "is_default": bool(i), "params": json.loads(p)} for n, m, d, i, p in rows
         ]
 
+    def variant(self, name: str) -> Optional[Variant]:
+        """The stored variant ``name`` with its config, as the search wrote it (to measure it
+        again later); None when no such variant was stored."""
+        row = self._conn.execute("SELECT model, is_default, params, config_pbtxt FROM variants WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        model, is_default, params, text = row
+        values = {k: v for k, v in json.loads(params).items() if k not in DISPLAYED}
+        return Variant(model, modelconfig.parse(text), values, bool(is_default), name)
+
+    #: The meta key listing the points measured after the search (``tsweep report
+    #: --complete-load-curves``), as a JSON list of point keys.
+    MEASURED_LATER = "measured_later"
+
+    def mark_measured_later(self, keys) -> None:
+        """Remember that the points ``keys`` were measured after the search."""
+        self.set_meta(self.MEASURED_LATER, json.dumps(sorted(self.measured_later() | set(keys))))
+
+    def measured_later(self) -> frozenset:
+        """The point keys measured after the search (empty for a store without any)."""
+        return frozenset(json.loads(self.meta(self.MEASURED_LATER) or "[]"))
+
     # measurements ---------------------------------------------------------------------
     def add(self, m: Measurement) -> int:
         """Insert one measurement and commit it (autocommit); returns its row id."""
@@ -225,6 +249,11 @@ class ResultsStore:
         """The stored baseline, ``{}`` when none was sampled (no collectors, older store)."""
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'server_baseline'").fetchone()
         return json.loads(row[0]) if row else {}
+
+    def clients(self) -> List[str]:
+        """The clients that measured the stored points (e.g. ``native http``), for the reports."""
+        rows = self._conn.execute("SELECT DISTINCT client FROM measurements WHERE client != '' ORDER BY client")
+        return [r[0] for r in rows]
 
     def count(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]

@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
-from tsweep import analysis, files, inputs, machine, repository
+from tsweep import analysis, files, inputs, machine, modelconfig, repository
 from tsweep.executor import InProcessExecutor
 from tsweep.measure import server_baseline
 from tsweep.loadlog import LoadLog
 from tsweep.progress import Progress
-from tsweep.records import Measurement, RankedConfig, Variant
+from tsweep.records import Measurement, RankedConfig, Trial, Variant
 from tsweep.run import Run
 from tsweep.session import ServerSession
-from tsweep.settings import launch_settings, space_settings
+from tsweep.settings import launch_settings, space_settings, variant_loading
 from tsweep.store import ResultsStore
 from tsweep.trials import TrialRunner
 
@@ -128,16 +128,22 @@ class Sweep:
         files.check_writable(self.output, "output model repository", "--output-model-repository-path")
         files.check_writable(Path(config.checkpoint_directory), "checkpoint directory", "--checkpoint-directory")
         files.check_writable(Path(config.export_path), "export path", "--export-path")
-        self.launcher = parts.launcher(launch_settings(config, self.output))
+        self.launch = launch_settings(config, self.output)  # resolves the gpus key: an unknown GPU stops here
+        self.launcher = parts.launcher(self.launch)
+        self.loading = variant_loading(config, self.launcher, self.output)
         self.spaces = {}
         for model in self.models:  # shapes, input data and spaces must fit every model, before anything runs
             load = parts.load_of(model.name)
             repository.check_version(model, load.model_version)
+            self.loading.check(model)
             specs, data = inputs.samples(model.config, load.shapes, load.input_data)
             settings = space_settings(config, model.name)
             for batch in settings.batch_sizes:
                 inputs.batches(model.config, specs, data, batch)
-            self.spaces[model.name] = run.hooks.config_space(model, settings)
+            space = run.hooks.config_space(model, settings)
+            if config.reload_model_disable:  # the server's model as it is: nothing else can be loaded
+                space = dataclasses.replace(space, variants=(Variant(model.name, modelconfig.copy(model.config), is_default=True),))
+            self.spaces[model.name] = space
         self.launcher.preflight()
         self.store: Optional[ResultsStore] = None
         self.session: Optional[ServerSession] = None
@@ -147,7 +153,9 @@ class Sweep:
         self.searched: List[str] = []
 
     def _collectors(self, server) -> list:
-        """The metric collectors for a (re)started server (some follow its process id)."""
+        """The metric collectors for a (re)started server (some follow its process id; the
+        GPU collector reads the run's GPUs, whatever the launcher said)."""
+        server = dataclasses.replace(server, gpus=self.launch.gpus)
         return self.run.hooks.metric_collectors(server, self.run.config.monitoring_interval)
 
     # -- the steps ------------------------------------------------------------------------
@@ -157,7 +165,7 @@ class Sweep:
             repository.prepare_output(self.output, config.override_output_model_repository)
             raise_open_file_limit()
             self.store = ResultsStore.open(config.checkpoint_path)
-            self.session = ServerSession(self.launcher, self.output, config.server_ready_timeout_s, self._collectors)
+            self.session = ServerSession(self.launcher, self.output, config.server_ready_timeout_s, self._collectors, self.loading)
             executor = InProcessExecutor(self.session, parts.load_of, parts.load_generator, parts.method, self.progress.server_started)
             self.runner = TrialRunner(self.store, executor, lambda model: self.run.goals_of(model).goal, self.progress)
             try:  # stop() also when start() fails or is interrupted half-way (a container may exist)
@@ -189,6 +197,27 @@ class Sweep:
             self.runner.search(model, self.run.profiling().strategy(space, goal), len(variants))
             self.searched.append(model.name)
 
+    def measure_later(self, model_name: str, trials: Sequence[Trial]) -> int:
+        """Measure ``trials`` of a model after its search (``tsweep report
+        --complete-load-curves``): each point is stored as it is measured and marked as
+        measured later; points already in the store are skipped. Returns how many were measured."""
+        model = next(m for m in self.models if m.name == model_name)
+        with self._storage_faults():
+            for t in trials:
+                self.store.add_variant(t.variant)
+            history = self.store.measurements(model.name)
+            before = {m.key for m in history}
+            self.runner.planned = len(history) + len(trials)
+            count = self.runner.run(model, trials, history)
+            self.store.mark_measured_later(m.key for m in history if m.key not in before)
+            self.runner.executor.model_done()
+        return count
+
+    def close(self) -> None:
+        """Close the store without ranking or reporting (after :meth:`measure_later`)."""
+        if self.store is not None:
+            self.store.close()
+
     def race(self) -> None:
         """The final race over every model searched so far (when re-measuring is on)."""
         config = self.run.config
@@ -214,7 +243,8 @@ class Sweep:
             with self._storage_faults():
                 rankings = analysis.rank(self.store, self.run, names)
                 overall = analysis.rank_overall(self.store, self.run, names) if self.run.config.num_top_model_configs else []
-                reports = analysis.write_reports(self.store, rankings, self.run)
+                detailed = analysis.top_configs(rankings, self.run.config.num_configs_per_model)
+                reports = analysis.write_reports(self.store, rankings, self.run, detailed, overall)
         finally:
             self.store.close()
         r = self.runner

@@ -5,14 +5,18 @@ give Triton's own error text back to the user; the load itself is the load gener
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import json
+import ssl
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Mapping, Optional
 from urllib.parse import urlsplit
 
+from tsweep import tls as tlsrules
 from tsweep.errors import ServerError
+from tsweep.records import TlsSettings
 
 
 @dataclass(frozen=True)
@@ -33,18 +37,30 @@ class ServerStats:
         return ServerStats(*(a - b for a, b in zip(self.__dict__.values(), other.__dict__.values())))
 
 
-class TritonHTTP:
-    """A tiny client for one server's HTTP endpoint (``http://host:port``)."""
+class TlsFailure(ServerError):
+    """The TLS handshake with the server failed: waiting longer will not help."""
 
-    def __init__(self, url: str, timeout_s: float = 10.0):
+
+class TritonHTTP:
+    """A tiny client for one server's HTTP endpoint (``http://host:port``, or ``https://``
+    through a TLS proxy, with ``tls`` saying what to trust)."""
+
+    def __init__(self, url: str, timeout_s: float = 10.0, tls: TlsSettings = TlsSettings()):
         parts = urlsplit(url if "://" in url else f"http://{url}")
+        self.scheme = "https" if parts.scheme.lower() == "https" else "http"
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 8000
-        self.url = f"http://{self.host}:{self.port}"
+        self.url = f"{self.scheme}://{self.host}:{self.port}"
         self.timeout_s = timeout_s
+        self._context = tlsrules.https_context(tls) if self.scheme == "https" else None
+
+    def _connection(self, timeout_s: float) -> http.client.HTTPConnection:
+        if self._context is not None:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout_s, context=self._context)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout_s)
 
     def _request(self, method: str, path: str, body: Optional[dict] = None, timeout_s: Optional[float] = None):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout_s or self.timeout_s)
+        conn = self._connection(timeout_s or self.timeout_s)
         try:
             payload = json.dumps(body).encode() if body is not None else None
             headers = {"Content-Type": "application/json"} if payload else {}
@@ -52,8 +68,32 @@ class TritonHTTP:
             resp = conn.getresponse()
             data = resp.read()
             return resp.status, data
+        except ssl.SSLError as exc:
+            raise TlsFailure(tlsrules.failure(self.url, exc)) from None
         except (OSError, http.client.HTTPException) as exc:
             raise ServerError(f"cannot reach Triton at {self.url}{path}: {exc}") from None
+        finally:
+            conn.close()
+
+    def probe(self) -> None:
+        """One liveness request that fails at once, with one line, when the endpoint speaks
+        another protocol: a TLS error (wrong CA, not TLS at all), or a plain HTTP request
+        that a TLS port drops. A server that is not up yet (refused, no reply) passes: the
+        launcher waits for it."""
+        conn = self._connection(5.0)
+        try:
+            conn.request("GET", "/v2/health/live")
+            conn.getresponse().read()
+        except ssl.SSLError as exc:
+            raise TlsFailure(tlsrules.failure(self.url, exc)) from None
+        except (http.client.RemoteDisconnected, http.client.BadStatusLine, ConnectionResetError) as exc:
+            if self.scheme == "http":
+                raise ServerError(
+                    f"Triton at {self.url} did not answer plain HTTP ({exc or type(exc).__name__}): "
+                    f"if it serves TLS, write the endpoint as https://{self.host}:{self.port}"
+                ) from None
+        except OSError:
+            pass
         finally:
             conn.close()
 
@@ -68,6 +108,8 @@ class TritonHTTP:
     def _healthy(self, what: str, timeout_s: float) -> bool:
         try:
             status, _ = self._request("GET", f"/v2/health/{what}", timeout_s=timeout_s)
+        except TlsFailure:
+            raise  # no amount of waiting fixes a certificate
         except ServerError:
             return False
         return status == 200
@@ -95,12 +137,37 @@ class TritonHTTP:
     def metadata(self) -> Dict[str, Any]:
         return self._json("GET", "/v2")
 
-    def load_model(self, name: str, timeout_s: float = 300.0) -> None:
-        """Load (or reload) a model from the server's repository; Triton's message on failure."""
-        self._json("POST", f"/v2/repository/models/{name}/load", {}, timeout_s=timeout_s)
+    def load_model(self, name: str, timeout_s: float = 300.0, config: Optional[str] = None, files: Mapping[str, bytes] = {}) -> None:
+        """Load (or reload) a model; Triton's message on failure.
+
+        Without ``config`` the server reads the model from its own repository. ``config`` (the
+        model config as JSON) replaces the config.pbtxt there; with ``files`` too ({path in the
+        model folder: content}, e.g. ``1/model.onnx``) the request carries the whole model, so
+        the server needs no copy of it (Triton's model repository extension)."""
+        parameters: Dict[str, str] = {}
+        if config is not None:
+            parameters["config"] = config
+        for path, content in files.items():
+            parameters[f"file:{path}"] = base64.b64encode(content).decode("ascii")
+        self._json("POST", f"/v2/repository/models/{name}/load", {"parameters": parameters} if parameters else {}, timeout_s=timeout_s)
+
+    def is_model_ready(self, name: str) -> bool:
+        status, _ = self._request("GET", f"/v2/models/{name}/ready", timeout_s=5.0)
+        return status == 200
 
     def unload_model(self, name: str, timeout_s: float = 120.0) -> None:
         self._json("POST", f"/v2/repository/models/{name}/unload", {"parameters": {"unload_dependents": True}}, timeout_s=timeout_s)
+
+    def register_system_shared_memory(self, name: str, key: str, byte_size: int, offset: int = 0) -> None:
+        """Let the server use the system shared memory region ``key`` (/dev/shm) as ``name``."""
+        self._json("POST", f"/v2/systemsharedmemory/region/{name}/register", {"key": key, "offset": offset, "byte_size": byte_size})
+
+    def unregister_system_shared_memory(self, name: str) -> None:
+        self._json("POST", f"/v2/systemsharedmemory/region/{name}/unregister", {})
+
+    def system_shared_memory(self) -> List[str]:
+        """The names of the system shared memory regions the server has registered."""
+        return sorted(r["name"] for r in self._json("GET", "/v2/systemsharedmemory/status"))
 
     def model_config(self, name: str) -> Dict[str, Any]:
         return self._json("GET", f"/v2/models/{name}/config")

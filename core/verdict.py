@@ -7,10 +7,23 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
-from tsweep.records import Constraint, RankedConfig
+from tsweep.records import Constraint, Measurement, RankedConfig
 
-_LABELS = {"latency_p99_ms": "p99 latency", "throughput": "throughput"}
-_UNITS = {"latency_p99_ms": " ms", "throughput": " infer/s"}
+_PERCENTILES = (50, 90, 95, 99)
+_LABELS = {"throughput": "throughput", **{f"latency_p{p}_ms": f"p{p} latency" for p in _PERCENTILES}}
+_UNITS = {"throughput": " infer/s", **{f"latency_p{p}_ms": " ms" for p in _PERCENTILES}}
+
+
+def percentile_label(latency_metric: str) -> str:
+    """'p95' for ``latency_p95_ms``: how outputs name the latency a verdict read."""
+    return latency_metric[len("latency_"):-len("_ms")]
+
+
+def latency_figure(m, latency_metric: str = "latency_p99_ms") -> str:
+    """'p95 1.23 ms' (the p99 with its 95% interval): the latency a verdict read, of one point."""
+    interval = plus_minus(m.latency_p99_ci_ms, 2) if latency_metric == "latency_p99_ms" else ""
+    value = m.value(latency_metric)
+    return f"{percentile_label(latency_metric)} {value:.2f}{interval} ms" if value is not None else f"{percentile_label(latency_metric)} ? ms"
 
 
 def describe_constraints(constraints: Sequence[Constraint]) -> str:
@@ -47,17 +60,38 @@ def plus_minus(half_width: Optional[float], digits: int) -> str:
     return f" \u00b1{half_width:.{digits}f}"
 
 
-def verdict(model: str, ranking: Sequence[RankedConfig], constraints: Sequence[Constraint]) -> str:
-    """One sentence: which config, its throughput and p99 (with their 95% intervals) at which
-    load, the gain, and the configs it could not be told apart from."""
+def point_text(m: Measurement, latency_metric: str = "latency_p99_ms") -> str:
+    """A point's throughput and its latency at the percentile the verdict read (p99 by
+    default), with their 95% intervals, at which load."""
+    return (
+        f"{m.throughput:.1f}{plus_minus(m.throughput_ci, 1)} infer/s at {latency_figure(m, latency_metric)} "
+        f"({m.load}, client batch {m.batch_size}; 95% intervals)"
+    )
+
+
+def overall_verdict(ranking: Sequence[RankedConfig], constraints: Sequence[Constraint]) -> str:
+    """``num_top_model_configs``: the best config of all models ranked together, by the
+    run's global objectives and constraints (no default to compare with: each model has one)."""
+    if not ranking:
+        return "No successful measurement of any model."
+    best = ranking[0]
+    if not best.passes:
+        return (
+            f"No config of any model surely meets the constraints ({describe_constraints(constraints)}); "
+            f"the closest is {best.variant} of model {best.model}: {point_text(best.best)}."
+        )
+    return f"Best config across all models: {best.variant} of model {best.model}, {point_text(best.best)}."
+
+
+def verdict(model: str, ranking: Sequence[RankedConfig], constraints: Sequence[Constraint], latency_metric: str = "latency_p99_ms") -> str:
+    """One sentence: which config, its throughput and its latency at the percentile the
+    verdict read (p99 by default, with their 95% intervals) at which load, the gain, and the
+    configs it could not be told apart from."""
     if not ranking:
         return f"No successful measurement of {model}: see the errors above and the server log."
     best = ranking[0]
     m = best.best
-    point = (
-        f"{m.throughput:.1f}{plus_minus(m.throughput_ci, 1)} infer/s at p99 {m.latency_p99_ms:.2f}{plus_minus(m.latency_p99_ci_ms, 2)} ms "
-        f"({m.load}, client batch {m.batch_size}; 95% intervals)"
-    )
+    point = point_text(m, latency_metric)
     if not best.passes:
         return (
             f"No config of {model} surely meets the constraints ({describe_constraints(constraints)}, judged at the "

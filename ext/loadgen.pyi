@@ -51,6 +51,7 @@ class HttpLoad:
     threads: int
     timeout_s: float
     max_connections: int
+    intervals: tuple[float, ...]
     def __init__(
         self,
         host: str,
@@ -66,8 +67,11 @@ class HttpLoad:
         late_threshold_s: float = 0.001,
         duration_s: float | None = None,
         max_requests: int | None = None,
+        intervals: Sequence[float] | None = None,
     ) -> None: ...
     def start(self) -> HttpLoad: ...
+    def wait_responses(self, n: int, timeout_s: float) -> bool: ...
+    def planned_offsets(self, count: int) -> list[float] | None: ...
     @property
     def running(self) -> bool: ...
     def stop(self) -> None: ...

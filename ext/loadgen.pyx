@@ -22,7 +22,8 @@ Closed loop (``concurrency=N``): N keep-alive connections, each with one request
 flight; latency = first request byte written -> last response byte read.
 
 Open loop (``rate=R``): sends at intended times (constant spacing 1/R, or exponential gaps for
-``schedule="poisson"``, seeded), on an idle connection or a newly opened one while fewer than
+``schedule="poisson"``, seeded; or ``intervals``, perf_analyzer's request intervals: the gaps
+between successive sends in seconds, cycled through, their mean rate standing for R), on an idle connection or a newly opened one while fewer than
 ``max_connections`` are open; otherwise the send waits for a free connection and is *late*.
 Latency is measured from the intended send time (coordinated-omission correction) to the
 arrival of the response's last byte (the kernel's receive timestamp: responses are read at the
@@ -97,6 +98,8 @@ cdef extern from "tsw_loadgen.h" nogil:
         int threads
         double duration_s
         int64_t max_requests
+        const double *intervals_ns
+        uint32_t nintervals
 
     ctypedef struct tsw_load:
         pass
@@ -108,6 +111,8 @@ cdef extern from "tsw_loadgen.h" nogil:
     int tsw_load_running(tsw_load *D)
     tsw_error tsw_load_take(tsw_load *D, const tsw_window **window)
     void tsw_load_take_done(tsw_load *D)
+    tsw_error tsw_load_wait_answered(tsw_load *D, int64_t n, double timeout_s, int *reached)
+    double tsw_load_planned_offset_ns(const tsw_load *D, int64_t s)
     void tsw_load_free(tsw_load *D)
 
 
@@ -241,7 +246,8 @@ class Window:
 cdef class HttpLoad:
     """Drive HTTP/1.1 load from a native thread; read results with :meth:`take_window`.
 
-    Exactly one of ``concurrency`` (closed loop) or ``rate`` (open loop, requests/s) is given.
+    Exactly one of ``concurrency`` (closed loop), ``rate`` (open loop, requests/s) or
+    ``intervals`` (open loop on those gaps) is given.
 
     :param host: server address or name (resolved once, here)
     :param port: TCP port
@@ -250,6 +256,8 @@ cdef class HttpLoad:
     :param rate: open loop: intended sends per second
     :param schedule: ``"constant"`` (spacing 1/rate) or ``"poisson"`` (exponential gaps)
     :param seed: seed of the poisson schedule
+    :param intervals: open loop: gaps in seconds between successive sends (the first send after
+        the first gap), cycled through; ``schedule`` does not apply
     :param max_connections: open loop: most connections opened
     :param timeout_s: per-request timeout; a request slower than that is an error ("timeout")
         and its connection is closed and reopened
@@ -274,6 +282,7 @@ cdef class HttpLoad:
     cdef readonly int threads
     cdef readonly double timeout_s
     cdef readonly int max_connections
+    cdef readonly tuple intervals
 
     def __cinit__(self):
         self._ld = NULL
@@ -281,9 +290,12 @@ cdef class HttpLoad:
     def __init__(self, host, int port, requests, concurrency=None, rate=None,
                  schedule="constant", seed=1, int max_connections=256, double timeout_s=30.0,
                  int threads=1, double late_threshold_s=0.001, duration_s=None,
-                 max_requests=None):
-        if (concurrency is None) == (rate is None):
-            raise ValueError("give exactly one of concurrency (closed loop) or rate (open loop)")
+                 max_requests=None, intervals=None):
+        if sum(x is not None for x in (concurrency, rate, intervals)) != 1:
+            raise ValueError("give exactly one of concurrency (closed loop), rate or intervals (open loop)")
+        gaps = tuple(float(g) for g in intervals) if intervals is not None else ()
+        if intervals is not None and (not gaps or any(not g >= 0 for g in gaps) or not sum(gaps) > 0):
+            raise ValueError("intervals must be gaps >= 0 s with a positive sum")
         if concurrency is not None and int(concurrency) < 1:
             raise ValueError("concurrency must be >= 1")
         if rate is not None and not float(rate) > 0:
@@ -326,6 +338,14 @@ cdef class HttpLoad:
         cdef uint64_t cseed = <uint64_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         cdef double cduration = float(duration_s) if duration_s is not None else 0.0
         cdef int64_t cmax = int(max_requests) if max_requests is not None else 0
+        cdef double *cgaps = NULL
+        if gaps:
+            cgaps = <double *>malloc(len(gaps) * sizeof(double))
+            if cgaps is NULL:
+                free(lens)
+                raise MemoryError()
+            for i in range(len(gaps)):
+                cgaps[i] = gaps[i] * 1e9
         cdef tsw_load_config cfg
         cfg.host = chost
         cfg.port = port
@@ -342,6 +362,8 @@ cdef class HttpLoad:
         cfg.threads = threads
         cfg.duration_s = cduration
         cfg.max_requests = cmax
+        cfg.intervals_ns = cgaps
+        cfg.nintervals = <uint32_t>len(gaps)
         cdef tsw_load *ld = NULL
         cdef tsw_error rc
         cdef int os_error = 0
@@ -350,13 +372,15 @@ cdef class HttpLoad:
                 rc = tsw_load_new(&cfg, &ld, &os_error)
         finally:
             free(lens)
+            free(cgaps)
         if rc != TSW_OK:
             raise _load_error(rc, os_error, host, port)
         self._ld = ld
         self.started = False
         self.concurrency = cconc
-        self.rate = crate
-        self.schedule = schedule
+        self.rate = crate if not gaps else len(gaps) / sum(gaps)
+        self.schedule = schedule if not gaps else "intervals"
+        self.intervals = gaps
         self.threads = threads
         self.timeout_s = timeout_s
         self.max_connections = max_connections
@@ -398,6 +422,31 @@ cdef class HttpLoad:
         cdef tsw_load *ld = self._ld
         with nogil:
             tsw_load_stop(ld)
+
+    def wait_responses(self, n, timeout_s):
+        """Wait (the GIL released) until the current window holds at least ``n`` answered
+        requests (completed or failed), or ``timeout_s`` passed; True when it does. The window
+        goes on until :meth:`take_window`: count windows hold at least ``n``."""
+        cdef tsw_load *ld = self._get()
+        cdef int64_t cn = int(n)
+        cdef double ct = float(timeout_s)
+        cdef int reached = 0
+        cdef tsw_error rc
+        with nogil:
+            rc = tsw_load_wait_answered(ld, cn, ct, &reached)
+        if rc == TSW_ERR_STATE:
+            raise RuntimeError("HttpLoad not started")
+        return bool(reached)
+
+    def planned_offsets(self, count):
+        """The intended times of the load's first ``count`` sends, in seconds after start, as the
+        loops compute them (constant spacing or request intervals); None for a Poisson schedule
+        or a closed loop, whose sends are not planned ahead."""
+        cdef tsw_load *ld = self._get()
+        offsets = [tsw_load_planned_offset_ns(ld, s) for s in range(int(count))]
+        if any(o < 0 for o in offsets):
+            return None
+        return [o / 1e9 for o in offsets]
 
     def take_window(self):
         """Return a :class:`Window` with everything since start() or the previous call.

@@ -80,3 +80,108 @@ def install_fake_distribution(site: Path, dist: str, modules: dict, entry_points
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
     lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
     (info / "entry_points.txt").write_text(f"[tsweep]\n{lines}\n")
+
+
+# ----------------------------------------------------------------------------- TLS
+
+
+def make_certificates(folder: Path) -> dict:
+    """A CA, a server certificate it signed for 127.0.0.1/localhost, a client certificate it
+    signed (mutual TLS), and a second CA that signed neither ("wrong"), made with the
+    openssl CLI; {name: path}."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    for ca in ("ca", "wrong-ca"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN=tsweep test {ca}",
+                "-keyout", f"{ca}.key", "-out", f"{ca}.crt")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+            "-extfile", "san.ext", "-out", "server.crt")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=tsweep client", "-keyout", "client.key", "-out", "client.csr")
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", "client.crt")
+    return {name: folder / f"{name}" for name in ("ca.crt", "wrong-ca.crt", "server.crt", "server.key", "client.crt", "client.key")}
+
+
+class TlsProxy:
+    """A TLS-terminating proxy on 127.0.0.1 in front of a plain TCP port (Triton's HTTP
+    endpoint has no TLS; a user's would be nginx or the like), optionally asking clients for
+    a certificate signed by ``client_ca`` (mutual TLS). A thread accepts; each
+    connection gets two threads copying bytes each way. ``stop()`` closes everything."""
+
+    def __init__(self, target_port: int, certificate: Path, key: Path, client_ca: Path | None = None):
+        import socket
+        import ssl
+        import threading
+
+        self.target_port = target_port
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(str(certificate), str(key))
+        if client_ca is not None:  # mutual TLS: clients must show a certificate this CA signed
+            self.context.load_verify_locations(str(client_ca))
+            self.context.verify_mode = ssl.CERT_REQUIRED
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._sockets: list = []
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._accepting = threading.Thread(target=self._accept, name="tls-proxy", daemon=True)
+        self._accepting.start()
+
+    def _accept(self) -> None:
+        import socket
+        import ssl
+        import threading
+
+        while True:
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return  # the listener was closed: stopping
+            try:
+                raw.settimeout(10)
+                client = self.context.wrap_socket(raw, server_side=True)
+                client.settimeout(None)
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except (OSError, ssl.SSLError):
+                raw.close()  # a failed handshake (wrong CA on the client side, plain HTTP): drop it
+                continue
+            with self._lock:
+                if self._stopped:
+                    client.close(); upstream.close()  # noqa: E702
+                    return
+                self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            sockets, self._sockets = self._sockets, []
+        self.listener.close()
+        for s in sockets:
+            try:
+                s.close()
+            except OSError:
+                pass
+        self._accepting.join(timeout=5)

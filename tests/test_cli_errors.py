@@ -34,6 +34,11 @@ CASES = [
      "error: docker launch mode needs the Docker SDK: pip install 'tsweep[docker]'"),
     ("remote without endpoint", lambda t: profile_args(MODEL_REPOSITORY, "--triton-launch-mode", "remote"),
      "error: remote launch mode needs the server's address: pass --triton-http-endpoint HOST:PORT"),
+    ("model too big to send to a remote server", lambda t: profile_args(MODEL_REPOSITORY, "--triton-launch-mode", "remote", "--triton-http-endpoint", "127.0.0.1:1", "--remote-load-max-mb", "0.001"),
+     "error: model 'mlp' has 0.00125 MB of files to send with each variant, over remote_load_max_mb (0.001): raise --remote-load-max-mb, "
+     "or put the model in the server's repository and pass --remote-model-loading config"),
+    ("reload_model_disable with a server tsweep starts", lambda t: profile_args(MODEL_REPOSITORY, "--reload-model-disable"),
+     "error: reload_model_disable measures a model on a server you run, but launch mode local starts one: pass --triton-launch-mode remote, or drop reload_model_disable"),
     ("negative budget", lambda t: profile_args(MODEL_REPOSITORY, "--latency-budget", "-5"),
      "error: config key 'latency_budget' must be greater than 0, got -5.0"),
     ("unknown mode", lambda t: profile_args(MODEL_REPOSITORY, "--mode", "batch"),
@@ -72,12 +77,16 @@ CASES = [
      "error: header 'Content-Length' is set by tsweep itself for every request: remove it from the headers"),
     ("a header that is not Name: Value", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "badheader.yaml")),
      "error: invalid header 'token abc': write 'Name: Value' on one line"),
+    ("a bad line in the request intervals", lambda t: profile_args(MODEL_REPOSITORY, "--request-intervals", str(t / "gaps.txt")),
+     "error: request_intervals: line 2 of {t}/gaps.txt is '5 ms', not a gap in microseconds: write one number >= 0 per line"),
+    ("a sequence model flag", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "sequence.yaml")),
+     "error: perf_analyzer flag 'sequence-length' is for sequence models, which tsweep profiles from issue 16 (ensembles, BLS, sequence models) on: remove it"),
     ("shape of an unknown input", lambda t: profile_args(MODEL_REPOSITORY, "--shape", "IMAGE:3,224,224"),
      "error: shape given for unknown input 'IMAGE' of model 'mlp': its inputs are INPUT"),
     ("min windows above max", lambda t: profile_args(MODEL_REPOSITORY, "--min-windows", "5", "--max-windows", "4"),
      "error: min_windows (5) must not exceed max_windows (4)"),
     ("unknown search mode", lambda t: profile_args(MODEL_REPOSITORY, "--run-config-search-mode", "smart"),
-     "error: unknown search strategy (run_config_search_mode) 'smart': choose one of adaptive, brute, optuna, quick"),
+     "error: unknown search strategy (run_config_search_mode) 'smart': choose one of adaptive, brute, exhaustive, optuna, quick"),
     ("unknown client protocol", lambda t: profile_args(MODEL_REPOSITORY, "--client-protocol", "smtp"),
      "error: unknown client protocol (client_protocol) 'smtp': choose one of grpc, http"),
     ("error fraction above 1", lambda t: profile_args(MODEL_REPOSITORY, "--max-error-fraction", "1.5"),
@@ -88,9 +97,27 @@ CASES = [
      "error: invalid tritonserver flag name 'log-verbose=1 --model-repository' in triton_server_flags: use names like 'log-verbose'"),
     ("report for a config never measured", lambda t: ["report", "--report-model-configs", "mlp_config_9", "--checkpoint-directory", str(t / "store")],
      "error: config 'mlp_config_9' was never measured: measured configs are mlp_config_0"),
+    # pynvml replaced by a stand-in that sees two GPUs (no GPU here; see test_bad_input)
+    ("a GPU the machine lacks", lambda t: profile_args(MODEL_REPOSITORY, "--gpus", "0,5"),
+     "error: gpus names '5', which is not a GPU of this machine: NVML sees 0 (GPU-a), 1 (GPU-b); use all, none, or those indices/UUIDs"),
+    ("GPUs chosen through the server's environment", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "cuda.yaml")),
+     "error: CUDA_VISIBLE_DEVICES in triton_server_environment: choose the server's GPUs with the gpus key instead"),
     ("analyze a model not in the store", lambda t: ["analyze", "-f", str(t / "resnet.yaml"), "--checkpoint-directory", str(t / "store")],
      "error: model 'resnet' has no results in {t}/store/results.sqlite: stored models are mlp"),
 ]  # fmt: skip
+
+
+#: The few NVML calls that resolving ``gpus`` makes, answered for two GPUs.
+NVML_STAND_IN = """
+class NVMLError(Exception):
+    pass
+UUIDS = ["GPU-a", "GPU-b"]
+def nvmlInit(): pass
+def nvmlShutdown(): pass
+def nvmlDeviceGetCount(): return len(UUIDS)
+def nvmlDeviceGetHandleByIndex(i): return i
+def nvmlDeviceGetUUID(handle): return UUIDS[handle]
+"""
 
 
 def known_metrics():
@@ -127,12 +154,15 @@ def test_bad_input(tmp_path: Path, workdir: Path, name, args, message):
     (tmp_path / "types.yaml").write_text("measurement_window_s: fast\n")
     (tmp_path / "header.yaml").write_text("perf_analyzer_flags: {H: 'Content-Length: 5'}\n")
     (tmp_path / "badheader.yaml").write_text("http_headers: token abc\n")
+    (tmp_path / "gaps.txt").write_text("1000\n5 ms\n")
+    (tmp_path / "sequence.yaml").write_text("perf_analyzer_flags: {sequence-length: 20}\n")
     (tmp_path / "own.yaml").write_text("profile_models:\n  mlp:\n    perf_analyzer_flags: {shape: 'INPUT:16'}\n")
     (tmp_path / "resnet.yaml").write_text("profile_models: resnet\n")
     (tmp_path / "objective.yaml").write_text("objectives:\n  speed: 1\n")
     (tmp_path / "constraint.yaml").write_text("constraints:\n  latency: {max: 5}\n")
     (tmp_path / "weight.yaml").write_text("objectives:\n  perf_throughput: high\n")
     (tmp_path / "inject.yaml").write_text("triton_server_flags:\n  model-repository: /etc\n")
+    (tmp_path / "cuda.yaml").write_text("triton_server_environment:\n  CUDA_VISIBLE_DEVICES: '1'\n")
     (tmp_path / "flagname.yaml").write_text("triton_server_flags:\n  'log-verbose=1 --model-repository': /etc\n")
     (tmp_path / "models" / "noconfig" / "1").mkdir(parents=True)
     (tmp_path / "models" / "badconfig").mkdir()
@@ -153,6 +183,11 @@ def test_bad_input(tmp_path: Path, workdir: Path, name, args, message):
         shadow.mkdir(parents=True)
         (shadow / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
         env = {"PYTHONPATH": str(shadow.parent)}
+    if name == "a GPU the machine lacks":  # NVML's boundary: a pynvml module that sees two GPUs
+        shadow = tmp_path / "shadow"
+        shadow.mkdir()
+        (shadow / "pynvml.py").write_text(NVML_STAND_IN)
+        env = {"PYTHONPATH": str(shadow)}
     before = tree(tmp_path)
     result = run_tsweep(*args(tmp_path), cwd=workdir, env=env, timeout=60)
     assert result.returncode == 2, result.stderr

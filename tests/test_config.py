@@ -41,6 +41,10 @@ def test_cli_strings_are_coerced():
          "run_config_search_min_concurrency (8) is greater than run_config_search_max_concurrency (2): swap or fix them"),
         ("- a\n- b\n", "config file {path} must be a mapping of keys to values, not list"),
         ("objectives: 3\n", "config key 'objectives' must be a mapping, got 3"),
+        ("request_rate_search_enable: true\nconcurrency: 1,2\n",
+         "request_rate_search_enable searches request rates, but concurrency lists concurrencies: drop one of them"),
+        ("run_config_search_min_request_rate: 64\nrun_config_search_max_request_rate: 32\n",
+         "run_config_search_min_request_rate (64) is greater than run_config_search_max_request_rate (32): swap or fix them"),
     ],
 )  # fmt: skip
 def test_bad_config_is_one_clear_line(tmp_path, text, message):
@@ -91,9 +95,9 @@ def test_model_analyzer_ranges_and_comma_strings(tmp_path):
         ("concurrency: {start: 8, stop: 2}\n", "config key 'concurrency': a range needs start <= stop and a step > 0, got {'start': 8, 'stop': 2}"),
         ("batch_sizes: {begin: 1, stop: 2}\n", "config key 'batch_sizes': a range is {start, stop} with an optional step, got keys ['begin', 'stop']"),
         ("concurrency: {start: 1, stop: 8, step: 0}\n", "config key 'concurrency': a range needs start <= stop and a step > 0, got {'start': 1, 'stop': 8, 'step': 0}"),
-        ("run_config_search_mode: optuna\nconcurrency_sweep_disable: true\n",
-         "config key 'concurrency_sweep_disable' in {path} (Model Analyzer's) is not supported: every strategy walks the load of the configs it keeps (optuna: its top 3)"),
-        ("gpus: [all]\n", "config key 'gpus' in {path} is Model Analyzer's; tsweep's is `triton_gpus`: for the docker container; metrics cover every GPU NVML sees"),
+        ("model_type: LLM\n",
+         "config key 'model_type' in {path} (Model Analyzer's) is not supported: tsweep profiles generic models only (generative models are not supported yet)"),
+        ("triton_gpus: [all]\n", "config key 'triton_gpus' in {path} is gone: Model Analyzer's gpus now chooses the GPUs, for the server in every launch mode and for the metrics: use gpus"),
         ("perf_analyzer_paht: /x\n", "unknown config key 'perf_analyzer_paht' in {path}: did you mean 'perf_analyzer_path'?"),
     ],
 )  # fmt: skip
@@ -189,7 +193,7 @@ def test_cpu_only_models_get_cpu_instances_where_a_gpu_is_visible(tmp_path, monk
 
     from tests.support import MODEL_REPOSITORY
 
-    monkeypatch.setattr(gpus, "gpu_available", lambda: True)
+    monkeypatch.setattr(gpus, "select", lambda spec: ("GPU-a",))  # the run has a GPU
     config = load_config(write(tmp_path, "profile_models:\n  mlp: {cpu_only: true}\n  add_sub: {}\n"), {})
     hooks = make_plugin_manager(autoload=False)
     kinds = {}
@@ -218,3 +222,57 @@ def test_string_flags_and_their_per_model_override(tmp_path):
     assert (load_settings(config, "mlp").string_length, load_settings(config, "mlp").string_data) == (16, "hi")
     with pytest.raises(UsageError, match="config key 'string_length' must be greater than 0, got 0"):
         load_config(write(tmp_path, "perf_analyzer_flags: {string-length: 0}\n"), {})
+
+
+@pytest.mark.parametrize(
+    "given, mode",
+    [
+        ({}, "adaptive"),
+        ({"run_config_search_disable": True}, "exhaustive"),  # the listed grid, as listed
+        ({"run_config_search_disable": True, "early_exit_enable": True}, "brute"),
+        ({"run_config_search_disable": True, "run_config_search_mode": "quick"}, "quick"),
+        ({"run_config_search_mode": "brute"}, "brute"),
+    ],
+)  # fmt: skip
+def test_the_search_strategy_follows_model_analyzers_choice_for_a_listed_grid(given, mode):
+    from tsweep.settings import search_mode
+
+    assert search_mode(load_config(None, dict(given))) == mode
+
+
+def test_a_models_own_server_settings_join_the_one_server_of_the_run(tmp_path):
+    path = write(tmp_path, (
+        "triton_server_flags: {log_verbose: 0, exit_timeout_secs: 30}\n"
+        "triton_server_environment: {A: global}\n"
+        "profile_models:\n"
+        "  add_sub:\n"
+        "    triton_server_flags: {log_verbose: 1}\n"
+        "    triton_server_environment: {B: mine}\n"
+        "  mlp:\n"
+        "    triton_server_flags: {exit_timeout_secs: 120}\n"
+        "    triton_docker_labels: {team: vision}\n"
+    ))  # fmt: skip
+    config = load_config(path, {})
+    assert config.triton_server_flags == {"log_verbose": 1, "exit_timeout_secs": 120}  # the models' values win
+    assert config.triton_server_environment == {"A": "global", "B": "mine"}
+    assert config.triton_docker_labels == {"team": "vision"}
+
+
+def test_two_models_asking_different_server_flags_is_one_line(tmp_path):
+    path = write(tmp_path, "profile_models:\n  a:\n    triton_server_flags: {log_verbose: 1}\n  b:\n    triton_server_flags: {log_verbose: 2}\n")
+    with pytest.raises(UsageError) as err:
+        load_config(path, {})
+    assert str(err.value) == (
+        "triton_server_flags 'log_verbose' is 1 for 'a' but 2 for 'b', and one server runs every model of a run: profile them in separate runs"
+    )
+
+
+def test_a_models_weighting_is_accepted_with_one_warning_and_genai_flags_refused(tmp_path):
+    from tsweep.config import ConfigWarning
+
+    with pytest.warns(ConfigWarning, match=r"^weighting of 'a' in .* has no effect in tsweep: it weighs models"):
+        load_config(write(tmp_path, "profile_models:\n  a:\n    weighting: 3\n"), {})
+    with pytest.raises(UsageError, match=r"^config key 'weighting of a' must be greater than 0"):
+        load_config(write(tmp_path, "profile_models:\n  a:\n    weighting: 0\n"), {})
+    with pytest.raises(UsageError, match=r"^genai_perf_flags of 'a' \(Model Analyzer's\) is not supported: "):
+        load_config(write(tmp_path, "profile_models:\n  a:\n    genai_perf_flags: {streaming: true}\n"), {})

@@ -19,7 +19,6 @@ from pathlib import Path
 import docker
 import pytest
 
-from tsweep import gpus
 from tsweep.config import load_config
 from tsweep.errors import ServerError, UsageError
 from tsweep.plugin import hookimpl
@@ -138,19 +137,19 @@ def repos(tmp_path: Path):
     return out, src, extra
 
 
-def settings(tmp_path: Path, repos, **container) -> LaunchSettings:
+def settings(tmp_path: Path, repos, gpus=(), **container) -> LaunchSettings:
     out, src, _ = repos
     return LaunchSettings(
         model_repository=out, source_repository=src, log_dir=tmp_path / "ck", ready_timeout_s=30,
         server_flags={"log-verbose": 1, "strict_readiness": True}, environment={"OMP_NUM_THREADS": 2},
-        container=ContainerSettings(**{"image": "nvcr.io/nvidia/tritonserver:24.10-py3", **container}),
+        container=ContainerSettings(**{"image": "nvcr.io/nvidia/tritonserver:24.10-py3", **container}), gpus=gpus,
     )  # fmt: skip
 
 
 def test_runs_the_image_with_exact_arguments_and_removes_the_container(tmp_path, repos, engine):
     out, src, extra = repos
     launcher = DockerLauncher(
-        settings(tmp_path, repos, gpus=("all",), shm_size="2g", mounts=(f"{extra}:/data:ro",), labels={"team": "ml"},
+        settings(tmp_path, repos, gpus=("GPU-a", "GPU-b"), shm_size="2g", mounts=(f"{extra}:/data:ro",), labels={"team": "ml"},
                  args={"cpuset_cpus": "0,1", "mem_limit": "8g"}),
         client_factory=lambda: engine,
     )
@@ -168,8 +167,8 @@ def test_runs_the_image_with_exact_arguments_and_removes_the_container(tmp_path,
         "ports": {"8000/tcp": ("127.0.0.1", None), "8001/tcp": ("127.0.0.1", None), "8002/tcp": ("127.0.0.1", None)},
         "volumes": {str(out): {"bind": str(out), "mode": "ro"}, str(src): {"bind": str(src), "mode": "ro"},
                     str(extra): {"bind": "/data", "mode": "ro"}},
-        "device_requests": [{"Driver": "", "Count": -1, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}],
-        "environment": {"OMP_NUM_THREADS": "2"},
+        "device_requests": [{"Driver": "", "Count": 0, "DeviceIDs": ["GPU-a", "GPU-b"], "Capabilities": [["gpu"]], "Options": {}}],
+        "environment": {"OMP_NUM_THREADS": "2", "CUDA_VISIBLE_DEVICES": "GPU-a,GPU-b"},
         "shm_size": "2g",
         "labels": {"team": "ml", "tsweep": "1", "tsweep.owner": run["labels"]["tsweep.owner"]},
         "cpuset_cpus": "0,1", "mem_limit": "8g",  # triton_docker_args
@@ -190,27 +189,18 @@ def test_runs_the_image_with_exact_arguments_and_removes_the_container(tmp_path,
     assert container.calls.count(("remove", True)) == 1
 
 
-@pytest.mark.parametrize(
-    "spec, expected",
-    [
-        (("none",), []),
-        (("GPU-1234", "1"), [{"Driver": "", "Count": 0, "DeviceIDs": ["GPU-1234", "1"], "Capabilities": [["gpu"]], "Options": {}}]),
-        ((), "auto"),
-    ],
-    ids=["none", "ids", "auto"],
-)
-def test_gpus_become_device_requests(tmp_path, repos, engine, spec, expected):
-    launcher = DockerLauncher(settings(tmp_path, repos, gpus=spec), client_factory=lambda: engine)
+def test_no_gpu_means_no_device_request_and_no_visible_device(tmp_path, repos, engine):
+    """The run's GPUs arrive resolved (tsweep.gpus.select, tested in test_nvml.py); none: the
+    container gets no GPU and CUDA inside it sees none either."""
+    launcher = DockerLauncher(settings(tmp_path, repos, gpus=()), client_factory=lambda: engine)
     launcher.preflight()
-    if expected == "auto":  # all when NVML sees a GPU on this machine, none otherwise
-        expected = [{"Driver": "", "Count": -1, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}] if gpus.gpu_available() else []
-    assert launcher.run_arguments()["device_requests"] == expected
+    arguments = launcher.run_arguments()
+    assert arguments["device_requests"] == [] and arguments["environment"]["CUDA_VISIBLE_DEVICES"] == ""
 
 
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"gpus": ("all", "0")}, "triton_gpus must be all, none, or device IDs, not a mix: got all,0"),
         ({"mounts": ("/nope-tsweep:/x",)}, "triton_docker_mounts entry '/nope-tsweep:/x': /nope-tsweep does not exist"),
         ({"mounts": ("/tmp:relative",)}, "triton_docker_mounts entry '/tmp:relative' must be host:container[:ro|rw] with an absolute container path"),
         ({"shm_size": "lots"}, "triton_docker_shm_size must be a size such as 1g or 512m, got 'lots'"),

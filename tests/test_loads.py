@@ -99,3 +99,72 @@ def test_a_named_model_version_and_extra_headers_are_served(add_sub_server, prot
     assert m.status in ("ok", "unstable") and m.errors == 0 and served > 0
     missing, _ = run(add_sub_server, trial("concurrency", 1.0), protocol, FAST, model_version="9")
     assert missing.status == "failed" and missing.errors > 0
+
+
+class Recording:
+    """A real load generator whose windows the test keeps a count of (what ``measure`` took
+    from it); everything is passed through."""
+
+    def __init__(self, load):
+        self.load, self.answered = load, []
+
+    def start(self):
+        return self.load.start()
+
+    def wait_responses(self, n, timeout_s):
+        return self.load.wait_responses(n, timeout_s)
+
+    def take_window(self):
+        window = self.load.take_window()
+        self.answered.append(window.completed + window.errors)
+        return window
+
+    def stop(self):
+        self.load.stop()
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_count_windows_hold_at_least_the_requested_count(add_sub_server, protocol):
+    """perf_analyzer's measurement-mode count_windows: each window ends once it holds the
+    count. An open loop at 100 requests/s keeps the count from coming early; the windows'
+    time (window_s) would hold about 10 responses each, so a time window would need merging."""
+    t = trial("request_rate", 100.0)
+    load = Recording(make_load(t, add_sub_server, LoadSettings(protocol=protocol, shapes={})))
+    client = TritonHTTP(add_sub_server.http_url)
+    settings = MethodSettings(window_s=0.1, min_windows=3, max_windows=3, warmup_s=0.05, min_requests=40, count_windows=True)
+    m = measure(t, load, lambda: client.stats("add_sub"), settings)
+    assert m.errors == 0 and m.throughput > 0  # (a busy client may send late: not this test's matter)
+    judged = load.answered[1:]  # the first take is the warm-up
+    assert len(judged) == m.windows == 3
+    assert all(n >= 40 for n in judged), judged
+    assert m.requests >= 3 * 40
+
+
+def test_count_windows_need_a_load_generator_that_can_wait(add_sub_server):
+    from tsweep.errors import UsageError
+
+    class TimeOnly(Recording):
+        wait_responses = None
+
+    t = trial("concurrency", 1.0)
+    load = TimeOnly(make_load(t, add_sub_server, LoadSettings(shapes={})))
+    with pytest.raises(UsageError, match="^measurement_mode count_windows needs a load generator with wait_responses, and TimeOnly has none: use time_windows$"):
+        measure(t, load, ServerStats, MethodSettings(count_windows=True))
+    assert load.answered == []  # refused before the load started
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_request_intervals_are_the_gaps_the_open_loop_keeps(add_sub_server, protocol):
+    """perf_analyzer's --request-intervals: sends one gap after another, cycling through the
+    list (its documented example: 0.1 s, 0.3 s, 0.8 s, 0.9 s, 1.1 s, 1.6 s), here scaled to
+    milliseconds; the schedule is read from the generator, then the load runs on the server."""
+    gaps_us = (1000.0, 2000.0, 5000.0)
+    t = trial("request_rate", 3 / 0.008)
+    load = make_load(t, add_sub_server, LoadSettings(protocol=protocol, shapes={}, intervals_us=gaps_us))
+    assert load.planned_offsets(7) == pytest.approx([0.001, 0.003, 0.008, 0.009, 0.011, 0.016, 0.017])
+    client = TritonHTTP(add_sub_server.http_url)
+    m = measure(t, load, lambda: client.stats("add_sub"), MethodSettings(window_s=0.3, min_windows=2, max_windows=2, warmup_s=0.05, min_requests=20))
+    assert m.errors == 0 and m.requests > 0 and m.throughput > 0
+    # the other schedules: constant spacing is planned too, Poisson is drawn as it runs
+    assert make_load(t, add_sub_server, LoadSettings(protocol=protocol, shapes={})).planned_offsets(2) == pytest.approx([0.0, 0.008 / 3] if protocol == "http" else [0.008 / 3, 0.016 / 3])
+    assert make_load(t, add_sub_server, LoadSettings(protocol=protocol, shapes={}, distribution="poisson")).planned_offsets(2) is None

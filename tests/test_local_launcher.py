@@ -48,10 +48,14 @@ def served_repo(tmp_path, model_repo):
 
 def test_starts_on_loopback_serves_models_and_stops_its_process_group(tmp_path, served_repo):
     log_file = tmp_path / "elsewhere" / "triton.txt"  # triton_output_path
-    launcher = LocalLauncher(LaunchSettings(model_repository=served_repo, log_dir=tmp_path / "logs", ready_timeout_s=60, log_path=log_file))
+    launcher = LocalLauncher(LaunchSettings(model_repository=served_repo, log_dir=tmp_path / "logs", ready_timeout_s=60, log_path=log_file,
+                                            gpus=("GPU-b",)))  # fmt: skip
     launcher.preflight()
     server = launcher.start()
     try:
+        # the gpus key reaches the server as CUDA_VISIBLE_DEVICES (no such GPU here: it starts all the same)
+        environ = dict(v.split("=", 1) for v in open(f"/proc/{server.pid}/environ").read().split("\0") if "=" in v)
+        assert environ["CUDA_VISIBLE_DEVICES"] == "GPU-b"
         port = int(server.http_url.rsplit(":", 1)[1])
         grpc_port = int(server.grpc_url.rsplit(":", 1)[1])
         metrics_port = int(server.metrics_url.split(":")[2].split("/")[0])

@@ -18,13 +18,15 @@ from pathlib import Path
 import pytest
 
 from tsweep import analysis, machine, modelconfig, repeats
+from tsweep.config import load_config
 from tsweep.errors import UsageError
 from tsweep.files import inside
 from tsweep.pluginmanager import make_plugin_manager
 from tsweep.records import Constraint, Measurement, RankedConfig, Variant
+from tsweep.run import Run
 from tsweep.store import ResultsStore
 
-from tests.support import MODEL_REPOSITORY, run_tsweep, tree
+from tests.support import MODEL_REPOSITORY, run_tsweep, stored, tree
 
 pypdf = pytest.importorskip("pypdf")
 
@@ -132,7 +134,7 @@ def test_summary_pdf_states_the_verdict_and_the_top_configs_of_the_store(ck: Pat
                         "--num-configs-per-model", "2", "--export-path", "out", cwd=workdir)  # fmt: skip
     assert result.returncode == 0, result.stderr
     path = workdir / "out" / "reports" / "summaries" / "m" / "result_summary.pdf"
-    assert f"wrote out/reports/summaries/m/result_summary.pdf" in result.stdout.splitlines()
+    assert "wrote out/reports/summaries/m/result_summary.pdf" in result.stdout.splitlines()
     text = pdf_text(path)
 
     best = best_under(rows, budget)
@@ -356,12 +358,14 @@ def test_gpu_process_and_inference_csvs_match_the_store(ck: Path, workdir: Path)
 
     gpu = read_csv(results / "metrics-model-gpu.csv")
     assert len(gpu) == len(rows) * len(UUIDS)
+    assert list(gpu[0]) == ["Model", "Model Config", "Load Kind", "Load Value", "Client Batch Size", "GPU UUID",
+                            "GPU Memory Usage (MB)", "GPU Utilization (%)", "GPU Power Usage (W)"]  # Model Analyzer's titles and order
     for r in rows:
         for uuid in UUIDS:
             (line,) = [g for g in gpu if g["Model Config"] == r.variant and g["Load Value"] == f"{r.load_value:g}" and g["GPU UUID"] == uuid]
-            assert float(line["GPU utilization (%)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/utilization"])
-            assert float(line["GPU memory used (MB)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/memory_used_mb"])
-            assert float(line["GPU power draw (W)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/power_w"])
+            assert float(line["GPU Utilization (%)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/utilization"])
+            assert float(line["GPU Memory Usage (MB)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/memory_used_mb"])
+            assert float(line["GPU Power Usage (W)"]) == pytest.approx(r.metrics[f"gpu/{uuid}/power_w"])
 
     process = read_csv(results / "metrics-model-process.csv")
     assert list(process[0]) == ["Model", "Model Config", "Load Kind", "Load Value", "Client Batch Size",
@@ -395,8 +399,8 @@ def test_cpu_only_store_writes_no_gpu_csv_and_the_baseline_becomes_server_only_c
     assert out / "results" / "metrics-server-only.csv" in written
     lines = read_csv(out / "results" / "metrics-server-only.csv")
     assert [(l["Model"], l["GPU UUID"]) for l in lines] == [("triton-server", ""), ("triton-server", "GPU-aaaa")]
-    assert float(lines[0]["Server RAM (RSS) (MB)"]) == 250.0 and lines[0]["GPU memory used (MB)"] == ""
-    assert float(lines[1]["GPU memory used (MB)"]) == 410.0 and lines[1]["Server CPU (% of one core)"] == ""
+    assert float(lines[0]["Server RAM (RSS) (MB)"]) == 250.0 and lines[0]["GPU Memory Usage (MB)"] == ""
+    assert float(lines[1]["GPU Memory Usage (MB)"]) == 410.0 and lines[1]["Server CPU (% of one core)"] == ""
 
 
 def test_machine_description_reads_cpuinfo(tmp_path: Path):
@@ -441,7 +445,7 @@ def test_real_profile_then_report(workdir: Path):
     text = pdf_text(workdir / "reports" / "summaries" / "add_sub" / "result_summary.pdf")
     verdict = next(line for line in result.stdout.splitlines() if line.startswith("Best config for add_sub:"))
     assert verdict in text
-    assert f"CPUs; GPUs:" in text and "Server: tritonserver" in text
+    assert "CPUs; GPUs:" in text and "Server: tritonserver" in text
     with ResultsStore.open_existing(workdir / "checkpoints" / "results.sqlite") as store:
         store_rows = store.measurements()
     known = analysis.known_metrics(make_plugin_manager().metric_infos())
@@ -454,6 +458,21 @@ def test_real_profile_then_report(workdir: Path):
     table = text[text.index("Configs at their chosen load"):]
     assert f"{throughput_ci(chosen)} {p99_ci(chosen)}" in table
     assert memory in text and f"{chosen.metrics['server_memory_mb']:.1f}" in text[text.index("Configs at their chosen load"):]
+    # profile details each model's best num_configs_per_model configs, as Model Analyzer does
+    run = Run.build(load_config(None, {"checkpoint_directory": str(workdir / "checkpoints")}), make_plugin_manager())
+    with ResultsStore.open_existing(workdir / "checkpoints" / "results.sqlite") as store:
+        top = [r.variant for r in analysis.rank(store, run, ["add_sub"])["add_sub"][:3]]
+    detailed_dirs = sorted(p.parent.name for p in (workdir / "reports" / "detailed").rglob("detailed_report.pdf"))
+    assert best in top and detailed_dirs == sorted(top)
+    for name in top:
+        assert f"wrote reports/detailed/{name}/detailed_report.pdf" in result.stdout.splitlines()
+        assert f"Detailed report: {name}" in pdf_text(workdir / "reports" / "detailed" / name / "detailed_report.pdf")
+    # skip_detailed_reports turns that off (the rerun resumes: every point is in the store)
+    (workdir / "skip.yaml").write_text("skip_detailed_reports: true\n")
+    skipped = run_tsweep("profile", *args, "-f", "skip.yaml", "--export-path", "skipped", cwd=workdir)
+    assert skipped.returncode == 0, skipped.stderr
+    assert (workdir / "skipped" / "reports" / "summaries" / "add_sub" / "result_summary.pdf").is_file()
+    assert not (workdir / "skipped" / "reports" / "detailed").exists()
     process = read_csv(workdir / "results" / "metrics-model-process.csv")
     assert len(process) == len(store_rows) and all(float(p[memory]) > 0 for p in process)
     assert read_csv(workdir / "results" / "metrics-server-only.csv")[0]["Model"] == "triton-server"
@@ -508,3 +527,177 @@ def test_model_analyzers_skip_keys_leave_out_the_pdfs(ck: Path, workdir: Path):
     assert not list((workdir / "out").rglob("*.pdf"))
     plain = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "plain", cwd=workdir)
     assert plain.returncode == 0 and list((workdir / "plain").rglob("result_summary.pdf"))  # without the keys, there is one
+
+
+def test_num_top_model_configs_writes_a_summary_ranking_all_models_together(ck: Path, workdir: Path):
+    """Model Analyzer's num_top_model_configs: one more summary, in its folder name, ranking
+    the configs of every model together; not written without the key."""
+    fill_store(ck)
+    with ResultsStore.open(ck / "results.sqlite") as store:  # a second model, faster than every config of m
+        store.add_variant(Variant("n", config_of(CONFIGS["default"][1]), is_default=True, name="n_config_default"))
+        fast = [point("n", "n_config_default", 400.0, load, gpu=True) for load in LOADS]
+        for m in fast:
+            store.add(m)
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "out", "--num-top-model-configs", "2", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    path = workdir / "out" / "reports" / "summaries" / "Best Configs Across All Models" / "result_summary.pdf"
+    assert f"wrote {path.relative_to(workdir)}" in result.stdout.splitlines()
+    text = pdf_text(path)
+    assert "Summary: best configs across all models" in text
+    assert f"Best config across all models: n_config_default of model n, {throughput_ci(fast[-1])} infer/s" in text
+    assert "The best 2 configs of all models, ranked together" in text
+    table = text[text.index("Configs at their chosen load"):]
+    assert "n_config_default" in table and "m_config_1" in table and "m_config_0" not in table and "m_config_default" not in table
+    assert images(path) == 2  # the main chart and the memory chart
+    plain = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "plain", cwd=workdir)
+    assert plain.returncode == 0, plain.stderr
+    assert not (workdir / "plain" / "reports" / "summaries" / "Best Configs Across All Models").exists()
+
+
+PLOTS_YAML = """\
+plots:
+  thr_v_lat: {title: Throughput vs. Latency, x_axis: perf_latency_p99, y_axis: perf_throughput, monotonic: true}
+  ram_v_lat: {title: RAM vs. Latency, x_axis: perf_latency_p99, y_axis: cpu_used_ram}
+report_model_configs:
+  m_config_1:
+    plots:
+      util: {title: Utilization vs. load, x_axis: concurrency, y_axis: gpu_utilization}
+  m_config_0:
+"""
+
+
+def test_model_analyzers_plots_key_chooses_the_charts_of_both_reports(ck: Path, workdir: Path):
+    """plots, with Model Analyzer's metric tags, replaces the summary's charts and the detailed
+    report's resource charts; report_model_configs' mapping form gives a config its own."""
+    fill_store(ck)
+    (workdir / "plots.yaml").write_text(PLOTS_YAML)
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "out", "-f", "plots.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    summary = workdir / "out" / "reports" / "summaries" / "m" / "result_summary.pdf"
+    text = pdf_text(summary)
+    assert "Plot thr_v_lat: Throughput (infer/s) against p99 latency (ms); only the points that raise it along x (monotonic)." in text
+    assert f"Plot ram_v_lat: {title('server_memory_mb')} against p99 latency (ms)." in text
+    assert "Throughput vs. Latency (The best 3 configs and the default)" in text and "online mode: throughput against p99" not in text
+    assert images(summary) == 2
+    report = run_tsweep("report", "--checkpoint-directory", str(ck), "--export-path", "out", "-f", "plots.yaml", cwd=workdir)
+    assert report.returncode == 0, report.stderr
+    own = pdf_text(workdir / "out" / "reports" / "detailed" / "m_config_1" / "detailed_report.pdf")
+    assert f"Plot util: {title('gpu_utilization')} against Concurrency (requests in flight)." in own and "Plot thr_v_lat" not in own
+    shared = pdf_text(workdir / "out" / "reports" / "detailed" / "m_config_0" / "detailed_report.pdf")
+    assert "Plot thr_v_lat:" in shared and "Plot ram_v_lat:" in shared
+    assert images(workdir / "out" / "reports" / "detailed" / "m_config_1" / "detailed_report.pdf") == 3  # load, breakdown, util
+    assert images(workdir / "out" / "reports" / "detailed" / "m_config_0" / "detailed_report.pdf") == 4  # load, breakdown, 2 chosen
+
+
+@pytest.mark.parametrize("plots, message", [
+    ("{p: {x_axis: perf_latency_p99, y_axis: perf_thruput}}", "unknown metric 'perf_thruput' for y_axis of plot 'p' in plots: did you mean 'perf_throughput'?"),
+    ("{p: {x_axis: perf_latency_p99}}", "plot 'p' in plots needs y_axis: a metric such as perf_latency_p99 or perf_throughput"),
+    ("{p: {x_axis: concurrency, y_axis: perf_throughput, colour: red}}", "plot 'p' in plots has unknown key 'colour': use title, x_axis, y_axis, monotonic"),
+])  # fmt: skip
+def test_a_wrong_plot_is_one_line_and_writes_nothing(ck: Path, workdir: Path, plots: str, message: str):
+    fill_store(ck)
+    (workdir / "plots.yaml").write_text(f"plots: {plots}\n")
+    before = tree(workdir)
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "out", "-f", "plots.yaml", cwd=workdir)
+    assert result.returncode == 2 and result.stderr.splitlines() == [f"error: {message}"]
+    assert tree(workdir) == before
+
+
+def test_a_monotonic_plot_keeps_only_the_points_that_raise_y(monkeypatch):
+    from tsweep.plotspec import PlotSpec
+    from tsweep.plugins.reporters import configured
+
+    rows = [point("m", "m_config_0", 180.0, load, gpu=False) for load in (1, 2, 4, 8)]
+    rows[2].throughput = rows[0].throughput - 1  # a dip: not higher than the points before it
+    known = analysis.known_metrics(())
+    for monotonic, kept in ((True, [rows[0], rows[1], rows[3]]), (False, rows)):
+        spec = PlotSpec("p", "T", "latency_p99_ms", "throughput", monotonic)
+        (ax,) = drawn(monkeypatch, lambda: configured.chart(spec, [("m_config_0", list(reversed(rows)))], [Constraint("latency_p99_ms", max=9.0)], known))
+        line = ax.get_lines()[0]
+        assert list(line.get_xdata()) == [r.latency_p99_ms for r in kept] and list(line.get_ydata()) == [r.throughput for r in kept]
+        assert len(bars(ax)["y"]) == len(kept)  # each kept point's throughput interval
+
+
+#: Model Analyzer's default inference_output_fields (config_defaults.py), as a user writes them.
+MA_INFERENCE_FIELDS = "model_name,batch_size,concurrency,model_config_path,instance_group,max_batch_size,satisfies_constraints,perf_throughput,perf_latency_p99"
+
+
+def test_model_analyzers_output_fields_choose_the_csv_and_console_columns(ck: Path, workdir: Path):
+    rows = fill_store(ck)
+    with ResultsStore.open(ck / "results.sqlite") as store:
+        store.save_server_baseline({"server_memory_mb": 250.0, "gpu/GPU-aaaa/memory_used_mb": 410.0})
+    (workdir / "fields.yaml").write_text(
+        f"inference_output_fields: {MA_INFERENCE_FIELDS}\n"
+        "gpu_output_fields: [model_name, gpu_uuid, concurrency, model_config_path, gpu_used_memory, gpu_utilization]\n"
+        "server_output_fields: [model_name, gpu_uuid, gpu_used_memory, cpu_used_ram]\n"
+    )
+    budget = 6.5
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--export-path", "out", "-f", "fields.yaml",
+                        "--latency-budget", str(budget), cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    results = workdir / "out" / "results"
+    inference = read_csv(results / "metrics-model-inference.csv")
+    assert list(inference[0]) == ["Model", "Client Batch Size", "Concurrency", "Model Config", "Instances", "Max Batch Size",
+                                  "Satisfies Constraints", "Throughput (infer/sec)", "Throughput 95% CI (+/- infer/sec)",
+                                  "p99 Latency (ms)", "p99 Latency 95% CI (+/- ms)"]  # fmt: skip
+    for r, line in zip(rows, inference):
+        high, low = r.latency_p99_ms + r.latency_p99_ci_ms, r.latency_p99_ms - r.latency_p99_ci_ms
+        said = "Yes" if high <= budget else "No" if low > budget else "Unsure"
+        assert (line["Model Config"], line["Concurrency"], line["Instances"], line["Max Batch Size"], line["Satisfies Constraints"]) == (
+            r.variant, f"{r.load_value:g}", str(r.variant_params["instances"]), str(r.variant_params["max_batch_size"]), said)
+        assert float(line["Throughput (infer/sec)"]) == pytest.approx(r.throughput, abs=1e-4)
+    assert {line["Satisfies Constraints"] for line in inference} == {"Yes", "No"}
+    gpu = read_csv(results / "metrics-model-gpu.csv")
+    assert list(gpu[0]) == ["Model", "GPU UUID", "Concurrency", "Model Config", title("gpu_memory_used_mb"), title("gpu_utilization")]
+    assert [(g["GPU UUID"], float(g[title("gpu_memory_used_mb")])) for g in gpu] == [
+        (uuid, pytest.approx(r.metrics[f"gpu/{uuid}/memory_used_mb"])) for r in rows for uuid in UUIDS]
+    server = read_csv(results / "metrics-server-only.csv")
+    assert [list(line.values()) for line in server] == [["triton-server", "", "", "250.0000"], ["triton-server", "GPU-aaaa", "410.0000", ""]]
+    header = next(line for line in result.stdout.splitlines() if line.strip().startswith("#"))  # the console ranking too
+    assert header.split() == "# Model Client Batch Size Concurrency Model Config Instances Max Batch Size Satisfies Constraints " \
+        "Throughput (infer/sec) p99 Latency (ms)".split()
+
+
+def test_an_unknown_output_field_is_one_line_and_writes_nothing(ck: Path, workdir: Path):
+    fill_store(ck)
+    before = tree(workdir)
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "--inference-output-fields", "model_name,perf_throughpt", cwd=workdir)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["error: unknown field 'perf_throughpt' in inference_output_fields: did you mean 'perf_throughput'?"]
+    (workdir / "gpu.yaml").write_text("server_output_fields: [model_name, concurrency]\n")  # the idle server has no load
+    result = run_tsweep("analyze", "--checkpoint-directory", str(ck), "-f", "gpu.yaml", cwd=workdir)
+    assert result.returncode == 2 and result.stderr.startswith("error: unknown field 'concurrency' in server_output_fields")
+    assert tree(workdir) == sorted([*before, "gpu.yaml"])
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_report_completes_a_thin_load_curve_on_a_real_server(workdir: Path):
+    """A config measured at two load levels: report --complete-load-curves measures the third
+    against a server started as profile would, stores it marked as measured later, and the
+    detailed report marks it; a second run measures nothing."""
+    common = (f"model_repository: {MODEL_REPOSITORY}\nprofile_models: add_sub\noutput_model_repository_path: out\n"
+              "run_config_search_disable: true\nremeasure_top_configs: 0\nmeasurement_window_s: 0.3\n")  # fmt: skip
+    (workdir / "sweep.yaml").write_text(common + "concurrency: [1, 2]\n")
+    (workdir / "complete.yaml").write_text(common + "concurrency: [1, 2, 4]\n")
+    profile = run_tsweep("profile", "-f", "sweep.yaml", cwd=workdir)
+    assert profile.returncode == 0, profile.stderr
+    before = stored(workdir)
+    assert sorted(r["load_value"] for r in before) == [1.0, 2.0]
+    args = ["report", "-f", "complete.yaml", "--report-model-configs", "add_sub_config_default", "--complete-load-curves", "--export-path", "later"]
+    report = run_tsweep(*args, cwd=workdir)
+    assert report.returncode == 0, report.stderr
+    after = stored(workdir)
+    (added,) = [r for r in after if r["id"] not in {b["id"] for b in before}]
+    assert (added["variant"], added["load_kind"], added["load_value"]) == ("add_sub_config_default", "concurrency", 4.0)
+    with ResultsStore.open_existing(workdir / "checkpoints" / "results.sqlite") as store:
+        assert store.measured_later() == {added["point_key"]}
+    assert "completed the load curves of add_sub_config_default: 1 more level(s) measured, marked as measured later" in report.stderr
+    assert any(line.strip().startswith("concurrency=4 b1") for line in report.stdout.splitlines())
+    text = pdf_text(workdir / "later" / "reports" / "detailed" / "add_sub_config_default" / "detailed_report.pdf")
+    assert "3 load levels measured" in text and "1 measured later by tsweep report --complete-load-curves, marked (later) in the table" in text
+    table = text[text.index("Every measured load level"):]
+    assert "concurrency=4 (later)" in table and "concurrency=2 (later)" not in table and "concurrency=1 (later)" not in table
+    again = run_tsweep(*args, cwd=workdir)
+    assert again.returncode == 0, again.stderr
+    assert "completed the load curves" not in again.stderr and len(stored(workdir)) == len(after)

@@ -480,3 +480,59 @@ def test_a_variant_reads_its_coordinates_from_its_config():
     assert Variant("m", modelconfig.parse("")).coordinates == Coordinates(1, "KIND_AUTO", 0, False)
     with pytest.raises(ValueError, match="must not repeat 'instances': it is read from the config"):
         Variant("m", modelconfig.parse(text), {"instances": 2})
+
+
+# -- Model Analyzer's search keys ------------------------------------------------------
+
+
+def test_a_disabled_search_with_no_listed_load_measures_level_1_as_model_analyzer_does():
+    assert [str(l) for l in space(search_disable=True).load_levels] == ["concurrency=1"]
+    assert [str(l) for l in space(search_disable=True, request_rate_search=True).load_levels] == ["request_rate=1"]
+    assert [str(l) for l in space(search_disable=True, concurrency=(2, 8)).load_levels] == ["concurrency=2", "concurrency=8"]
+
+
+def test_request_rate_search_walks_powers_of_two_between_the_rate_bounds():
+    s = space(max_instance_count=1, request_rate_search=True, min_request_rate=16, max_request_rate=100)
+    assert [str(l) for l in s.load_levels] == ["request_rate=16", "request_rate=32", "request_rate=64"]
+    listed = space(max_instance_count=1, request_rate_search=True, request_rate=(5.0, 10.0))
+    assert [str(l) for l in listed.load_levels] == ["request_rate=5", "request_rate=10"]
+
+
+def test_exhaustive_measures_every_listed_point_where_brute_exits_early():
+    from tsweep.plugins.search.exhaustive import ExhaustiveSearch
+
+    s = space(max_instance_count=2, min_model_batch_size=4, max_model_batch_size=4, concurrency=(1, 2, 4, 8), batch_sizes=(1, 2))
+    flat = lambda i, b, conc, d: 100.0  # noqa: E731  # brute ends every walk after three flat levels
+    every = run_strategy(ExhaustiveSearch(s, SearchGoal()), flat)
+    expected = [(v.name, batch, float(c)) for v in s.variants for batch in (1, 2) for c in (1, 2, 4, 8)]
+    assert [(m.variant, m.batch_size, m.load_value) for m in every] == expected
+    assert len(run_strategy(BruteSearch(s, SearchGoal()), flat)) < len(every)
+
+
+def test_exhaustive_ends_a_walk_at_a_failed_point_only():
+    from tsweep.plugins.search.exhaustive import ExhaustiveSearch
+
+    s = space(max_instance_count=1, min_model_batch_size=4, max_model_batch_size=4, concurrency=(1, 2, 4))
+    strategy, history = ExhaustiveSearch(s, SearchGoal()), []
+    while trials := strategy.propose(history):
+        (t,) = trials
+        failed = t.variant.is_default and t.load.value == 2
+        history.append(point(t, None if failed else 100.0, status="failed" if failed else "ok"))
+    assert [(m.variant, int(m.load_value)) for m in history] == [
+        ("m_config_default", 1), ("m_config_default", 2), ("m_config_0", 1), ("m_config_0", 2), ("m_config_0", 4),
+    ]  # fmt: skip
+
+
+def test_adaptive_bisects_for_at_most_max_binary_search_steps():
+    from tsweep.plugins.search.adaptive import AdaptiveSearch
+
+    s = space(search_disable=True, concurrency=(1, 100))
+
+    def walked(steps):
+        strategy = AdaptiveSearch(s, SearchGoal(latency_budget_ms=40.0), max_bisect_steps=steps)
+        history = run_strategy(strategy, lambda i, b, conc, d: 100.0 * conc, p99=lambda i, b, conc, d: (conc / 10) ** 2)
+        return [int(m.load_value) for m in history]
+
+    # p99 = (c/10)^2 ms: the budget of 40 ms is crossed at 63; each step lands inside it
+    assert walked(5) == [1, 100, 40, 57]  # then the bracket (57, 100) is within the 25% resolution
+    assert walked(1) == [1, 100, 40]

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tsw_loop.h"
@@ -65,6 +66,30 @@ static enum tsw_error tsw_store_requests(tsw_load *D, const tsw_load_config *cfg
     return TSW_OK;
 }
 
+/* Request intervals as the ends of the gaps within one cycle; the mean rate they give is the
+   open loop's rate (connections, threads and lateness are handled as for a rate). */
+static enum tsw_error tsw_store_intervals(tsw_load *D, const tsw_load_config *cfg)
+{
+    if (cfg->nintervals == 0)
+        return TSW_OK;
+    D->ival_end = (double *)calloc(cfg->nintervals, sizeof(double));
+    if (!D->ival_end)
+        return TSW_ERR_NOMEM;
+    double sum = 0.0;
+    for (uint32_t j = 0; j < cfg->nintervals; j++) {
+        if (!(cfg->intervals_ns[j] >= 0.0))
+            return TSW_ERR_CONFIG;
+        sum += cfg->intervals_ns[j];
+        D->ival_end[j] = sum;
+    }
+    if (!(sum > 0.0))
+        return TSW_ERR_CONFIG;
+    D->nival = cfg->nintervals;
+    D->ival_cycle = sum;
+    D->rate = 1e9 * cfg->nintervals / sum;
+    return TSW_OK;
+}
+
 /* The settings as the loops use them: modes, clamps and nanoseconds. */
 static void tsw_apply_config(tsw_load *D, const tsw_load_config *cfg)
 {
@@ -72,7 +97,7 @@ static void tsw_apply_config(tsw_load *D, const tsw_load_config *cfg)
     int max_connections = cfg->max_connections;
     if (cfg->concurrency > 0 && threads > cfg->concurrency)
         threads = cfg->concurrency;
-    if (cfg->rate > 0) {
+    if (cfg->rate > 0 || cfg->nintervals > 0) {
         if (max_connections < 1)
             max_connections = 1;
         if (threads > max_connections)
@@ -100,7 +125,8 @@ enum tsw_error tsw_load_new(const tsw_load_config *cfg, tsw_load **out, int *os_
 {
     *out = NULL;
     *os_error = 0;
-    if (cfg->nreq == 0 || (cfg->concurrency > 0) == (cfg->rate > 0))
+    int open_loop = cfg->rate > 0 || (cfg->nintervals > 0 && cfg->intervals_ns);
+    if (cfg->nreq == 0 || (cfg->concurrency > 0) == open_loop || (cfg->rate > 0 && cfg->nintervals > 0))
         return TSW_ERR_CONFIG;
 
     struct addrinfo hints, *res = NULL;
@@ -131,6 +157,8 @@ enum tsw_error tsw_load_new(const tsw_load_config *cfg, tsw_load **out, int *os_
     tsw_apply_config(D, cfg);
 
     enum tsw_error err = tsw_store_requests(D, cfg);
+    if (err == TSW_OK)
+        err = tsw_store_intervals(D, cfg); /* sets D->rate before the loops are built */
     D->agg.hist = tsw_hist_new();
     D->loops = (tsw_loop *)calloc((size_t)D->nloops, sizeof(tsw_loop));
     if (err == TSW_OK && (!D->agg.hist || !D->loops))
@@ -275,6 +303,53 @@ enum tsw_error tsw_load_take(tsw_load *D, const tsw_window **window)
 
 void tsw_load_take_done(tsw_load *D) { pthread_mutex_unlock(&D->take_mu); }
 
+enum tsw_error tsw_load_wait_answered(tsw_load *D, int64_t n, double timeout_s, int *reached)
+{
+    *reached = 0;
+    if (!D->started)
+        return TSW_ERR_STATE;
+    int64_t share = n <= 0 ? 0 : (n + D->nloops - 1) / D->nloops;
+    pthread_mutex_lock(&D->mu);
+    for (int i = 0; i < D->nloops; i++) {
+        tsw_loop *L = &D->loops[i];
+        L->count_reached = share == 0;
+        if (share > 0 && !L->exited) {
+            atomic_store_explicit(&L->count_goal, share, memory_order_release);
+            uint64_t one = 1; /* the loop checks at its next iteration, even if it has enough */
+            ssize_t w = write(L->evfd, &one, sizeof one);
+            (void)w;
+        }
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until); /* the condition variable's clock */
+    int64_t ns = until.tv_nsec + (int64_t)(timeout_s > 0 ? timeout_s * 1e9 : 0);
+    until.tv_sec += ns / 1000000000LL;
+    until.tv_nsec = ns % 1000000000LL;
+    int done = 0, timed_out = 0;
+    while (!done && !timed_out) {
+        done = 1;
+        for (int i = 0; i < D->nloops; i++)
+            done &= D->loops[i].count_reached || D->loops[i].exited;
+        if (!done)
+            timed_out = pthread_cond_timedwait(&D->cv, &D->mu, &until) == ETIMEDOUT;
+    }
+    int all = 1;
+    for (int i = 0; i < D->nloops; i++) {
+        atomic_store_explicit(&D->loops[i].count_goal, 0, memory_order_release);
+        all &= D->loops[i].count_reached;
+    }
+    pthread_mutex_unlock(&D->mu);
+    *reached = all;
+    return TSW_OK;
+}
+
+double tsw_load_planned_offset_ns(const tsw_load *D, int64_t s)
+{
+    if (D->concurrency > 0 || s < 0)
+        return -1.0;
+    return tsw_open_offset_ns(D, s);
+}
+
 void tsw_load_free(tsw_load *D)
 {
     if (!D)
@@ -289,6 +364,7 @@ void tsw_load_free(tsw_load *D)
     free(D->req_off);
     free(D->req_len);
     free(D->req_head);
+    free(D->ival_end);
     tsw_hist_free(D->agg.hist);
     pthread_mutex_destroy(&D->mu);
     pthread_cond_destroy(&D->cv);

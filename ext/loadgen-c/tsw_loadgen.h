@@ -8,7 +8,7 @@
  *
  * Closed loop (concurrency N): N connections, each writes its next request as soon as the
  * previous response is complete. Open loop (rate R): requests go out at intended times
- * (constant or Poisson spacing), on at most max_connections connections. After stop() the last
+ * (constant or Poisson spacing, or the gaps of a list of intervals), on at most max_connections connections. After stop() the last
  * window's in_flight counts the requests abandoned by the stop (open loop: responses that had
  * already arrived are read first, not abandoned).
  */
@@ -23,8 +23,9 @@
 /* How a call failed. os_error, where an API call takes one, then holds the system's code. */
 enum tsw_error {
     TSW_OK = 0,
-    TSW_ERR_CONFIG,  /* the config is not a load: no requests, or not exactly one of
-                        concurrency > 0 and rate > 0 */
+    TSW_ERR_CONFIG,  /* the config is not a load: no requests, not exactly one of
+                        concurrency > 0 and an open loop (rate > 0 or request intervals), or
+                        intervals that add up to no time */
     TSW_ERR_RESOLVE, /* the host did not resolve; os_error is the getaddrinfo() code */
     TSW_ERR_NOMEM,   /* out of memory */
     TSW_ERR_SYSTEM,  /* an epoll set or eventfd could not be made; os_error is errno */
@@ -49,6 +50,9 @@ typedef struct tsw_load_config {
     int threads;             /* loop threads, clamped to [1, concurrency or max_connections] */
     double duration_s;       /* > 0: the load ends by itself that long after start */
     int64_t max_requests;    /* > 0: at most that many sends, then end once all are answered */
+    const double *intervals_ns; /* open loop instead of rate: gaps between successive sends,
+                                   cycled through (perf_analyzer's --request-intervals); copied */
+    uint32_t nintervals;
 } tsw_load_config;
 
 typedef struct tsw_load tsw_load;
@@ -62,6 +66,15 @@ enum tsw_error tsw_load_new(const tsw_load_config *cfg, tsw_load **out, int *os_
 
 /* Start the loop threads (once). */
 enum tsw_error tsw_load_start(tsw_load *D, int *os_error);
+
+/* Wait until the current window (since the last take) holds at least n answered requests
+   (completed + errors) or timeout_s passed; *reached says which. Loop i of K waits for its share
+   (n / K rounded up). TSW_ERR_STATE if never started. The count windows of the measurement. */
+enum tsw_error tsw_load_wait_answered(tsw_load *D, int64_t n, double timeout_s, int *reached);
+
+/* The intended send time of send s (0, 1, ...) of the whole load, in ns after start, for the
+   deterministic schedules (constant spacing, request intervals); -1 for Poisson or closed loop. */
+double tsw_load_planned_offset_ns(const tsw_load *D, int64_t s);
 
 /* Stop and join; idempotent. */
 void tsw_load_stop(tsw_load *D);

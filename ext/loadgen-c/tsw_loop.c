@@ -109,6 +109,22 @@ static void tsw_loop_check_swap(tsw_loop *L)
     }
 }
 
+/* Count windows: tell a waiting tsw_load_wait_answered() once this window holds its goal. */
+static void tsw_loop_check_count(tsw_loop *L)
+{
+    int64_t goal = atomic_load_explicit(&L->count_goal, memory_order_acquire);
+    if (goal <= 0)
+        return;
+    const tsw_window *w = tsw_cw(L);
+    if (w->completed + w->errors < goal)
+        return;
+    atomic_store_explicit(&L->count_goal, 0, memory_order_relaxed);
+    pthread_mutex_lock(&L->load->mu);
+    L->count_reached = 1;
+    pthread_cond_broadcast(&L->load->cv);
+    pthread_mutex_unlock(&L->load->mu);
+}
+
 void *tsw_loop_main(void *arg)
 {
     tsw_loop *L = (tsw_loop *)arg;
@@ -153,6 +169,7 @@ void *tsw_loop_main(void *arg)
             tsw_open_poll_inner(L, evs);
         now = tsw_now_ns();
         tsw_loop_check_swap(L);
+        tsw_loop_check_count(L);
         if ((L->end_ns && now >= L->end_ns) || (L->budget == 0 && L->in_flight == 0 && L->nout == 0))
             break; /* duration_s / max_requests reached: end as stop() would */
         if (D->rate > 0)
@@ -261,6 +278,7 @@ enum tsw_error tsw_loop_init(tsw_loop *L, tsw_load *D, int id, int nslots, int *
             L->free_slots[L->nfree++] = j;
     }
     atomic_init(&L->swap_req, 0);
+    atomic_init(&L->count_goal, 0);
     L->budget = D->max_requests > 0
                     ? D->max_requests / D->nloops + (id < D->max_requests % D->nloops ? 1 : 0)
                     : -1;

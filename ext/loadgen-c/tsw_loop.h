@@ -100,6 +100,11 @@ typedef struct tsw_loop {
     int swap_done;       /* under load->mu */
     int exited;          /* under load->mu */
     int64_t final_end_ns;
+    /* Count windows: tsw_load_wait_answered() sets count_goal (answered requests of the current
+       window); the loop clears it and sets count_reached (under load->mu) once the window holds
+       that many, checked at the top of each iteration. 0: nobody waits. */
+    atomic_llong count_goal;
+    int count_reached;   /* under load->mu */
 } tsw_loop;
 
 struct tsw_load {
@@ -118,6 +123,11 @@ struct tsw_load {
     int nloops;
     int64_t duration_ns;  /* > 0: each loop ends by itself that long after start */
     int64_t max_requests; /* > 0: at most that many sends in all, then end once all answered */
+    /* request intervals (open loop): ival_end[j] = intervals[0] + ... + intervals[j] in ns, so
+       send s of the load is due at (s / n) * ival_cycle + ival_end[s % n] after start */
+    double *ival_end;
+    uint32_t nival;
+    double ival_cycle;
     tsw_loop *loops;
     atomic_int stop;
     int started, stopped;
@@ -162,6 +172,7 @@ void tsw_open_dispatch_due(tsw_loop *L, int64_t now);
 void tsw_open_poll_inner(tsw_loop *L, struct epoll_event *evs);
 int64_t tsw_open_next_wake(tsw_loop *L, int64_t wake);
 void tsw_open_update_io_wake(tsw_loop *L);
+double tsw_open_offset_ns(const struct tsw_load *D, int64_t s);
 
 /* tsw_loop.c: the thread and its resources */
 enum tsw_error tsw_loop_init(tsw_loop *L, struct tsw_load *D, int id, int nslots, int *os_error);

@@ -3,7 +3,10 @@
  *
  * Intended send times are t0 + k/R ("constant") or have exponential gaps of mean 1/R from a
  * seeded splitmix64 stream ("poisson"). Loop i of K sends at t0 + (i + jK)/R, or is a Poisson
- * stream of rate R/K (their superposition is Poisson of rate R). At an intended time the request
+ * stream of rate R/K (their superposition is Poisson of rate R). With request intervals (a list
+ * of gaps, cycled through), send s is due at the sum of the first s + 1 gaps, and loop i of K
+ * sends s = i, i + K, ... (tsw_open_offset_ns), so the loops together keep the list's gaps. At an
+ * intended time the request
  * goes to an idle keep-alive connection; if there is none, a new connection is opened while
  * fewer than max_connections are open; otherwise the send waits for the next connection that
  * frees up and goes out late. Latency counts from the intended time (coordinated-omission
@@ -60,11 +63,24 @@ void tsw_open_schedule_plan(tsw_loop *L, uint64_t seed)
     L->rng = seed ^ (0x5851F42D4C957F2DULL * (uint64_t)(L->id + 1));
 }
 
+/* Send s of the whole load (all loops), in ns after start, for the deterministic schedules;
+   -1 for Poisson (its gaps are drawn as the load runs). */
+double tsw_open_offset_ns(const tsw_load *D, int64_t s)
+{
+    if (D->nival > 0)
+        return (double)(s / D->nival) * D->ival_cycle + D->ival_end[s % D->nival];
+    if (D->poisson || D->rate <= 0)
+        return -1.0;
+    return 1e9 * (double)s / D->rate;
+}
+
 void tsw_open_schedule_start(tsw_loop *L, int64_t now)
 {
     L->t0 = (double)now;
     L->k = 0;
-    if (L->load->poisson)
+    if (L->load->nival > 0)
+        L->next_intended = (double)now + tsw_open_offset_ns(L->load, L->id);
+    else if (L->load->poisson)
         L->next_intended = (double)now + tsw_poisson_gap(L);
     else
         L->next_intended = (double)now + L->phase_ns;
@@ -72,7 +88,10 @@ void tsw_open_schedule_start(tsw_loop *L, int64_t now)
 
 static void tsw_advance_schedule(tsw_loop *L)
 {
-    if (L->load->poisson) {
+    if (L->load->nival > 0) {
+        L->k++;
+        L->next_intended = L->t0 + tsw_open_offset_ns(L->load, L->id + L->k * L->load->nloops);
+    } else if (L->load->poisson) {
         L->next_intended += tsw_poisson_gap(L);
     } else {
         L->k++;

@@ -2,19 +2,20 @@
 
 NVML answers for the whole device, whoever uses it, so these numbers are the GPU's and
 not only the server's; on a machine that runs nothing else they are the deployment's.
-Every GPU NVML sees is sampled. The aggregates add memory and power over the GPUs (what
-the deployment costs in total) and average utilization; the per-GPU values are stored
-under ``gpu/<uuid>/...`` next to them. Without a GPU, driver or the bindings, the plugin
-offers no collector and says why in one line.
+The GPUs sampled are the run's (the ``gpus`` key, which the core puts on the server
+record), or every GPU NVML sees for a server the core did not describe. The aggregates add
+memory and power over those GPUs (what the deployment costs in total) and average
+utilization; the per-GPU values are stored under ``gpu/<uuid>/...`` next to them. Without
+a GPU, driver or the bindings, the plugin offers no collector and says why in one line.
 """
 from __future__ import annotations
 
 import warnings
 from types import ModuleType
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
 from tsweep.components import CollectorWarning
-from tsweep.gpus import open_nvml
+from tsweep.gpus import open_nvml, text
 from tsweep.plugin import hookimpl
 from tsweep.records import MAX, MetricInfo, RunningServer
 
@@ -31,12 +32,15 @@ MB = 1e6
 
 
 class NvmlReader:
-    """One read of every GPU: ``gpu/<uuid>/...`` per device plus the aggregates."""
+    """One read of the chosen GPUs: ``gpu/<uuid>/...`` per device plus the aggregates.
 
-    def __init__(self, nvml: ModuleType):
+    ``uuids``: the GPUs to read (the run's); None reads every GPU NVML sees."""
+
+    def __init__(self, nvml: ModuleType, uuids: Optional[Sequence[str]] = None):
         self.nvml = nvml
         count = nvml.nvmlDeviceGetCount()
-        self.devices = [(_text(nvml.nvmlDeviceGetUUID(h)), h) for h in map(nvml.nvmlDeviceGetHandleByIndex, range(count))]
+        every = [(text(nvml.nvmlDeviceGetUUID(h)), h) for h in map(nvml.nvmlDeviceGetHandleByIndex, range(count))]
+        self.devices = every if uuids is None else [(uuid, h) for uuid, h in every if uuid in set(uuids)]
 
     def __call__(self) -> Dict[str, float]:
         values: Dict[str, float] = {}
@@ -61,11 +65,6 @@ class NvmlReader:
         return values
 
 
-def _text(value) -> str:
-    """Older bindings return bytes where newer ones return str."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 @hookimpl
 def tsweep_metric_infos():
     return METRICS
@@ -78,12 +77,14 @@ def tsweep_metric_collectors(server: RunningServer, interval_s: float):
         warnings.warn(f"no GPU metrics: {why}", CollectorWarning, stacklevel=2)
         return []
     try:
-        reader = NvmlReader(nvml)
+        reader = NvmlReader(nvml, server.gpus)
     except nvml.NVMLError as exc:
         reader, why = None, f"NVML could not list the GPUs ({exc})"
     if reader is None or not reader.devices:
+        if not why:
+            why = "the gpus key chooses none" if server.gpus is not None and nvml.nvmlDeviceGetCount() else "NVML sees no GPU"
         nvml.nvmlShutdown()
-        warnings.warn(f"no GPU metrics: {why or 'NVML sees no GPU'}", CollectorWarning, stacklevel=2)
+        warnings.warn(f"no GPU metrics: {why}", CollectorWarning, stacklevel=2)
         return []
     # NVML stays initialised for the run: sampling needs it, and the process ends with the run.
     return [SampledCollector(reader, interval_s, METRICS)]

@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from tsweep import gpus
+from tsweep import tls
 from tsweep.errors import ServerError, UsageError
 from tsweep.plugin import hookimpl
 from tsweep.records import LaunchSettings, RunningServer
@@ -64,22 +64,12 @@ def connect():
     return client
 
 
-def device_requests(spec: Sequence[str], types, gpu_visible: Callable[[], bool]) -> List[Any]:
-    """``triton_gpus`` as Docker device requests: all, none, or the listed device IDs.
-
-    Empty means all when NVML sees a GPU on this machine and none otherwise, so the same
-    command works on a laptop and on a GPU server.
-    """
-    wanted = [str(g).strip() for g in spec if str(g).strip()]
-    if not wanted:
-        wanted = ["all"] if gpu_visible() else ["none"]
-    if wanted == ["none"]:
+def device_requests(uuids: Sequence[str], types) -> List[Any]:
+    """The run's GPUs (the ``gpus`` key, resolved to UUIDs) as Docker device requests, the
+    container's ``--gpus``; none when the run has no GPU."""
+    if not uuids:
         return []
-    if wanted == ["all"]:
-        return [types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
-    if {"all", "none"} & set(wanted):
-        raise UsageError(f"triton_gpus must be all, none, or device IDs, not a mix: got {','.join(wanted)}")
-    return [types.DeviceRequest(device_ids=wanted, capabilities=[["gpu"]])]
+    return [types.DeviceRequest(device_ids=list(uuids), capabilities=[["gpu"]])]
 
 
 def volumes(served: Path, source: Optional[Path], extra: Sequence[str]) -> Dict[str, Dict[str, str]]:
@@ -114,11 +104,13 @@ class DockerLauncher:
     # -- before anything is written -----------------------------------------------------
     def preflight(self) -> None:
         s = self.settings
+        tls.refuse_https(s.http_endpoint, "docker")
+        tls.refuse_shared_memory(s, "docker")
         self._docker = import_docker()
         self._flags = user_flags(s.server_flags)
-        self._env = server_environment(s.environment)
+        self._env = server_environment(s.environment, s.gpus)
         self._volumes = volumes(s.model_repository.resolve(), s.source_repository, s.container.mounts)
-        self._devices = device_requests(s.container.gpus, self._docker.types, gpus.gpu_available)
+        self._devices = device_requests(s.gpus, self._docker.types)
         own = {"image", "command", *self.run_arguments(own_only=True)}
         for name in s.container.args:
             if name in own:

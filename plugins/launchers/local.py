@@ -17,8 +17,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
+from tsweep import tls
 from tsweep.errors import ServerError, UsageError
 from tsweep.plugin import hookimpl
 from tsweep.records import LaunchSettings, RunningServer
@@ -97,15 +98,20 @@ def user_flags(flags) -> List[str]:
     return argv
 
 
-def server_environment(values) -> Dict[str, str]:
-    """``triton_server_environment`` as strings, refusing names a shell or Docker would reject."""
+def server_environment(values, gpus: Sequence[str] = ()) -> Dict[str, str]:
+    """``triton_server_environment`` as strings, refusing names a shell or Docker would reject,
+    then ``CUDA_VISIBLE_DEVICES``: the UUIDs of the run's GPUs (``gpus``; empty: none), as
+    Model Analyzer sets it. The ``gpus`` key is the one way to choose them."""
     env = {}
     for name, value in dict(values).items():
         if not _ENV_NAME.match(str(name)):
             raise UsageError(f"invalid environment variable name {name!r} in triton_server_environment: use names like 'OMP_NUM_THREADS'")
         if isinstance(value, (dict, list)) or value is None:
             raise UsageError(f"environment variable {name!r} needs a single value, got {value!r}")
+        if name == "CUDA_VISIBLE_DEVICES":
+            raise UsageError("CUDA_VISIBLE_DEVICES in triton_server_environment: choose the server's GPUs with the gpus key instead")
         env[str(name)] = str(value).lower() if isinstance(value, bool) else str(value)
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     return env
 
 
@@ -161,6 +167,7 @@ class LocalLauncher:
         self._pinned = [None, None, None]
 
     def preflight(self) -> None:
+        tls.refuse_https(self.settings.http_endpoint, "local")
         self._binary = find_server(self.settings.server_path)
         self._extra = user_flags(self.settings.server_flags)
         self._pinned = [
@@ -168,7 +175,7 @@ class LocalLauncher:
             pinned_port(self.settings.grpc_endpoint, "triton_grpc_endpoint"),
             pinned_port(self.settings.metrics_url, "triton_metrics_url"),
         ]
-        self._env = server_environment(self.settings.environment)
+        self._env = server_environment(self.settings.environment, self.settings.gpus)
         if self.settings.bind_address != "127.0.0.1":
             print(f"tsweep: binding tritonserver to {self.settings.bind_address} (not loopback) as asked", file=sys.stderr)
         keys = ("triton_http_endpoint", "triton_grpc_endpoint", "triton_metrics_url")
@@ -194,7 +201,8 @@ class LocalLauncher:
         return argv + self._extra
 
     def environment(self) -> dict:
-        """The server's environment: ours, ``triton_server_environment``, python3 first on PATH."""
+        """The server's environment: ours, ``triton_server_environment`` and the GPUs
+        (``CUDA_VISIBLE_DEVICES``), python3 first on PATH."""
         env = {**os.environ, **self._env}
         # The python backend stub imports numpy through the first python3 on PATH.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])

@@ -4,7 +4,8 @@
   at a point its own row with its own 95% confidence intervals (half-widths beside
   throughput and p99).
 * ``metrics-model-gpu.csv``: one row per point per GPU (``gpu/<uuid>/<metric>`` values),
-  written when a GPU collector recorded any.
+  written when a GPU collector recorded any; memory, utilization and power under Model
+  Analyzer's titles (``GPU Memory Usage (MB)``, ...).
 * ``metrics-model-process.csv``: tsweep's own, for machines without a GPU (and beside the
   GPU file on those with one): one row per point with the server process's CPU and RAM
   (``server_cpu_pct``, ``server_memory_mb``), written when a collector recorded them.
@@ -13,8 +14,10 @@
 
 The file names follow Model Analyzer's export, so spreadsheets and scripts built on it keep
 working, and so do Model Analyzer's keys that rename them (``filename_model_inference``,
-``filename_model_gpu``, ``filename_server_only``: config keys this plugin declares); the
-columns are tsweep's and are described in docs/reports.md.
+``filename_model_gpu``, ``filename_server_only``: config keys this plugin declares). The
+columns are tsweep's (docs/reports.md) unless ``inference_output_fields``,
+``gpu_output_fields`` or ``server_output_fields`` chose others by Model Analyzer's field tags
+(resolved by the Run: :mod:`tsweep.outputfields`).
 """
 from __future__ import annotations
 
@@ -23,8 +26,11 @@ import io
 import math
 from pathlib import Path
 
-from tsweep import catalogue
+from tsweep import catalogue, outputfields
+from tsweep.judge import Judge
 from tsweep.plugin import ConfigKey, UsageError, hookimpl, write_atomic
+from tsweep.verdict import percentile_label
+from tsweep.records import SearchGoal
 
 from tsweep.plugins.reporters.resources import PROCESS, split_gpus
 
@@ -46,6 +52,7 @@ BOOKKEEPING = [
     ("Errors", lambda m: m.errors),
     ("Error", lambda m: m.error),
     ("Repeat", lambda m: m.repeat),  # 0 for the first look at a point, 1, 2, ... for re-measurements
+    ("Client", lambda m: m.client),  # which client measured it: native http, tritonclient grpc, ... (TLS, shared memory)
 ]
 
 
@@ -93,20 +100,34 @@ def _csv(header, rows) -> str:
     return buf.getvalue()
 
 
-def _metric_columns(dicts, known):
-    """The metric names found in ``dicts`` (sorted) and their column titles."""
-    names = sorted({k for d in dicts for k in d})
-    return names, [known.heading(n) for n in names]
+#: Model Analyzer's titles of the per-GPU figures (its gpu_used_memory, gpu_utilization and
+#: gpu_power_usage columns, in its order), so that a sheet built on its GPU file reads ours.
+GPU_TITLES = {"memory_used_mb": "GPU Memory Usage (MB)", "utilization": "GPU Utilization (%)", "power_w": "GPU Power Usage (W)"}
 
 
-def inference_csv(measurements) -> str:
-    return _csv([name for name, _ in COLUMNS], [[get(m) for _, get in COLUMNS] for m in measurements])
+def _metric_columns(dicts, known, titles=None):
+    """The metric names found in ``dicts`` and their column titles: those ``titles`` names
+    first, in its order, with its titles; the rest sorted, titled by the catalogue."""
+    titles = titles or {}
+    found = {k for d in dicts for k in d}
+    names = [n for n in titles if n in found] + sorted(found - set(titles))
+    return names, [titles.get(n) or known.heading(n) for n in names]
+
+
+#: The last column: the latency percentile the model's verdict read (``percentile``), e.g. p95.
+JUDGED_LATENCY = "Verdict Latency"
+
+
+def inference_csv(measurements, latency_of=lambda model: "latency_p99_ms") -> str:
+    """A row per look; ``latency_of(model)`` names the latency metric its verdict read."""
+    rows = [[*(get(m) for _, get in COLUMNS), percentile_label(latency_of(m.model))] for m in measurements]
+    return _csv([*(name for name, _ in COLUMNS), JUDGED_LATENCY], rows)
 
 
 def gpu_csv(measurements, known):
     """A row per (point, GPU), or None when no point has a per-GPU metric."""
     per_point = [(m, split_gpus(m.metrics)[0]) for m in measurements]
-    names, titles = _metric_columns([v for _, gpus in per_point for v in gpus.values()], known)
+    names, titles = _metric_columns([v for _, gpus in per_point for v in gpus.values()], known, GPU_TITLES)
     if not names:
         return None
     rows = [[*(get(m) for _, get in POINT), uuid, *(values.get(n) for n in names)]
@@ -130,8 +151,55 @@ def server_only_csv(baseline, known):
         return None
     gpus, rest = split_gpus(baseline)
     scopes = ([("", rest)] if rest else []) + sorted(gpus.items())
-    names, titles = _metric_columns([values for _, values in scopes], known)
+    names, titles = _metric_columns([values for _, values in scopes], known, GPU_TITLES if gpus else None)
     return _csv(["Model", "GPU UUID", *titles], [["triton-server", uuid, *(values.get(n) for n in names)] for uuid, values in scopes])
+
+
+def chosen_columns(fields, known):
+    """``(title, field, interval field)`` per chosen column: a metric measured with a 95%
+    interval gets its half-width's column right after it, as in tsweep's own columns."""
+    found = []
+    for f in fields:
+        found.append((f.title, f, None))
+        interval = known.info(f.name).interval if f.metric and f.name in known else ""
+        if interval:
+            found.append((known.info(f.name).interval_title, None, interval))
+    return found
+
+
+def verdicts(measurements, context):
+    """``satisfies_constraints`` of each point, by the Judge of its model's rows and its
+    model's constraints (as the ranking decides)."""
+    by_model = {}
+    for m in measurements:
+        by_model.setdefault(m.model, []).append(m)
+    judges = {model: Judge.from_history(SearchGoal(), rows) for model, rows in by_model.items()}
+    return [outputfields.satisfies(m, context.goals_of(m.model)[1], judges[m.model]) for m in measurements]
+
+
+def chosen_inference_csv(measurements, fields, context) -> str:
+    """The inference file with the columns ``inference_output_fields`` chose."""
+    columns = chosen_columns(fields, context.metrics)
+    rows = [[outputfields.cell(f, m, said) if f else getattr(m, interval) for _, f, interval in columns]
+            for m, said in zip(measurements, verdicts(measurements, context))]  # fmt: skip
+    return _csv([title for title, _, _ in columns], rows)
+
+
+def chosen_gpu_csv(measurements, fields, context):
+    """The per-GPU file with the columns ``gpu_output_fields`` chose, or None without GPU values."""
+    said = verdicts(measurements, context)
+    rows = [[outputfields.cell(f, m, ok, values, uuid) for f in fields]
+            for m, ok in zip(measurements, said) for uuid, values in sorted(split_gpus(m.metrics)[0].items())]  # fmt: skip
+    return _csv([f.title for f in fields], rows) if rows else None
+
+
+def chosen_server_csv(baseline, fields):
+    """The idle server's file with the columns ``server_output_fields`` chose."""
+    if not baseline:
+        return None
+    gpus, rest = split_gpus(baseline)
+    scopes = ([("", rest)] if rest else []) + sorted(gpus.items())
+    return _csv([f.title for f in fields], [[outputfields.cell(f, None, "", values, uuid) for f in fields] for uuid, values in scopes])
 
 
 ALL_COMMANDS = ("profile", "analyze", "report")
@@ -148,13 +216,15 @@ class CsvReporter:
         self.inference, self.gpu, self.server_only = inference, gpu, server_only
 
     def write(self, measurements, ranking, export_dir: Path, context):
-        known = context.metrics
+        known, chosen = context.metrics, context.output_fields
         files = {
-            self.inference: inference_csv(measurements),
-            self.gpu: gpu_csv(measurements, known),
+            self.inference: chosen_inference_csv(measurements, chosen["inference"], context) if "inference" in chosen
+            else inference_csv(measurements, context.latency_of),
+            self.gpu: chosen_gpu_csv(measurements, chosen["gpu"], context) if "gpu" in chosen else gpu_csv(measurements, known),
             "metrics-model-process.csv": process_csv(measurements, known),
-            self.server_only: server_only_csv(context.server_baseline, known),
-        }
+            self.server_only: chosen_server_csv(context.server_baseline, chosen["server"]) if "server" in chosen
+            else server_only_csv(context.server_baseline, known),
+        }  # fmt: skip
         results = Path(export_dir) / "results"
         return [write_atomic(results / name, text) for name, text in files.items() if text is not None]
 

@@ -1,5 +1,6 @@
-"""Reporter ``detailed``: one PDF per config asked for with ``tsweep report
---report-model-configs``, at ``reports/detailed/<config>/detailed_report.pdf``.
+"""Reporter ``detailed``: one PDF per config at ``reports/detailed/<config>/detailed_report.pdf``:
+for each model's best ``num_configs_per_model`` configs at the end of ``tsweep profile`` (as
+Model Analyzer does), and for those ``tsweep report --report-model-configs`` names.
 
 Where the summary shows each config at one load, this shows a config at every load it was
 measured at: how throughput and latency grow with load (with their 95% confidence intervals,
@@ -16,11 +17,12 @@ from typing import List, Optional, Sequence, Tuple
 from tsweep import repeats
 from tsweep.catalogue import BUILT_IN
 from tsweep.files import inside
+from tsweep.plotspec import BATCH_SIZE
 from tsweep.plugin import ConfigKey, ReportContext, hookimpl
 from tsweep.records import Measurement
 
 from tsweep.plugins.reporters import pdfparts as pdf
-from tsweep.plugins.reporters import plots, resources
+from tsweep.plugins.reporters import configured, plots, resources
 from tsweep.plugins.reporters.series import LOAD, load_axis, series, usable
 
 #: The stacked parts of a request's latency, bottom to top: (label, column), titled by the catalogue.
@@ -81,6 +83,18 @@ def resource_chart(points: Sequence[Measurement], metric: str, known) -> bytes:
     return plots.lines(chart)
 
 
+def chosen_charts(points: Sequence[Measurement], specs, context: ReportContext, width: float) -> list:
+    """The charts of the ``plots`` key, two a row: a line per client batch size (one line
+    when the batch size is the x axis), each named in a caption (the chart's text is an image)."""
+    known, constraints = context.metrics, context.goals_of(points[0].model)[1]
+    pngs = [configured.chart(spec, [("all batch sizes", points)] if spec.x == BATCH_SIZE else
+                             [(f"{spec.title}{suffix}", pts) for suffix, pts in by_batch(points)], constraints, known)
+            for spec in specs]  # fmt: skip
+    rows = [pdf.side_by_side(pngs[i:i + 2], width) for i in range(0, len(pngs), 2)]
+    captions = " ".join(configured.caption(spec, points, known) for spec in specs)
+    return [pdf.section("Chosen charts", rows[0]), *rows[1:], pdf.para(captions, pdf.SMALL)]
+
+
 def table_rows(points: Sequence[Measurement], memory: Optional[str], utilization: Optional[str]) -> List[List[str]]:
     rows = []
     for m in points:
@@ -93,6 +107,17 @@ def table_rows(points: Sequence[Measurement], memory: Optional[str], utilization
             pdf.num(m.value(utilization) if utilization else None, 1), pdf.num(m.value(memory) if memory else None, 1),
         ])  # fmt: skip
     return rows
+
+
+#: How the table marks a load level measured after the search.
+LATER_MARK = " (later)"
+
+
+def later_words(points: Sequence[Measurement], context: ReportContext) -> str:
+    """'; 2 measured later ...': how many of the points ``tsweep report --complete-load-curves``
+    added after the search (empty when none)."""
+    later = sum(m.point in context.measured_later for m in points)
+    return f"; {later} measured later by tsweep report --complete-load-curves, marked{LATER_MARK} in the table" if later else ""
 
 
 def story(name: str, measured: str, points: Sequence[Measurement], context: ReportContext) -> list:
@@ -110,7 +135,7 @@ def story(name: str, measured: str, points: Sequence[Measurement], context: Repo
     parts: list = [pdf.para(f"Detailed report: {name}", pdf.TITLE), *pdf.run_facts(context, include_goals=False), pdf.spacer()]
     parts.append(pdf.para(
         f"Config {name} of model {first.model} ({params}).{twin} {len(points)} load levels measured"
-        f" ({unstable} unstable, {failed} failed). Highest throughput: {pdf.num_ci(top.throughput, top.throughput_ci, 1)} "
+        f" ({unstable} unstable, {failed} failed{later_words(points, context)}). Highest throughput: {pdf.num_ci(top.throughput, top.throughput_ci, 1)} "
         f"infer/s at {top.load}, client batch {top.batch_size}, p99 {pdf.num_ci(top.latency_p99_ms, top.latency_p99_ci_ms)} ms."
     ))  # fmt: skip
     ok = usable(points)
@@ -122,21 +147,33 @@ def story(name: str, measured: str, points: Sequence[Measurement], context: Repo
             "Right: each bar is the average client latency at one load level: the server's queue and compute "
             "times (from Triton's statistics), the client's time to send and receive, and what remains "
             "(network, HTTP handling, scheduling).", pdf.SMALL))  # fmt: skip
-        charts = [resource_chart(ok, metric, known) for metric in (memory, utilization) if metric]
-        if charts:
-            parts.append(pdf.section("Memory and utilization", pdf.side_by_side(charts, width)))
+        specs = context.plots_of(name)
+        if specs:  # the user's choice of charts (Model Analyzer's plots key, or this config's own)
+            parts.extend(chosen_charts(ok, specs, context, width))
         else:
-            parts.append(pdf.para("No memory or utilization metric was recorded (no GPU or server-process collector ran).", pdf.SMALL))
+            charts = [resource_chart(ok, metric, known) for metric in (memory, utilization) if metric]
+            if charts:
+                parts.append(pdf.section("Memory and utilization", pdf.side_by_side(charts, width)))
+            else:
+                parts.append(pdf.para("No memory or utilization metric was recorded (no GPU or server-process collector ran).", pdf.SMALL))
     header = ["Load", "Batch", "Status", *map(known.short, ("throughput", "latency_p99_ms", "latency_p50_ms", "latency_avg_ms")),
               *(known.heading(c) for _, c in (*SERVER_PARTS, *CLIENT_PARTS)), f"{NETWORK} (ms)",
               known.heading(utilization) if utilization else "Utilization",
               known.heading(memory) if memory else "Memory"]  # fmt: skip
-    parts.append(pdf.section("Every measured load level", pdf.table(header, table_rows(points, memory, utilization), width)))
+    rows = table_rows(points, memory, utilization)
+    for row, m in zip(rows, points):
+        if m.point in context.measured_later:
+            row[0] += LATER_MARK
+    parts.append(pdf.section("Every measured load level", pdf.table(header, rows, width)))
     return parts
 
 
 #: Model Analyzer's key, declared by this plugin (tsweep_config_keys).
-SKIP = ConfigKey("skip_detailed_reports", False, "Write no detailed PDFs (tsweep report still prints every load level).", commands=("report",))
+SKIP = ConfigKey(
+    "skip_detailed_reports", False,
+    "Write no detailed PDFs: neither profile's for each model's best num_configs_per_model configs nor report's (which still prints every load level).",
+    commands=("profile", "report"),
+)  # fmt: skip
 
 
 class DetailedReporter:

@@ -128,6 +128,7 @@ def run_facts(context: ReportContext, include_goals: bool = True, model: str = "
     facts = [
         labelled("Machine", machine.summary(context.machine), SMALL),
         labelled("Server", context.server or "not recorded", SMALL),
+        labelled("Client", ", ".join(context.clients) or "not recorded", SMALL),
         labelled("Mode", context.mode, SMALL),
     ]
     if include_goals:

@@ -1,7 +1,8 @@
 """From stored measurements to what the reports plot and tabulate.
 
 A config's curve is its successful points at one client batch size, ordered by load; the
-x and y of a chart are metric names (see :meth:`Measurement.value`) or ``"load"``. Throughput
+x and y of a chart are metric names (see :meth:`Measurement.value`), ``"load"`` or
+``"batch_size"`` (the client's). Throughput
 and p99 come with the half-widths of their 95% confidence intervals, which the charts draw as
 error bars. Kept apart from drawing so the reports and their tests agree on which points
 (and which bars) a chart holds.
@@ -10,11 +11,10 @@ from __future__ import annotations
 
 from typing import Iterable, List, Optional
 
+from tsweep.plotspec import BATCH_SIZE, LOAD
 from tsweep.records import Measurement, RankedConfig
 
 from tsweep.plugins.reporters.plots import Series
-
-LOAD = "load"
 
 #: The figures measured with a 95% confidence interval, and the field holding its half-width.
 HALF_WIDTHS = {"throughput": "throughput_ci", "latency_p99_ms": "latency_p99_ci_ms"}
@@ -32,7 +32,22 @@ def curve(points: Iterable[Measurement], variant: str, batch_size: Optional[int]
 
 
 def value(m: Measurement, what: str) -> Optional[float]:
-    return m.load_value if what == LOAD else m.value(what)
+    if what == LOAD:
+        return m.load_value
+    return float(m.batch_size) if what == BATCH_SIZE else m.value(what)
+
+
+def along_x(points: Iterable[Measurement], x: str, y: str, monotonic: bool = False) -> List[Measurement]:
+    """The points that have both values, sorted by x; with ``monotonic``, only those whose y
+    is higher than every kept point before them (Model Analyzer's rule for its ``plots``)."""
+    chosen = sorted((m for m in points if value(m, x) is not None and value(m, y) is not None), key=lambda m: value(m, x))
+    if not monotonic:
+        return chosen
+    kept: List[Measurement] = []
+    for m in chosen:
+        if not kept or value(m, y) > value(kept[-1], y):
+            kept.append(m)
+    return kept
 
 
 def half_width(m: Measurement, what: str) -> Optional[float]:

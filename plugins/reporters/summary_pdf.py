@@ -3,6 +3,8 @@
 The page a reader decides from: where it was measured, what was asked, the verdict (the same
 sentence the CLI prints), how the best configs and the default compare (a chart for the
 mode's question and a memory chart), and a table of those configs at their chosen load.
+With ``num_top_model_configs``, one more such summary ranks the best configs of all models
+together, in ``reports/summaries/Best Configs Across All Models/`` (Model Analyzer's folder).
 Throughput and p99 carry their 95% confidence intervals everywhere (error bars, "±"), so
 a reader sees how well each figure is known before trusting a difference between two.
 Online mode asks "how much throughput at what latency" (throughput against p99, the latency
@@ -18,12 +20,13 @@ from typing import Dict, List, Optional, Sequence
 
 from tsweep import repeats
 from tsweep.files import inside
+from tsweep.plotspec import BATCH_SIZE
 from tsweep.plugin import ConfigKey, ReportContext, hookimpl
 from tsweep.records import Constraint, Measurement, RankedConfig
-from tsweep.verdict import shown, verdict
+from tsweep.verdict import overall_verdict, percentile_label, shown, verdict
 
 from tsweep.plugins.reporters import pdfparts as pdf
-from tsweep.plugins.reporters import plots, resources
+from tsweep.plugins.reporters import configured, plots, resources
 from tsweep.plugins.reporters.series import LOAD, config_label, curve, load_axis, params_text, series
 
 
@@ -35,23 +38,26 @@ INTERVALS_NOTE = (
 )
 
 
-def bounds(constraints: Sequence[Constraint]) -> Dict[str, Optional[float]]:
-    """The latency budget and the minimum throughput among the constraints, if set."""
-    budget = min((c.max for c in constraints if c.metric == "latency_p99_ms" and c.max is not None), default=None)
+def bounds(constraints: Sequence[Constraint], latency: str = "latency_p99_ms") -> Dict[str, Optional[float]]:
+    """The latency budget (on ``latency``, the percentile the verdict reads) and the minimum
+    throughput among the constraints, if set."""
+    budget = min((c.max for c in constraints if c.metric == latency and c.max is not None), default=None)
     floor = max((c.min for c in constraints if c.metric == "throughput" and c.min is not None), default=None)
     return {"budget": budget, "min_throughput": floor}
 
 
-def main_chart(rows: Sequence[RankedConfig], points: Sequence[Measurement], mode: str, constraints: Sequence[Constraint]) -> plots.Chart:
-    """Online: throughput against p99 latency; offline: throughput against load."""
-    limits = bounds(constraints)
+def main_chart(rows: Sequence[RankedConfig], points: Sequence[Measurement], mode: str, constraints: Sequence[Constraint], latency: str = "latency_p99_ms") -> plots.Chart:
+    """Online: throughput against the latency the verdict reads (p99 unless ``percentile``
+    says another); offline: throughput against load."""
+    limits = bounds(constraints, latency)
     refs = []
     if mode == "offline":
         chart = plots.Chart("Throughput vs load", load_axis(points), "Throughput (infer/s)")
         x = LOAD
     else:
-        chart = plots.Chart("Throughput vs p99 latency", "p99 latency (ms)", "Throughput (infer/s)")
-        x = "latency_p99_ms"
+        label = percentile_label(latency)
+        chart = plots.Chart(f"Throughput vs {label} latency", f"{label} latency (ms)", "Throughput (infer/s)")
+        x = latency
         if limits["budget"] is not None:
             refs.append(plots.RefLine(f"latency budget {limits['budget']:g} ms", limits["budget"], vertical=True))
     if limits["min_throughput"] is not None:
@@ -65,6 +71,18 @@ def memory_chart(rows: Sequence[RankedConfig], points: Sequence[Measurement], me
     chart = plots.Chart("Memory vs p99 latency", "p99 latency (ms)", known.heading(metric))
     chart.series = [series(config_label(r), curve(points, r.variant, r.best.batch_size), "latency_p99_ms", metric) for r in rows]
     return chart
+
+
+def chosen_charts(rows, points, specs, constraints, known, width: float, compared: str) -> list:
+    """One section per chart of the ``plots`` key: a line per shown config, captioned with
+    what it plots (the chart's own text is an image)."""
+    parts = []
+    for i, spec in enumerate(specs):
+        lines = [(config_label(r), curve(points, r.variant, None if spec.x == BATCH_SIZE else r.best.batch_size)) for r in rows]
+        caption = configured.caption(spec, points, known) + (" " + INTERVALS_NOTE if i == 0 else "")
+        parts.append(pdf.section(f"{spec.title} ({compared})" if i == 0 else spec.title,
+                                 pdf.chart(configured.chart(spec, lines, constraints, known), width), pdf.para(caption, pdf.SMALL)))  # fmt: skip
+    return parts
 
 
 def table_rows(rows: Sequence[RankedConfig], memory: Optional[str], utilization: Optional[str]) -> List[List[str]]:
@@ -81,29 +99,40 @@ def table_rows(rows: Sequence[RankedConfig], memory: Optional[str], utilization:
     return result
 
 
-def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurement], context: ReportContext) -> list:
-    constraints = list(context.goals_of(model)[1])
+def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurement], context: ReportContext, overall: bool = False) -> list:
+    """A model's summary; with ``overall``, the summary of the best configs across all
+    models (``ranking`` is then :attr:`ReportContext.overall`, already cut to its length)."""
+    constraints = list(context.goals_of("" if overall else model)[1])
     mode = context.mode
     known = context.metrics
-    rows = shown(ranking, context.num_configs_per_model)
+    rows = list(ranking) if overall else shown(ranking, context.num_configs_per_model)
     width = pdf.text_width()
     chart_width = width * 0.72  # both charts and the verdict fit on the first page
     memory, utilization = resources.memory_metric(points), resources.utilization_metric(points)
 
-    parts: list = [pdf.para(f"Summary: {model}", pdf.TITLE), *pdf.run_facts(context, model=model), pdf.spacer()]
-    parts.append(pdf.section("Verdict", pdf.para(verdict(model, ranking, constraints))))
-    focus = "throughput at each load" if mode == "offline" else "throughput against p99 latency"
-    top = min(len(ranking), context.num_configs_per_model)
-    compared = f"The best {top} configs" + (" and the default" if len(rows) > top else "")
-    parts.append(pdf.section(
-        f"{compared} ({mode} mode: {focus})",
-        pdf.chart(plots.lines(main_chart(rows, points, mode, constraints)), chart_width),
-        pdf.para(INTERVALS_NOTE, pdf.SMALL),
-    ))  # fmt: skip
-    if memory:
-        parts.append(pdf.section("Memory", pdf.chart(plots.lines(memory_chart(rows, points, memory, known)), chart_width)))
+    heading = "Summary: best configs across all models" if overall else f"Summary: {model}"
+    parts: list = [pdf.para(heading, pdf.TITLE), *pdf.run_facts(context, model="" if overall else model), pdf.spacer()]
+    latency = context.latency_metric if overall else context.latency_of(model)
+    judged = "" if latency == "latency_p99_ms" else (
+        f" The latency budget and latency constraints read the {percentile_label(latency)} latency (percentile {percentile_label(latency)[1:]})."
+    )
+    said = overall_verdict(ranking, constraints) if overall else verdict(model, ranking, constraints, latency)
+    parts.append(pdf.section("Verdict", pdf.para(said + judged)))
+    focus = "throughput at each load" if mode == "offline" else f"throughput against {percentile_label(latency)} latency"
+    top = len(rows) if overall else min(len(ranking), context.num_configs_per_model)
+    compared = f"The best {top} configs" + (" of all models, ranked together" if overall else " and the default" if len(rows) > top else "")
+    if context.plots:  # the user's choice of charts (Model Analyzer's plots key)
+        parts.extend(chosen_charts(rows, points, context.plots, constraints, known, chart_width, compared))
     else:
-        parts.append(pdf.section("Memory", pdf.para("No memory metric was recorded (no GPU or server-process collector ran).", pdf.SMALL)))
+        parts.append(pdf.section(
+            f"{compared} ({mode} mode: {focus})",
+            pdf.chart(plots.lines(main_chart(rows, points, mode, constraints, latency)), chart_width),
+            pdf.para(INTERVALS_NOTE, pdf.SMALL),
+        ))  # fmt: skip
+        if memory:
+            parts.append(pdf.section("Memory", pdf.chart(plots.lines(memory_chart(rows, points, memory, known)), chart_width)))
+        else:
+            parts.append(pdf.section("Memory", pdf.para("No memory metric was recorded (no GPU or server-process collector ran).", pdf.SMALL)))
     header = ["#", "Config", "Instances", "Max batch", "Dynamic batching", "Load", known.short("throughput"), known.short("latency_p99_ms"),
               known.heading(memory) if memory else "Memory", known.heading(utilization) if utilization else "Utilization",
               "Constraints"]  # fmt: skip
@@ -114,7 +143,7 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
         "results/metrics-model-inference.csv, and 'tsweep report --report-model-configs NAME' details one config.",
         pdf.SMALL,
     ))  # fmt: skip
-    failed = [m for m in points if m.status == "failed"]
+    failed = [] if overall else [m for m in points if m.status == "failed"]
     if failed:
         parts.append(pdf.section(
             f"Failed points ({len(failed)})",
@@ -134,6 +163,9 @@ def failed_rows(failed: Sequence[Measurement]) -> List[List[str]]:
         for m in failed
     ]
 
+
+#: The folder of the summary across all models (``num_top_model_configs``): Model Analyzer's name.
+OVERALL = "Best Configs Across All Models"
 
 #: Model Analyzer's key, declared by this plugin (tsweep_config_keys).
 SKIP = ConfigKey("skip_summary_reports", False, "Write no summary PDFs (the CSVs and the console ranking stay).", commands=("profile", "analyze"))
@@ -155,6 +187,9 @@ class SummaryReporter:
             path = inside(Path(export_dir), "reports", "summaries", model, "result_summary.pdf")
             points = [m for m in measurements if m.model == model]
             written.append(pdf.write_pdf(path, f"tsweep summary: {model}", story(model, ranked, points, context)))
+        if context.overall:
+            path = inside(Path(export_dir), "reports", "summaries", OVERALL, "result_summary.pdf")
+            written.append(pdf.write_pdf(path, f"tsweep summary: {OVERALL}", story(OVERALL, context.overall, measurements, context, overall=True)))
         return written
 
 

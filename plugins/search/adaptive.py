@@ -14,7 +14,9 @@ It searches the same space as ``brute`` and spends measurements in four ways les
 2. **The latency budget is a boundary to find, not a wall to hit.** When a level breaks the
    budget, the walk stops going up and bisects between the last level inside the budget and
    the first outside (concurrency 8 passes, 16 fails: try 12, then 10 or 14), until the
-   bracket is within 25% or a level inside the budget gains nothing. Lower loads carry no
+   bracket is within 25%, a level inside the budget gains nothing, or
+   ``run_config_search_max_binary_search_steps`` levels (Model Analyzer's key, default 5)
+   were tried. Lower loads carry no
    more throughput than higher ones, so an over-budget point that cannot beat the best so
    far ends the walk there: no bisection below it, no walking down from it.
 3. **max_batch_size stops when it stops helping**, per instance count; **instance counts
@@ -47,11 +49,12 @@ of the history (grid, evidence, best so far); split, each half would read the ot
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Dict, List, Optional, Sequence
 
 from tsweep import modelconfig, repeats
 from tsweep.judge import Judge, goal_constraints
-from tsweep.plugin import hookimpl
+from tsweep.plugin import ConfigKey, hookimpl
 from tsweep.plugins.search.grid import Coord, by_coord
 from tsweep.records import ConfigSpace, LoadLevel, Measurement, SearchGoal, Trial, Variant
 
@@ -64,6 +67,13 @@ BISECT_RESOLUTION = 0.25
 #: not capacity that more instances would use at the same cost per request (measured on
 #: add_sub: 187 us of CPU per request at 1 instance and 69% busy, 147 us at 2 and 94%).
 HOST_SATURATED = 90.0
+
+#: Model Analyzer's key, with its default: the most levels one bisection measures.
+MAX_BISECT_STEPS = ConfigKey(
+    "run_config_search_max_binary_search_steps", 5,
+    "Adaptive search: the most load levels one bisection of the latency budget measures (it also stops when the bracket is within 25%).",
+    kind="positive",
+)
 
 
 class _Needed(Exception):
@@ -95,8 +105,9 @@ class _Evidence:
 
 
 class AdaptiveSearch:
-    def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05):
+    def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05, max_bisect_steps: int = MAX_BISECT_STEPS.default):
         self.space, self.goal, self.min_gain = space, goal, min_gain
+        self.max_bisect_steps = max_bisect_steps
         self.default = next((v for v in space.variants if v.is_default), None)
         self.grid: Dict[Coord, List[Variant]] = by_coord(v for v in space.variants if not v.is_default)
         self.kind = space.load_levels[0].kind if space.load_levels else "concurrency"
@@ -177,7 +188,7 @@ class AdaptiveSearch:
         grown in proportion to load, reaches the budget: a batching variant that fills its
         batches only far above the budget would start with points that cannot count."""
         fill = self.filling_level(variant, batch)
-        budget, p99 = self.goal.latency_budget_ms, anchor.latency_p99_ms
+        budget, p99 = self.goal.latency_budget_ms, anchor.value(self.goal.latency_metric)
         if self.kind == "concurrency" and budget is not None and p99:
             reach = anchor.load_value * budget / p99
             fill = min(fill, next((v for v in self.levels if v >= reach), self.levels[-1]))
@@ -194,7 +205,7 @@ class AdaptiveSearch:
         config = variant.config
         if self.kind != "concurrency" or not config.HasField("dynamic_batching") or config.max_batch_size <= 1:
             return self.levels[0]
-        needed = modelconfig.instance_count(config) * config.max_batch_size / max(batch, 1)
+        needed = modelconfig.instance_count(config, self.space.gpus) * config.max_batch_size / max(batch, 1)
         return next((v for v in self.levels if v >= needed), self.levels[-1])
 
     def walk(self, at: Callable[[float], Measurement], start: float, best: Best, variant: Variant) -> List[Measurement]:
@@ -260,7 +271,7 @@ class AdaptiveSearch:
         lower = [v for v in levels if v < outside.load_value]
         if not lower:
             return None
-        budget, p99 = self.goal.latency_budget_ms, outside.latency_p99_ms
+        budget, p99 = self.goal.latency_budget_ms, outside.value(self.goal.latency_metric)
         if self.kind != "concurrency" or budget is None or not p99:
             return lower[-1]
         guess = min(outside.load_value * budget / p99, outside.load_value * (1.0 - BISECT_RESOLUTION))
@@ -272,7 +283,7 @@ class AdaptiveSearch:
         within the bisection resolution of ``inside``'s load: too close to be worth a point."""
         low, high = inside.load_value, outside.load_value
         budget = self.goal.latency_budget_ms
-        p_low, p_high = inside.latency_p99_ms, outside.latency_p99_ms
+        p_low, p_high = inside.value(self.goal.latency_metric), outside.value(self.goal.latency_metric)
         if budget is not None and p_low is not None and p_high is not None and p_high > p_low:
             at = low + (budget - p_low) / (p_high - p_low) * (high - low)
         else:
@@ -284,9 +295,10 @@ class AdaptiveSearch:
 
     def bisect(self, at: Callable[[float], Measurement], inside: Measurement, outside: Measurement) -> List[Measurement]:
         """Find the highest load inside the budget between ``inside`` and ``outside``: each
-        step measures where the line through the bracket's ends crosses the budget."""
+        step measures where the line through the bracket's ends crosses the budget, for at
+        most ``max_bisect_steps`` steps."""
         points: List[Measurement] = []
-        while True:
+        while len(points) < self.max_bisect_steps:
             mid = self.crossing(inside, outside)
             if mid is None:
                 return points
@@ -300,6 +312,7 @@ class AdaptiveSearch:
                 inside = p
             else:
                 return points  # flat below the boundary: the rest of the bracket adds nothing
+        return points
 
     # -- the best so far, looked at twice -----------------------------------------------
 
@@ -332,10 +345,10 @@ class AdaptiveSearch:
         outside when it says so, and by the p99 itself when its interval straddles the
         budget. (Whether ``p`` can be *chosen* is :meth:`meets_goal`: surely inside.)"""
         for c in goal_constraints(self.goal):
-            if c.metric == "latency_p99_ms":
+            if c.metric == self.goal.latency_metric:
                 verdict = self.judge.within(p, c)
                 if verdict is None:
-                    return p.latency_p99_ms is not None and p.latency_p99_ms <= c.max
+                    return p.value(c.metric) is not None and p.value(c.metric) <= c.max
                 return verdict
         return True
 
@@ -399,7 +412,7 @@ class AdaptiveSearch:
             bounds.append(host)
         execution_ms = server_time_ms(p)
         if execution_ms:
-            bounds.append(modelconfig.instance_count(config) * batch * 1000.0 / execution_ms)
+            bounds.append(modelconfig.instance_count(config, self.space.gpus) * batch * 1000.0 / execution_ms)
         return min(bounds, default=None)
 
     @staticmethod
@@ -441,5 +454,11 @@ class AdaptiveSearch:
 
 
 @hookimpl
-def tsweep_search_strategies():
-    return {"adaptive": AdaptiveSearch}
+def tsweep_config_keys():
+    return [MAX_BISECT_STEPS]
+
+
+@hookimpl
+def tsweep_search_strategies(options):
+    steps = options.get(MAX_BISECT_STEPS.name, MAX_BISECT_STEPS.default)
+    return {"adaptive": functools.partial(AdaptiveSearch, max_bisect_steps=steps)}

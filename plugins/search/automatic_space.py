@@ -5,8 +5,8 @@ The model's own config is always the ``default`` variant. Generated variants set
 models that batch (``max_batch_size > 0``), ``max_batch_size`` to each power of two within
 the bounds with dynamic batching on, unless the model already schedules otherwise:
 dynamic_batching, sequence_batching and ensemble_scheduling are one oneof in ModelConfig,
-so turning on the dynamic batcher would silently drop a sequence model's sequence batcher. Load levels are the user's concurrency list, else
-powers of two between the concurrency bounds.
+so turning on the dynamic batcher would silently drop a sequence model's sequence batcher.
+Load levels: :func:`load_levels`.
 """
 from __future__ import annotations
 
@@ -30,10 +30,21 @@ def powers_of_two(low: int, high: int) -> List[int]:
 
 
 def load_levels(settings: SpaceSettings) -> List[LoadLevel]:
+    """The listed levels (request rates before concurrencies), else the automatic range:
+    powers of two between the bounds, of request rates under request_rate_search. With the
+    search disabled, nothing listed means the one level Model Analyzer measures then, 1."""
     if settings.request_rate:
         return [LoadLevel("request_rate", float(r)) for r in settings.request_rate]
-    levels = settings.concurrency or powers_of_two(settings.min_concurrency, settings.max_concurrency)
-    return [LoadLevel("concurrency", float(c)) for c in levels]
+    if settings.concurrency:
+        return [LoadLevel("concurrency", float(c)) for c in settings.concurrency]
+    kind = "request_rate" if settings.request_rate_search else "concurrency"
+    if settings.search_disable:
+        return [LoadLevel(kind, 1.0)]
+    if settings.request_rate_search:
+        levels = powers_of_two(settings.min_request_rate, settings.max_request_rate)
+    else:
+        levels = powers_of_two(settings.min_concurrency, settings.max_concurrency)
+    return [LoadLevel(kind, float(v)) for v in levels]
 
 
 def make_variant(model: ModelSpec, instances: int, max_batch_size: int, gpu: bool) -> Variant:
@@ -69,4 +80,5 @@ def tsweep_config_space(model: ModelSpec, settings: SpaceSettings):
         variants=tuple(variants(model, settings)),
         load_levels=tuple(load_levels(settings)),
         batch_sizes=tuple(settings.batch_sizes),
+        gpus=settings.gpu_count,
     )

@@ -101,4 +101,5 @@ def tsweep_config_space(model: ModelSpec, settings: SpaceSettings):
         variants=tuple(variants(model, dict(settings.model_config_parameters))),
         load_levels=tuple(load_levels(settings)),
         batch_sizes=tuple(settings.batch_sizes),
+        gpus=settings.gpu_count,
     )

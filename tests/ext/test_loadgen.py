@@ -555,3 +555,34 @@ def test_take_window_while_running_many_times(triton):
     # windows tile time: each starts where the previous ended
     for a, b in zip(windows, windows[1:]):
         assert b.start_ns == a.end_ns
+
+
+def test_request_intervals_are_split_between_loops_on_one_plan(triton):
+    """perf_analyzer's request intervals: send s is due at the sum of the first s + 1 gaps,
+    cycled through; with two loops, each takes every other send of that one plan."""
+    req = infer_request(triton)
+    for threads in (1, 2):
+        load = HttpLoad(triton.host, triton.http_port, [req], intervals=[0.1, 0.2, 0.5], threads=threads)
+        assert load.planned_offsets(7) == pytest.approx([0.1, 0.3, 0.8, 0.9, 1.1, 1.6, 1.7])
+        assert load.rate == pytest.approx(3 / 0.8) and load.schedule == "intervals"
+    with pytest.raises(ValueError, match="intervals must be gaps >= 0 s with a positive sum"):
+        HttpLoad(triton.host, triton.http_port, [req], intervals=[0.0, 0.0])
+    with pytest.raises(ValueError, match="exactly one of"):
+        HttpLoad(triton.host, triton.http_port, [req], rate=10, intervals=[0.1])
+
+
+@pytest.mark.parametrize("mode", [dict(concurrency=2), dict(intervals=[0.002, 0.001], threads=2)])
+def test_wait_responses_ends_when_the_window_holds_the_count(triton, mode):
+    """Count windows: wait_responses returns once the current window holds n answered
+    requests, and the window taken right after holds at least that many."""
+    req = infer_request(triton)
+    with HttpLoad(triton.host, triton.http_port, [req], **mode) as load:
+        with pytest.raises(RuntimeError, match="not started"):
+            load.wait_responses(1, 1.0)
+        load.start()
+        for n in (25, 60):
+            assert load.wait_responses(n, TEST_TIME_LIMIT_S / 2) is True
+            w = load.take_window()
+            assert w.completed + w.errors >= n and w.errors == 0, w
+        load.stop()
+        assert load.wait_responses(10, 0.05) is False  # stopped: nothing more comes
