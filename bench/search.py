@@ -1,4 +1,4 @@
-"""Search strategies against each other: brute, quick and adaptive under the same budget.
+"""Search strategies against each other: brute, quick, adaptive and optuna under the same budget.
 
     python bench/search.py                          # mlp and add_sub (~25 min on 2 cores)
     python bench/search.py --max-batch 32 --max-concurrency 64   # a larger space
@@ -40,7 +40,7 @@ from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "model_repository"
-STRATEGIES = ("brute", "quick", "adaptive")
+STRATEGIES = ("brute", "quick", "adaptive", "optuna")
 #: Budgets that put the boundary inside the concurrency range on a 2-core VM.
 BUDGETS_MS = {"mlp": 20.0, "add_sub": 4.0}
 

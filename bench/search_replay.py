@@ -208,13 +208,16 @@ def main() -> None:
     parser.add_argument("budget_ms", type=float)
     parser.add_argument("stores", nargs="+", type=Path)
     parser.add_argument("--seeds", type=int, default=100)
-    parser.add_argument("--strategies", nargs="+", default=["brute", "quick", "adaptive"])
+    parser.add_argument("--strategies", nargs="+", default=["brute", "quick", "adaptive", "optuna"])
     parser.add_argument("--max-instances", type=int, default=3)
     parser.add_argument("--max-batch", type=int, default=16)
     parser.add_argument("--max-concurrency", type=int, default=32)
+    parser.add_argument("--optuna-max-trials", type=int, default=None, help="optuna's study budget (default: 10%% of the space)")
     args = parser.parse_args()
 
     space, goal, hooks = space_and_goal(args.model, args)
+    if args.optuna_max_trials:  # the optuna strategy's own key, as a config file would set it
+        hooks = hooks.configured({"optuna_max_trials": args.optuna_max_trials})
     surface = Surface(args.stores, args.model)
     kind = space.load_levels[0].kind
     values = {v.digest: surface.value(v.digest, kind, 1, args.budget_ms, args.max_concurrency) for v in space.variants}

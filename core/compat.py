@@ -62,10 +62,12 @@ DIFFERENT: Dict[str, str] = {
     "request_rate": "a list, a comma-separated string or a `{start, stop, step}` range; it replaces concurrency (open loop)",
     "objectives": "a list (equal weights) or a mapping `{metric: weight}`; ranking maximizes the weighted, normalized objectives",
     "profile_models": "the mapping form takes Model Analyzer's per-model keys: `perf_analyzer_flags` (request and spacing flags and percentile, over the global ones), `objectives` and `constraints` (replacing them), server flags, environment and container settings (merged into the run's one server), `weighting` (no effect yet); `genai_perf_flags` is refused",
-    "run_config_search_mode": "adds `adaptive`, the default, and `exhaustive` (every listed point; the default under run_config_search_disable) next to `brute` and `quick` (docs/search.md); no `optuna`",
+    "run_config_search_mode": "adds `adaptive`, the default, and `exhaustive` (every listed point; the default under run_config_search_disable) next to `brute`, `quick` and `optuna` (docs/search.md)",
     "run_config_search_disable": "also decides the strategy when none is named: `exhaustive` (every listed point, as Model Analyzer measures a listed grid), or `brute` with early_exit_enable",
     "early_exit_enable": "matters only under run_config_search_disable (it picks `brute`): tsweep's searches of the automatic space always exit early",
     "run_config_search_max_binary_search_steps": "declared by the adaptive strategy, which bisects the latency budget; `brute` and `quick` do not bisect",
+    "optuna_max_trials": "declared by the optuna strategy plugin; never more trials than points in the space",
+    "max_percentage_of_search_space": "declared by the optuna strategy plugin; a space with a point gets at least one trial",
     "triton_launch_mode": "`local`, `docker` and `remote`, plus any a plugin adds; there is no `c_api`",
     "gpus": "also takes `none`; indices are NVML's (nvidia-smi's), and `all` is every GPU NVML sees, whatever tsweep's own CUDA_VISIBLE_DEVICES says",
     "reload_model_disable": "remote mode only; measures only the default config, and stores the local config.pbtxt, not the server's",
@@ -106,7 +108,7 @@ IGNORED: Dict[str, str] = {
     "collect_cpu_metrics": "tsweep always collects the server process's and the host's CPU and memory",
     "always_report_gpu_metrics": "tsweep reports GPU metrics whenever a GPU collector recorded them",
     "weighting": "it weighs models against each other when they are profiled concurrently, and tsweep profiles them one after the other",
-    "concurrency_sweep_disable": "tsweep's quick and adaptive searches walk each config's load while they search; there is no sweep of the top configs afterwards to turn off",
+    "concurrency_sweep_disable": "tsweep's searches walk the load of the configs they keep (optuna: its top 3, always); there is no separate sweep to turn off",
 }
 
 #: Refused: key -> the tsweep way, or what tsweep lacks.
@@ -116,12 +118,6 @@ REFUSED: Dict[str, str] = {
     "ensemble_composing_models": "tsweep does not search an ensemble's composing models yet",
     "genai_perf_flags": "tsweep does not profile generative models yet",
     "run_config_profile_models_concurrently_enable": "tsweep profiles models one after the other",
-    "min_percentage_of_search_space": "there is no optuna mode; run_config_search_mode adaptive is the default",
-    "max_percentage_of_search_space": "there is no optuna mode; run_config_search_mode adaptive is the default",
-    "optuna_min_trials": "there is no optuna mode; run_config_search_mode adaptive is the default",
-    "optuna_max_trials": "there is no optuna mode; run_config_search_mode adaptive is the default",
-    "optuna_early_exit_threshold": "there is no optuna mode; run_config_search_mode adaptive is the default",
-    "use_concurrency_formula": "the adaptive search starts each walk where the best point so far was",
     "model_type": "tsweep profiles generic models only (generative models are not supported yet)",
 }
 

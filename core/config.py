@@ -115,8 +115,8 @@ class Config:
     run_config_search_mode: Optional[str] = _opt(
         None,
         "Search strategy plugin: adaptive (measures only where the answer can be; docs/search.md), brute (everything, early exits), "
-        "quick (hill-climbing) or exhaustive (every listed point, as listed); plugins add more. "
-        "Default: adaptive, or exhaustive under run_config_search_disable (brute with early_exit_enable).",
+        "quick (hill-climbing), exhaustive (every listed point, as listed) or optuna (Model Analyzer's optuna mode: a seeded TPE study); "
+        "plugins add more. Default: adaptive, or exhaustive under run_config_search_disable (brute with early_exit_enable).",
     )
     run_config_search_disable: bool = _opt(False, "No automatic ranges: measure the model's own config (or the model_config_parameters variants) at the listed loads only (concurrency 1 if none are listed).")
     early_exit_enable: bool = _opt(False, "Under run_config_search_disable, let the search skip listed points that cannot win (brute's early exits) instead of measuring all of them.")

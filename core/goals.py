@@ -19,7 +19,7 @@ from tsweep.catalogue import Catalogue
 from tsweep.config import Config, canonical_metric
 from tsweep.errors import UsageError
 from tsweep.judge import goal_constraints
-from tsweep.records import Constraint, SearchGoal
+from tsweep.records import Constraint, Objective, SearchGoal
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,11 @@ def for_model(config: Config, known: Catalogue, model: Optional[str] = None) -> 
             goal = replace(goal, latency_budget_ms=_tighter(goal.latency_budget_ms, c.max, min))
         if c.metric == "throughput" and c.min is not None:
             goal = replace(goal, min_throughput=_tighter(goal.min_throughput, c.min, max))
-    return Goals(
-        objectives=_objectives(own.get("objectives", config.objectives), known, goal.latency_metric),
-        constraints=_tightest(explicit + goal_constraints(goal)),
-        goal=goal,
-    )
+    objectives = _objectives(own.get("objectives", config.objectives), known, goal.latency_metric)
+    constraints = _tightest(explicit + goal_constraints(goal))
+    ranked = tuple(Objective(metric, weight, known[metric].higher_is_better) for metric, weight in objectives.items())
+    goal = replace(goal, objectives=ranked, constraints=constraints)
+    return Goals(objectives=objectives, constraints=constraints, goal=goal)
 
 
 def _tightest(constraints: List[Constraint]) -> Tuple[Constraint, ...]:

@@ -360,13 +360,28 @@ class Trial:
 
 
 @dataclass(frozen=True)
+class Objective:
+    """One ranking objective: a metric, its weight, and which way is better."""
+
+    metric: str
+    weight: float
+    higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
 class SearchGoal:
-    """What the user wants, for strategies that stop early or skip hopeless variants."""
+    """What the user wants, for strategies that stop early or skip hopeless variants.
+
+    ``objectives`` and ``constraints`` are the ranking's (the model's own, else the global
+    ones; the budget and minimum throughput included), for a strategy that scores a point
+    as the ranker would (optuna); empty when a goal was built from the two bounds alone."""
 
     latency_budget_ms: Optional[float] = None
     min_throughput: Optional[float] = None
     #: The latency the budget bounds: the p99 unless ``percentile`` says another.
     latency_metric: str = "latency_p99_ms"
+    objectives: Tuple[Objective, ...] = ()
+    constraints: Tuple["Constraint", ...] = ()
 
 
 # --------------------------------------------------------------------------- results

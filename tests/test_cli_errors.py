@@ -86,7 +86,7 @@ CASES = [
     ("min windows above max", lambda t: profile_args(MODEL_REPOSITORY, "--min-windows", "5", "--max-windows", "4"),
      "error: min_windows (5) must not exceed max_windows (4)"),
     ("unknown search mode", lambda t: profile_args(MODEL_REPOSITORY, "--run-config-search-mode", "smart"),
-     "error: unknown search strategy (run_config_search_mode) 'smart': choose one of adaptive, brute, exhaustive, quick"),
+     "error: unknown search strategy (run_config_search_mode) 'smart': choose one of adaptive, brute, exhaustive, optuna, quick"),
     ("unknown client protocol", lambda t: profile_args(MODEL_REPOSITORY, "--client-protocol", "smtp"),
      "error: unknown client protocol (client_protocol) 'smtp': choose one of grpc, http"),
     ("error fraction above 1", lambda t: profile_args(MODEL_REPOSITORY, "--max-error-fraction", "1.5"),
