@@ -68,6 +68,7 @@ DIFFERENT: Dict[str, str] = {
     "run_config_search_max_binary_search_steps": "declared by the adaptive strategy, which bisects the latency budget; `brute` and `quick` do not bisect",
     "optuna_max_trials": "declared by the optuna strategy plugin; never more trials than points in the space",
     "max_percentage_of_search_space": "declared by the optuna strategy plugin; a space with a point gets at least one trial",
+    "concurrency_sweep_disable": "declared by the optuna strategy plugin (its top 3 configs' load walks); quick and adaptive walk each config's load while they search, so nothing is left to turn off",
     "triton_launch_mode": "`local`, `docker` and `remote`, plus any a plugin adds; there is no `c_api`",
     "gpus": "also takes `none`; indices are NVML's (nvidia-smi's), and `all` is every GPU NVML sees, whatever tsweep's own CUDA_VISIBLE_DEVICES says",
     "reload_model_disable": "remote mode only; measures only the default config, and stores the local config.pbtxt, not the server's",
@@ -108,7 +109,6 @@ IGNORED: Dict[str, str] = {
     "collect_cpu_metrics": "tsweep always collects the server process's and the host's CPU and memory",
     "always_report_gpu_metrics": "tsweep reports GPU metrics whenever a GPU collector recorded them",
     "weighting": "it weighs models against each other when they are profiled concurrently, and tsweep profiles them one after the other",
-    "concurrency_sweep_disable": "tsweep's searches walk the load of the configs they keep (optuna: its top 3, always); there is no separate sweep to turn off",
 }
 
 #: Refused: key -> the tsweep way, or what tsweep lacks.

@@ -236,3 +236,19 @@ def test_the_concurrency_formula_replaces_the_load_parameter():
         c = t.variant.coordinates
         assert t.load.value == min(2 * c.max_batch_size * c.instances, 16)
     assert {t.key for t in proposed} <= {m.key for m in history}
+
+
+def test_concurrency_sweep_disable_leaves_out_the_top_configs_load_walks():
+    """Model Analyzer's concurrency_sweep_disable: after the study, no load walks of its best."""
+    s = grid()
+
+    def measured(settings):
+        strategy = OptunaSearch(s, SearchGoal(latency_budget_ms=8.0), settings)
+        history = run_strategy(strategy, peaked)
+        return strategy, {m.key for m in history if not any(v.is_default and v.name == m.variant for v in s.variants)}
+
+    walked, with_walks = measured(StudySettings(max_trials=6, early_exit_threshold=1000))
+    study_only, without = measured(StudySettings(max_trials=6, early_exit_threshold=1000, top_walked=0))
+    assert study_only.told == walked.told == 6
+    assert len(without) == 6  # the study's own points, nothing after
+    assert without < with_walks  # the walks added points at the leaders' other loads

@@ -71,6 +71,7 @@ KEYS = (
     ConfigKey("optuna_early_exit_threshold", 10, "Optuna search: stop after this many trials in a row without a better value.", kind="positive"),
     ConfigKey("optuna_seed", 0, "Optuna search: the TPE sampler's seed; the same seed and measurements give the same proposals.", kind="count"),
     ConfigKey("use_concurrency_formula", False, "Optuna search: each trial's concurrency is 2 x max_batch_size x instances (within the space's levels), not a trial parameter."),
+    ConfigKey("concurrency_sweep_disable", False, "Optuna search: no load walks of the top configs after the study, only the study's own points."),
 )  # fmt: skip
 DEFAULT_MIN_PERCENTAGE = 5.0
 DEFAULT_MAX_PERCENTAGE = 10.0
@@ -88,6 +89,7 @@ class StudySettings:
     early_exit_threshold: int = 10
     seed: int = 0
     concurrency_formula: bool = False
+    top_walked: int = TOP_WALKED
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> "StudySettings":
@@ -95,7 +97,7 @@ class StudySettings:
         budget = cls(
             options.get("optuna_min_trials"), options.get("optuna_max_trials"), options.get("min_percentage_of_search_space"),
             options.get("max_percentage_of_search_space"), options.get("optuna_early_exit_threshold", 10), options.get("optuna_seed", 0),
-            bool(options.get("use_concurrency_formula", False)),
+            bool(options.get("use_concurrency_formula", False)), 0 if options.get("concurrency_sweep_disable") else TOP_WALKED,
         )  # fmt: skip
         for name, value in (("min_percentage_of_search_space", budget.min_percentage), ("max_percentage_of_search_space", budget.max_percentage)):
             if value is not None and value > 100:
@@ -170,7 +172,7 @@ class OptunaSearch:
 
     def planned(self) -> int:
         """For the progress line: the default's walk, the study and the top configs' walks."""
-        return len(self.space.load_levels) * len(self.space.batch_sizes) * (1 + TOP_WALKED) + self.most
+        return len(self.space.load_levels) * len(self.space.batch_sizes) * (1 + self.settings.top_walked) + self.most
 
     def propose(self, history: Sequence[Measurement]) -> List[Trial]:
         by_key = {m.key: m for m in history if m.repeat == 0}
@@ -191,10 +193,11 @@ class OptunaSearch:
         return []
 
     def leaders(self) -> List[Variant]:
-        """The study's best variants that met every constraint, best first (at most :data:`TOP_WALKED`)."""
+        """The study's best variants that met every constraint, best first (at most
+        :data:`TOP_WALKED`; none with concurrency_sweep_disable)."""
         ranked = sorted(((value, name) for name, value in self.values.items() if value >= 0), key=lambda t: (-t[0], t[1]))
         names = {v.name: v for v in self.variants}
-        return [names[name] for _, name in ranked[:TOP_WALKED]]
+        return [names[name] for _, name in ranked[: self.settings.top_walked]]
 
     # -- the study ----------------------------------------------------------------------
 
