@@ -161,28 +161,6 @@ def test_manual_space_from_model_config_parameters(workdir: Path):
     assert "dynamic_batching.max_queue_delay_microseconds=200" in result.stderr  # shown in progress
 
 
-def test_a_listed_grid_is_measured_as_listed(workdir: Path):
-    """Model Analyzer's manual grid: run_config_search_disable, variants and loads listed.
-    With no strategy named, every listed point is measured (the exhaustive strategy)."""
-    (workdir / "grid.yaml").write_text(
-        "run_config_search_disable: true\n"
-        "remeasure_top_configs: 0\n"
-        "profile_models:\n"
-        "  add_sub:\n"
-        "    model_config_parameters:\n"
-        "      max_batch_size: [2, 4]\n"  # not 8: that is add_sub's own, the default's twin
-        "    parameters:\n"
-        "      concurrency: 1,2,4\n"
-        "measurement_window_s: 0.3\n"
-    )
-    result = run_tsweep("profile", "--model-repository", str(MODEL_REPOSITORY), "--output-model-repository-path", "out",
-                        "-f", "grid.yaml", cwd=workdir)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    measured = [(r["variant"], r["load_value"]) for r in stored(workdir)]
-    variants = ("add_sub_config_default", "add_sub_config_0", "add_sub_config_1")
-    assert measured == [(v, c) for v in variants for c in (1.0, 2.0, 4.0)]
-
-
 @pytest.mark.slow
 def test_the_tutorials_command_lines_with_a_model_analyzer_style_config(workdir: Path):
     """examples/perf.yaml with the seed tutorial's profile and report commands, model-analyzer
