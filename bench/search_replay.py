@@ -37,7 +37,6 @@ import bisect
 import dataclasses
 import random
 import statistics
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, Iterator, List, Mapping
 
-from tsweep.records import COUNT, INTERVAL, MAX, MEAN, MetricInfo
+from tsweep.records import COUNT, INTERVAL, MAX, MetricInfo
 
 #: Per-device figures are stored as ``gpu/<uuid>/<metric>``; ``gpu_<metric>`` describes them.
 PER_GPU_PREFIX = "gpu/"

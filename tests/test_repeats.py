@@ -12,7 +12,7 @@ from tests.support import MODEL_REPOSITORY, run_tsweep
 from tsweep import modelconfig, race, repeats
 from tsweep.analysis import mark_ties
 from tsweep.judge import Judge
-from tsweep.records import LoadLevel, Measurement, RankedConfig, SearchGoal, Variant
+from tsweep.records import Measurement, RankedConfig, SearchGoal, Variant
 
 def variant(name: str, instances: int) -> Variant:
     config = modelconfig.parse(f'name: "m" backend: "python" max_batch_size: 4 instance_group [{{count: {instances}}}]')

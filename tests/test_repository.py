@@ -1,5 +1,4 @@
 """The user's model repository is validated; the output repository is tsweep's own."""
-from pathlib import Path
 
 import pytest
 
