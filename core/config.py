@@ -377,7 +377,8 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
         mcp = settings.get("model_config_parameters") or {}
         if not isinstance(mcp, dict):
             raise UsageError(f"model_config_parameters of {name!r} must be a mapping of config.pbtxt fields, got {mcp!r}")
-        result[str(name)] = {"parameters": coerced, "model_config_parameters": mcp, "load": _model_load(name, settings.get("perf_analyzer_flags"))}
+        flags = _from_perf_analyzer_flags(settings.get("perf_analyzer_flags"))
+        result[str(name)] = {"parameters": coerced, "model_config_parameters": mcp, "load": _model_load(name, flags)}
         result[str(name)]["cpu_only"] = coerce(KeyRule(f"cpu_only of {name}", "bool"), settings.get("cpu_only", False))
         if "weighting" in settings:
             check(KeyRule(f"weighting of {name}", "int", "positive"), coerce(KeyRule(f"weighting of {name}", "int"), settings["weighting"]))
@@ -385,7 +386,6 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
         for key in PER_MODEL_SERVER_KEYS:
             if settings.get(key) is not None:
                 result[str(name)][key] = coerce(KeyRule(f"{key} of {name}", "Dict"), settings[key])
-        flags = _from_perf_analyzer_flags(settings.get("perf_analyzer_flags"))
         result[str(name)]["tls"] = {key: coerce(rule(FIELDS[key]), v) for key, v in flags.items() if key in PER_MODEL_TLS_KEYS}
         for section in ("objectives", "constraints"):  # replace the global ones for this model
             if settings.get(section) is not None:
@@ -403,28 +403,25 @@ def _server_settings(raw: Dict[str, Any], per_model: Mapping[str, Mapping[str, A
     one error line (profile them in separate runs)."""
     merged = dict(raw)
     for key in PER_MODEL_SERVER_KEYS:
-        values = dict(raw.get(key) or {})
-        chosen_by: Dict[str, str] = {}
-        for model, own in per_model.items():
-            for name, value in (own.get(key) or {}).items():
-                if name in chosen_by and values[name] != value:
-                    raise UsageError(
-                        f"{key} {name!r} is {values[name]!r} for {chosen_by[name]!r} but {value!r} for {model!r}, and one server runs "
-                        f"every model of a run: profile them in separate runs"
-                    )
-                values[name], chosen_by[name] = value, model
+        values = _merge_models(dict(raw.get(key) or {}), {model: own.get(key) for model, own in per_model.items()}, f"{key} {{name!r}}")
         if values:
             merged[key] = values
-    chosen_by = {}
-    for model, own in per_model.items():
-        for key, value in (own.get("tls") or {}).items():
-            if key in chosen_by and merged[key] != value:
+    return _merge_models(merged, {model: own.get("tls") for model, own in per_model.items()}, "{name}")
+
+
+def _merge_models(values: Dict[str, Any], by_model: Mapping[str, Optional[Mapping[str, Any]]], label: str) -> Dict[str, Any]:
+    """``values`` with each model's own entries over them; two models giving one name
+    different values is one error line (``label`` names the entry)."""
+    chosen_by: Dict[str, str] = {}
+    for model, own in by_model.items():
+        for name, value in (own or {}).items():
+            if name in chosen_by and values[name] != value:
                 raise UsageError(
-                    f"{key} is {merged[key]!r} for {chosen_by[key]!r} but {value!r} for {model!r}, and one server runs every model "
-                    f"of a run: profile them in separate runs"
+                    f"{label.format(name=name)} is {values[name]!r} for {chosen_by[name]!r} but {value!r} for {model!r}, and one server "
+                    f"runs every model of a run: profile them in separate runs"
                 )
-            merged[key], chosen_by[key] = value, model
-    return merged
+            values[name], chosen_by[name] = value, model
+    return values
 
 
 def _report_plots(configs: Dict[str, Any], source: str) -> Dict[str, Any]:
@@ -460,13 +457,13 @@ def _one_send_plan(given: Mapping[str, Any], where: str) -> None:
     requestintervals.read(str(given["request_intervals"]))
 
 
-def _model_load(model: str, flags: Any) -> Dict[str, Any]:
+def _model_load(model: str, flags: Mapping[str, Any]) -> Dict[str, Any]:
     """A model's own perf_analyzer_flags as tsweep's load keys, each coerced and checked as the
     global key is; the TLS flags are left for :func:`_server_settings` (they are the
     server's, and one server runs every model); other flags that only make sense for the
     whole run are refused by name."""
     load = {}
-    for key, value in _from_perf_analyzer_flags(flags).items():
+    for key, value in flags.items():
         if key in PER_MODEL_TLS_KEYS:
             continue
         if key not in PER_MODEL_LOAD_KEYS:
