@@ -142,6 +142,11 @@ class Config:
     string_length: int = _opt(128, "Length of the random strings in BYTES inputs (perf_analyzer's --string-length).", kind="positive")
     string_data: Optional[str] = _opt(None, "A string to put in every BYTES input element instead of random ones (perf_analyzer's --string-data).")
     request_distribution: str = _opt("constant", "Open loop: spacing of sends, constant or poisson.", choices=("constant", "poisson"))
+    sequence_length: Optional[int] = _opt(None, "Stateful models: requests per sequence (perf_analyzer's --sequence-length; default 20). A model with sequence_batching is always sent sequences; docs/sequence-models.md.", flag=False, kind="positive")
+    sequence_length_variation: Optional[float] = _opt(None, "Stateful models: a sequence's length varies uniformly by this percent either way (--sequence-length-variation; default 20).", flag=False, kind="count")
+    sequence_id_range: Optional[str] = _opt(None, "Stateful models: the sequence ids, 'start:end' or 'start' (--sequence-id-range; default from 1 up); an id is reused only after its sequence ended.", flag=False)
+    serial_sequences: bool = _opt(False, "Stateful models, open loop: a sequence's next request waits for its previous answer (--serial-sequences); a closed loop always does.", flag=False)
+    num_of_sequences: Optional[int] = _opt(None, "Stateful models, open loop: sequences in flight at once (--num-of-sequences; default 4); a closed loop has one per concurrency slot.", flag=False, kind="positive")
     request_intervals: Optional[str] = _opt(None, "Open loop: a file of gaps between sends, one per line in microseconds (perf_analyzer's --request-intervals), cycled through; replaces request_rate and request_distribution.")
     percentile: int = _opt(99, "Latency percentile the latency budget and perf_latency constraints and objectives read: 50, 90, 95 or 99 (perf_analyzer's --percentile).", commands=(PROFILE, ANALYZE), choices=(50, 90, 95, 99))
     shape: Tuple[str, ...] = _opt((), "Shapes of variable-size inputs, as NAME:d1,d2 (space-separated for several).", kind="list_shape")
@@ -239,22 +244,19 @@ PERF_ANALYZER_FLAGS = {
     **tls.PERF_ANALYZER_FLAGS,
     "shared-memory": ("shared_memory", str),
     "output-shared-memory-size": ("output_shared_memory_size", int),
+    "sequence-length": ("sequence_length", int),
+    "sequence-length-variation": ("sequence_length_variation", float),
+    "sequence-id-range": ("sequence_id_range", str),
+    "start-sequence-id": ("sequence_id_range", str),  # perf_analyzer's older form of the range's start
+    "serial-sequences": ("serial_sequences", lambda v: v),
+    "num-of-sequences": ("num_of_sequences", int),
 }
 
 
-#: perf_analyzer's flags for sequence models: refused by name until sequence models are
-#: profiled (issue 16: ensembles, BLS and sequence models).
-SEQUENCE_FLAGS = (
-    "sequence-length", "sequence-length-variation", "sequence-id-range", "serial-sequences",
-    "start-sequence-id", "num-of-sequences",
-)  # fmt: skip
-
-
 def _refused_flag(flag: str, value: Any) -> Optional[str]:
-    """Why a perf_analyzer flag tsweep knows cannot be used, or None: the sequence flags, and
-    CUDA shared memory (on a machine without a GPU, or anywhere until tsweep has it)."""
-    if flag in SEQUENCE_FLAGS:
-        return f"perf_analyzer flag {flag!r} is for sequence models, which tsweep profiles from issue 16 (ensembles, BLS, sequence models) on: remove it"
+    """Why a perf_analyzer flag tsweep knows cannot be used, or None: CUDA shared memory (on
+    a machine without a GPU, or anywhere until tsweep has it). The sequence flags, refused
+    until issue 16, are load keys now (docs/sequence-models.md)."""
     if flag == "shared-memory" and str(value).lower() == "cuda":
         if not gpus.gpu_available():
             return "perf_analyzer flag 'shared-memory: cuda' needs a GPU and NVML sees none on this machine: use shared-memory none or system"
@@ -330,11 +332,13 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
     return config
 
 
+#: The keys of stateful models' sequences (perf_analyzer's sequence flags).
+SEQUENCE_KEYS = ("sequence_length", "sequence_length_variation", "sequence_id_range", "serial_sequences", "num_of_sequences")
 #: What the mapping form of profile_models may say about one model.
 PER_MODEL_PARAMETERS = {"concurrency": "list_int", "batch_sizes": "list_int", "request_rate": "list_float"}
 #: The keys a model's own perf_analyzer_flags may set (what requests look like and how they
 #: are spaced); they override the global ones for that model. The rest are global.
-PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution", "model_version", "http_headers", "string_length", "string_data", "request_intervals", "percentile")
+PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution", "model_version", "http_headers", "string_length", "string_data", "request_intervals", "percentile") + SEQUENCE_KEYS
 #: TLS flags a model's own perf_analyzer_flags may give (Model Analyzer's examples do): they
 #: describe the one server of the run, so they are merged like its other settings.
 PER_MODEL_TLS_KEYS = tuple(key for key, _ in tls.PERF_ANALYZER_FLAGS.values())

@@ -277,6 +277,21 @@ class ConfigSpace:
 
 
 @dataclass(frozen=True)
+class SequenceSettings:
+    """How a stateful model's requests go out as sequences (perf_analyzer's sequence flags):
+    ``length`` requests each, varied uniformly by ``variation`` percent either way; ids from
+    ``id_start`` to ``id_end`` (0: no end); in an open loop ``slots`` sequences in flight,
+    a sequence's next request waiting for its previous answer when ``serial``."""
+
+    length: int = 20
+    variation: float = 20.0
+    id_start: int = 1
+    id_end: int = 0
+    serial: bool = False
+    slots: int = 4
+
+
+@dataclass(frozen=True)
 class LoadSettings:
     """How requests are made and sent, for the load generator (``client_protocol`` picks it).
 
@@ -308,6 +323,9 @@ class LoadSettings:
     output_shared_memory_size: int = 102400
     #: TLS to the server: gRPC's settings, and HTTPS's when the endpoint is ``https://``.
     tls: TlsSettings = field(default_factory=TlsSettings)
+    #: Sequences asked for by the sequence keys; None: none asked (a model with
+    #: sequence_batching still gets perf_analyzer's defaults, :mod:`tsweep.sequences`).
+    sequences: Optional[SequenceSettings] = None
 
 
 @dataclass

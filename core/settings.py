@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tsweep import gpus, inputs, requestintervals, tls
-from tsweep.config import Config
+from tsweep import gpus, inputs, requestintervals, sequences, tls
+from tsweep.config import SEQUENCE_KEYS, Config
 from tsweep.errors import UsageError
 from tsweep.loading import SEND_FILES, RepositoryLoading, RequestLoading, ServedAsIs, VariantLoading
 from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings
@@ -71,7 +71,7 @@ def method_settings(config: Config) -> MethodSettings:
 
 def load_settings(config: Config, model: str = "") -> LoadSettings:
     """The load settings of ``model``: the global ones, overridden by what the model's own
-    perf_analyzer_flags say (shape, input-data, request-distribution)."""
+    perf_analyzer_flags say (shape, input-data, request-distribution, the sequence flags)."""
     own = config.per_model.get(model, {}).get("load", {})
     return LoadSettings(
         protocol=config.client_protocol,
@@ -88,6 +88,7 @@ def load_settings(config: Config, model: str = "") -> LoadSettings:
         shared_memory=config.shared_memory,
         output_shared_memory_size=config.output_shared_memory_size,
         tls=tls.settings(config),
+        sequences=sequences.settings({key: own.get(key, getattr(config, key)) for key in SEQUENCE_KEYS}),
     )
 
 

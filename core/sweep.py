@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
-from tsweep import analysis, files, inputs, machine, modelconfig, repository
+from tsweep import analysis, files, inputs, machine, modelconfig, repository, sequences
 from tsweep.executor import InProcessExecutor
 from tsweep.measure import server_baseline
 from tsweep.loadlog import LoadLog
@@ -135,6 +135,7 @@ class Sweep:
         for model in self.models:  # shapes, input data and spaces must fit every model, before anything runs
             load = parts.load_of(model.name)
             repository.check_version(model, load.model_version)
+            sequences.check(model.name, model.config, load)
             self.loading.check(model)
             specs, data = inputs.samples(model.config, load.shapes, load.input_data)
             settings = space_settings(config, model.name)

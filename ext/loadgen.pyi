@@ -16,6 +16,11 @@ def build_http_request(
 ) -> bytes: ...
 def monotonic_ns() -> int: ...
 
+SEQUENCE_ID_WIDTH: int
+SEQUENCE_PLACEHOLDER: bytes
+
+def sequence_placeholder(body: bytes) -> tuple[bytes, tuple[int, int, int]]: ...
+
 class Window:
     start_ns: int
     end_ns: int
@@ -68,6 +73,12 @@ class HttpLoad:
         duration_s: float | None = None,
         max_requests: int | None = None,
         intervals: Sequence[float] | None = None,
+        sequence_length: int = 0,
+        sequence_variation: float = 0.0,
+        sequence_ids: tuple[int, int] = (1, 0),
+        sequence_slots: int = 4,
+        serial_sequences: bool = False,
+        sequence_marks: Sequence[tuple[int, int, int]] | None = None,
     ) -> None: ...
     def start(self) -> HttpLoad: ...
     def wait_responses(self, n: int, timeout_s: float) -> bool: ...

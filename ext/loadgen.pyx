@@ -100,6 +100,13 @@ cdef extern from "tsw_loadgen.h" nogil:
         int64_t max_requests
         const double *intervals_ns
         uint32_t nintervals
+        int seq_length
+        double seq_variation
+        uint64_t seq_id_start
+        uint64_t seq_id_end
+        int seq_slots
+        int seq_serial
+        const uint32_t *seq_marks
 
     ctypedef struct tsw_load:
         pass
@@ -193,6 +200,26 @@ def build_http_request(host, port, path, body=b"", headers=None, method="POST"):
     return head + body
 
 
+#: The sequence controls' placeholder in a request's JSON header (the native loop writes the
+#: id and the flags over it per send: fixed widths, so no length changes).
+SEQUENCE_ID_WIDTH = 20
+SEQUENCE_PLACEHOLDER = ('"parameters": {"sequence_id": ' + "1".ljust(SEQUENCE_ID_WIDTH) + ', "sequence_start": false, "sequence_end": false}, ').encode()
+
+
+def sequence_placeholder(body):
+    """``(body with the placeholder, (id, start, end) offsets in the new body)``: the
+    placeholder goes first into the top-level JSON object that starts ``body`` (Triton's
+    request parameters), valid JSON as it stands (id 1, both flags false)."""
+    body = bytes(body)
+    if not body.startswith(b"{") or body.startswith(b"{}"):
+        raise ValueError("a sequence request's body must start with a non-empty JSON object")
+    marked = b"{" + SEQUENCE_PLACEHOLDER + body[1:]
+    at = 1 + SEQUENCE_PLACEHOLDER.index(b'"sequence_id": ') + len(b'"sequence_id": ')
+    start = 1 + SEQUENCE_PLACEHOLDER.index(b'"sequence_start": ') + len(b'"sequence_start": ')
+    end = 1 + SEQUENCE_PLACEHOLDER.index(b'"sequence_end": ') + len(b'"sequence_end": ')
+    return marked, (at, start, end)
+
+
 class Window:
     """What the load did between two swaps (see :meth:`HttpLoad.take_window`).
 
@@ -270,6 +297,16 @@ cdef class HttpLoad:
     :param max_requests: optional limit: at most that many requests are sent in all; the load
         ends by itself once they are all answered (or failed)
 
+    Sequences (stateful models): with ``sequence_length`` > 0 the requests are sent as
+    sequences, each of ``sequence_length`` requests varied uniformly by
+    ``sequence_variation`` percent either way, under ids from ``sequence_ids`` (``(start,
+    end)``, end 0 for none), the first flagged sequence_start and the last sequence_end.
+    Each request must carry the three fields in its JSON header at the byte offsets
+    ``sequence_marks[i] = (id, start, end)`` (see :func:`sequence_placeholder`), which the
+    loop fills in per send. Closed loop: one sequence per connection (concurrency =
+    sequences in flight). Open loop: ``sequence_slots`` sequences take the sends in turn;
+    with ``serial_sequences`` a sequence's next request waits for its previous answer.
+
     After a limit ends the load, ``running`` is False and take_window() returns the rest, as
     after stop(); stop() is still fine to call (it joins the finished thread).
     """
@@ -290,7 +327,9 @@ cdef class HttpLoad:
     def __init__(self, host, int port, requests, concurrency=None, rate=None,
                  schedule="constant", seed=1, int max_connections=256, double timeout_s=30.0,
                  int threads=1, double late_threshold_s=0.001, duration_s=None,
-                 max_requests=None, intervals=None):
+                 max_requests=None, intervals=None, int sequence_length=0,
+                 double sequence_variation=0.0, sequence_ids=(1, 0), int sequence_slots=4,
+                 serial_sequences=False, sequence_marks=None):
         if sum(x is not None for x in (concurrency, rate, intervals)) != 1:
             raise ValueError("give exactly one of concurrency (closed loop), rate or intervals (open loop)")
         gaps = tuple(float(g) for g in intervals) if intervals is not None else ()
@@ -321,6 +360,14 @@ cdef class HttpLoad:
             raise ValueError("empty request")
         if self._ld is not NULL:
             raise RuntimeError("HttpLoad.__init__ called twice")
+        if sequence_length < 0 or not sequence_variation >= 0 or sequence_slots < 1:
+            raise ValueError("sequence_length, sequence_variation must be >= 0 and sequence_slots >= 1")
+        id_start, id_end = (int(v) for v in sequence_ids)
+        if sequence_length and (id_start < 0 or id_end < 0 or (id_end and id_end < id_start)):
+            raise ValueError(f"bad sequence id range {sequence_ids!r}")
+        marks = [tuple(int(x) for x in m) for m in (sequence_marks or ())]
+        if sequence_length and len(marks) != len(reqs):
+            raise ValueError("sequences need one (id, start, end) mark triple per request")
 
         cdef bytes blob = b"".join(reqs)
         cdef Py_ssize_t n = len(reqs), i
@@ -346,6 +393,15 @@ cdef class HttpLoad:
                 raise MemoryError()
             for i in range(len(gaps)):
                 cgaps[i] = gaps[i] * 1e9
+        cdef uint32_t *cmarks = NULL
+        if sequence_length:
+            cmarks = <uint32_t *>malloc(3 * len(marks) * sizeof(uint32_t))
+            if cmarks is NULL:
+                free(lens)
+                free(cgaps)
+                raise MemoryError()
+            for i in range(len(marks)):
+                cmarks[3 * i], cmarks[3 * i + 1], cmarks[3 * i + 2] = marks[i]
         cdef tsw_load_config cfg
         cfg.host = chost
         cfg.port = port
@@ -364,6 +420,13 @@ cdef class HttpLoad:
         cfg.max_requests = cmax
         cfg.intervals_ns = cgaps
         cfg.nintervals = <uint32_t>len(gaps)
+        cfg.seq_length = sequence_length
+        cfg.seq_variation = sequence_variation
+        cfg.seq_id_start = <uint64_t>id_start
+        cfg.seq_id_end = <uint64_t>id_end
+        cfg.seq_slots = sequence_slots
+        cfg.seq_serial = 1 if serial_sequences else 0
+        cfg.seq_marks = cmarks
         cdef tsw_load *ld = NULL
         cdef tsw_error rc
         cdef int os_error = 0
@@ -373,6 +436,7 @@ cdef class HttpLoad:
         finally:
             free(lens)
             free(cgaps)
+            free(cmarks)
         if rc != TSW_OK:
             raise _load_error(rc, os_error, host, port)
         self._ld = ld

@@ -1,7 +1,7 @@
 """perf_analyzer flags Model Analyzer users pass (issue 15, point 2): percentile,
-measurement-mode, request-intervals, and the flags refused with one line (sequence models,
-CUDA shared memory). The load generators' side is in test_loads.py, a profile's in
-test_profile_e2e.py."""
+measurement-mode, request-intervals, and the flag refused with one line (CUDA shared memory;
+the sequence flags, refused until issue 16, are tested in test_sequences.py). The load
+generators' side is in test_loads.py, a profile's in test_profile_e2e.py."""
 import csv
 from pathlib import Path
 
@@ -119,15 +119,6 @@ def test_request_intervals_replace_rates_and_their_spacing(tmp_path, text, messa
     with pytest.raises(UsageError) as err:
         load_config(write(tmp_path, text.format(gaps=gaps)), {})
     assert one_line(err).startswith(message)
-
-
-@pytest.mark.parametrize("flag", ["sequence-length: 20", "sequence-length-variation: 10", "sequence-id-range: '1:100'", "serial-sequences: true", "start-sequence-id: 5"])
-def test_sequence_flags_wait_for_sequence_models(tmp_path, flag):
-    for text in (f"perf_analyzer_flags: {{{flag}}}\n", f"profile_models:\n  mlp:\n    perf_analyzer_flags: {{{flag}}}\n"):
-        with pytest.raises(UsageError) as err:
-            load_config(write(tmp_path, text), {})
-        name = flag.split(":")[0]
-        assert one_line(err) == f"perf_analyzer flag '{name}' is for sequence models, which tsweep profiles from issue 16 (ensembles, BLS, sequence models) on: remove it"
 
 
 def test_cuda_shared_memory_is_refused_without_a_gpu(tmp_path, monkeypatch):

@@ -50,6 +50,7 @@ int tsw_closed_assign(tsw_loop *L, tsw_conn *c, int64_t now)
     if (L->budget > 0)
         L->budget--;
     c->req = tsw_next_req(L);
+    tsw_seq_take(L, c);
     c->t_origin = now;
     return 1;
 }

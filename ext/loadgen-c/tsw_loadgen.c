@@ -90,6 +90,39 @@ static enum tsw_error tsw_store_intervals(tsw_load *D, const tsw_load_config *cf
     return TSW_OK;
 }
 
+/* Sequences: the settings and each request's marks, checked (inside their request, ids
+   enough for every sequence in flight). */
+static enum tsw_error tsw_store_sequences(tsw_load *D, const tsw_load_config *cfg)
+{
+    for (uint32_t i = 0; i < D->nreq; i++)
+        if (D->req_len[i] > D->req_maxlen)
+            D->req_maxlen = D->req_len[i];
+    if (cfg->seq_length <= 0)
+        return TSW_OK;
+    if (!cfg->seq_marks || !(cfg->seq_variation >= 0.0) || (cfg->seq_id_end && cfg->seq_id_end < cfg->seq_id_start))
+        return TSW_ERR_CONFIG;
+    int slots = D->concurrency > 0 ? D->concurrency : (cfg->seq_slots > 0 ? cfg->seq_slots : 1);
+    if (cfg->seq_id_end && cfg->seq_id_end - cfg->seq_id_start + 1 < (uint64_t)slots)
+        return TSW_ERR_CONFIG;
+    D->seq_marks = (uint32_t *)calloc(3 * (size_t)D->nreq, sizeof(uint32_t));
+    if (!D->seq_marks)
+        return TSW_ERR_NOMEM;
+    for (uint32_t i = 0; i < D->nreq; i++) {
+        const uint32_t *m = cfg->seq_marks + 3 * (size_t)i;
+        if ((size_t)m[0] + TSW_SEQ_ID_WIDTH > D->req_len[i] || (size_t)m[1] + TSW_SEQ_FLAG_WIDTH > D->req_len[i] ||
+            (size_t)m[2] + TSW_SEQ_FLAG_WIDTH > D->req_len[i])
+            return TSW_ERR_CONFIG;
+        memcpy(D->seq_marks + 3 * (size_t)i, m, 3 * sizeof(uint32_t));
+    }
+    D->seq_length = cfg->seq_length;
+    D->seq_variation = cfg->seq_variation;
+    D->seq_id_start = cfg->seq_id_start;
+    D->seq_id_end = cfg->seq_id_end;
+    D->seq_slots = slots;
+    D->seq_serial = cfg->seq_serial;
+    return TSW_OK;
+}
+
 /* The settings as the loops use them: modes, clamps and nanoseconds. */
 static void tsw_apply_config(tsw_load *D, const tsw_load_config *cfg)
 {
@@ -159,6 +192,8 @@ enum tsw_error tsw_load_new(const tsw_load_config *cfg, tsw_load **out, int *os_
     enum tsw_error err = tsw_store_requests(D, cfg);
     if (err == TSW_OK)
         err = tsw_store_intervals(D, cfg); /* sets D->rate before the loops are built */
+    if (err == TSW_OK)
+        err = tsw_store_sequences(D, cfg);
     D->agg.hist = tsw_hist_new();
     D->loops = (tsw_loop *)calloc((size_t)D->nloops, sizeof(tsw_loop));
     if (err == TSW_OK && (!D->agg.hist || !D->loops))
@@ -365,6 +400,7 @@ void tsw_load_free(tsw_load *D)
     free(D->req_len);
     free(D->req_head);
     free(D->ival_end);
+    free(D->seq_marks);
     tsw_hist_free(D->agg.hist);
     pthread_mutex_destroy(&D->mu);
     pthread_cond_destroy(&D->cv);

@@ -24,8 +24,9 @@
 enum tsw_error {
     TSW_OK = 0,
     TSW_ERR_CONFIG,  /* the config is not a load: no requests, not exactly one of
-                        concurrency > 0 and an open loop (rate > 0 or request intervals), or
-                        intervals that add up to no time */
+                        concurrency > 0 and an open loop (rate > 0 or request intervals),
+                        intervals that add up to no time, or sequences with fewer ids than
+                        sequences in flight or marks outside their request */
     TSW_ERR_RESOLVE, /* the host did not resolve; os_error is the getaddrinfo() code */
     TSW_ERR_NOMEM,   /* out of memory */
     TSW_ERR_SYSTEM,  /* an epoll set or eventfd could not be made; os_error is errno */
@@ -53,7 +54,21 @@ typedef struct tsw_load_config {
     const double *intervals_ns; /* open loop instead of rate: gaps between successive sends,
                                    cycled through (perf_analyzer's --request-intervals); copied */
     uint32_t nintervals;
+    /* Sequences (stateful models), off when seq_length is 0. Every request carries, in its JSON
+       header, a sequence id field of TSW_SEQ_ID_WIDTH bytes and start and end fields of
+       TSW_SEQ_FLAG_WIDTH bytes (placeholders: digits and spaces, "true " or "false") at the
+       offsets seq_marks[3i], [3i+1], [3i+2] of request i; each send fills them in. */
+    int seq_length;          /* requests per sequence, before variation */
+    double seq_variation;    /* percent: a sequence's length is uniform in length -+ this share */
+    uint64_t seq_id_start;   /* ids are drawn from [seq_id_start, seq_id_end] (end 0: no end), */
+    uint64_t seq_id_end;     /* one that is in use is never given out again until its end */
+    int seq_slots;           /* open loop: sequences in flight at once (closed: one per connection) */
+    int seq_serial;          /* open loop: a sequence's next request waits for its previous answer */
+    const uint32_t *seq_marks; /* 3 * nreq offsets (copied) */
 } tsw_load_config;
+
+#define TSW_SEQ_ID_WIDTH 20   /* digits of the largest uint64, the id left-aligned, spaces after */
+#define TSW_SEQ_FLAG_WIDTH 5  /* "true " or "false" */
 
 typedef struct tsw_load tsw_load;
 

@@ -273,6 +273,9 @@ enum tsw_error tsw_loop_init(tsw_loop *L, tsw_load *D, int id, int nslots, int *
     for (int j = 0; j < nslots; j++)
         if (tsw_http_parser_init(&L->conns[j].parser) != 0)
             return TSW_ERR_NOMEM;
+    enum tsw_error seq = tsw_seq_init(L, D->concurrency > 0 ? nslots : D->seq_slots / D->nloops + (id < D->seq_slots % D->nloops ? 1 : 0));
+    if (seq != TSW_OK)
+        return seq;
     if (D->rate > 0) {
         for (int j = nslots - 1; j >= 0; j--)
             L->free_slots[L->nfree++] = j;
@@ -322,6 +325,7 @@ void tsw_loop_release(tsw_loop *L)
             tsw_http_parser_release(&L->conns[j].parser);
         }
     }
+    tsw_seq_release(L);
     free(L->conns);
     free(L->free_slots);
     free(L->rbuf);

@@ -13,7 +13,7 @@
  *
  * Units: tsw_conn.c (sockets and epoll registration), tsw_request.c (one request's life on a
  * connection), tsw_closed_loop.c and tsw_open_loop.c (what each mode does when a connection is
- * free), tsw_loop.c (the thread: waits, timers, timeouts, window swaps), tsw_loadgen.c (the
+ * free), tsw_sequence.c (sequence ids and controls of stateful models), tsw_loop.c (the thread: waits, timers, timeouts, window swaps), tsw_loadgen.c (the
  * public API), tsw_http_parser.c and tsw_window.c (pure helpers).
  */
 #ifndef TSW_LOOP_H
@@ -52,7 +52,16 @@ typedef struct tsw_conn {
     int64_t t_last;     /* when the latest response bytes were read (or arrived, see pfd) */
     tsw_http_parser parser;
     struct tsw_conn *idle_prev, *idle_next;
+    int seq;            /* sequences: the loop's sequence slot of the request, -1 for none */
+    char *wbuf;         /* sequences: the request as sent, its marks filled in (else NULL) */
 } tsw_conn;
+
+/* A sequence slot (tsw_sequence.c): one "user" sending a sequence after another. */
+typedef struct tsw_seq {
+    uint64_t id;  /* the current sequence's id */
+    int left;     /* its requests not sent yet; 0: the next send starts a new sequence */
+    int pending;  /* its requests sent and not answered */
+} tsw_seq;
 
 typedef struct tsw_loop {
     struct tsw_load *load;
@@ -90,6 +99,12 @@ typedef struct tsw_loop {
     uint64_t rng;
     int64_t next_scan;
     char *rbuf;
+    /* sequences: slots (closed loop: slot j is connection j's), round-robin and id state */
+    tsw_seq *seqs;
+    int nseqs;
+    int seq_rr;
+    uint64_t seq_next;   /* the next id this loop tries (loop i of K owns ids start + i + jK) */
+    uint64_t seq_rng;
     /* Windows: the loop accumulates into win[cur]. tsw_load_take() sets swap_req and pokes
        evfd; the loop swaps buffers at the top of its next iteration and signals load->cv, so
        the load never pauses and no counter is read while it is being written. */
@@ -128,6 +143,13 @@ struct tsw_load {
     double *ival_end;
     uint32_t nival;
     double ival_cycle;
+    /* sequences (tsw_load_config's seq_* fields); seq_length 0: off */
+    int seq_length;
+    double seq_variation;
+    uint64_t seq_id_start, seq_id_end;
+    int seq_slots, seq_serial;
+    uint32_t *seq_marks;
+    size_t req_maxlen;
     tsw_loop *loops;
     atomic_int stop;
     int started, stopped;
@@ -149,6 +171,22 @@ static inline uint32_t tsw_next_req(tsw_loop *L)
     uint64_t k = L->rr++ * (uint64_t)D->nloops + (uint64_t)L->id;
     return (uint32_t)(k % D->nreq);
 }
+
+static inline uint64_t tsw_splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* tsw_sequence.c: sequences of requests (stateful models); every call is a no-op without them */
+static inline int tsw_seq_on(const tsw_loop *L) { return L->load->seq_length > 0; }
+enum tsw_error tsw_seq_init(tsw_loop *L, int nseqs);
+int tsw_seq_ready(tsw_loop *L);
+void tsw_seq_take(tsw_loop *L, tsw_conn *c);
+void tsw_seq_answered(tsw_loop *L, tsw_conn *c);
+void tsw_seq_release(tsw_loop *L);
 
 /* tsw_request.c: one request's life on a connection */
 void tsw_start_write(tsw_loop *L, tsw_conn *c, int64_t now);

@@ -19,14 +19,6 @@
  */
 #include "tsw_conn.h"
 
-static inline uint64_t tsw_splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 /* -ln(u) for u in (0, 1]: an exponential variate of mean 1. Written out (exponent split plus the
    atanh series, |error| < 1e-12) so the module needs nothing from libm. */
 static inline double tsw_neg_log(double u)
@@ -125,6 +117,7 @@ void tsw_open_dispatch_one(tsw_loop *L, tsw_conn *c, int64_t now)
     if (L->budget > 0)
         L->budget--;
     c->req = tsw_next_req(L);
+    tsw_seq_take(L, c);
     c->t_origin = (int64_t)L->next_intended;
     tsw_advance_schedule(L);
     tsw_start_write(L, c, now);
@@ -133,7 +126,7 @@ void tsw_open_dispatch_one(tsw_loop *L, tsw_conn *c, int64_t now)
 /* Send everything that is due, as far as connections allow. */
 void tsw_open_dispatch_due(tsw_loop *L, int64_t now)
 {
-    while ((int64_t)L->next_intended <= now && L->budget != 0) {
+    while ((int64_t)L->next_intended <= now && L->budget != 0 && tsw_seq_ready(L)) {
         tsw_conn *c = L->idle_head;
         if (c) {
             tsw_idle_remove(L, c);
@@ -146,10 +139,12 @@ void tsw_open_dispatch_due(tsw_loop *L, int64_t now)
         if (L->budget > 0)
             L->budget--;
         c->req = tsw_next_req(L);
+        tsw_seq_take(L, c);
         c->t_origin = (int64_t)L->next_intended;
         c->has_req = 1;
         tsw_advance_schedule(L);
         if (tsw_conn_open(L, c, now) != 0) {
+            tsw_seq_answered(L, c);
             c->has_req = 0; /* counted as a connect error; the send is consumed */
             continue;
         }
@@ -175,17 +170,18 @@ void tsw_open_poll_inner(tsw_loop *L, struct epoll_event *evs)
    take it. */
 int64_t tsw_open_next_wake(tsw_loop *L, int64_t wake)
 {
-    if ((L->idle_head || L->nfree > 0) && L->budget != 0 && (int64_t)L->next_intended < wake)
+    if ((L->idle_head || L->nfree > 0) && L->budget != 0 && tsw_seq_ready(L) && (int64_t)L->next_intended < wake)
         return (int64_t)L->next_intended;
     return wake;
 }
 
 /* Put the inner set into the loop's wait set only while I/O must wake the loop: a connect or a
    partial write is pending, every allowed connection is busy (a due send waits for one), the
-   kernel gives no receive timestamps, or max_requests is reached (finish promptly). */
+   kernel gives no receive timestamps, max_requests is reached (finish promptly), or no
+   sequence may send until an answer comes. */
 void tsw_open_update_io_wake(tsw_loop *L)
 {
-    int need = !L->ts_ok || L->nout > 0 || (!L->idle_head && L->nfree == 0) || L->budget == 0;
+    int need = !L->ts_ok || L->nout > 0 || (!L->idle_head && L->nfree == 0) || L->budget == 0 || !tsw_seq_ready(L);
     if (need != L->io_wake) {
         struct epoll_event pev;
         pev.events = EPOLLIN;

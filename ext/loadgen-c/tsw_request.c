@@ -29,6 +29,8 @@ void tsw_fail(tsw_loop *L, tsw_conn *c, int64_t now, const char *msg, int err, i
     tsw_window *w = tsw_cw(L);
     int was_connecting = c->state == TSW_C_CONNECTING;
     int counted = 0;
+    if (c->has_req)
+        tsw_seq_answered(L, c);
     if (c->has_req && !was_connecting) {
         /* a sent request */
         L->in_flight--;
@@ -57,7 +59,7 @@ void tsw_continue_write(tsw_loop *L, tsw_conn *c)
 {
     tsw_load *D = L->load;
     size_t len = D->req_len[c->req];
-    const char *p = D->reqdata + D->req_off[c->req];
+    const char *p = c->wbuf ? c->wbuf : D->reqdata + D->req_off[c->req];
     while (c->wpos < len) {
         ssize_t n = send(c->fd, p + c->wpos, len - c->wpos, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
@@ -113,6 +115,7 @@ static void tsw_complete(tsw_loop *L, tsw_conn *c, int64_t t_done, int64_t now, 
     int64_t t1 = now;
     L->in_flight--;
     c->has_req = 0;
+    tsw_seq_answered(L, c);
     w->recv_ns += t_done - c->t_first;
     if (c->parser.status == 200) {
         w->completed++;
@@ -143,7 +146,7 @@ static void tsw_complete(tsw_loop *L, tsw_conn *c, int64_t t_done, int64_t now, 
         tsw_start_write(L, c, t1);
     } else {
         c->state = TSW_C_IDLE;
-        if ((int64_t)L->next_intended <= t1 && L->budget != 0 &&
+        if ((int64_t)L->next_intended <= t1 && L->budget != 0 && tsw_seq_ready(L) &&
             !atomic_load_explicit(&D->stop, memory_order_relaxed))
             tsw_open_dispatch_one(L, c, t1);
         else
@@ -226,7 +229,7 @@ static void tsw_on_connected(tsw_loop *L, tsw_conn *c, int64_t now)
         tsw_start_write(L, c, now); /* clears EPOLLOUT once written */
     } else {
         tsw_set_out(L, c, 0);
-        if ((int64_t)L->next_intended <= now && L->budget != 0)
+        if ((int64_t)L->next_intended <= now && L->budget != 0 && tsw_seq_ready(L))
             tsw_open_dispatch_one(L, c, now);
         else
             tsw_idle_push(L, c);

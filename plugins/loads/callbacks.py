@@ -6,7 +6,10 @@ next); open loop sends on a schedule and times each request from its *intended* 
 so a server that falls behind shows its queueing instead of slowing the client down
 (coordinated omission). How a request is sent is the transport's business
 (:class:`Transport`): the accounting is written once for every tritonclient-based client.
-Callbacks run on the client's threads, so these clients pay the GIL per request; the native
+With a :class:`tsweep.sequences.SequencePlan` the requests go out as sequences (stateful
+models): each closed-loop slot sends its own sequences one request after the other, and the
+open loop's sends go to the plan's sequences in turn. Callbacks run on the client's threads,
+so these clients pay the GIL per request; the native
 HTTP generator is the one to use when the client's own cost matters.
 """
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from tsweep.ext.histogram import Histogram
 from tsweep.records import LoadWindow
+from tsweep.sequences import SequencePlan
 
 #: A send later than this past its intended time counts as late (open loop).
 LATE_THRESHOLD_NS = 1_000_000
@@ -30,7 +34,9 @@ class Transport(Protocol):
 
     def open(self) -> None: ...
 
-    def infer(self, request: Any, done: Callable[[Optional[BaseException]], None]) -> None: ...
+    def infer(self, request: Any, done: Callable[[Optional[BaseException]], None], sequence: Optional[Tuple[int, bool, bool]] = None) -> None:
+        """``sequence``: ``(id, start, end)``, the request's sequence controls (stateful
+        models); only passed when the load sends sequences."""
 
     def close(self) -> None: ...
 
@@ -42,6 +48,7 @@ class CallbackLoad:
     def __init__(
         self, transport: Transport, requests: Sequence[Any], client: str, concurrency: Optional[int] = None, rate: Optional[float] = None,
         schedule: str = "constant", timeout_s: float = 30.0, seed: int = 1, intervals: Sequence[float] = (),
+        sequences: Optional[SequencePlan] = None,
     ):  # fmt: skip
         if (concurrency is None) == (rate is None):
             raise ValueError("give exactly one of concurrency and rate")
@@ -51,6 +58,7 @@ class CallbackLoad:
         self.concurrency, self.rate, self.schedule = concurrency, rate, schedule
         self.intervals = tuple(float(g) for g in intervals)  # gaps in s, cycled through: replace rate's spacing
         self.timeout_s = timeout_s
+        self.sequences = sequences  # closed loop: slot i is concurrency slot i's sequence
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -68,12 +76,16 @@ class CallbackLoad:
         self._window_start = time.monotonic_ns()
 
     # ------------------------------------------------------------------------- sending
-    def _send(self, intended_ns: int) -> None:
+    def _send(self, intended_ns: int, slot: Optional[int] = None) -> None:
         with self._lock:
             request = self.requests[self._next % len(self.requests)]
             self._next += 1
             self._in_flight += 1
             self._sent += 1
+        controls = {}
+        if self.sequences is not None:  # the open loop waited until a sequence may send
+            slot, sequence_id, first, last = self.sequences.take(slot)
+            controls = dict(sequence=(sequence_id, first, last))
         sent_ns = time.monotonic_ns()
         lateness = sent_ns - intended_ns
         if self.rate is not None and lateness > LATE_THRESHOLD_NS:
@@ -81,12 +93,14 @@ class CallbackLoad:
                 self._late += 1
                 self._max_late = max(self._max_late, lateness)
         try:
-            self.transport.infer(request, lambda error: self._done(intended_ns, error))
+            self.transport.infer(request, lambda error: self._done(intended_ns, error, slot), **controls)
         except Exception as exc:  # the channel itself failed: an error like any other
-            self._done(intended_ns, exc)
+            self._done(intended_ns, exc, slot)
 
-    def _done(self, intended_ns: int, error: Optional[BaseException]) -> None:
+    def _done(self, intended_ns: int, error: Optional[BaseException], slot: Optional[int] = None) -> None:
         now = time.monotonic_ns()
+        if self.sequences is not None:
+            self.sequences.answered(slot)
         with self._lock:
             self._in_flight -= 1
             if error is None:
@@ -100,7 +114,7 @@ class CallbackLoad:
             self._idle.notify_all()
             keep_going = self.concurrency is not None and not self._stopping.is_set()
         if keep_going:
-            self._send(time.monotonic_ns())
+            self._send(time.monotonic_ns(), slot)
 
     def _gaps(self):
         """The gaps between intended sends, in seconds: the request intervals cycled through,
@@ -132,6 +146,11 @@ class CallbackLoad:
             delay = (intended - time.monotonic_ns()) / 1e9
             if delay > 0 and self._stopping.wait(delay):
                 break
+            if self.sequences is not None:  # no sequence may send yet: the send waits (and is late)
+                with self._idle:
+                    self._idle.wait_for(lambda: self._stopping.is_set() or self.sequences.ready())
+                if self._stopping.is_set():
+                    break
             self._send(intended)
 
     # ----------------------------------------------------------------------- interface
@@ -140,8 +159,8 @@ class CallbackLoad:
         self._opened = True
         self._reset()
         if self.concurrency is not None:
-            for _ in range(self.concurrency):
-                self._send(time.monotonic_ns())
+            for slot in range(self.concurrency):
+                self._send(time.monotonic_ns(), slot)
         else:
             self._scheduler = threading.Thread(target=self._open_loop, name="tsweep-load-schedule", daemon=True)
             self._scheduler.start()
@@ -167,6 +186,8 @@ class CallbackLoad:
     def stop(self) -> None:
         """Stop sending, wait (bounded) for requests in flight, close the client."""
         self._stopping.set()
+        with self._idle:  # an open loop waiting for a sequence wakes up to stop
+            self._idle.notify_all()
         if self._scheduler is not None:
             self._scheduler.join(timeout=5)
             self._scheduler = None

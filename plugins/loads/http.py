@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Optional
 from urllib.parse import urlsplit
 
-from tsweep import inputs, tls
-from tsweep.ext.loadgen import HttpLoad
+from tsweep import inputs, sequences, tls
+from tsweep.ext.loadgen import HttpLoad, sequence_placeholder
 from tsweep.plugin import hookimpl
 from tsweep.records import LoadSettings, RunningServer, Trial
 from tsweep.sharedmemory import PointRegions
@@ -27,14 +27,16 @@ OPEN_LOOP_MAX_CONNECTIONS = 256
 
 
 class NativeHttpLoad(HttpLoad):
-    """The native generator, named for the stored point."""
+    """The native generator, named for the stored point (with its sequences, if it sends them)."""
 
     client = "native http"
 
 
-def wire_requests(trial: Trial, server: RunningServer, settings: LoadSettings, regions: Optional[PointRegions] = None) -> list:
+def wire_requests(trial: Trial, server: RunningServer, settings: LoadSettings, regions: Optional[PointRegions] = None, marks: Optional[list] = None) -> list:
     """The trial's requests as complete HTTP/1.1 requests: the model (and version) in the
-    path, the user's extra headers after tsweep's; with ``regions``, bodies that name them."""
+    path, the user's extra headers after tsweep's; with ``regions``, bodies that name them.
+    With ``marks`` (a list to fill), the sequence controls' placeholder goes into each
+    request's JSON header and ``marks`` gets its offsets in the request, for the native loop."""
     from tsweep.ext.loadgen import build_http_request
 
     url = urlsplit(server.http_url)
@@ -45,7 +47,18 @@ def wire_requests(trial: Trial, server: RunningServer, settings: LoadSettings, r
     else:
         strings = inputs.Strings(settings.string_length, settings.string_data)
         encoded = inputs.http_requests(trial.variant.config, trial.batch_size, settings.shapes or {}, settings.input_data, settings.encoding, strings)
-    return [build_http_request(url.hostname, url.port, path, r.body, {**dict(r.headers), **settings.headers}) for r in encoded]
+    if marks is None:
+        return [build_http_request(url.hostname, url.port, path, r.body, {**dict(r.headers), **settings.headers}) for r in encoded]
+    wired = []
+    for r in encoded:
+        body, at = sequence_placeholder(r.body)
+        headers = dict(r.headers)
+        if "Inference-Header-Content-Length" in headers:  # the JSON header grew by the placeholder
+            headers["Inference-Header-Content-Length"] = str(int(headers["Inference-Header-Content-Length"]) + len(body) - len(r.body))
+        request = build_http_request(url.hostname, url.port, path, body, {**headers, **settings.headers})
+        marks.append(tuple(len(request) - len(body) + offset for offset in at))
+        wired.append(request)
+    return wired
 
 
 def make_http_load(trial: Trial, server: RunningServer, settings: LoadSettings):
@@ -54,17 +67,30 @@ def make_http_load(trial: Trial, server: RunningServer, settings: LoadSettings):
     if tls.is_https(server.http_url):
         return make_https_load(trial, server, settings)
     url = urlsplit(server.http_url)
+    closed = trial.load.kind == "concurrency"
+    seq = sequences.for_model(trial.variant.config, settings)
+    if seq is not None:
+        sequences.check_ids(seq, int(trial.load.value) if closed else None)
     regions = point_regions(trial, server, settings) if settings.shared_memory == "system" else None
-    raw = wire_requests(trial, server, settings, regions)
-    if trial.load.kind == "concurrency":
+    marks: Optional[list] = [] if seq is not None else None
+    raw = wire_requests(trial, server, settings, regions, marks)
+    extra = {}
+    if seq is not None:  # the loop fills in each send's id and flags (ext/loadgen-c/tsw_sequence.c)
+        extra = dict(
+            sequence_length=seq.length, sequence_variation=seq.variation, sequence_ids=(seq.id_start, seq.id_end),
+            sequence_slots=seq.slots, serial_sequences=seq.serial, sequence_marks=marks,
+        )  # fmt: skip
+    if closed:
         n = int(trial.load.value)
-        load = NativeHttpLoad(url.hostname, url.port, raw, concurrency=n, max_connections=n, timeout_s=settings.timeout_s)
+        load = NativeHttpLoad(url.hostname, url.port, raw, concurrency=n, max_connections=n, timeout_s=settings.timeout_s, **extra)
     else:
         if settings.intervals_us:  # perf_analyzer's request intervals: the gaps replace the rate's spacing
             spacing = dict(intervals=[us / 1e6 for us in settings.intervals_us])
         else:
             spacing = dict(rate=trial.load.value, schedule=settings.distribution)
-        load = NativeHttpLoad(url.hostname, url.port, raw, max_connections=OPEN_LOOP_MAX_CONNECTIONS, timeout_s=settings.timeout_s, **spacing)
+        load = NativeHttpLoad(url.hostname, url.port, raw, max_connections=OPEN_LOOP_MAX_CONNECTIONS, timeout_s=settings.timeout_s, **spacing, **extra)
+    if seq is not None:
+        load.client = f"native http, {sequences.describe(seq, closed)}"
     return WithRegions(load, regions) if regions else load
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-from tsweep import tls
+from tsweep import sequences, tls
 from tsweep.records import LoadSettings, RunningServer, TlsSettings, Trial
 
 from tsweep.plugins.loads.callbacks import CallbackLoad
@@ -50,9 +50,13 @@ class AioHttpTransport:
 
         self._client = asyncio.run_coroutine_threadsafe(make(), self._loop).result(timeout=10)
 
-    def infer(self, request: Any, done: Callable[[Optional[BaseException]], None]) -> None:
+    def infer(self, request: Any, done: Callable[[Optional[BaseException]], None], sequence: Optional[Tuple[int, bool, bool]] = None) -> None:
         inputs, outputs = request
-        call = self._client.infer(self.model, inputs, model_version=self.model_version, outputs=outputs, headers=self.headers)
+        sequence_id, first, last = sequence or (0, False, False)
+        call = self._client.infer(
+            self.model, inputs, model_version=self.model_version, outputs=outputs, headers=self.headers,
+            sequence_id=sequence_id, sequence_start=first, sequence_end=last,
+        )  # fmt: skip
         future = asyncio.run_coroutine_threadsafe(call, self._loop)
         future.add_done_callback(lambda f: done(RuntimeError("request cancelled") if f.cancelled() else f.exception()))
 
@@ -81,9 +85,14 @@ def make_https_load(trial: Trial, server: RunningServer, settings: LoadSettings)
     closed = trial.load.kind == "concurrency"
     connections = int(trial.load.value) if closed else MAX_CONNECTIONS
     transport = AioHttpTransport(server.http_url, trial.variant.name, settings.timeout_s, settings.model_version, settings.headers, settings.tls, connections)
+    client, plan, seq = "tritonclient http (TLS)", None, sequences.for_model(trial.variant.config, settings)
+    if seq is not None:
+        sequences.check_ids(seq, int(trial.load.value) if closed else None)
+        plan = sequences.SequencePlan(seq, sequences.in_flight(seq, int(trial.load.value) if closed else None))
+        client += ", " + sequences.describe(seq, closed)
     load = CallbackLoad(
-        transport, requests, "tritonclient http (TLS)", concurrency=int(trial.load.value) if closed else None,
+        transport, requests, client, concurrency=int(trial.load.value) if closed else None,
         rate=None if closed else trial.load.value, schedule=settings.distribution, timeout_s=settings.timeout_s,
-        intervals=tuple(us / 1e6 for us in settings.intervals_us),
+        intervals=tuple(us / 1e6 for us in settings.intervals_us), sequences=plan,
     )  # fmt: skip
     return WithRegions(load, regions) if regions else load

@@ -13,7 +13,12 @@ tried, nested as in the config::
 
 A list of scalars is a choice; a list of lists is a choice of list values (e.g.
 ``preferred_batch_size: [[4, 8], [8]]``); a list of mappings is one repeated field whose
-entries are expanded in turn. The cartesian product of all choices gives the variants,
+entries are expanded in turn, or, for a field that is not repeated (``sequence_batching``,
+``dynamic_batching``), a choice between those mappings: ``sequence_batching: [{direct: {}},
+{oldest: {max_candidate_sequences: [4, 8]}}]`` tries the direct strategy and two oldest
+ones (an empty mapping turns a message on, and a strategy chosen replaces the model's own:
+they are one oneof). A stateful model's variants must keep its sequence_batching: a
+parameter that would replace it (dynamic_batching) is refused by name. The cartesian product of all choices gives the variants,
 each applied over the model's own config through Triton's ModelConfig message (so a wrong
 field name is an error before anything runs). The model's own config stays the default.
 
@@ -34,13 +39,18 @@ from tsweep.plugins.search.automatic_space import load_levels
 from tsweep.records import READ_FROM_CONFIG, ConfigSpace, ModelSpec, SpaceSettings, Variant
 
 
+class Choice(list):
+    """Mappings given as a list for a message field that is not repeated: one of them per
+    variant (marked by :func:`_mark_choices`, which knows the config's fields)."""
+
+
 def expand(value: Any) -> List[Any]:
     """Every concrete value a parameter tree stands for."""
     if isinstance(value, dict):
         keys = list(value)
         return [dict(zip(keys, combo)) for combo in itertools.product(*(expand(value[k]) for k in keys))]
     if isinstance(value, list):
-        if value and all(isinstance(v, dict) for v in value):  # one repeated message field
+        if value and all(isinstance(v, dict) for v in value) and not isinstance(value, Choice):  # one repeated message field
             return [list(combo) for combo in itertools.product(*(expand(v) for v in value))]
         return [v for item in value for v in (expand(item) if isinstance(item, dict) else [item])]
     return [value]
@@ -67,10 +77,29 @@ def _fit_repeated(values: Dict[str, Any], descriptor) -> Dict[str, Any]:
     return fitted
 
 
+def _mark_choices(values: Dict[str, Any], descriptor) -> Dict[str, Any]:
+    """The tree with each list of mappings under a message field that is not repeated
+    marked as a :class:`Choice`."""
+    marked = {}
+    for key, value in values.items():
+        field = descriptor.fields_by_name.get(key)
+        sub = field.message_type if field is not None else None
+        if sub is not None and isinstance(value, dict):
+            value = _mark_choices(value, sub)
+        elif sub is not None and isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            value = [_mark_choices(v, sub) for v in value]
+            if not _is_repeated(field):
+                value = Choice(value)
+        marked[key] = value
+    return marked
+
+
 def _flatten(values: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     flat = {}
     for key, value in values.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not value:  # a message turned on as it is (direct: {})
+            flat[f"{prefix}{key}"] = True
+        elif isinstance(value, dict):
             flat.update(_flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
@@ -80,13 +109,19 @@ def _flatten(values: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
 def variants(model: ModelSpec, parameters: Dict[str, Any]) -> List[Variant]:
     default = Variant(model=model.name, config=modelconfig.copy(model.config), is_default=True)
     found = [default]
-    for combo in expand(parameters):
+    scheduling = model.config.WhichOneof("scheduling_choice")
+    for combo in expand(_mark_choices(parameters, model.config.DESCRIPTOR)):
         config = modelconfig.copy(model.config)
         try:
             json_format.ParseDict(_fit_repeated(combo, config.DESCRIPTOR), config)
         except json_format.ParseError as exc:
             first = str(exc).splitlines()[0]
             raise UsageError(f"model_config_parameters of {model.name!r}: {first}; use config.pbtxt field names") from None
+        if scheduling == "sequence_batching" and config.WhichOneof("scheduling_choice") != scheduling:
+            raise UsageError(
+                f"model_config_parameters of {model.name!r} set {config.WhichOneof('scheduling_choice')}, which would replace the "
+                "stateful model's sequence_batching: vary sequence_batching's own fields instead"
+            )
         values = {k: v for k, v in _flatten(combo).items() if k not in READ_FROM_CONFIG}
         found.append(Variant(model=model.name, config=config, values=values))
     return found
