@@ -98,15 +98,16 @@ def check_ids(seq: SequenceSettings, concurrency: Optional[int]) -> None:
 def describe(seq: SequenceSettings, closed: bool) -> str:
     """The sequences in a few words, for the client label stored with each point."""
     ids = f"ids {seq.id_start}:{seq.id_end}" if seq.id_end else f"ids from {seq.id_start}"
-    flight = "one per concurrency slot" if closed else f"{seq.slots} in flight" + (", serial" if seq.serial else "")
+    flight = "one per concurrency slot" if closed else f"{seq.slots} in flight, serial"
     return f"sequences of {seq.length}±{seq.variation:g}% requests, {ids}, {flight}"
 
 
 class SequencePlan:
     """Sequence slots for a load that answers by callback (thread-safe): ``take(slot)`` gives
     the next request's ``(slot, id, start, end)``, ``answered(slot)`` frees it. Closed loop:
-    the caller names its slot; open loop (``slot=None``): the next slot that may send,
-    round-robin, or None when none may (serial, or every ended sequence still answering)."""
+    the caller names its slot; open loop (``slot=None``): the next slot with no request in
+    flight, round-robin, or None when every one waits for an answer (a sequence's requests
+    stay serial: several in flight could reach the server out of order)."""
 
     def __init__(self, seq: SequenceSettings, slots: int, seed: int = 1):
         self.seq = seq
@@ -125,7 +126,7 @@ class SequencePlan:
         return int(self._rng.integers(lo, hi + 1))
 
     def _may_send(self, j: int) -> bool:
-        return self._pending[j] == 0 or (not self.seq.serial and self._left[j] > 0)
+        return self._pending[j] == 0  # always serial: a client's requests need not keep their order
 
     def _new_id(self) -> int:
         held = {self._ids[j] for j in range(len(self._ids)) if self._left[j] > 0 or self._pending[j] > 0}
@@ -153,6 +154,11 @@ class SequencePlan:
     def answered(self, slot: int) -> None:
         with self._lock:
             self._pending[slot] -= 1
+
+    def open_ids(self) -> List[int]:
+        """The ids of the sequences whose last request has not been sent (cut off by a stop)."""
+        with self._lock:
+            return sorted(self._ids[j] for j in range(len(self._ids)) if self._left[j] > 0)
 
     def ready(self) -> bool:
         with self._lock:

@@ -121,6 +121,7 @@ cdef extern from "tsw_loadgen.h" nogil:
     tsw_error tsw_load_wait_answered(tsw_load *D, int64_t n, double timeout_s, int *reached)
     double tsw_load_planned_offset_ns(const tsw_load *D, int64_t s)
     void tsw_load_free(tsw_load *D)
+    int tsw_load_open_sequences(tsw_load *D, uint64_t *ids, int max)
 
 
 # Every tsw_error a call can return, by name (the tests check that each maps to an exception).
@@ -304,8 +305,9 @@ cdef class HttpLoad:
     Each request must carry the three fields in its JSON header at the byte offsets
     ``sequence_marks[i] = (id, start, end)`` (see :func:`sequence_placeholder`), which the
     loop fills in per send. Closed loop: one sequence per connection (concurrency =
-    sequences in flight). Open loop: ``sequence_slots`` sequences take the sends in turn;
-    with ``serial_sequences`` a sequence's next request waits for its previous answer.
+    sequences in flight). Open loop: ``sequence_slots`` sequences take the sends in turn, a
+    sequence's next request waiting for its previous answer (always: ``serial_sequences`` is
+    kept for the record).
 
     After a limit ends the load, ``running`` is False and take_window() returns the rest, as
     after stop(); stop() is still fine to call (it joins the finished thread).
@@ -486,6 +488,22 @@ cdef class HttpLoad:
         cdef tsw_load *ld = self._ld
         with nogil:
             tsw_load_stop(ld)
+
+    def open_sequences(self):
+        """After :meth:`stop`: the ids of the sequences the stop cut off before their last
+        request (sorted), so the caller can end them; [] without sequences or while running."""
+        cdef tsw_load *ld = self._get()
+        cdef int n = tsw_load_open_sequences(ld, NULL, 0)
+        if n <= 0:
+            return []
+        cdef uint64_t *ids = <uint64_t *>malloc(n * sizeof(uint64_t))
+        if ids is NULL:
+            raise MemoryError()
+        try:
+            n = tsw_load_open_sequences(ld, ids, n)
+            return sorted([ids[i] for i in range(n)])
+        finally:
+            free(ids)
 
     def wait_responses(self, n, timeout_s):
         """Wait (the GIL released) until the current window holds at least ``n`` answered

@@ -110,8 +110,8 @@ def test_the_plan_keeps_ids_unique_and_flags_each_sequence():
     for _ in range(3):
         plan.answered(0)
     assert plan.take(0)[1:] == (7, True, False)  # 6 is held by slot 1; the range has 5..7
-    # open loop, serial: a sequence with a request in flight does not send
-    serial = sequences.SequencePlan(SequenceSettings(length=2, variation=0, serial=True), slots=2)
+    # open loop: a sequence with a request in flight does not send (always serial)
+    serial = sequences.SequencePlan(SequenceSettings(length=2, variation=0, serial=False), slots=2)
     a, b = serial.take(), serial.take()
     assert (a[0], b[0]) == (0, 1) and serial.take() is None and not serial.ready()
     serial.answered(1)
@@ -185,7 +185,7 @@ def marked_request(port: int):
     return request, tuple(len(request) - len(body) + a for a in at)
 
 
-@pytest.mark.parametrize("mode", [dict(concurrency=3), dict(rate=400.0, sequence_slots=2, serial_sequences=True)])
+@pytest.mark.parametrize("mode", [dict(concurrency=3), dict(rate=400.0, sequence_slots=2)])
 def test_the_native_loop_sends_whole_sequences_with_unique_live_ids(mode):
     server = RecordingServer()
     try:
@@ -214,7 +214,7 @@ def test_the_native_loop_sends_whole_sequences_with_unique_live_ids(mode):
             if p["sequence_end"]:
                 lengths.append(open_ids.pop(sid))
         assert lengths and all(2 <= n <= 6 for n in lengths)
-        assert len(open_ids) <= 3  # at most the sequences in flight were cut off by the request limit
+        assert load.open_sequences() == sorted(open_ids)  # cut off by the request limit: the caller ends them
     finally:
         server.close()
 
@@ -276,16 +276,21 @@ def test_the_accumulator_sums_per_sequence_and_the_native_load_keeps_its_rules(a
 
     before = TritonHTTP(server.http_url).stats("accumulator")
     trial = Trial(Variant("accumulator", model.config, {}, name="accumulator"), LoadLevel("concurrency", 2.0))
-    settings = LoadSettings(sequences=SequenceSettings(length=3, variation=0, id_start=100, id_end=103))
-    load = make_http_load(trial, server, settings)
-    assert load.client == "native http, sequences of 3±0% requests, ids 100:103, one per concurrency slot"
-    load.start()
-    assert load.wait_responses(60, 20)
-    load.stop()
-    window = load.take_window()
-    assert window.errors == 0 and window.completed >= 60, window.error_samples
+    settings = LoadSettings(sequences=SequenceSettings(length=7, variation=0, id_start=100, id_end=103, slots=3))
+    completed = 0
+    open_loop = Trial(trial.variant, LoadLevel("request_rate", 150.0))
+    for trial, flight in ((trial, "one per concurrency slot"), (trial, "one per concurrency slot"), (open_loop, "3 in flight, serial")):
+        # the later loads reuse the ids: each stop ended the sequences it cut off
+        load = make_http_load(trial, server, settings)
+        assert load.client == f"native http, sequences of 7±0% requests, ids 100:103, {flight}"
+        load.start()
+        assert load.wait_responses(30, 20)
+        load.stop()
+        window = load.take_window()
+        assert window.errors == 0 and window.completed >= 30, window.error_samples
+        completed += window.completed
     stats = TritonHTTP(server.http_url).stats
-    assert eventually(lambda: stats("accumulator").success_count - before.success_count >= window.completed, want=True)
+    assert eventually(lambda: stats("accumulator").success_count - before.success_count >= completed, want=True)
     assert stats("accumulator").fail_count == before.fail_count  # the server refused none of them
 
 
@@ -324,12 +329,11 @@ def test_profile_a_stateful_model_end_to_end_over_http(workdir: Path):
 
 @pytest.mark.server
 @pytest.mark.slow
-def test_profile_a_stateful_model_over_grpc_in_an_open_loop(workdir: Path):
-    (workdir / "seq.yaml").write_text(
-        SEQUENCE_PROFILE.format(repo=MODEL_REPOSITORY) + "  serial-sequences: true\n  num-of-sequences: 3\nrequest_rate: [60]\nclient_protocol: grpc\n"
-    )
+def test_profile_a_stateful_model_over_grpc(workdir: Path):
+    (workdir / "seq.yaml").write_text(SEQUENCE_PROFILE.format(repo=MODEL_REPOSITORY) + "concurrency: [1, 2]\nclient_protocol: grpc\n")
     result = run_tsweep("profile", "-f", "seq.yaml", "--output-model-repository-path", "out", cwd=workdir)
     assert result.returncode == 0, result.stderr
-    (row,) = stored(workdir)
-    assert (row["load_kind"], row["load_value"], row["errors"]) == ("request_rate", 60.0, 0) and row["requests"] > 0, dict(row)
-    assert row["client"] == "tritonclient grpc, sequences of 3±0% requests, ids 500:599, 3 in flight, serial"
+    rows = stored(workdir)  # the second point reuses the first's ids: its stop ended what it cut off
+    assert [(r["load_value"], r["errors"]) for r in rows] == [(1.0, 0), (2.0, 0)], [dict(r) for r in rows]
+    for row in rows:
+        assert row["requests"] > 0 and row["client"] == "tritonclient grpc, sequences of 3±0% requests, ids 500:599, one per concurrency slot"

@@ -63,7 +63,8 @@ typedef struct tsw_load_config {
     uint64_t seq_id_start;   /* ids are drawn from [seq_id_start, seq_id_end] (end 0: no end), */
     uint64_t seq_id_end;     /* one that is in use is never given out again until its end */
     int seq_slots;           /* open loop: sequences in flight at once (closed: one per connection) */
-    int seq_serial;          /* open loop: a sequence's next request waits for its previous answer */
+    int seq_serial;          /* open loop: a sequence's next request waits for its previous
+                                answer (kept for the record: the open loop always does) */
     const uint32_t *seq_marks; /* 3 * nreq offsets (copied) */
 } tsw_load_config;
 
@@ -101,6 +102,10 @@ int tsw_load_running(tsw_load *D);
    tsw_load_take_done() (call it exactly once after TSW_OK). TSW_ERR_STATE if never started. */
 enum tsw_error tsw_load_take(tsw_load *D, const tsw_window **window);
 void tsw_load_take_done(tsw_load *D);
+
+/* After stop: the ids of the sequences cut off before their last request (up to max of them
+   into ids); returns how many there are. 0 without sequences or while running. */
+int tsw_load_open_sequences(tsw_load *D, uint64_t *ids, int max);
 
 /* Stop, join and free everything; NULL is fine. */
 void tsw_load_free(tsw_load *D);

@@ -6,10 +6,10 @@
  * A sequence's length is seq_length, varied uniformly by seq_variation percent either way
  * (at least 1). Closed loop: each connection owns one slot, so concurrency is the number of
  * sequences in flight and a sequence's requests go out one after the other. Open loop: the
- * loop has seq_slots slots and each intended send goes to the next slot that may send
- * (round-robin): any slot with requests left, or one whose sequence has ended and been fully
- * answered; with seq_serial only a slot with no request in flight. When no slot may send, the
- * due send waits (and is late), as it does for a connection.
+ * loop has seq_slots slots and each intended send goes to the next slot with no request in
+ * flight (round-robin): always serial, as seq_serial asks, because the sends of one sequence
+ * may go over different connections, which would not keep their order. When no slot may
+ * send, the due send waits (and is late), as it does for a connection.
  *
  * Ids: loop i of K owns start + i, start + i + K, ... (wrapping at seq_id_end), and gives out
  * the next one no slot of the loop holds; a slot gives up its id only once its sequence's last
@@ -17,7 +17,8 @@
  *
  * The request bytes are shared by all connections; a connection that sends a sequence's
  * request copies it into its own buffer and fills in the id and the two flags there (fixed
- * width fields, so no length changes).
+ * width fields, so no length changes). After a stop, tsw_load_open_sequences() names the
+ * sequences cut off before their end, for the caller to end (perf_analyzer completes them too).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -62,12 +63,13 @@ void tsw_seq_release(tsw_loop *L)
     L->seqs = NULL;
 }
 
-/* May slot s take the next send? */
+/* May slot s take the next send? Only with no request of it in flight: the open loop's
+   requests travel over several connections, which do not keep their order, and the sequence
+   batcher needs a sequence's requests in order (its first must come first). */
 static inline int tsw_seq_may_send(const tsw_loop *L, const tsw_seq *s)
 {
-    if (s->pending == 0)
-        return 1;
-    return !L->load->seq_serial && s->left > 0;
+    (void)L;
+    return s->pending == 0;
 }
 
 /* Open loop: some slot may take the next send (always true without sequences). */
@@ -172,4 +174,22 @@ void tsw_seq_answered(tsw_loop *L, tsw_conn *c)
         return;
     L->seqs[c->seq].pending--;
     c->seq = -1;
+}
+
+int tsw_load_open_sequences(tsw_load *D, uint64_t *ids, int max)
+{
+    if (D->seq_length <= 0 || !D->stopped)
+        return 0;
+    int n = 0;
+    for (int i = 0; i < D->nloops; i++) {
+        tsw_loop *L = &D->loops[i];
+        for (int j = 0; j < L->nseqs; j++) {
+            if (L->seqs[j].left > 0) {
+                if (n < max)
+                    ids[n] = L->seqs[j].id;
+                n++;
+            }
+        }
+    }
+    return n;
 }

@@ -197,4 +197,19 @@ class CallbackLoad:
                 self._idle.wait(timeout=0.1)
         if self._opened:
             self._opened = False
-            self.transport.close()
+            try:
+                if self.sequences is not None:
+                    self._end_sequences()
+            finally:
+                self.transport.close()
+
+    def _end_sequences(self) -> None:
+        """End the sequences the stop cut off, one request flagged sequence_end each, outside
+        the windows (as perf_analyzer does), so the server frees their slots at once."""
+        ids = self.sequences.open_ids()
+        answered = threading.Semaphore(0)
+        for sequence_id in ids:
+            self.transport.infer(self.requests[0], lambda error: answered.release(), sequence=(sequence_id, False, True))
+        for _ in ids:
+            if not answered.acquire(timeout=self.timeout_s):
+                break

@@ -6,15 +6,18 @@ requests; the native loop (ext/loadgen.pyx, epoll, the GIL released) then only s
 bytes and records latencies into a histogram, closed loop (``concurrency`` in flight) or open
 loop (a schedule, each request timed from its intended send). The native loop has no TLS:
 an ``https://`` endpoint is measured through tritonclient (:mod:`.https`), and the stored
-point says so.
+point says so. A stateful model's requests carry the sequence controls' placeholder in their
+JSON header, filled in per send by the native loop (docs/sequence-models.md).
 """
 from __future__ import annotations
 
+import http.client
+import socket
 from typing import Optional
 from urllib.parse import urlsplit
 
 from tsweep import inputs, sequences, tls
-from tsweep.ext.loadgen import HttpLoad, sequence_placeholder
+from tsweep.ext.loadgen import SEQUENCE_ID_WIDTH, HttpLoad, sequence_placeholder
 from tsweep.plugin import hookimpl
 from tsweep.records import LoadSettings, RunningServer, Trial
 from tsweep.sharedmemory import PointRegions
@@ -27,9 +30,42 @@ OPEN_LOOP_MAX_CONNECTIONS = 256
 
 
 class NativeHttpLoad(HttpLoad):
-    """The native generator, named for the stored point (with its sequences, if it sends them)."""
+    """The native generator, named for the stored point (with its sequences, if it sends them).
+
+    With sequences, :meth:`stop` also ends the sequences the stop cut off (one request
+    flagged sequence_end each, outside the windows), as perf_analyzer does: the server then
+    frees their slots at once, and the next point may give their ids again."""
 
     client = "native http"
+    ender = None  # (request, marks) of a sequence's last request, set when sequences are sent
+
+    def stop(self):
+        super().stop()
+        if self.ender is not None:
+            request, marks = self.ender
+            self.ender = None
+            try:
+                end_sequences(self.host_port, request, marks, self.open_sequences(), self.timeout_s)
+            except (OSError, http.client.HTTPException):  # a server gone ends them itself, on idle
+                pass
+
+
+def end_sequences(address, request: bytes, marks, ids, timeout_s: float) -> None:
+    """Send ``request`` once per id in ``ids``, as the last request of that sequence (the id
+    filled in, sequence_start false, sequence_end true), one after the other on one
+    connection; the answers are read and dropped (an error only means the server ended it first)."""
+    if not ids:
+        return
+    at_id, at_start, at_end = marks
+    with socket.create_connection(address, timeout=timeout_s) as sock:
+        for sequence_id in ids:
+            raw = bytearray(request)
+            raw[at_id:at_id + SEQUENCE_ID_WIDTH] = str(sequence_id).ljust(SEQUENCE_ID_WIDTH).encode()
+            raw[at_start:at_start + 5], raw[at_end:at_end + 5] = b"false", b"true "
+            sock.sendall(bytes(raw))
+            answer = http.client.HTTPResponse(sock)
+            answer.begin()
+            answer.read()
 
 
 def wire_requests(trial: Trial, server: RunningServer, settings: LoadSettings, regions: Optional[PointRegions] = None, marks: Optional[list] = None) -> list:
@@ -91,6 +127,7 @@ def make_http_load(trial: Trial, server: RunningServer, settings: LoadSettings):
         load = NativeHttpLoad(url.hostname, url.port, raw, max_connections=OPEN_LOOP_MAX_CONNECTIONS, timeout_s=settings.timeout_s, **spacing, **extra)
     if seq is not None:
         load.client = f"native http, {sequences.describe(seq, closed)}"
+        load.host_port, load.ender = (url.hostname, url.port), (raw[0], marks[0])
     return WithRegions(load, regions) if regions else load
 
 
