@@ -17,10 +17,11 @@ entries are expanded in turn, or, for a field that is not repeated (``sequence_b
 ``dynamic_batching``), a choice between those mappings: ``sequence_batching: [{direct: {}},
 {oldest: {max_candidate_sequences: [4, 8]}}]`` tries the direct strategy and two oldest
 ones (an empty mapping turns a message on, and a strategy chosen replaces the model's own:
-they are one oneof). A stateful model's variants must keep its sequence_batching: a
-parameter that would replace it (dynamic_batching) is refused by name. The cartesian product of all choices gives the variants,
-each applied over the model's own config through Triton's ModelConfig message (so a wrong
-field name is an error before anything runs). The model's own config stays the default.
+they are one oneof). The cartesian product of all choices gives the variants, each applied
+over the model's own config through Triton's ModelConfig message (so a wrong field name is
+an error before anything runs). The model's own config stays the default. A stateful
+model's variants must keep its sequence_batching: a parameter that would replace it
+(dynamic_batching) is refused by name.
 
 This plugin answers only for models with ``model_config_parameters``; it is registered after
 the automatic space (entry points load in name order), so pluggy asks it first.
