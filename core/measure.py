@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
-from tsweep import intervals
+from tsweep import intervals, sequences
 from tsweep.errors import UsageError
 from tsweep.ext.histogram import Histogram
 from tsweep.intervals import Interval
@@ -267,9 +267,12 @@ def summarize(trial: Trial, windows: Sequence[Window], stable: bool, settings: M
         base["metrics"] = {**base["metrics"], "late_send_fraction": late / sent if sent else 0.0, "max_lateness_ms": worst / 1e6}
         if sent and late / sent > MAX_LATE_FRACTION:
             status = "failed"
+            fix = "lower the request rate"
+            if sequences.is_sequence_model(trial.variant.config):  # its sends wait for a free sequence
+                fix += " or raise num_of_sequences (each sequence has one request in flight)"
             error = (
                 f"the client could not keep to {trial.load.value:g} requests/s: {100 * late / sent:.0f}% of sends were "
-                f"late (worst by {worst / 1e6:.1f} ms); lower the request rate"
+                f"late (worst by {worst / 1e6:.1f} ms); {fix}"
             )
     throughput = throughput_interval(used, trial.batch_size)
     p99 = p99_interval_ms(used)

@@ -294,6 +294,23 @@ def test_the_accumulator_sums_per_sequence_and_the_native_load_keeps_its_rules(a
     assert stats("accumulator").fail_count == before.fail_count  # the server refused none of them
 
 
+@pytest.mark.server
+def test_an_open_loop_beyond_its_sequences_fails_with_the_fix(accumulator_server):
+    from tsweep.measure import MethodSettings, measure
+    from tsweep.plugins.loads.http import make_http_load
+    from tsweep.records import LoadLevel, LoadSettings, Trial, Variant
+    from tsweep.triton import TritonHTTP
+
+    server, model = accumulator_server
+    trial = Trial(Variant("accumulator", model.config, {}, name="accumulator"), LoadLevel("request_rate", 20000.0))
+    load = make_http_load(trial, server, LoadSettings(sequences=SequenceSettings(length=5, slots=1)))
+    client = TritonHTTP(server.http_url)
+    m = measure(trial, load, lambda: client.stats("accumulator"), MethodSettings(window_s=0.3, max_windows=2, warmup_s=0.1))
+    assert m.status == "failed" and m.errors == 0, m.error  # one sequence: one request in flight at a time
+    assert m.error.startswith("the client could not keep to 20000 requests/s:")
+    assert m.error.endswith("lower the request rate or raise num_of_sequences (each sequence has one request in flight)")
+
+
 SEQUENCE_PROFILE = """
 model_repository: {repo}
 profile_models: accumulator
