@@ -95,6 +95,15 @@ def check_ids(seq: SequenceSettings, concurrency: Optional[int]) -> None:
         )
 
 
+def check_levels(config: ModelConfig, load: LoadSettings, levels) -> None:
+    """Every load level of a model's space has ids enough for its sequences in flight: one
+    line before anything runs, not a failed point later."""
+    seq = for_model(config, load)
+    if seq is not None:
+        for level in levels:
+            check_ids(seq, int(level.value) if level.kind == "concurrency" else None)
+
+
 def describe(seq: SequenceSettings, closed: bool) -> str:
     """The sequences in a few words, for the client label stored with each point."""
     ids = f"ids {seq.id_start}:{seq.id_end}" if seq.id_end else f"ids from {seq.id_start}"

@@ -142,6 +142,7 @@ class Sweep:
             for batch in settings.batch_sizes:
                 inputs.batches(model.config, specs, data, batch)
             space = run.hooks.config_space(model, settings)
+            sequences.check_levels(model.config, load, space.load_levels)
             if config.reload_model_disable:  # the server's model as it is: nothing else can be loaded
                 space = dataclasses.replace(space, variants=(Variant(model.name, modelconfig.copy(model.config), is_default=True),))
             self.spaces[model.name] = space

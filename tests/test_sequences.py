@@ -79,6 +79,17 @@ def test_a_sequence_model_gets_sequences_without_flags_and_others_refuse_them():
         sequences.check_ids(SequenceSettings(id_start=1, id_end=3), 4)
 
 
+def test_an_id_range_too_small_for_a_listed_level_stops_the_cli_before_anything_is_written(workdir: Path):
+    """(Sequence flags on a stateless model: tests/test_cli_errors.py.)"""
+    (workdir / "c.yaml").write_text("perf_analyzer_flags: {sequence-id-range: '1:2'}\nconcurrency: [1, 4]\n")
+    result = run_tsweep(
+        "profile", "--model-repository", str(MODEL_REPOSITORY), "--profile-models", "accumulator", "-f", "c.yaml",
+        "--output-model-repository-path", "out", cwd=workdir,
+    )  # fmt: skip
+    assert (result.returncode, result.stderr.strip().splitlines()) == (2, ["error: sequence_id_range 1:2 holds fewer ids than the 4 sequences in flight: widen it"])
+    assert sorted(p.name for p in workdir.iterdir()) == ["c.yaml"]
+
+
 # ----------------------------------------------------------------------------- the space
 
 
