@@ -280,8 +280,9 @@ class ConfigSpace:
 class SequenceSettings:
     """How a stateful model's requests go out as sequences (perf_analyzer's sequence flags):
     ``length`` requests each, varied uniformly by ``variation`` percent either way; ids from
-    ``id_start`` to ``id_end`` (0: no end); in an open loop ``slots`` sequences in flight,
-    a sequence's next request waiting for its previous answer when ``serial``."""
+    ``id_start`` to ``id_end`` (0: no end); in an open loop ``slots`` sequences in flight.
+    A sequence's next request always waits for its previous answer; ``serial`` records that
+    perf_analyzer's --serial-sequences was given."""
 
     length: int = 20
     variation: float = 20.0

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import List, Mapping, Optional, Tuple
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from tsweep.config import SEQUENCE_KEYS, Config
 from tsweep.errors import UsageError
 from tsweep.modelconfig import ModelConfig
-from tsweep.records import LoadSettings, SequenceSettings
+from tsweep.records import LoadSettings, ModelSpec, SequenceSettings
 
 
 def parse_id_range(text: str) -> Tuple[int, int]:
@@ -64,13 +65,24 @@ def is_sequence_model(config: ModelConfig) -> bool:
     return config.WhichOneof("scheduling_choice") == "sequence_batching"
 
 
-def check(model: str, config: ModelConfig, load: LoadSettings) -> None:
-    """Sequence keys for a model without sequence_batching: one line, before anything runs."""
-    if load.sequences is not None and not is_sequence_model(config):
+def check(model: str, config: ModelConfig, load: LoadSettings, own: bool = True) -> None:
+    """Sequence keys for a model without sequence_batching: one line, before anything runs.
+    ``own``: the model's own keys (its profile_models entry), or global ones that no
+    profiled model can use; global keys in a run with a stateful model are for that one."""
+    if load.sequences is not None and not is_sequence_model(config) and own:
         raise UsageError(
             f"sequence settings (sequence_length, sequence_id_range, serial_sequences, ...) given for model {model!r}, "
             "whose config has no sequence_batching: remove them, or profile a stateful model"
         )
+
+
+def check_run(config: Config, models: Sequence[ModelSpec], load_of: Callable[[str], LoadSettings]) -> None:
+    """:func:`check` for every model of a run: a model's own sequence keys must fit it; the
+    global ones must fit some model."""
+    stateful = any(is_sequence_model(m.config) for m in models)
+    for m in models:
+        own = any(key in config.per_model.get(m.name, {}).get("load", {}) for key in SEQUENCE_KEYS)
+        check(m.name, m.config, load_of(m.name), own=own or not stateful)
 
 
 def for_model(config: ModelConfig, load: LoadSettings) -> Optional[SequenceSettings]:

@@ -132,10 +132,10 @@ class Sweep:
         self.launcher = parts.launcher(self.launch)
         self.loading = variant_loading(config, self.launcher, self.output)
         self.spaces = {}
+        sequences.check_run(config, self.models, parts.load_of)
         for model in self.models:  # shapes, input data and spaces must fit every model, before anything runs
             load = parts.load_of(model.name)
             repository.check_version(model, load.model_version)
-            sequences.check(model.name, model.config, load)
             self.loading.check(model)
             specs, data = inputs.samples(model.config, load.shapes, load.input_data)
             settings = space_settings(config, model.name)

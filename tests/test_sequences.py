@@ -79,6 +79,17 @@ def test_a_sequence_model_gets_sequences_without_flags_and_others_refuse_them():
         sequences.check_ids(SequenceSettings(id_start=1, id_end=3), 4)
 
 
+def test_global_flags_are_for_the_stateful_models_of_a_run_and_own_flags_must_fit(tmp_path):
+    models = repository.find_models(str(MODEL_REPOSITORY), ["accumulator", "mlp"])
+    both = load_config(write(tmp_path, "perf_analyzer_flags: {sequence-length: 5}\n"), {})
+    sequences.check_run(both, models, lambda name: load_settings(both, name))  # mlp gets none: for_model says so
+    with pytest.raises(UsageError, match="given for model 'mlp', whose config has no sequence_batching"):
+        sequences.check_run(both, models[1:], lambda name: load_settings(both, name))
+    own = load_config(write(tmp_path, "profile_models:\n  accumulator: {}\n  mlp:\n    perf_analyzer_flags: {sequence-length: 5}\n"), {})
+    with pytest.raises(UsageError, match="given for model 'mlp', whose config has no sequence_batching"):
+        sequences.check_run(own, models, lambda name: load_settings(own, name))
+
+
 def test_an_id_range_too_small_for_a_listed_level_stops_the_cli_before_anything_is_written(workdir: Path):
     """(Sequence flags on a stateless model: tests/test_cli_errors.py.)"""
     (workdir / "c.yaml").write_text("perf_analyzer_flags: {sequence-id-range: '1:2'}\nconcurrency: [1, 4]\n")
