@@ -33,7 +33,7 @@ enum tsw_error tsw_seq_init(tsw_loop *L, int nseqs)
     if (nseqs < 1) /* more loops than sequences */
         return TSW_ERR_CONFIG;
     L->nseqs = nseqs;
-    L->seqs = (tsw_seq *)calloc((size_t)(nseqs > 0 ? nseqs : 1), sizeof(tsw_seq));
+    L->seqs = (tsw_seq *)calloc((size_t)nseqs, sizeof(tsw_seq));
     if (!L->seqs)
         return TSW_ERR_NOMEM;
     for (int j = 0; j < L->nslots; j++) {
