@@ -21,6 +21,7 @@ The walks know nothing of servers: a unit test drives them over a synthetic tabl
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Dict, List, Mapping, Optional, Protocol, Sequence, Set, Tuple
 
 from tsweep.combination import Combination
@@ -57,14 +58,15 @@ def start(variants: Mapping[str, Sequence[Variant]]) -> Combination:
 def neighbours(combination: Combination, variants: Mapping[str, Sequence[Variant]], model: Optional[str] = None) -> List[Combination]:
     """The combinations one step away: one model's variant moved one step along instances or
     max_batch_size (the next value its variants take), the rest of its config the same.
-    A model whose variants are no such grid (a manual space) steps to its list neighbours.
-    ``model`` limits the moves to that model's."""
+    A variant off such a grid (the model's own config without dynamic batching, a manual
+    space's variants) steps to the variants nearest to it by those two coordinates, so the
+    climb can leave the default config for the grid. ``model`` limits the moves to that model's."""
     found: List[Combination] = []
     for name, options in variants.items():
         if model is not None and name != model:
             continue
         current = combination.member(name)
-        near = _grid_neighbours(current, options) or _list_neighbours(current, options)
+        near = _grid_neighbours(current, options) or _nearest(current, options)
         found.extend(combination.with_member(v) for v in near)
     return found
 
@@ -88,9 +90,16 @@ def _grid_neighbours(current: Variant, options: Sequence[Variant]) -> List[Varia
     return near
 
 
-def _list_neighbours(current: Variant, options: Sequence[Variant]) -> List[Variant]:
-    at = next(i for i, v in enumerate(options) if v.name == current.name)
-    return [options[i] for i in (at - 1, at + 1) if 0 <= i < len(options)]
+def _nearest(current: Variant, options: Sequence[Variant]) -> List[Variant]:
+    here = current.coordinates
+
+    def distance(v: Variant) -> float:
+        there = v.coordinates
+        return abs(there.instances - here.instances) + abs(math.log2(max(there.max_batch_size, 1)) - math.log2(max(here.max_batch_size, 1)))
+
+    others = [v for v in options if v.name != current.name]
+    closest = min((distance(v) for v in others), default=None)
+    return [v for v in others if distance(v) == closest]
 
 
 def _better(a: Optional[Value], b: Optional[Value]) -> bool:
