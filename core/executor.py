@@ -124,7 +124,12 @@ def run_combination(
         as_served = trial if served == variant.name else dataclasses.replace(trial, variant=dataclasses.replace(variant, name=served))
         loads.append(generator(as_served, session.server, load_of(model.name)))
         stats.append(lambda served=served: client.stats(served))
-    return measure_together(trials, loads, stats, method, point.id, session.collectors, decided=decided)
+    rows = measure_together(trials, loads, stats, method, point.id, session.collectors, decided=decided)
+    broken = next((m for m in rows if m.status == "failed"), None)
+    for m in rows:  # the combination failed as a whole: every model's row says why (its figures are kept)
+        if broken is not None and m.status != "failed":
+            m.status, m.error = "failed", f"the combination failed: {broken.variant} of {broken.model}: {broken.error}"
+    return rows
 
 
 def run_trial(
