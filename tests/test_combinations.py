@@ -142,6 +142,19 @@ def test_each_models_own_constraints_must_hold_in_the_combination(tmp_path):
     assert ranking[1].misses == {"b": {"latency_p99_ms": 1.0}}  # b's 20 ms is 100% over its 10 ms; a has no bound
 
 
+def test_the_automatic_load_walk_stops_at_saturation_or_a_latency_bound(tmp_path):
+    from tsweep.combotrials import misses_latency, saturated
+
+    run = run_with(tmp_path, "profile_models:\n  a: {}\n  b: {constraints: {perf_latency_p99: {max: 10}}}\n")
+    step1 = [row("a", "a_0", "c1", 1000, 5), row("b", "b_0", "c1", 100, 5)]
+    step2 = [row("a", "a_0", "c2", 1020, 6, load=2), row("b", "b_0", "c2", 180, 9.9, load=2)]
+    assert not saturated(None, step1) and not saturated(step1, step2)  # b still grows
+    assert saturated(step2, [row("a", "a_0", "c3", 1030, 7, load=4), row("b", "b_0", "c3", 185, 9, load=4)])
+    assert not misses_latency(step2, run)  # by the figure: 9.9 ms, whatever its interval
+    assert misses_latency([row("a", "a_0", "c3", 1030, 70, load=4), row("b", "b_0", "c3", 185, 10.5, load=4)], run)
+    assert not misses_latency([row("a", "a_0", "c3", 1030, 70, load=4), row("b", "b_0", "c3", 185, 9, load=4)], run)  # a has no bound
+
+
 def test_a_combination_with_a_failed_row_is_not_ranked(tmp_path):
     rows = ROWS[:2] + [row("a", "a_1", "cY", None, None, status="failed"), row("b", "b_1", "cY", None, None, status="failed")]
     ranking = rank_combinations(rows, run_with(tmp_path, "profile_models: [a, b]\n"), ["a", "b"])
