@@ -245,7 +245,8 @@ class Sweep:
             levels = {name: self.spaces[name].load_levels for name in variants}
             batch = self.spaces[self.models[0].name].batch_sizes[0]
             config = self.run.config
-            listed = bool(config.concurrency or config.request_rate or config.run_config_search_disable)
+            own = [space_settings(config, name) for name in variants]  # every model listed its loads (its own or the global)
+            listed = config.run_config_search_disable or all(s.concurrency or s.request_rate for s in own)
             walker = CombinationWalker(self.runner, self.run, self.models, levels, batch, listed)
             combinations = 1
             for named in variants.values():
