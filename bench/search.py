@@ -29,9 +29,10 @@ same config, or one the first run reported as tied with its winner.
 each run ``tsweep profile --run-config-profile-models-concurrently-enable`` over the same
 space (each model's own budget as its constraint). Points are combination points (a row
 per model each); the refereed value of a choice is its combination measured again at its
-chosen load step, round by round on one more server, each model's mean throughput over the
-best any strategy's choice reached for that model, averaged (every model counts the same),
-and 0 when a model's mean p99 misses its budget.
+chosen load step and at half each model's load, round by round on one more server: at the
+better of the two where every model's mean p99 met its budget, each model's mean throughput
+over the best any choice reached for that model, averaged (every model counts the same); 0
+when neither step met the budgets.
 """
 from __future__ import annotations
 
@@ -229,8 +230,9 @@ class TogetherRun:
     best_point: str
     throughputs: Dict[str, float]
     store: Path
-    refereed: Dict[str, List[float]] = field(default_factory=dict)  # model -> throughput per round
-    refereed_p99_ms: Dict[str, List[float]] = field(default_factory=dict)
+    #: step ("chosen" or "half") -> model -> throughput (and p99) per round
+    refereed: Dict[str, Dict[str, List[float]]] = field(default_factory=dict)
+    refereed_p99_ms: Dict[str, Dict[str, List[float]]] = field(default_factory=dict)
 
 
 def together_config(models: List[str], args, workdir: Path) -> Path:
@@ -279,7 +281,7 @@ def referee_together(models: List[str], runs: List[TogetherRun], args, workdir: 
     from tsweep.executor import run_combination
     from tsweep.pluginmanager import make_plugin_manager
     from tsweep.plugins.launchers.local import LocalLauncher
-    from tsweep.records import LaunchSettings, Variant
+    from tsweep.records import LaunchSettings, LoadLevel, Variant
     from tsweep.session import ServerSession
     from tsweep.settings import load_settings, method_settings
     from tsweep.store import ResultsStore
@@ -293,7 +295,10 @@ def referee_together(models: List[str], runs: List[TogetherRun], args, workdir: 
             for m in rows:
                 text = store._conn.execute("SELECT config_pbtxt FROM variants WHERE name = ?", (m.variant,)).fetchone()[0]
                 members.append(Variant(m.model, modelconfig.parse(text), name=f"{m.model}_{run.strategy}"))
-        chosen[run.strategy] = CombinationTrial(Combination(tuple(members)), tuple(m.load for m in rows), rows[0].batch_size)
+        combination = Combination(tuple(members))
+        half = tuple(LoadLevel(m.load_kind, max(1.0, float(int(m.load_value / 2))) if m.load_kind == "concurrency" else m.load_value / 2) for m in rows)
+        chosen[run.strategy] = {"chosen": CombinationTrial(combination, tuple(m.load for m in rows), rows[0].batch_size),
+                                "half": CombinationTrial(combination, half, rows[0].batch_size)}  # fmt: skip
     out = workdir / "referee-out"
     repository.prepare_output(out, override=True)
     config = load_config(None, {"measurement_window_s": args.window_s, "max_windows": args.max_windows})
@@ -303,33 +308,39 @@ def referee_together(models: List[str], runs: List[TogetherRun], args, workdir: 
     try:
         for _ in range(args.referee_rounds):
             for run in runs:
-                for m in run_combination(chosen[run.strategy], specs, session, lambda name: load_settings(config), generator, method_settings(config)):
-                    run.refereed.setdefault(m.model, []).append(m.throughput or 0.0)
-                    run.refereed_p99_ms.setdefault(m.model, []).append(m.latency_p99_ms or float("inf"))
+                for step, point in chosen[run.strategy].items():
+                    for m in run_combination(point, specs, session, lambda name: load_settings(config), generator, method_settings(config)):
+                        run.refereed.setdefault(step, {}).setdefault(m.model, []).append(m.throughput or 0.0)
+                        run.refereed_p99_ms.setdefault(step, {}).setdefault(m.model, []).append(m.latency_p99_ms or float("inf"))
     finally:
         session.stop()
 
 
 def report_together(models: List[str], runs: List[TogetherRun], args) -> List[dict]:
-    best_of = {m: max(mean(r.refereed[m]) for r in runs) for m in models}
+    """A choice's refereed value: at the better of its chosen load step and the step at half
+    each model's load, among those where every model's mean p99 met its budget, the mean over
+    models of its mean throughput over the best any choice reached (0: no step met them)."""
+    best_of = {m: max(mean(t[m]) for r in runs for t in r.refereed.values()) for m in models}
 
-    def value(r: TogetherRun) -> float:
-        if any(mean(r.refereed_p99_ms[m]) > budget(m, args) for m in models):
-            return 0.0
-        return mean([mean(r.refereed[m]) / best_of[m] for m in models])
+    def value(r: TogetherRun):
+        inside = [(mean([mean(r.refereed[step][m]) / best_of[m] for m in models]), step) for step in r.refereed
+                  if all(mean(r.refereed_p99_ms[step][m]) <= budget(m, args) for m in models)]  # fmt: skip
+        return max(inside, default=(0.0, "-"))
 
     brute = next(r for r in runs if r.strategy == "brute")
     print(f"\n{' + '.join(models)} profiled together  (budgets: {', '.join(f'{m} p99 <= {budget(m, args):g} ms' for m in models)})")
-    print(f"  {'strategy':10} {'points':>6} {'x brute':>8} {'wall s':>7} {'x brute':>8} {'refereed':>8} {'x brute':>8}  best combination")
+    print(f"  {'strategy':10} {'points':>6} {'x brute':>8} {'wall s':>7} {'x brute':>8} {'refereed':>8} {'at':>7} {'x brute':>8}  best combination")
     rows = []
     for r in runs:
+        refereed, step = value(r)
         row = {"models": models, "strategy": r.strategy, "points": r.points, "points_ratio": r.points / brute.points, "wall_s": r.wall_s,
-               "wall_ratio": r.wall_s / brute.wall_s, "best": r.best, "refereed": value(r),
-               "refereed_ratio": value(r) / value(brute) if value(brute) else float("nan"),
-               "refereed_throughputs": {m: mean(r.refereed[m]) for m in models}}  # fmt: skip
+               "wall_ratio": r.wall_s / brute.wall_s, "best": r.best, "refereed": refereed, "refereed_step": step,
+               "refereed_ratio": refereed / value(brute)[0] if value(brute)[0] else float("nan"),
+               "refereed_throughputs": {s: {m: mean(t[m]) for m in models} for s, t in r.refereed.items()},
+               "refereed_p99_ms": {s: {m: mean(t[m]) for m in models} for s, t in r.refereed_p99_ms.items()}}  # fmt: skip
         rows.append(row)
         print(f"  {r.strategy:10} {r.points:6d} {row['points_ratio']:8.2f} {r.wall_s:7.0f} {row['wall_ratio']:8.2f} "
-              f"{row['refereed']:8.3f} {row['refereed_ratio']:8.2f}  {r.best}")  # fmt: skip
+              f"{refereed:8.3f} {step:>7} {row['refereed_ratio']:8.2f}  {r.best}")  # fmt: skip
     return rows
 
 
