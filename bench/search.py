@@ -4,6 +4,7 @@
     python bench/search.py --max-batch 32 --max-concurrency 64   # a larger space
     python bench/search.py --models mlp --repeat    # and run adaptive a second time
     python bench/search.py --json out.json --keep runs/   # and keep every store to inspect
+    python bench/search.py --together add_sub mlp   # two models profiled together: brute, quick, adaptive
 
 For every model each strategy runs as a real ``tsweep profile`` (its own embedded Triton,
 its own results store) over the same space and latency budget. Printed per strategy, as a
@@ -23,6 +24,15 @@ ratio of brute's:
 
 With ``--repeat`` adaptive runs twice and the bench reports whether the second run chose the
 same config, or one the first run reported as tied with its winner.
+
+``--together add_sub mlp`` is the two-model concurrent case instead: brute, quick and adaptive
+each run ``tsweep profile --run-config-profile-models-concurrently-enable`` over the same
+space (each model's own budget as its constraint). Points are combination points (a row
+per model each); the refereed value of a choice is its combination measured again at its
+chosen load step and at half each model's load, round by round on one more server: at the
+better of the two where every model's mean p99 met its budget, each model's mean throughput
+over the best any choice reached for that model, averaged (every model counts the same); 0
+when neither step met the budgets.
 """
 from __future__ import annotations
 
@@ -208,6 +218,132 @@ def report(model: str, runs: List[Run], budget_ms: float) -> List[dict]:
     return rows
 
 
+TOGETHER_STRATEGIES = ("brute", "quick", "adaptive")
+
+
+@dataclass
+class TogetherRun:
+    strategy: str
+    points: int
+    wall_s: float
+    best: str
+    best_point: str
+    throughputs: Dict[str, float]
+    store: Path
+    #: step ("chosen" or "half") -> model -> throughput (and p99) per round
+    refereed: Dict[str, Dict[str, List[float]]] = field(default_factory=dict)
+    refereed_p99_ms: Dict[str, Dict[str, List[float]]] = field(default_factory=dict)
+
+
+def together_config(models: List[str], args, workdir: Path) -> Path:
+    path = workdir / "together.yaml"
+    path.write_text("profile_models:\n" + "".join(
+        f"  {m}: {{constraints: {{perf_latency_p99: {{max: {budget(m, args):g}}}}}}}\n" for m in models))
+    return path
+
+
+def profile_together(models: List[str], strategy: str, args, workdir: Path) -> TogetherRun:
+    workdir.mkdir(parents=True)
+    command = [
+        sys.executable, "-m", "tsweep", "profile", "-f", str(together_config(models, args, workdir)), "--model-repository", str(EXAMPLES),
+        "--output-model-repository-path", str(workdir / "out"), "--checkpoint-directory", str(workdir / "ck"),
+        "--export-path", str(workdir / "export"), "--run-config-profile-models-concurrently-enable",
+        "--run-config-search-mode", strategy, "--run-config-search-max-instance-count", str(args.max_instances),
+        "--run-config-search-max-model-batch-size", str(args.max_batch), "--run-config-search-max-concurrency",
+        str(args.max_concurrency), "--measurement-window-s", str(args.window_s), "--max-windows", str(args.max_windows),
+    ]  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+    wall = time.monotonic() - started
+    (workdir / "profile.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"tsweep profile together ({strategy}) failed:\n{done.stderr[-2000:]}")
+    from tsweep import analysis
+    from tsweep.config import load_config
+    from tsweep.pluginmanager import make_plugin_manager
+    from tsweep.run import Run as TsweepRun
+    from tsweep.store import ResultsStore
+
+    config = load_config(together_config(models, args, workdir), {})
+    with ResultsStore.open_existing(workdir / "ck" / "results.sqlite") as store:
+        rows = [m for model in models for m in store.measurements(model)]
+        best = analysis.rank_together(store, TsweepRun.build(config, make_plugin_manager()), models)[0]
+    points = len({m.combination for m in rows})
+    return TogetherRun(strategy, points, wall, best.name, best.point, {m.model: m.throughput or 0.0 for m in best.rows}, workdir / "ck" / "results.sqlite")
+
+
+def referee_together(models: List[str], runs: List[TogetherRun], args, workdir: Path) -> None:
+    """Measure each run's chosen combination at its chosen load step again, every model's
+    variant served under a name of its own, interleaved by round."""
+    from tsweep import modelconfig, repository
+    from tsweep.combination import Combination, CombinationTrial
+    from tsweep.config import load_config
+    from tsweep.executor import run_combination
+    from tsweep.pluginmanager import make_plugin_manager
+    from tsweep.plugins.launchers.local import LocalLauncher
+    from tsweep.records import LaunchSettings, LoadLevel, Variant
+    from tsweep.session import ServerSession
+    from tsweep.settings import load_settings, method_settings
+    from tsweep.store import ResultsStore
+
+    specs = repository.find_models(str(EXAMPLES), tuple(models))
+    chosen = {}
+    for run in runs:
+        with ResultsStore.open_existing(run.store) as store:
+            rows = sorted((m for m in store.measurements() if m.combination == run.best_point), key=lambda m: models.index(m.model))
+            members = []
+            for m in rows:
+                text = store._conn.execute("SELECT config_pbtxt FROM variants WHERE name = ?", (m.variant,)).fetchone()[0]
+                members.append(Variant(m.model, modelconfig.parse(text), name=f"{m.model}_{run.strategy}"))
+        combination = Combination(tuple(members))
+        half = tuple(LoadLevel(m.load_kind, max(1.0, float(int(m.load_value / 2))) if m.load_kind == "concurrency" else m.load_value / 2) for m in rows)
+        chosen[run.strategy] = {"chosen": CombinationTrial(combination, tuple(m.load for m in rows), rows[0].batch_size),
+                                "half": CombinationTrial(combination, half, rows[0].batch_size)}  # fmt: skip
+    out = workdir / "referee-out"
+    repository.prepare_output(out, override=True)
+    config = load_config(None, {"measurement_window_s": args.window_s, "max_windows": args.max_windows})
+    session = ServerSession(LocalLauncher(LaunchSettings(model_repository=out, log_dir=workdir / "referee-log", ready_timeout_s=120)), out, 120, lambda s: [])
+    generator = make_plugin_manager().load_generator(config.client_protocol)
+    session.start()
+    try:
+        for _ in range(args.referee_rounds):
+            for run in runs:
+                for step, point in chosen[run.strategy].items():
+                    for m in run_combination(point, specs, session, lambda name: load_settings(config), generator, method_settings(config)):
+                        run.refereed.setdefault(step, {}).setdefault(m.model, []).append(m.throughput or 0.0)
+                        run.refereed_p99_ms.setdefault(step, {}).setdefault(m.model, []).append(m.latency_p99_ms or float("inf"))
+    finally:
+        session.stop()
+
+
+def report_together(models: List[str], runs: List[TogetherRun], args) -> List[dict]:
+    """A choice's refereed value: at the better of its chosen load step and the step at half
+    each model's load, among those where every model's mean p99 met its budget, the mean over
+    models of its mean throughput over the best any choice reached (0: no step met them)."""
+    best_of = {m: max(mean(t[m]) for r in runs for t in r.refereed.values()) for m in models}
+
+    def value(r: TogetherRun):
+        inside = [(mean([mean(r.refereed[step][m]) / best_of[m] for m in models]), step) for step in r.refereed
+                  if all(mean(r.refereed_p99_ms[step][m]) <= budget(m, args) for m in models)]  # fmt: skip
+        return max(inside, default=(0.0, "-"))
+
+    brute = next(r for r in runs if r.strategy == "brute")
+    print(f"\n{' + '.join(models)} profiled together  (budgets: {', '.join(f'{m} p99 <= {budget(m, args):g} ms' for m in models)})")
+    print(f"  {'strategy':10} {'points':>6} {'x brute':>8} {'wall s':>7} {'x brute':>8} {'refereed':>8} {'at':>7} {'x brute':>8}  best combination")
+    rows = []
+    for r in runs:
+        refereed, step = value(r)
+        row = {"models": models, "strategy": r.strategy, "points": r.points, "points_ratio": r.points / brute.points, "wall_s": r.wall_s,
+               "wall_ratio": r.wall_s / brute.wall_s, "best": r.best, "refereed": refereed, "refereed_step": step,
+               "refereed_ratio": refereed / value(brute)[0] if value(brute)[0] else float("nan"),
+               "refereed_throughputs": {s: {m: mean(t[m]) for m in models} for s, t in r.refereed.items()},
+               "refereed_p99_ms": {s: {m: mean(t[m]) for m in models} for s, t in r.refereed_p99_ms.items()}}  # fmt: skip
+        rows.append(row)
+        print(f"  {r.strategy:10} {r.points:6d} {row['points_ratio']:8.2f} {r.wall_s:7.0f} {row['wall_ratio']:8.2f} "
+              f"{refereed:8.3f} {step:>7} {row['refereed_ratio']:8.2f}  {r.best}")  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["mlp", "add_sub"])
@@ -221,7 +357,21 @@ def main() -> None:
     parser.add_argument("--repeat", action="store_true", help="run adaptive a second time and compare its choice")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--keep", type=Path, default=None, help="keep every run's store and logs in this (new) folder")
+    parser.add_argument("--together", nargs="+", default=None, help="profile these models together instead (the concurrent case)")
     args = parser.parse_args()
+    if args.together:
+        with tempfile.TemporaryDirectory(prefix="tsweep-bench-together-") as scratch:
+            tmp = Path(str(args.keep) if args.keep is not None else scratch)
+            runs = []
+            for strategy in TOGETHER_STRATEGIES:
+                print(f"together: {strategy} ...", file=sys.stderr, flush=True)
+                runs.append(profile_together(args.together, strategy, args, tmp / strategy))
+            print("together: referee ...", file=sys.stderr, flush=True)
+            referee_together(args.together, runs, args, tmp)
+            results = report_together(args.together, runs, args)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return
 
     results: List[dict] = []
     if args.keep is not None:

@@ -12,6 +12,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 from tsweep import repeats
 from tsweep.catalogue import Catalogue
+from tsweep.comboranking import RankedCombination, rank_combinations
 from tsweep.judge import TIED, UNSURE, Judge
 from tsweep.records import MetricInfo, RankedConfig
 from tsweep.reportcontext import ReportContext
@@ -42,6 +43,13 @@ def rank_overall(store: ResultsStore, run: Run, models: Sequence[str]) -> List[R
     """All models' configs in one ranking (``num_top_model_configs``), best first."""
     rows = [m for model in models for m in store.measurements(model)]
     return _ranked(rows, store.variants(), run, None)[: run.config.num_top_model_configs]
+
+
+def rank_together(store: ResultsStore, run: Run, models: Sequence[str]) -> List[RankedCombination]:
+    """The combinations of ``models`` profiled together, best first (empty when the store
+    holds none: the models were profiled one after the other)."""
+    rows = [m for model in models for m in store.measurements(model) if m.combination]
+    return rank_combinations(rows, run, list(models)) if rows else []
 
 
 def _ranked(rows, variants, run: Run, model: Optional[str]) -> List[RankedConfig]:
@@ -97,7 +105,8 @@ def top_configs(rankings: Mapping[str, List[RankedConfig]], n: int) -> Dict[str,
 
 
 def report_context(
-    store: ResultsStore, run: Run, report_model_configs: Optional[Mapping[str, str]] = None, overall: Sequence[RankedConfig] = ()
+    store: ResultsStore, run: Run, report_model_configs: Optional[Mapping[str, str]] = None, overall: Sequence[RankedConfig] = (),
+    combinations: Sequence[RankedCombination] = (),
 ) -> ReportContext:
     """What reporters get besides the rows: where the results were measured (recorded by
     ``profile``, so ``analyze`` elsewhere still names the right machine), the idle server's
@@ -121,6 +130,8 @@ def report_context(
         output_fields=dict(run.output_fields),
         measured_later=store.measured_later(),
         clients=tuple(store.clients()),
+        combinations=tuple(combinations),
+        together=tuple(m.model for m in combinations[0].rows) if combinations else (),
     )
 
 
@@ -130,6 +141,7 @@ def write_reports(
     run: Run,
     report_model_configs: Optional[Mapping[str, str]] = None,
     overall: Sequence[RankedConfig] = (),
+    combinations: Sequence[RankedCombination] = (),
 ) -> List[Path]:
     """Run the chosen reporters; returns the files written. ``report_model_configs`` is
     ``{config: measured variant}``: those ``tsweep report`` was asked for, or the best
@@ -137,7 +149,7 @@ def write_reports(
     :func:`rank_overall`'s (``num_top_model_configs``), for the summary across all models."""
     flat = [r for ranking in rankings.values() for r in ranking]
     measurements = store.measurements()
-    context = report_context(store, run, report_model_configs, overall)
+    context = report_context(store, run, report_model_configs, overall, combinations)
     written: List[Path] = []
     for reporter in run.reporters.values():
         written.extend(reporter.write(measurements, flat, Path(run.config.export_path), context))

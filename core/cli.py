@@ -27,7 +27,7 @@ from tsweep.progress import Progress
 from tsweep.records import Measurement, RankedConfig, RunningServer, Trial
 from tsweep.run import Run
 from tsweep.store import ResultsStore
-from tsweep.verdict import plus_minus, shown, verdict
+from tsweep.verdict import plus_minus, shown, together_verdict, verdict
 
 app = typer.Typer(
     name="tsweep",
@@ -162,6 +162,29 @@ def print_overall(ranking: Sequence[RankedConfig], run: Run) -> None:
         print_table(ranking, run.output_fields.get("inference", ()))
 
 
+def print_together(ranking: Sequence, limit: int) -> None:
+    """Models profiled together: the best combinations, every model's figures in the same
+    windows, and the verdict for the set."""
+    if not ranking:
+        return
+    models = [m.model for m in ranking[0].rows]
+    typer.echo(f"\nCombinations of {', '.join(models)} profiled together ({len(ranking)} measured):")
+    header = ["rank", "combination", "point", *[f"{m} infer/s" for m in models], *[f"{m} p99 ms" for m in models], "score", "meets"]
+    top = ranking[:limit]
+    throughputs = [with_intervals([(c.rows[i].throughput, c.rows[i].throughput_ci) for c in top], 1) for i in range(len(models))]
+    p99s = [with_intervals([(c.rows[i].latency_p99_ms, c.rows[i].latency_p99_ci_ms) for c in top], 2) for i in range(len(models))]
+    lines = [header]
+    for j, c in enumerate(top):
+        lines.append([
+            str(c.rank), c.name, c.point, *[column[j] for column in throughputs], *[column[j] for column in p99s],
+            f"{c.score:.3f}", "yes" if c.passes else "no",
+        ])  # fmt: skip
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+    typer.echo(together_verdict(ranking, models))
+
+
 def print_table(rows: Sequence[RankedConfig], fields: Sequence[OutputField] = (), latency: str = "latency_p99_ms") -> None:
     """The ranking, one config a line; throughput and p99 with their 95% intervals, and the
     latency the verdict read (``percentile``) when that is another. With
@@ -252,6 +275,7 @@ def profile_command(config: Config, hooks: Hooks) -> None:
     for model, ranking in outcome.rankings.items():
         print_ranking(model, ranking, run, config.num_configs_per_model)
     print_overall(outcome.overall, run)
+    print_together(outcome.combinations, config.num_configs_per_model)
     for path in outcome.reports:
         typer.echo(f"wrote {path}")
 
@@ -272,7 +296,9 @@ def analyze_command(config: Config, hooks: Hooks) -> None:
             print_ranking(model, ranking, run, config.num_configs_per_model)
         overall = analysis.rank_overall(store, run, models) if config.num_top_model_configs else []
         print_overall(overall, run)
-        for path in analysis.write_reports(store, rankings, run, overall=overall):
+        together = analysis.rank_together(store, run, models)
+        print_together(together, config.num_configs_per_model)
+        for path in analysis.write_reports(store, rankings, run, overall=overall, combinations=together):
             typer.echo(f"wrote {path}")
 
 

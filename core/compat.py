@@ -61,7 +61,7 @@ DIFFERENT: Dict[str, str] = {
     "batch_sizes": "a list, a comma-separated string or a `{start, stop, step}` range",
     "request_rate": "a list, a comma-separated string or a `{start, stop, step}` range; it replaces concurrency (open loop)",
     "objectives": "a list (equal weights) or a mapping `{metric: weight}`; ranking maximizes the weighted, normalized objectives",
-    "profile_models": "the mapping form takes Model Analyzer's per-model keys: `perf_analyzer_flags` (request and spacing flags and percentile, over the global ones), `objectives` and `constraints` (replacing them), server flags, environment and container settings (merged into the run's one server), `weighting` (no effect yet); `genai_perf_flags` is refused",
+    "profile_models": "the mapping form takes Model Analyzer's per-model keys: `perf_analyzer_flags` (request and spacing flags and percentile, over the global ones), `objectives` and `constraints` (replacing them), server flags, environment and container settings (merged into the run's one server), `weighting` (when profiled together); `genai_perf_flags` is refused",
     "run_config_search_mode": "adds `adaptive`, the default, and `exhaustive` (every listed point; the default under run_config_search_disable) next to `brute`, `quick` and `optuna` (docs/search.md)",
     "run_config_search_disable": "also decides the strategy when none is named: `exhaustive` (every listed point, as Model Analyzer measures a listed grid), or `brute` with early_exit_enable",
     "early_exit_enable": "matters only under run_config_search_disable (it picks `brute`): tsweep's searches of the automatic space always exit early",
@@ -91,6 +91,8 @@ DIFFERENT: Dict[str, str] = {
     "filename_server_only": "declared by the CSV reporter plugin; a plain file name under results/",
     "skip_summary_reports": "declared by the summary reporter plugin: no summary PDFs; the console ranking is still printed",
     "skip_detailed_reports": "declared by the detailed reporter plugin; it also stops `tsweep report`'s PDFs (the tables are still printed)",
+    "run_config_profile_models_concurrently_enable": "searches combinations with adaptive (default), quick or brute; every model's load shares the same windows; detailed reports too",
+    "weighting": "a profile_models entry's key only: weights that model's normalised objective score in a combination's score (a weighted mean) when models are profiled together",
     "num_top_model_configs": "ranks by the global objectives and constraints, which need not be set",
 }
 
@@ -108,7 +110,6 @@ IGNORED: Dict[str, str] = {
     "triton_install_path": "only Model Analyzer's c_api launch mode reads it, and tsweep has none (use local)",
     "collect_cpu_metrics": "tsweep always collects the server process's and the host's CPU and memory",
     "always_report_gpu_metrics": "tsweep reports GPU metrics whenever a GPU collector recorded them",
-    "weighting": "it weighs models against each other when they are profiled concurrently, and tsweep profiles them one after the other",
 }
 
 #: Refused: key -> the tsweep way, or what tsweep lacks.
@@ -117,7 +118,6 @@ REFUSED: Dict[str, str] = {
     "cpu_only_composing_models": "tsweep does not search composing models yet",
     "ensemble_composing_models": "tsweep does not search an ensemble's composing models yet",
     "genai_perf_flags": "tsweep does not profile generative models yet",
-    "run_config_profile_models_concurrently_enable": "tsweep profiles models one after the other",
     "model_type": "tsweep profiles generic models only (generative models are not supported yet)",
 }
 

@@ -119,6 +119,11 @@ class Config:
         "plugins add more. Default: adaptive, or exhaustive under run_config_search_disable (brute with early_exit_enable).",
     )
     run_config_search_disable: bool = _opt(False, "No automatic ranges: measure the model's own config (or the model_config_parameters variants) at the listed loads only (concurrency 1 if none are listed).")
+    run_config_profile_models_concurrently_enable: bool = _opt(
+        False,
+        "Profile the listed models together: one variant of each loaded at once, each model under its own load in the same "
+        "windows; the search walks combinations (adaptive, quick or brute; docs/multi-model.md), weighted by each model's weighting.",
+    )
     early_exit_enable: bool = _opt(False, "Under run_config_search_disable, let the search skip listed points that cannot win (brute's early exits) instead of measuring all of them.")
     run_config_search_min_instance_count: int = _opt(1, "Fewest model instances to try.", kind="positive")
     run_config_search_max_instance_count: int = _opt(5, "Most model instances to try.", kind="positive")
@@ -384,9 +389,10 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
         flags = _from_perf_analyzer_flags(settings.get("perf_analyzer_flags"))
         result[str(name)] = {"parameters": coerced, "model_config_parameters": mcp, "load": _model_load(name, flags)}
         result[str(name)]["cpu_only"] = coerce(KeyRule(f"cpu_only of {name}", "bool"), settings.get("cpu_only", False))
-        if "weighting" in settings:
-            check(KeyRule(f"weighting of {name}", "int", "positive"), coerce(KeyRule(f"weighting of {name}", "int"), settings["weighting"]))
-            warnings.warn(f"weighting of {name!r} in {source} has no effect in tsweep: {compat.IGNORED['weighting']}", ConfigWarning, stacklevel=4)
+        if "weighting" in settings:  # counts when the models are profiled together (tsweep.combination)
+            weighting = coerce(KeyRule(f"weighting of {name}", "int"), settings["weighting"])
+            check(KeyRule(f"weighting of {name}", "int", "positive"), weighting)
+            result[str(name)]["weighting"] = weighting
         for key in PER_MODEL_SERVER_KEYS:
             if settings.get(key) is not None:
                 result[str(name)][key] = coerce(KeyRule(f"{key} of {name}", "Dict"), settings[key])

@@ -12,13 +12,15 @@ executor restarts the server before the next point (:mod:`tsweep.session`).
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional, Protocol
+from typing import Callable, List, Optional, Protocol, Sequence
 
+from tsweep.combination import CombinationTrial
 from tsweep.components import LoadGeneratorFactory
 from tsweep.errors import ServerError
 from tsweep.measure import Decided, MethodSettings, measure
 from tsweep.records import LoadSettings, Measurement, ModelSpec, RunningServer, Trial
 from tsweep.session import ServerSession
+from tsweep.together import DecidedTogether, measure_together
 
 
 class Executor(Protocol):
@@ -64,6 +66,21 @@ class InProcessExecutor:
                 m.error = f"{SERVER_DIED} during this point ({reason}); it was restarted. Before that: {m.error}"
         return m
 
+    def measure_together(self, models: Sequence[ModelSpec], point: CombinationTrial, decided: Optional[DecidedTogether]) -> List[Measurement]:
+        """One combination point (:mod:`tsweep.together`): a row per model, all failed with
+        the cause when the combination cannot be loaded or the server fails."""
+        try:
+            rows = run_combination(point, models, self.session, self.load_of, self.generator, self.method, decided)
+        except ServerError as exc:
+            rows = [failed_point(t, str(exc), point.id) for t in point.trials()]
+        if any(m.status == "failed" for m in rows):
+            reason = self.session.death()
+            if reason:
+                for m in rows:
+                    m.status = "failed"
+                    m.error = f"{SERVER_DIED} during this point ({reason}); it was restarted. Before that: {m.error or 'measured'}"
+        return rows
+
     def settle(self, m: Measurement) -> None:
         if m.status == "failed" and m.error.startswith(SERVER_DIED):
             self.session.restart(m.error)
@@ -77,12 +94,42 @@ class InProcessExecutor:
 SERVER_DIED = "tritonserver died"
 
 
-def failed_point(trial: Trial, error: str) -> Measurement:
+def failed_point(trial: Trial, error: str, combination: str = "") -> Measurement:
     return Measurement(
         model=trial.variant.model, variant=trial.variant.name, variant_digest=trial.variant.digest,
         load_kind=trial.load.kind, load_value=trial.load.value, batch_size=trial.batch_size, repeat=trial.repeat,
-        status="failed", error=error, variant_params=dict(trial.variant.params),
+        status="failed", error=error, variant_params=dict(trial.variant.params), combination=combination,
     )  # fmt: skip
+
+
+def run_combination(
+    point: CombinationTrial, models: Sequence[ModelSpec], session: ServerSession, load_of: Callable[[str], LoadSettings],
+    generator: LoadGeneratorFactory, method: MethodSettings, decided: Optional[DecidedTogether] = None,
+) -> List[Measurement]:  # fmt: skip
+    """Load every variant of the combination together, then measure all models' loads in
+    common windows; a combination that cannot be loaded is a failed row per model, each
+    saying which variant failed and why (the others are loaded, so memory may be the cause)."""
+    by_name = {m.name: m for m in models}
+    members = [(by_name[v.model], v) for v in point.combination.members]
+    trials = point.trials()
+    try:
+        session.loader.ensure_together(members)
+    except ServerError as exc:
+        why = f"the combination failed to load together: {exc}"
+        return [failed_point(t, why, point.id) for t in trials]
+    client = session.client
+    loads, stats = [], []
+    for (model, variant), trial in zip(members, trials):
+        served = session.loader.served_name(model, variant)
+        as_served = trial if served == variant.name else dataclasses.replace(trial, variant=dataclasses.replace(variant, name=served))
+        loads.append(generator(as_served, session.server, load_of(model.name)))
+        stats.append(lambda served=served: client.stats(served))
+    rows = measure_together(trials, loads, stats, method, point.id, session.collectors, decided=decided)
+    broken = next((m for m in rows if m.status == "failed"), None)
+    for m in rows:  # the combination failed as a whole: every model's row says why (its figures are kept)
+        if broken is not None and m.status != "failed":
+            m.status, m.error = "failed", f"the combination failed: {broken.variant} of {broken.model}: {broken.error}"
+    return rows
 
 
 def run_trial(

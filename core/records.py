@@ -352,9 +352,11 @@ class LoadWindow:
     in_flight: int = 0
 
 
-def point_key(model: str, digest: str, load: "LoadLevel", batch_size: int, repeat: int = 0) -> str:
-    """The results store's identity of a point: same config, load and batch, same key."""
-    key = f"{model}/{digest}/{load}/b{batch_size}"
+def point_key(model: str, digest: str, load: "LoadLevel", batch_size: int, repeat: int = 0, combination: str = "") -> str:
+    """The results store's identity of a point: same config, load and batch, same key; a
+    point measured beside other models (:mod:`tsweep.combination`) also names its
+    combination point, since the same variant and load beside other loads is another point."""
+    key = f"{model}/{digest}/{load}/b{batch_size}" + (f"/{combination}" if combination else "")
     return f"{key}/r{repeat}" if repeat else key
 
 
@@ -508,6 +510,9 @@ class Measurement:
     variant_params: Dict[str, Any] = field(default_factory=dict)
     repeat: int = 0
     client: str = ""  # which client measured the point, e.g. "native http", "tritonclient http (TLS)"
+    #: The combination point this row was measured in, beside the other models' rows of the
+    #: same id (same windows); empty for a model measured alone (:mod:`tsweep.combination`).
+    combination: str = ""
     id: Optional[int] = None
     looks: int = 1  # how many looks this row stands for (more than 1 only once combined; not stored)
 
@@ -517,12 +522,12 @@ class Measurement:
 
     @property
     def key(self) -> str:
-        return point_key(self.model, self.variant_digest, self.load, self.batch_size, self.repeat)
+        return point_key(self.model, self.variant_digest, self.load, self.batch_size, self.repeat, self.combination)
 
     @property
     def point(self) -> str:
         """The point measured, whichever repeat this row is."""
-        return point_key(self.model, self.variant_digest, self.load, self.batch_size, 0)
+        return point_key(self.model, self.variant_digest, self.load, self.batch_size, 0, self.combination)
 
     def value(self, metric: str) -> Optional[float]:
         """A metric by name: a column of this row or one a collector reported."""

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import FrozenSet, Mapping, Tuple
 
 from tsweep.catalogue import Catalogue
+from tsweep.comboranking import RankedCombination
 from tsweep.outputfields import OutputField
 from tsweep.plotspec import PlotSpec
 from tsweep.records import Constraint, RankedConfig
@@ -55,6 +56,10 @@ class ReportContext:
     config_plots: Mapping[str, Tuple[PlotSpec, ...]] = field(default_factory=dict)
     output_fields: Mapping[str, Tuple[OutputField, ...]] = field(default_factory=dict)
     measured_later: FrozenSet[str] = frozenset()
+    #: Models profiled together: their combinations, best first (empty otherwise), and the
+    #: models in their listed order (:mod:`tsweep.comboranking`).
+    combinations: Tuple[RankedCombination, ...] = ()
+    together: Tuple[str, ...] = ()
 
     def latency_of(self, model: str) -> str:
         """The latency metric ``model``'s verdict read (its percentile)."""

@@ -9,7 +9,7 @@ will not fix, and every finished point is already in the store.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from tsweep.components import Launcher
 from tsweep.errors import ServerError
@@ -23,12 +23,14 @@ MAX_RESTARTS = 3
 
 class VariantLoader:
     """Keeps exactly one variant loaded on the server, the way ``loading`` says
-    (:mod:`tsweep.loading`: written to the served repository, or sent in the request)."""
+    (:mod:`tsweep.loading`: written to the served repository, or sent in the request), or
+    one variant per model of a combination (:meth:`ensure_together`)."""
 
     def __init__(self, client: TritonHTTP, loading: VariantLoading, timeout_s: float):
         self.client, self.loading, self.timeout_s = client, loading, timeout_s
         self.loaded: Optional[str] = None  # the variant's name
         self.served: Optional[str] = None  # the name the server knows it by
+        self.together: Dict[str, str] = {}  # a combination's loaded variants: name -> served name
 
     def served_name(self, model: ModelSpec, variant: Variant) -> str:
         return self.loading.served_name(model, variant)
@@ -40,15 +42,40 @@ class VariantLoader:
         self.loading.load(self.client, model, variant, self.timeout_s)
         self.loaded, self.served = variant.name, self.served_name(model, variant)
 
+    def ensure_together(self, members: Sequence[Tuple[ModelSpec, Variant]]) -> None:
+        """Have exactly ``members`` loaded (one variant per model): variants of an earlier
+        combination that are not among them are unloaded first, to free what they hold. A
+        variant that fails to load raises ServerError naming it; those loaded stay."""
+        wanted = {v.name for _, v in members}
+        self._unload_single()
+        for name in [n for n in self.together if n not in wanted]:
+            self._unload(self.together.pop(name))
+        for model, variant in members:
+            if variant.name in self.together:
+                continue
+            try:
+                self.loading.load(self.client, model, variant, self.timeout_s)
+            except ServerError as exc:
+                raise ServerError(f"{variant.name} of {model.name}: {exc}") from None
+            self.together[variant.name] = self.served_name(model, variant)
+
     def unload(self) -> None:
+        self._unload_single()
+        for name in list(self.together):
+            self._unload(self.together.pop(name))
+
+    def _unload(self, served: str) -> None:
+        if not self.loading.unloads:
+            return
+        try:
+            self.client.unload_model(served)
+        except ServerError:
+            pass  # the next load reports a server that is really gone
+
+    def _unload_single(self) -> None:
         if self.loaded:
             served, self.loaded, self.served = self.served, None, None
-            if not self.loading.unloads:
-                return
-            try:
-                self.client.unload_model(served)
-            except ServerError:
-                pass  # the next load reports a server that is really gone
+            self._unload(served)
 
 
 class ServerSession:

@@ -55,6 +55,14 @@ def search_mode(config: Config) -> str:
     return "adaptive"
 
 
+def together_mode(config: Config) -> str:
+    """How combinations of models profiled together are searched (:mod:`tsweep.combosearch`):
+    the mode asked for, else brute over a listed grid (every listed point, as Model
+    Analyzer's listed grid), else adaptive."""
+    mode = search_mode(config)
+    return "brute" if mode == "exhaustive" else mode
+
+
 def method_settings(config: Config) -> MethodSettings:
     return MethodSettings(
         count_windows=config.measurement_mode == "count_windows",

@@ -17,8 +17,9 @@ from tsweep import catalogue, intervals, modelconfig
 
 #: 1: tsweep 0.1's first store; 2: 95% intervals (throughput_ci, latency_p99_ci_ms);
 #: 3: the metric catalogue's derived server_batch_avg is a column (was a key of ``metrics``);
-#: 4: ``client``, which client measured the point (empty in older rows).
-SCHEMA_VERSION = 4
+#: 4: ``client``, which client measured the point (empty in older rows);
+#: 5: ``combination``, the combination point of models measured together (empty in older rows).
+SCHEMA_VERSION = 5
 
 #: The columns that say which point a row is.
 _IDENTITY = [
@@ -31,7 +32,7 @@ _BOOKKEEPING = [
     ("requests", "INTEGER NOT NULL DEFAULT 0"), ("errors", "INTEGER NOT NULL DEFAULT 0"),
     ("windows", "INTEGER NOT NULL DEFAULT 0"), ("duration_s", "REAL NOT NULL DEFAULT 0"),
     ("error", "TEXT NOT NULL DEFAULT ''"), ("repeat", "INTEGER NOT NULL DEFAULT 0"),
-    ("client", "TEXT NOT NULL DEFAULT ''"),
+    ("client", "TEXT NOT NULL DEFAULT ''"), ("combination", "TEXT NOT NULL DEFAULT ''"),
 ]  # fmt: skip
 
 

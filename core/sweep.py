@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
-from tsweep import analysis, files, inputs, machine, modelconfig, repository, sequences
+from tsweep import analysis, combosearch, files, inputs, machine, modelconfig, repository, sequences
+from tsweep.comboranking import RankedCombination
+from tsweep.combotrials import CombinationWalker
+from tsweep.config import ConfigWarning
+from tsweep.errors import UsageError
 from tsweep.executor import InProcessExecutor
 from tsweep.measure import server_baseline
 from tsweep.loadlog import LoadLog
@@ -30,7 +35,7 @@ from tsweep.progress import Progress
 from tsweep.records import Measurement, RankedConfig, Trial, Variant
 from tsweep.run import Run
 from tsweep.session import ServerSession
-from tsweep.settings import launch_settings, space_settings, variant_loading
+from tsweep.settings import launch_settings, space_settings, together_mode, variant_loading
 from tsweep.store import ResultsStore
 from tsweep.trials import TrialRunner
 
@@ -50,6 +55,7 @@ class ProfileOutcome:
     overall: List[RankedConfig] = field(default_factory=list)  # num_top_model_configs across models
     failed: List[Measurement] = field(default_factory=list)  # points of this run that failed, with why
     server_restarts: int = 0
+    combinations: List[RankedCombination] = field(default_factory=list)  # models profiled together, best first
 
     def summary(self) -> str:
         """e.g. '21 points measured (18 stable) in 96 s of measuring, 4.6 s per point; 0 reused'."""
@@ -95,9 +101,12 @@ def profile(run: Run, progress: Optional[Progress] = None) -> ProfileOutcome:
     search each, race the contenders, rank, report. The same steps as :class:`Sweep`'s."""
     sweep = Sweep(run, progress)
     with sweep:
-        for model in sweep.models:
-            sweep.search(model.name)
-        sweep.race()
+        if sweep.together:
+            sweep.search_together()
+        else:
+            for model in sweep.models:
+                sweep.search(model.name)
+            sweep.race()
     return sweep.finish()
 
 
@@ -146,6 +155,7 @@ class Sweep:
             if config.reload_model_disable:  # the server's model as it is: nothing else can be loaded
                 space = dataclasses.replace(space, variants=(Variant(model.name, modelconfig.copy(model.config), is_default=True),))
             self.spaces[model.name] = space
+        self.together = self._together(config)
         self.launcher.preflight()
         self.store: Optional[ResultsStore] = None
         self.session: Optional[ServerSession] = None
@@ -153,6 +163,29 @@ class Sweep:
         self.server_description = ""
         self.variants: Dict[str, Variant] = {}  # by digest, of every model searched
         self.searched: List[str] = []
+
+    def _together(self, config) -> bool:
+        """Whether the models are profiled together (checked before anything is written):
+        one model alone is profiled as usual, with a warning; a strategy that cannot walk
+        combinations is one error line."""
+        if not config.run_config_profile_models_concurrently_enable:
+            return False
+        if len(self.models) < 2:
+            warnings.warn(
+                f"run_config_profile_models_concurrently_enable has nothing to combine: only {self.models[0].name} is listed, "
+                "so it is profiled alone; list two or more models in profile_models to profile them together",
+                ConfigWarning, stacklevel=3,
+            )  # fmt: skip
+            return False
+        mode = together_mode(config)
+        if mode not in combosearch.MODES:
+            raise UsageError(
+                f"run_config_search_mode {mode} does not search combinations of models profiled together: "
+                f"choose {', '.join(combosearch.MODES)}, or drop run_config_profile_models_concurrently_enable"
+            )
+        if config.measurement_mode == "count_windows":
+            raise UsageError("models profiled together share time windows: set measurement_mode time_windows, or profile them one at a time")
+        return True
 
     def _collectors(self, server) -> list:
         """The metric collectors for a (re)started server (some follow its process id; the
@@ -198,6 +231,33 @@ class Sweep:
             goal = self.run.goals_of(model.name).goal
             self.runner.search(model, self.run.profiling().strategy(space, goal), len(variants))
             self.searched.append(model.name)
+
+    def search_together(self) -> None:
+        """Search combinations of every model's variants (:mod:`tsweep.combosearch`), each
+        combination measured with all models loaded and loaded at once; every row is stored
+        as it is measured, each model's own, linked by its combination point."""
+        with self._storage_faults():
+            variants = {}
+            for model in self.models:
+                named = name_variants(model.name, self.spaces[model.name].variants)
+                for v in named:
+                    self.store.add_variant(v)
+                self.variants.update({v.digest: v for v in named})
+                variants[model.name] = named
+            levels = {name: self.spaces[name].load_levels for name in variants}
+            batch = self.spaces[self.models[0].name].batch_sizes[0]
+            config = self.run.config
+            own = [space_settings(config, name) for name in variants]  # every model listed its loads (its own or the global)
+            listed = config.run_config_search_disable or all(s.concurrency or s.request_rate for s in own)
+            walker = CombinationWalker(self.runner, self.run, self.models, levels, batch, listed)
+            combinations = 1
+            for named in variants.values():
+                combinations *= len(named)
+            self.runner.planned = combinations * len(walker.steps) * len(self.models)  # every combination: brute's, the most
+            self.progress.model_started(" + ".join(variants), sum(len(v) for v in variants.values()), self.runner.planned, len(walker.history))
+            combosearch.search(together_mode(config), variants, walker)
+            self.runner.executor.model_done()
+            self.searched.extend(variants)
 
     def measure_later(self, model_name: str, trials: Sequence[Trial]) -> int:
         """Measure ``trials`` of a model after its search (``tsweep report
@@ -246,13 +306,14 @@ class Sweep:
                 rankings = analysis.rank(self.store, self.run, names)
                 overall = analysis.rank_overall(self.store, self.run, names) if self.run.config.num_top_model_configs else []
                 detailed = analysis.top_configs(rankings, self.run.config.num_configs_per_model)
-                reports = analysis.write_reports(self.store, rankings, self.run, detailed, overall)
+                combinations = analysis.rank_together(self.store, self.run, names) if self.together else []
+                reports = analysis.write_reports(self.store, rankings, self.run, detailed, overall, combinations)
         finally:
             self.store.close()
         r = self.runner
         return ProfileOutcome(
             rankings, r.measured, r.resumed, self.run.config.checkpoint_path, self.server_description, reports, r.stable,
-            r.measuring_s, overall, r.failed, self.session.restarts,
+            r.measuring_s, overall, r.failed, self.session.restarts, combinations,
         )  # fmt: skip
 
     @contextmanager

@@ -110,3 +110,25 @@ def verdict(model: str, ranking: Sequence[RankedConfig], constraints: Sequence[C
         if best.tied_with else ""
     )  # fmt: skip
     return f"Best config for {model}: {best.variant}, {point}{gain}.{twins}{ties}"
+
+
+def together_verdict(ranking: Sequence, models: Sequence[str]) -> str:
+    """One sentence for models profiled together (a :mod:`tsweep.comboranking` ranking):
+    the chosen combination, every model's figures in it (same windows), and whether every
+    model's own constraints hold there."""
+    names = " and ".join(models)
+    if not ranking:
+        return f"No combination of {names} was measured successfully together: see the failed points above."
+    best = ranking[0]
+    figures = "; ".join(f"{m.model} {point_text(m, 'latency_p99_ms')}" for m in best.rows)
+    weights = ", ".join(f"{m} {w:g}" for m, w in best.weights.items())
+    if not best.passes:
+        missed = ", ".join(f"{m} misses {', '.join(sorted(found))}" for m, found in best.misses.items())
+        return (
+            f"No combination of {names} meets every model's constraints together (judged at the unfavourable end of each 95% "
+            f"interval); the closest is {best.name} ({missed}): {figures}."
+        )
+    return (
+        f"Best combination of {names} profiled together: {best.name}, every model's constraints met; {figures}; "
+        f"weighted score {best.score:.3f} (weighting {weights})."
+    )

@@ -267,11 +267,13 @@ def test_two_models_asking_different_server_flags_is_one_line(tmp_path):
     )
 
 
-def test_a_models_weighting_is_accepted_with_one_warning_and_genai_flags_refused(tmp_path):
-    from tsweep.config import ConfigWarning
+def test_a_models_weighting_is_kept_for_profiling_together_and_genai_flags_refused(tmp_path):
+    import warnings
 
-    with pytest.warns(ConfigWarning, match=r"^weighting of 'a' in .* has no effect in tsweep: it weighs models"):
-        load_config(write(tmp_path, "profile_models:\n  a:\n    weighting: 3\n"), {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # weighting counts now (models profiled together): no warning
+        config = load_config(write(tmp_path, "profile_models:\n  a:\n    weighting: 3\n"), {})
+    assert config.per_model["a"]["weighting"] == 3
     with pytest.raises(UsageError, match=r"^config key 'weighting of a' must be greater than 0"):
         load_config(write(tmp_path, "profile_models:\n  a:\n    weighting: 0\n"), {})
     with pytest.raises(UsageError, match=r"^genai_perf_flags of 'a' \(Model Analyzer's\) is not supported: "):

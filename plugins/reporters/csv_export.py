@@ -11,6 +11,9 @@
   (``server_cpu_pct``, ``server_memory_mb``), written when a collector recorded them.
 * ``metrics-server-only.csv``: the idle server's baseline, one row for the process and
   one per GPU, written when a collector took one.
+* ``metrics-combinations.csv``: models profiled together, a row per combination with every
+  model's figures (:mod:`tsweep.plugins.reporters.together`); the per-point file's
+  ``Combination`` column links each row to its combination point.
 
 The file names follow Model Analyzer's export, so spreadsheets and scripts built on it keep
 working, and so do Model Analyzer's keys that rename them (``filename_model_inference``,
@@ -32,6 +35,7 @@ from tsweep.plugin import ConfigKey, UsageError, hookimpl, write_atomic
 from tsweep.verdict import percentile_label
 from tsweep.records import SearchGoal
 
+from tsweep.plugins.reporters import together
 from tsweep.plugins.reporters.resources import PROCESS, split_gpus
 
 #: What identifies a look at a point, before its figures.
@@ -53,6 +57,7 @@ BOOKKEEPING = [
     ("Error", lambda m: m.error),
     ("Repeat", lambda m: m.repeat),  # 0 for the first look at a point, 1, 2, ... for re-measurements
     ("Client", lambda m: m.client),  # which client measured it: native http, tritonclient grpc, ... (TLS, shared memory)
+    ("Combination", lambda m: m.combination),  # models profiled together: the rows of one point share it
 ]
 
 
@@ -225,6 +230,9 @@ class CsvReporter:
             self.server_only: chosen_server_csv(context.server_baseline, chosen["server"]) if "server" in chosen
             else server_only_csv(context.server_baseline, known),
         }  # fmt: skip
+        if context.combinations:
+            header, rows = together.csv_rows(context)
+            files[together.CSV_NAME] = _csv(header, rows)
         results = Path(export_dir) / "results"
         return [write_atomic(results / name, text) for name, text in files.items() if text is not None]
 

@@ -22,7 +22,7 @@ from tsweep.plugin import ConfigKey, ReportContext, hookimpl
 from tsweep.records import Measurement
 
 from tsweep.plugins.reporters import pdfparts as pdf
-from tsweep.plugins.reporters import configured, plots, resources
+from tsweep.plugins.reporters import configured, plots, resources, together
 from tsweep.plugins.reporters.series import LOAD, load_axis, series, usable
 
 #: The stacked parts of a request's latency, bottom to top: (label, column), titled by the catalogue.
@@ -191,6 +191,8 @@ class DetailedReporter:
                 continue
             path = inside(Path(export_dir), "reports", "detailed", name, "detailed_report.pdf")
             written.append(pdf.write_pdf(path, f"tsweep detailed report: {name}", story(name, measured, points, context), pdf.LANDSCAPE))
+        if context.combinations:  # models profiled together: the best combinations, step by step
+            written.extend(together.write_detailed(measurements, export_dir, context))
         return written
 
 

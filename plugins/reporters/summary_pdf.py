@@ -26,7 +26,7 @@ from tsweep.records import Constraint, Measurement, RankedConfig
 from tsweep.verdict import overall_verdict, percentile_label, shown, verdict
 
 from tsweep.plugins.reporters import pdfparts as pdf
-from tsweep.plugins.reporters import configured, plots, resources
+from tsweep.plugins.reporters import configured, plots, resources, together
 from tsweep.plugins.reporters.series import LOAD, config_label, curve, load_axis, params_text, series
 
 
@@ -190,6 +190,8 @@ class SummaryReporter:
         if context.overall:
             path = inside(Path(export_dir), "reports", "summaries", OVERALL, "result_summary.pdf")
             written.append(pdf.write_pdf(path, f"tsweep summary: {OVERALL}", story(OVERALL, context.overall, measurements, context, overall=True)))
+        if context.combinations:  # models profiled together: the set's own summary
+            written.append(together.write_summary(measurements, export_dir, context))
         return written
 
 
