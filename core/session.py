@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, List, Optional
 
+from tsweep import pipeline
 from tsweep.components import Launcher
 from tsweep.errors import ServerError
 from tsweep.loading import RepositoryLoading, VariantLoading
@@ -29,6 +30,7 @@ class VariantLoader:
         self.client, self.loading, self.timeout_s = client, loading, timeout_s
         self.loaded: Optional[str] = None  # the variant's name
         self.served: Optional[str] = None  # the name the server knows it by
+        self.parts: List[str] = []  # a pipeline's composing variants, as the server knows them
 
     def served_name(self, model: ModelSpec, variant: Variant) -> str:
         return self.loading.served_name(model, variant)
@@ -37,18 +39,29 @@ class VariantLoader:
         if self.loaded == variant.name:
             return
         self.unload()
-        self.loading.load(self.client, model, variant, self.timeout_s)
+        try:
+            self.loading.load(self.client, model, variant, self.timeout_s)
+        except ServerError:  # a pipeline's composing variants loaded before the failure go too
+            if variant.composing:
+                self.loaded, self.served = variant.name, self.served_name(model, variant)
+                self.parts = [pipeline.served_name(variant, part) for part in variant.composing]
+                self.unload()
+            raise
         self.loaded, self.served = variant.name, self.served_name(model, variant)
+        self.parts = [pipeline.served_name(variant, part) for part in variant.composing]
 
     def unload(self) -> None:
+        """Unload the loaded variant, then a pipeline's composing variants."""
         if self.loaded:
             served, self.loaded, self.served = self.served, None, None
+            parts, self.parts = self.parts, []
             if not self.loading.unloads:
                 return
-            try:
-                self.client.unload_model(served)
-            except ServerError:
-                pass  # the next load reports a server that is really gone
+            for name in [served, *parts]:
+                try:
+                    self.client.unload_model(name)
+                except ServerError:
+                    pass  # the next load reports a server that is really gone
 
 
 class ServerSession:

@@ -1,0 +1,255 @@
+"""Pipelines: an ensemble or a BLS model profiled together with the models it runs.
+
+An ensemble's composing models are the ``model_name`` of its ``ensemble_scheduling`` steps;
+a BLS model's are the ones its code calls by name, which the config must list
+(``bls_composing_models``). Each composing model gets a space of its own (its
+``model_config_parameters`` from ``ensemble_composing_models`` / ``bls_composing_models``,
+else the automatic space); a pipeline's variants are the combinations of composing variants
+(for a BLS model, times the BLS model's own variants), so strategies search them together.
+
+Names follow Model Analyzer: composing variants ``<composing>_config_<n>`` (or
+``_config_default``), the pipeline's ``<model>_config_<n>``. An ensemble variant is written
+with its steps naming the composing variants; a BLS model's code names the models it calls,
+so its composing variants are loaded under the models' own names (one pipeline at a time).
+
+Per point, each composing model's Triton statistics over the point's windows become the
+per-stage figures (``stage.<model>.<figure>`` in the measurement's metrics, see
+:data:`STAGE_FIGURES`); :func:`bounding_stage` names the stage whose instances were busiest.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+import warnings
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from tsweep import modelconfig, repository
+from tsweep.errors import UsageError
+from tsweep.records import ConfigSpace, ModelSpec, SpaceSettings, Variant
+from tsweep.triton import ServerStats
+
+ENSEMBLE, BLS = "ensemble", "bls"
+#: More pipeline variants than this is a space no strategy should be handed whole.
+MAX_VARIANTS = 10000
+#: The per-stage figures stored for each composing model, with what they say.
+STAGE_FIGURES = {
+    "queue_ms": "time a request waited in the stage's queue (per request)",
+    "compute_input_ms": "copying inputs in (per request)",
+    "compute_infer_ms": "the stage's own work (per request)",
+    "compute_output_ms": "copying outputs out (per request)",
+    "batch_avg": "requests per execution (how full its batches were)",
+    "busy": "share of the stage's instance time spent computing: compute time / (window time x instances)",
+}
+PREFIX = "stage."
+
+
+def step_models(config) -> List[str]:
+    """The models an ensemble config runs, in step order, each once."""
+    names: List[str] = []
+    for step in config.ensemble_scheduling.step:
+        if step.model_name not in names:
+            names.append(step.model_name)
+    return names
+
+
+def is_ensemble(config) -> bool:
+    return config.platform == "ensemble" or config.HasField("ensemble_scheduling")
+
+
+def attach(models: Sequence[ModelSpec], repository_root: str, ensemble_settings: Mapping[str, dict], bls_settings: Mapping[str, dict]) -> List[ModelSpec]:
+    """The profiled models with their composing models found and checked: every one must be
+    in the repository (else one line naming it and the pipeline). A composing model given in
+    ``ensemble_composing_models`` that no profiled ensemble runs: a warning line, as Model
+    Analyzer gives."""
+    found, used = [], set()
+    for model in models:
+        if is_ensemble(model.config):
+            names, kind, key = step_models(model.config), ENSEMBLE, "ensemble_scheduling"
+            used.update(names)
+        elif bls_settings:
+            names, kind, key = list(bls_settings), BLS, "bls_composing_models"
+            if model.name in names:
+                raise UsageError(f"model {model.name!r} is both profiled and in bls_composing_models: list the models it calls, not itself")
+        else:
+            found.append(model)
+            continue
+        parts = []
+        for name in names:
+            try:
+                (part,) = repository.find_models(repository_root, [name])
+            except UsageError:
+                raise UsageError(
+                    f"{kind} {model.name!r} runs model {name!r} ({key}), which is not in {repository_root}: add its folder to the model repository"
+                ) from None
+            if is_ensemble(part.config):
+                raise UsageError(f"{kind} {model.name!r} runs the ensemble {name!r}: nested ensembles are not supported; profile {name!r} on its own")
+            parts.append(part)
+        found.append(dataclasses.replace(model, composing=tuple(parts), pipeline=kind))
+    unused = sorted(set(ensemble_settings) - used)
+    if unused and any(m.pipeline == ENSEMBLE for m in found):
+        from tsweep.config import ConfigWarning
+
+        warnings.warn(f"ensemble_composing_models lists {', '.join(map(repr, unused))}, which no profiled ensemble runs: ignored", ConfigWarning, stacklevel=2)
+    return found
+
+
+def composing_settings(settings: SpaceSettings, pipeline: ModelSpec, part: ModelSpec, parameters: Mapping[str, dict], cpu_only: Sequence[str]) -> SpaceSettings:
+    """A composing model's space settings: the run's bounds, its own model_config_parameters,
+    KIND_CPU when ``cpu_only_composing_models`` names it, and, under a batching ensemble,
+    max_batch_size no lower than the ensemble's (Triton refuses an ensemble whose steps
+    batch less than it does)."""
+    low = settings.min_model_batch_size
+    if pipeline.pipeline == ENSEMBLE and pipeline.config.max_batch_size > 0:
+        low = max(low, int(pipeline.config.max_batch_size))
+    return dataclasses.replace(
+        settings,
+        model_config_parameters=dict((parameters.get(part.name) or {}).get("model_config_parameters") or {}),
+        gpu_available=settings.gpu_available and part.name not in cpu_only,
+        min_model_batch_size=low,
+        max_model_batch_size=max(low, settings.max_model_batch_size),
+    )
+
+
+def combine(model: ModelSpec, own: Sequence[Variant], parts: Sequence[Sequence[Variant]]) -> List[Variant]:
+    """The pipeline's variants: each of its own variants (an ensemble has only its config)
+    with each combination of composing variants. The default is everyone's own config; a
+    space over :data:`MAX_VARIANTS` is refused with one line saying how to narrow it."""
+    sizes = [len(own)] + [len(p) for p in parts]
+    total = 1
+    for n in sizes:
+        total *= n
+    if total > MAX_VARIANTS:
+        shape = " x ".join(str(n) for n in sizes)
+        raise UsageError(
+            f"pipeline {model.name!r} has {total} variants ({shape}), over {MAX_VARIANTS}: narrow the composing models' "
+            "model_config_parameters or the run_config_search_max_instance_count / max_model_batch_size bounds"
+        )
+    by_own_name = model.pipeline == BLS
+    found = []
+    for top, *combo in itertools.product(own, *parts):
+        is_default = top.is_default and all(c.is_default for c in combo)
+        found.append(dataclasses.replace(top, composing=tuple(combo), is_default=is_default, by_own_name=by_own_name))
+    found.sort(key=lambda v: not v.is_default)  # the default first, as single models have it
+    return found
+
+
+def name_composing(variants: Sequence[Variant]) -> List[Variant]:
+    """Name every composing variant ``<model>_config_<n>`` in order of appearance (equal
+    configs share a name) or ``<model>_config_default``."""
+    names: Dict[Tuple[str, str], str] = {}
+    counts: Dict[str, int] = {}
+    named = []
+    for v in variants:
+        parts = []
+        for c in v.composing:
+            key = (c.model, c.digest)
+            if key not in names:
+                if c.is_default:
+                    names[key] = f"{c.model}_config_default"
+                else:
+                    names[key] = f"{c.model}_config_{counts.get(c.model, 0)}"
+                    counts[c.model] = counts.get(c.model, 0) + 1
+            parts.append(dataclasses.replace(c, name=names[key]))
+        named.append(dataclasses.replace(v, composing=tuple(parts)))
+    return named
+
+
+def served_name(variant: Variant, part: Variant) -> str:
+    """The name a composing variant is loaded under: its own, or (BLS) its model's."""
+    return part.model if variant.by_own_name else part.name
+
+
+def top_config(variant: Variant):
+    """The pipeline model's config as written: an ensemble's steps name the composing
+    variants it is loaded with, and its max_batch_size is no more than theirs."""
+    config = modelconfig.copy(variant.config)
+    if variant.by_own_name or not variant.composing:
+        return config
+    names = {c.model: served_name(variant, c) for c in variant.composing}
+    for step in config.ensemble_scheduling.step:
+        step.model_name = names.get(step.model_name, step.model_name)
+    return config
+
+
+def parts_of(model: ModelSpec, variant: Variant) -> List[Tuple[ModelSpec, Variant]]:
+    """Each composing model's folder with its variant in this pipeline variant."""
+    specs = {m.name: m for m in model.composing}
+    return [(specs[c.model], c) for c in variant.composing]
+
+
+class StageRecorder:
+    """Each composing model's statistics at the first and last of the moments the point's
+    server statistics are read: over the same windows as the point's own figures."""
+
+    def __init__(self, stats: Callable[[str], ServerStats], served: Mapping[str, str], instances: Mapping[str, int], clock=time.monotonic):
+        self.stats, self.served, self.instances, self.clock = stats, dict(served), dict(instances), clock
+        self.first: Optional[Tuple[float, Dict[str, ServerStats]]] = None
+        self.last: Optional[Tuple[float, Dict[str, ServerStats]]] = None
+
+    def wrap(self, server_stats: Callable[[], ServerStats]) -> Callable[[], ServerStats]:
+        def read() -> ServerStats:
+            own = server_stats()
+            if self.served:
+                snapshot = (self.clock(), {model: self.stats(name) for model, name in self.served.items()})
+                self.first = self.first or snapshot
+                self.last = snapshot
+            return own
+
+        return read
+
+    def metrics(self) -> Dict[str, float]:
+        """``stage.<model>.<figure>`` for every composing model (nothing before two reads)."""
+        if self.first is None or self.last is None or self.last[0] <= self.first[0]:
+            return {}
+        elapsed_ns = (self.last[0] - self.first[0]) * 1e9
+        found: Dict[str, float] = {}
+        for model in self.served:
+            d = self.last[1][model] - self.first[1][model]
+            figures = stage_figures(d, elapsed_ns, self.instances.get(model, 1))
+            found.update({f"{PREFIX}{model}.{k}": v for k, v in figures.items()})
+        return found
+
+
+def stage_figures(d: ServerStats, elapsed_ns: float, instances: int) -> Dict[str, float]:
+    """One stage's figures from its statistics' delta over ``elapsed_ns``."""
+    if not d.success_count:
+        return {}
+    compute = d.compute_input_ns + d.compute_infer_ns + d.compute_output_ns
+    figures = {
+        "queue_ms": d.queue_ns / d.success_count / 1e6,
+        "compute_input_ms": d.compute_input_ns / d.success_count / 1e6,
+        "compute_infer_ms": d.compute_infer_ns / d.success_count / 1e6,
+        "compute_output_ms": d.compute_output_ns / d.success_count / 1e6,
+        # Triton counts a batch's compute once for each request in it: divide by requests per execution
+        "busy": compute / max(d.success_count / max(d.execution_count, 1), 1.0) / (elapsed_ns * max(instances, 1)),
+    }
+    if d.execution_count:
+        figures["batch_avg"] = d.inference_count / d.execution_count
+    return figures
+
+
+def stages(metrics: Mapping[str, float]) -> Dict[str, Dict[str, float]]:
+    """A point's per-stage figures, by composing model, in the order they were stored."""
+    found: Dict[str, Dict[str, float]] = {}
+    for key, value in metrics.items():
+        if key.startswith(PREFIX):
+            model, _, figure = key[len(PREFIX):].rpartition(".")
+            found.setdefault(model, {})[figure] = value
+    return found
+
+
+def bounding_stage(metrics: Mapping[str, float]) -> Optional[str]:
+    """The stage that bounds the pipeline's throughput: the one whose instances were busiest."""
+    busy = {model: f["busy"] for model, f in stages(metrics).items() if "busy" in f}
+    return max(busy, key=lambda m: busy[m]) if busy else None
+
+
+def instances_of(variant: Variant, gpus: int = 1) -> Dict[str, int]:
+    return {c.model: max(modelconfig.instance_count(c.config, gpus), 1) for c in variant.composing}
+
+
+def space(model: ModelSpec, own: ConfigSpace, parts: Sequence[ConfigSpace]) -> ConfigSpace:
+    """The pipeline's space: :func:`combine` over the model's own space and its parts'."""
+    own_variants = own.variants if model.pipeline == BLS else tuple(v for v in own.variants if v.is_default)
+    return dataclasses.replace(own, variants=tuple(combine(model, own_variants, [p.variants for p in parts])))
