@@ -228,8 +228,9 @@ class Variant:
         """What differs between variants, for tables: the displayed coordinates, then values."""
         c = self.coordinates
         own = {**{name: getattr(c, name) for name in DISPLAYED}, **dict(c.values)}
-        if self.composing and not self.by_own_name:
-            own = dict(c.values)  # an ensemble's own instances and batching are not its stages'
+        if self.composing and not self.by_own_name:  # an ensemble's own instances and batching are its stages'
+            stages = {name: " ".join(f"{part.model}:{getattr(part.coordinates, name)}" for part in self.composing) for name in DISPLAYED}
+            own = {**stages, **dict(c.values)}
         return {**own, **{f"{part.model}.{k}": v for part in self.composing for k, v in part.params.items()}}
 
     @property

@@ -111,7 +111,8 @@ def test_variants_are_named_as_model_analyzer_names_them_and_steps_name_the_comp
         1 for i, v in enumerate(named) if any(w.digest == v.digest for w in named[:i])
     )
     assert {"preprocess.instances", "mlp.max_batch_size"} <= set(named[1].params)
-    assert "instances" not in named[1].params  # an ensemble's own instances are not its stages'
+    pre, mlp = named[1].composing  # an ensemble's own instances and batching are its stages'
+    assert named[1].params["instances"] == f"preprocess:{pre.coordinates.instances} mlp:{mlp.coordinates.instances}"
 
 
 def test_cpu_only_composing_models_get_cpu_instances_and_parameters_reach_their_model():
@@ -205,3 +206,29 @@ def test_adaptive_moves_the_bounding_stage_first():
     at_start = next(m for m in history if coord(by_name[m.variant]) == start)
     assert pipeline.bounding_stage(at_start.metrics) == "mlp"  # 100/s against preprocess's 300/s
     assert start == (1, 4, 1, 4) and moves == [(1, 4, 2, 4), (1, 4, 1, 8)]  # mlp's neighbours, preprocess held
+
+
+def test_remote_mode_refuses_a_pipeline_with_one_line(tmp_path):
+    from tsweep.loading import RequestLoading
+
+    (pipe,) = found(["pipeline"])
+    with pytest.raises(UsageError, match="ensemble 'pipeline': remote mode does not load pipelines' composing variants yet"):
+        RequestLoading(tmp_path, send_files=True).check(pipe)
+
+
+def test_optuna_searches_each_stages_coordinates():
+    from tsweep.plugins.search.optuna import OptunaSearch, StudySettings, _dimensions
+
+    _, space = pipeline_space(SpaceSettings(max_instance_count=3, max_model_batch_size=8, concurrency=(1, 2, 4, 8)))
+    named = name_variants("pipeline", space.variants)
+    dimensions = {name: values for name, values, _ in _dimensions([v for v in named if not v.is_default])}
+    assert dimensions["preprocess.instances"] == (1, 2, 3) and dimensions["mlp.max_batch_size"] == (4, 8)
+    strategy = OptunaSearch(dataclasses.replace(space, variants=tuple(named)), SearchGoal(latency_budget_ms=8.0), StudySettings(max_trials=12, early_exit_threshold=1000))
+    proposed = set()
+    history = []
+    while trials := strategy.propose(history):
+        for t in trials:
+            proposed.add(t.variant.name)
+            history.append(Measurement("pipeline", t.variant.name, t.variant.digest, t.load.kind, t.load.value, t.batch_size, "ok",
+                                       throughput=100.0, latency_p99_ms=1.0, throughput_ci=0.0, latency_p99_ci_ms=0.0, repeat=t.repeat))  # fmt: skip
+    assert len(proposed) > 3  # it moves over the stages' coordinates, not the ensemble's one

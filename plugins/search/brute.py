@@ -10,7 +10,9 @@
   rule. A batch size with no point inside the goal counts as not improving.
 
 Everything else is measured: every instance count, every variant of a manual space that is
-not on the (instances, max_batch_size) grid, and the default config.
+not on the (instances, max_batch_size) grid, and the default config. A pipeline's
+combinations (tsweep.pipeline) have no one instance axis, so each is walked (its load walk
+keeps its early exit); tsweep.pipeline caps how many there may be.
 """
 from __future__ import annotations
 
