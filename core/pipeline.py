@@ -87,11 +87,18 @@ def attach(models: Sequence[ModelSpec], repository_root: str, ensemble_settings:
             parts.append(part)
         found.append(dataclasses.replace(model, composing=tuple(parts), pipeline=kind))
     unused = sorted(set(ensemble_settings) - used)
-    if unused and any(m.pipeline == ENSEMBLE for m in found):
+    if unused:
         from tsweep.config import ConfigWarning
 
         warnings.warn(f"ensemble_composing_models lists {', '.join(map(repr, unused))}, which no profiled ensemble runs: ignored", ConfigWarning, stacklevel=2)
     return found
+
+
+def served_as_is(model: ModelSpec) -> Variant:
+    """``reload_model_disable``: the server's pipeline as it is, its composing models under
+    their own names (so that their statistics are still read per stage)."""
+    parts = tuple(Variant(p.name, modelconfig.copy(p.config), is_default=True) for p in model.composing)
+    return Variant(model.name, modelconfig.copy(model.config), is_default=True, composing=parts, by_own_name=bool(parts))
 
 
 def composing_settings(settings: SpaceSettings, pipeline: ModelSpec, part: ModelSpec, parameters: Mapping[str, dict], cpu_only: Sequence[str]) -> SpaceSettings:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
-from tsweep import analysis, files, inputs, machine, modelconfig, pipeline, repository
+from tsweep import analysis, files, inputs, machine, pipeline, repository
 from tsweep.executor import InProcessExecutor
 from tsweep.measure import server_baseline
 from tsweep.loadlog import LoadLog
@@ -153,7 +153,7 @@ class Sweep:
                 parts = [run.hooks.config_space(part, pipeline.composing_settings(settings, model, part, composing_parameters(config), config.cpu_only_composing_models)) for part in model.composing]
                 space = pipeline.space(model, space, parts)
             if config.reload_model_disable:  # the server's model as it is: nothing else can be loaded
-                space = dataclasses.replace(space, variants=(Variant(model.name, modelconfig.copy(model.config), is_default=True),))
+                space = dataclasses.replace(space, variants=(pipeline.served_as_is(model),))
             self.spaces[model.name] = space
         self.launcher.preflight()
         self.store: Optional[ResultsStore] = None
