@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Optional, Protocol
 
-from tsweep import pipeline
+from tsweep import pipeline, stagestats
 from tsweep.components import LoadGeneratorFactory
 from tsweep.errors import ServerError
 from tsweep.measure import Decided, MethodSettings, measure
@@ -103,7 +103,7 @@ def run_trial(
     as_served = trial if served == trial.variant.name else dataclasses.replace(trial, variant=dataclasses.replace(trial.variant, name=served))
     sender = generator(as_served, session.server, load)
     parts = {part.model: pipeline.served_name(trial.variant, part) for part in trial.variant.composing}
-    stages = pipeline.StageRecorder(client.stats, parts, pipeline.instances_of(trial.variant))
+    stages = stagestats.StageRecorder(client.stats, parts, pipeline.instances_of(trial.variant))
     m = measure(trial, sender, stages.wrap(lambda: client.stats(served)), method, session.collectors, decided=decided)
     m.metrics.update(stages.metrics())  # a pipeline's per-stage figures, over the point's windows
     return m

@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from tsweep import pipeline, repository
+from tsweep import pipeline, repository, stagestats
 from tsweep.config import ConfigWarning, load_config
 from tsweep.errors import UsageError
 from tsweep.plugins.reporters import stages
@@ -146,12 +146,12 @@ def test_the_store_keeps_composing_variants_for_resume_and_analyze(tmp_path):
 def test_stage_figures_and_the_bounding_stage():
     d = ServerStats(success_count=100, success_ns=0, queue_ns=100 * 200_000, compute_input_ns=100 * 10_000, compute_infer_ns=100 * 2_000_000,
                     compute_output_ns=100 * 40_000, inference_count=100, execution_count=50)  # fmt: skip
-    f = pipeline.stage_figures(d, elapsed_ns=1e9, instances=2)
+    f = stagestats.stage_figures(d, elapsed_ns=1e9, instances=2)
     assert f["queue_ms"] == pytest.approx(0.2) and f["compute_infer_ms"] == pytest.approx(2.0) and f["batch_avg"] == 2
     # 50 executions of 2.05 ms each over 1 s on 2 instances: 5% busy
     assert f["busy"] == pytest.approx(50 * 2.05e-3 / 2)
     metrics = {**{f"stage.pre.{k}": v for k, v in f.items()}, "stage.mlp.busy": 0.9, "stage.mlp.queue_ms": 1.0, "host_cpu_utilization": 50.0}
-    assert pipeline.bounding_stage(metrics) == "mlp"
+    assert stagestats.bounding_stage(metrics) == "mlp"
     m = Measurement("pipe", "pipe_config_0", "x", "concurrency", 2, 1, "ok", metrics=metrics)
     assert "Stage mlp bounds throughput: its instances were busy 90% of the time (pre 5%)" in stages.bounding_sentence(m)
     rows = stages.csv_rows([m])
@@ -204,7 +204,7 @@ def test_adaptive_moves_the_bounding_stage_first():
     walked = list(dict.fromkeys(coord(by_name[m.variant]) for m in history if m.variant != "pipeline_config_default"))
     start, moves = walked[0], walked[1:3]
     at_start = next(m for m in history if coord(by_name[m.variant]) == start)
-    assert pipeline.bounding_stage(at_start.metrics) == "mlp"  # 100/s against preprocess's 300/s
+    assert stagestats.bounding_stage(at_start.metrics) == "mlp"  # 100/s against preprocess's 300/s
     assert start == (1, 4, 1, 4) and moves == [(1, 4, 2, 4), (1, 4, 1, 8)]  # mlp's neighbours, preprocess held
 
 

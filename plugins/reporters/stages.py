@@ -1,4 +1,4 @@
-"""A pipeline's per-stage breakdown (tsweep.pipeline), as the PDFs and the CSV show it.
+"""A pipeline's per-stage breakdown (tsweep.stagestats), as the PDFs and the CSV show it.
 
 One place for the table's columns and the sentence naming the stage that bounds throughput,
 so that the summary, the detailed report and the CSV say the same thing.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
-from tsweep import pipeline
+from tsweep import stagestats
 from tsweep.records import Measurement
 
 #: (column title, stored figure, scale): the per-request times in ms, then batching and busy.
@@ -23,19 +23,19 @@ COLUMNS = (
 
 def rows(m: Measurement) -> List[List[Optional[float]]]:
     """A row per stage of ``m``: its figures in :data:`COLUMNS` order (None where missing)."""
-    return [[(f.get(name) * scale if f.get(name) is not None else None) for _, name, scale in COLUMNS] for f in pipeline.stages(m.metrics).values()]
+    return [[(f.get(name) * scale if f.get(name) is not None else None) for _, name, scale in COLUMNS] for f in stagestats.stages(m.metrics).values()]
 
 
 def names(m: Measurement) -> List[str]:
-    return list(pipeline.stages(m.metrics))
+    return list(stagestats.stages(m.metrics))
 
 
 def bounding_sentence(m: Measurement) -> str:
     """'Stage mlp bounds throughput: its instances were busy 74% of the time (preprocess 27%).'"""
-    bound = pipeline.bounding_stage(m.metrics)
+    bound = stagestats.bounding_stage(m.metrics)
     if bound is None:
         return ""
-    figures = pipeline.stages(m.metrics)
+    figures = stagestats.stages(m.metrics)
     others = ", ".join(f"{name} {100 * f.get('busy', 0.0):.0f}%" for name, f in figures.items() if name != bound)
     return (
         f"Stage {bound} bounds throughput: its instances were busy {100 * figures[bound]['busy']:.0f}% of the time"
@@ -58,7 +58,7 @@ def csv_rows(measurements: Sequence[Measurement]) -> List[list]:
     """A row per (point, stage) for the CSV, with whether the stage bounds the point."""
     found = []
     for m in measurements:
-        bound = pipeline.bounding_stage(m.metrics)
+        bound = stagestats.bounding_stage(m.metrics)
         for name, row in zip(names(m), rows(m)):
             found.append([m.model, m.variant, m.load_kind, f"{m.load_value:g}", m.batch_size, m.repeat, name, *row, "yes" if name == bound else "no"])
     return found

@@ -52,7 +52,7 @@ from __future__ import annotations
 import functools
 from typing import Callable, Dict, List, Optional, Sequence
 
-from tsweep import modelconfig, pipeline, repeats
+from tsweep import modelconfig, repeats, stagestats
 from tsweep.judge import Judge, goal_constraints
 from tsweep.plugin import ConfigKey, hookimpl
 from tsweep.plugins.search.grid import Coord, by_coord, coord, is_pipeline, neighbours
@@ -208,7 +208,7 @@ class AdaptiveSearch:
     @staticmethod
     def stage_order(best: Optional[Measurement], models: Sequence[str]) -> List[int]:
         """The composing models' indices, busiest stage first at ``best`` (step order without one)."""
-        busy = {model: figures.get("busy", 0.0) for model, figures in pipeline.stages(best.metrics).items()} if best is not None else {}
+        busy = {model: figures.get("busy", 0.0) for model, figures in stagestats.stages(best.metrics).items()} if best is not None else {}
         return sorted(range(len(models)), key=lambda k: (-busy.get(models[k], 0.0), k))
 
     def walk_variant(self, measure: Measure, variant: Variant, from_lowest: bool = False) -> List[Measurement]:
