@@ -232,3 +232,24 @@ def test_optuna_searches_each_stages_coordinates():
             history.append(Measurement("pipeline", t.variant.name, t.variant.digest, t.load.kind, t.load.value, t.batch_size, "ok",
                                        throughput=100.0, latency_p99_ms=1.0, throughput_ci=0.0, latency_p99_ci_ms=0.0, repeat=t.repeat))  # fmt: skip
     assert len(proposed) > 3  # it moves over the stages' coordinates, not the ensemble's one
+
+
+def test_a_store_of_schema_4_gains_the_composing_column(tmp_path):
+    import sqlite3
+
+    _, space = pipeline_space()
+    (add_sub,) = repository.find_models(str(MODEL_REPOSITORY), ["add_sub"])
+    single = name_variants("add_sub", manual_variants(add_sub, {}))[0]  # its default config
+    with ResultsStore.open(tmp_path / "r.sqlite") as store:
+        store.add_variant(single)
+    conn = sqlite3.connect(tmp_path / "r.sqlite")
+    conn.execute("ALTER TABLE variants DROP COLUMN composing")
+    conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with ResultsStore.open(tmp_path / "r.sqlite") as store:
+        assert store.meta("schema_version") == "5"
+        assert store.variant(single.name).digest == single.digest and store.variant(single.name).composing == ()
+        named = name_variants("pipeline", space.variants)
+        store.add_variant(named[1])
+        assert store.variant(named[1].name).digest == named[1].digest
