@@ -58,15 +58,17 @@ class RepositoryLoading:
         """Nothing to check: the model's folder is copied, whatever its size."""
 
     def load(self, client: TritonHTTP, model: ModelSpec, variant: Variant, timeout_s: float) -> None:
-        """A pipeline's composing variants are written and loaded first, each under its
-        variant name (a BLS model's also under its model's name, which its code calls), then
-        the pipeline model itself (an ensemble's steps naming those variants)."""
+        """A pipeline's composing variants are written first, each under its variant name (a
+        BLS model's also under its model's name, which its code calls, and loaded), then the
+        pipeline model itself is loaded. An ensemble's steps name its composing variants and
+        Triton loads them with it (in explicit mode it (re)loads an ensemble's steps on every
+        load of the ensemble, so loading them first would load each twice)."""
         for spec, part in pipeline.parts_of(model, variant):
             repository.write_variant(self.output, spec, part)
             served = pipeline.served_name(variant, part)
             if served != part.name:
                 repository.write_variant(self.output, spec, dataclasses.replace(part, name=served))
-            client.load_model(served, timeout_s=timeout_s)
+                client.load_model(served, timeout_s=timeout_s)
         repository.write_variant(self.output, model, dataclasses.replace(variant, config=pipeline.top_config(variant)))
         client.load_model(variant.name, timeout_s=timeout_s)
 

@@ -38,7 +38,9 @@ class VariantLoader:
     def ensure(self, model: ModelSpec, variant: Variant) -> None:
         if self.loaded == variant.name:
             return
-        self.unload()
+        # composing variants the next pipeline variant runs too stay loaded: reloading a model
+        # just unloaded is slow and, with the python backend on a busy host, can hang its start
+        self.unload(keep={pipeline.served_name(variant, part) for part in variant.composing})
         try:
             self.loading.load(self.client, model, variant, self.timeout_s)
         except ServerError:  # a pipeline's composing variants loaded before the failure go too
@@ -50,14 +52,14 @@ class VariantLoader:
         self.loaded, self.served = variant.name, self.served_name(model, variant)
         self.parts = [pipeline.served_name(variant, part) for part in variant.composing]
 
-    def unload(self) -> None:
-        """Unload the loaded variant, then a pipeline's composing variants."""
+    def unload(self, keep=frozenset()) -> None:
+        """Unload the loaded variant, then a pipeline's composing variants but those in ``keep``."""
         if self.loaded:
             served, self.loaded, self.served = self.served, None, None
             parts, self.parts = self.parts, []
             if not self.loading.unloads:
                 return
-            for name in [served, *parts]:
+            for name in [served, *(p for p in parts if p not in keep)]:
                 try:
                     self.client.unload_model(name)
                 except ServerError:
