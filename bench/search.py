@@ -3,6 +3,7 @@
     python bench/search.py                          # mlp and add_sub (~25 min on 2 cores)
     python bench/search.py --max-batch 32 --max-concurrency 64   # a larger space
     python bench/search.py --models mlp --repeat    # and run adaptive a second time
+    python bench/search.py --models pipeline        # the ensemble preprocess -> mlp (stages searched together)
     python bench/search.py --json out.json --keep runs/   # and keep every store to inspect
     python bench/search.py --together add_sub mlp   # two models profiled together: brute, quick, adaptive
 
@@ -37,6 +38,7 @@ when neither step met the budgets.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -52,7 +54,10 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "model_repository"
 STRATEGIES = ("brute", "quick", "adaptive", "optuna")
 #: Budgets that put the boundary inside the concurrency range on a 2-core VM.
-BUDGETS_MS = {"mlp": 20.0, "add_sub": 4.0}
+BUDGETS_MS = {"mlp": 20.0, "add_sub": 4.0, "pipeline": 20.0}
+#: The ensemble case (preprocess -> mlp): its space is the product of both stages' spaces, so
+#: it gets smaller bounds per stage (brute walks every combination).
+PIPELINE_BOUNDS = {"max_instances": 2, "max_batch": 8}
 
 
 @dataclass
@@ -80,6 +85,8 @@ class Run:
 
 def profile(model: str, strategy: str, args, workdir: Path) -> Run:
     workdir.mkdir(parents=True)
+    if model == "pipeline":  # the ensemble case: each stage's space smaller, their product searched
+        args = argparse.Namespace(**{**vars(args), **{k: min(getattr(args, k), v) for k, v in PIPELINE_BOUNDS.items()}})
     command = [
         sys.executable, "-m", "tsweep", "profile", "--model-repository", str(EXAMPLES), "--profile-models", model,
         "--output-model-repository-path", str(workdir / "out"), "--checkpoint-directory", str(workdir / "ck"),
@@ -127,14 +134,15 @@ def referee_loads(kind: str, value: float) -> List[float]:
 def chosen_trial(model: str, run: Run):
     """The config and load ``run`` chose, read back from its results store, as a Trial of a
     variant named after the strategy (each choice is served as its own model)."""
-    from tsweep import modelconfig
     from tsweep.records import LoadLevel, Trial, Variant
     from tsweep.store import ResultsStore
 
     with ResultsStore.open_existing(run.store) as store:
         m = next(m for m in store.measurements(model) if m.variant == run.best and str(m.load) == run.best_load)
-        text = store._conn.execute("SELECT config_pbtxt FROM variants WHERE name = ?", (run.best,)).fetchone()[0]
-    variant = Variant(model=model, config=modelconfig.parse(text), name=f"{model}_{run.strategy}")
+        stored = store.variant(run.best)
+    # an ensemble's composing variants are renamed too: two stores' preprocess_config_0 differ
+    parts = tuple(dataclasses.replace(p, name=f"{p.model}_{run.strategy}") for p in stored.composing)
+    variant = Variant(model, stored.config, name=f"{model}_{run.strategy}", composing=parts, by_own_name=stored.by_own_name)
     return Trial(variant, LoadLevel(m.load_kind, m.load_value), m.batch_size)
 
 
@@ -146,7 +154,7 @@ def referee(model: str, runs: List[Run], args, workdir: Path, chosen: Optional[D
     e.g. another tool's; the others are read from their store. ``repository_path`` is the
     model repository that holds ``model`` (its files are copied next to each choice's config).
     """
-    from tsweep import repository
+    from tsweep import pipeline, repository
     from tsweep.config import load_config
     from tsweep.pluginmanager import make_plugin_manager
     from tsweep.plugins.launchers.local import LocalLauncher
@@ -155,7 +163,7 @@ def referee(model: str, runs: List[Run], args, workdir: Path, chosen: Optional[D
     from tsweep.executor import run_trial
     from tsweep.settings import load_settings, method_settings
 
-    spec = repository.find_models(str(repository_path), (model,))[0]
+    spec = pipeline.attach(repository.find_models(str(repository_path), (model,)), str(repository_path), {}, {})[0]
     chosen = dict(chosen or {})
     for run in runs:
         if run.strategy not in chosen:

@@ -55,6 +55,8 @@ MODEL_ANALYZER_KEYS: Tuple[str, ...] = (
 
 #: Keys tsweep has under the same name but where the meaning or the accepted values differ.
 DIFFERENT: Dict[str, str] = {
+    "ensemble_composing_models": "searched with quick, adaptive or brute (Model Analyzer: quick only); the report breaks latency down per stage",
+    "bls_composing_models": "not a CLI flag; its variants are loaded under the composing models' own names, one pipeline at a time",
     "checkpoint_directory": "holds `results.sqlite`, a SQLite file any SQLite tool opens, not a pickle; a rerun resumes from it",
     "client_protocol": "default `http` (tsweep's native load generator, the fastest); `grpc` goes through tritonclient",
     "concurrency": "a list, a comma-separated string or a `{start, stop, step}` range",
@@ -114,9 +116,6 @@ IGNORED: Dict[str, str] = {
 
 #: Refused: key -> the tsweep way, or what tsweep lacks.
 REFUSED: Dict[str, str] = {
-    "bls_composing_models": "tsweep profiles BLS models as single models for now; it does not search their composing models",
-    "cpu_only_composing_models": "tsweep does not search composing models yet",
-    "ensemble_composing_models": "tsweep does not search an ensemble's composing models yet",
     "genai_perf_flags": "tsweep does not profile generative models yet",
     "model_type": "tsweep profiles generic models only (generative models are not supported yet)",
 }

@@ -43,6 +43,9 @@ class Config:
     # what to profile -----------------------------------------------------------------
     model_repository: Optional[str] = _opt(None, "Folder of models to profile (Triton model repository layout).")
     profile_models: Tuple[str, ...] = _opt((), "Models to profile, comma-separated (names of folders in the model repository).", kind="list_str")
+    ensemble_composing_models: Dict[str, Any] = _opt({}, "Settings of an ensemble's composing models (found from its steps), as {name: {model_config_parameters: ...}}; a list of names is accepted. docs/ensembles-and-bls.md.", flag=False)
+    bls_composing_models: Dict[str, Any] = _opt({}, "The models a BLS model calls by name, searched with it: a list of names, or {name: {model_config_parameters: ...}}. docs/ensembles-and-bls.md.", flag=False)
+    cpu_only_composing_models: Tuple[str, ...] = _opt((), "Composing models whose generated variants use CPU instances only, comma-separated.", kind="list_str")
 
     # the server ----------------------------------------------------------------------
     triton_launch_mode: str = _opt("local", "How to get a Triton server: local (start one), docker (start a container; pip install 'tsweep[docker]') or remote (attach); plugins add more.")
@@ -331,6 +334,9 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
             set(own["parameters"]) & {"request_rate", "concurrency"} or "request_distribution" in own["load"]
         ):
             raise UsageError(f"request_intervals and parameters or request-distribution of model {name!r} both set its load: remove one of them")
+    for key in ("ensemble_composing_models", "bls_composing_models"):
+        if key in merged:
+            merged[key] = composing_form(merged[key], key)
     values = {key: coerce(rule(FIELDS[key]), value) for key, value in merged.items()}
     config = Config(**values, plugin_options=plugin_options)
     _check(config)
@@ -511,6 +517,25 @@ RENAMED = {
     "stable_windows": "points now end by precision; use min_windows (docs/measurement.md)",
     "triton_gpus": "Model Analyzer's gpus now chooses the GPUs, for the server in every launch mode and for the metrics: use gpus",
 }
+
+
+def composing_form(value: Any, key: str) -> Dict[str, Dict[str, Any]]:
+    """``ensemble_composing_models`` / ``bls_composing_models`` as {name: {model_config_parameters:
+    ...}}, from a comma-separated string, a list of names or the mapping (Model Analyzer's forms)."""
+    if isinstance(value, (str, list, tuple)):
+        value = {name: {} for name in split(value)}
+    if not isinstance(value, dict):
+        raise UsageError(f"{key} must be a list of model names or a mapping of them to settings, got {value!r}")
+    found = {}
+    for name, own in value.items():
+        own = own or {}
+        if not isinstance(own, dict) or set(own) - {"model_config_parameters"}:
+            raise UsageError(f"{key} entry {name!r} may set model_config_parameters only, got {own!r}")
+        mcp = own.get("model_config_parameters") or {}
+        if not isinstance(mcp, dict):
+            raise UsageError(f"model_config_parameters of {name!r} in {key} must be a mapping of config.pbtxt fields, got {mcp!r}")
+        found[str(name)] = {"model_config_parameters": mcp}
+    return found
 
 
 class ConfigWarning(UserWarning):

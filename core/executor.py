@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, List, Optional, Protocol, Sequence
 
+from tsweep import pipeline, stagestats
 from tsweep.combination import CombinationTrial
 from tsweep.components import LoadGeneratorFactory
 from tsweep.errors import ServerError
@@ -148,4 +149,8 @@ def run_trial(
     served = session.loader.served_name(model, trial.variant)
     as_served = trial if served == trial.variant.name else dataclasses.replace(trial, variant=dataclasses.replace(trial.variant, name=served))
     sender = generator(as_served, session.server, load)
-    return measure(trial, sender, lambda: client.stats(served), method, session.collectors, decided=decided)
+    parts = {part.model: pipeline.served_name(trial.variant, part) for part in trial.variant.composing}
+    stages = stagestats.StageRecorder(client.stats, parts, pipeline.instances_of(trial.variant))
+    m = measure(trial, sender, stages.wrap(lambda: client.stats(served)), method, session.collectors, decided=decided)
+    m.metrics.update(stages.metrics())  # a pipeline's per-stage figures, over the point's windows
+    return m

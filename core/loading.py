@@ -10,12 +10,13 @@ as it is. docs/remote.md says which way to choose when, with the load times meas
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Protocol
 
-from tsweep import modelconfig, repository
+from tsweep import modelconfig, pipeline, repository
 from tsweep.errors import ServerError, UsageError
 from tsweep.records import ModelSpec, Variant
 from tsweep.triton import TritonHTTP
@@ -57,7 +58,18 @@ class RepositoryLoading:
         """Nothing to check: the model's folder is copied, whatever its size."""
 
     def load(self, client: TritonHTTP, model: ModelSpec, variant: Variant, timeout_s: float) -> None:
-        repository.write_variant(self.output, model, variant)
+        """A pipeline's composing variants are written first, each under its variant name (a
+        BLS model's also under its model's name, which its code calls, and loaded), then the
+        pipeline model itself is loaded. An ensemble's steps name its composing variants and
+        Triton loads them with it (in explicit mode it (re)loads an ensemble's steps on every
+        load of the ensemble, so loading them first would load each twice)."""
+        for spec, part in pipeline.parts_of(model, variant):
+            repository.write_variant(self.output, spec, part)
+            served = pipeline.served_name(variant, part)
+            if served != part.name:
+                repository.write_variant(self.output, spec, dataclasses.replace(part, name=served))
+                client.load_model(served, timeout_s=timeout_s)
+        repository.write_variant(self.output, model, dataclasses.replace(variant, config=pipeline.top_config(variant)))
         client.load_model(variant.name, timeout_s=timeout_s)
 
 
@@ -80,7 +92,10 @@ class RequestLoading:
         return variant.name if self.send_files else model.name
 
     def check(self, model: ModelSpec) -> None:
-        """Refuse a model too big to send with every variant, naming the key to raise."""
+        """Refuse a model too big to send with every variant, naming the key to raise, and a
+        pipeline (its composing variants are written to a repository the server serves)."""
+        if model.composing:
+            raise UsageError(f"{model.pipeline} {model.name!r}: remote mode does not load pipelines' composing variants yet: profile it with triton_launch_mode local or docker")
         size = files_size(model) if self.send_files else 0
         if size > self.max_mb * 1e6:
             raise UsageError(

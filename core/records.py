@@ -148,6 +148,10 @@ class ModelSpec:
     name: str
     path: Path
     config: Any  # tritonclient's model_config_pb2.ModelConfig
+    #: The models it runs (an ensemble's steps, a BLS model's ``bls_composing_models``),
+    #: searched with it as one pipeline (:mod:`tsweep.pipeline`); ``pipeline`` says which kind.
+    composing: Tuple["ModelSpec", ...] = ()
+    pipeline: str = ""
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,11 @@ class Variant:
     :attr:`coordinates`. ``params`` is their display text for tables. ``name`` is assigned
     by the core (``<model>_config_<n>`` or ``<model>_config_default``), so generators may
     leave it empty.
+
+    A pipeline's variant (an ensemble or a BLS model, :mod:`tsweep.pipeline`) carries the
+    variants of its ``composing`` models, named ``<composing>_config_<n>``; its digest and
+    params cover them. ``by_own_name``: they are loaded under their models' own names (a BLS
+    model's code calls them by name), else under their variant names.
     """
 
     model: str
@@ -202,6 +211,8 @@ class Variant:
     values: Mapping[str, Any] = field(default_factory=dict)
     is_default: bool = False
     name: str = ""
+    composing: Tuple["Variant", ...] = ()
+    by_own_name: bool = False
 
     def __post_init__(self) -> None:
         repeated = sorted(set(READ_FROM_CONFIG) & set(self.values))
@@ -216,7 +227,11 @@ class Variant:
     def params(self) -> Dict[str, Any]:
         """What differs between variants, for tables: the displayed coordinates, then values."""
         c = self.coordinates
-        return {**{name: getattr(c, name) for name in DISPLAYED}, **dict(c.values)}
+        own = {**{name: getattr(c, name) for name in DISPLAYED}, **dict(c.values)}
+        if self.composing and not self.by_own_name:  # an ensemble's own instances and batching are its stages'
+            stages = {name: " ".join(f"{part.model}:{getattr(part.coordinates, name)}" for part in self.composing) for name in DISPLAYED}
+            own = {**stages, **dict(c.values)}
+        return {**own, **{f"{part.model}.{k}": v for part in self.composing for k, v in part.params.items()}}
 
     @property
     def digest(self) -> str:
@@ -224,7 +239,11 @@ class Variant:
         msg = type(self.config)()
         msg.CopyFrom(self.config)
         msg.name = ""
-        return hashlib.sha256(msg.SerializeToString(deterministic=True)).hexdigest()[:16]
+        own = hashlib.sha256(msg.SerializeToString(deterministic=True)).hexdigest()[:16]
+        if not self.composing:
+            return own
+        parts = ",".join(f"{part.model}={part.digest}" for part in self.composing)
+        return hashlib.sha256(f"{own}|{parts}|{int(self.by_own_name)}".encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

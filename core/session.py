@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from tsweep import pipeline
 from tsweep.components import Launcher
 from tsweep.errors import ServerError
 from tsweep.loading import RepositoryLoading, VariantLoading
@@ -31,6 +32,7 @@ class VariantLoader:
         self.loaded: Optional[str] = None  # the variant's name
         self.served: Optional[str] = None  # the name the server knows it by
         self.together: Dict[str, str] = {}  # a combination's loaded variants: name -> served name
+        self.parts: List[str] = []  # a pipeline's composing variants, as the server knows them
 
     def served_name(self, model: ModelSpec, variant: Variant) -> str:
         return self.loading.served_name(model, variant)
@@ -38,9 +40,19 @@ class VariantLoader:
     def ensure(self, model: ModelSpec, variant: Variant) -> None:
         if self.loaded == variant.name:
             return
-        self.unload()
-        self.loading.load(self.client, model, variant, self.timeout_s)
+        # composing variants the next pipeline variant runs too stay loaded: reloading a model
+        # just unloaded is slow and, with the python backend on a busy host, can hang its start
+        self.unload(keep={pipeline.served_name(variant, part) for part in variant.composing})
+        try:
+            self.loading.load(self.client, model, variant, self.timeout_s)
+        except ServerError:  # a pipeline's composing variants loaded before the failure go too
+            if variant.composing:
+                self.loaded, self.served = variant.name, self.served_name(model, variant)
+                self.parts = [pipeline.served_name(variant, part) for part in variant.composing]
+                self.unload()
+            raise
         self.loaded, self.served = variant.name, self.served_name(model, variant)
+        self.parts = [pipeline.served_name(variant, part) for part in variant.composing]
 
     def ensure_together(self, members: Sequence[Tuple[ModelSpec, Variant]]) -> None:
         """Have exactly ``members`` loaded (one variant per model): variants of an earlier
@@ -59,8 +71,10 @@ class VariantLoader:
                 raise ServerError(f"{variant.name} of {model.name}: {exc}") from None
             self.together[variant.name] = self.served_name(model, variant)
 
-    def unload(self) -> None:
-        self._unload_single()
+    def unload(self, keep=frozenset()) -> None:
+        """Unload everything loaded: the one variant (a pipeline's composing variants too, but
+        those in ``keep``) and a combination's variants."""
+        self._unload_single(keep)
         for name in list(self.together):
             self._unload(self.together.pop(name))
 
@@ -72,10 +86,12 @@ class VariantLoader:
         except ServerError:
             pass  # the next load reports a server that is really gone
 
-    def _unload_single(self) -> None:
+    def _unload_single(self, keep=frozenset()) -> None:
         if self.loaded:
             served, self.loaded, self.served = self.served, None, None
-            self._unload(served)
+            parts, self.parts = self.parts, []
+            for name in [served, *(p for p in parts if p not in keep)]:
+                self._unload(name)
 
 
 class ServerSession:

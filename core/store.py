@@ -18,8 +18,9 @@ from tsweep import catalogue, intervals, modelconfig
 #: 1: tsweep 0.1's first store; 2: 95% intervals (throughput_ci, latency_p99_ci_ms);
 #: 3: the metric catalogue's derived server_batch_avg is a column (was a key of ``metrics``);
 #: 4: ``client``, which client measured the point (empty in older rows);
-#: 5: ``combination``, the combination point of models measured together (empty in older rows).
-SCHEMA_VERSION = 5
+#: 5: ``combination``, the combination point of models measured together (empty in older rows);
+#: 6: ``variants.composing``, a pipeline's composing variants as JSON (empty for single models).
+SCHEMA_VERSION = 6
 
 #: The columns that say which point a row is.
 _IDENTITY = [
@@ -60,7 +61,8 @@ CREATE TABLE IF NOT EXISTS variants (
     digest TEXT NOT NULL,
     is_default INTEGER NOT NULL,
     params TEXT NOT NULL,
-    config_pbtxt TEXT NOT NULL
+    config_pbtxt TEXT NOT NULL,
+    composing TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY,
@@ -86,12 +88,15 @@ def migrate(conn: sqlite3.Connection) -> None:
     version = int(row[0]) if row else (1 if rows else SCHEMA_VERSION)  # no version at all: the very first stores
     have = {r[1] for r in conn.execute("PRAGMA table_info(measurements)")}
     missing = [(name, kind) for name, kind in _TYPED if name not in have]
-    if version == SCHEMA_VERSION and not missing and row:
+    variant_columns = {r[1] for r in conn.execute("PRAGMA table_info(variants)")}
+    if version == SCHEMA_VERSION and not missing and row and "composing" in variant_columns:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
         for name, kind in missing:
             conn.execute(f"ALTER TABLE measurements ADD COLUMN {name} {kind}")
+        if "composing" not in variant_columns:
+            conn.execute("ALTER TABLE variants ADD COLUMN composing TEXT NOT NULL DEFAULT ''")
         if version < 3:
             moved = conn.execute("SELECT id, metrics FROM measurements WHERE metrics LIKE '%server_batch_avg%'").fetchall()
             for rid, text in moved:
@@ -103,6 +108,25 @@ def migrate(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _composing_json(variant: Variant) -> str:
+    """A pipeline variant's composing variants, as the ``composing`` column keeps them."""
+    if not variant.composing:
+        return ""
+    parts = [
+        {"name": p.name, "model": p.model, "is_default": p.is_default, "values": dict(p.values), "config": modelconfig.dumps(p.config)}
+        for p in variant.composing
+    ]
+    return json.dumps({"by_own_name": variant.by_own_name, "parts": parts})
+
+
+def _composing_of(text: str) -> Tuple[Tuple[Variant, ...], bool]:
+    if not text:
+        return (), False
+    data = json.loads(text)
+    parts = tuple(Variant(p["model"], modelconfig.parse(p["config"]), p["values"], p["is_default"], p["name"]) for p in data["parts"])
+    return parts, bool(data["by_own_name"])
 
 
 class ResultsStore:
@@ -164,9 +188,12 @@ class ResultsStore:
 
     def add_variant(self, variant: Variant) -> None:
         self._write(
-            "INSERT OR REPLACE INTO variants VALUES (?, ?, ?, ?, ?, ?)",
-            (variant.name, variant.model, variant.digest, int(variant.is_default), json.dumps(dict(variant.params)), modelconfig.dumps(variant.config)),
-        )
+            "INSERT OR REPLACE INTO variants (name, model, digest, is_default, params, config_pbtxt, composing) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                variant.name, variant.model, variant.digest, int(variant.is_default), json.dumps(dict(variant.params)),
+                modelconfig.dumps(variant.config), _composing_json(variant),
+            ),
+        )  # fmt: skip
 
     def variants(self, model: Optional[str] = None) -> List[Dict[str, object]]:
         sql = "SELECT name, model, digest, is_default, params FROM variants"
@@ -178,12 +205,14 @@ class ResultsStore:
     def variant(self, name: str) -> Optional[Variant]:
         """The stored variant ``name`` with its config, as the search wrote it (to measure it
         again later); None when no such variant was stored."""
-        row = self._conn.execute("SELECT model, is_default, params, config_pbtxt FROM variants WHERE name = ?", (name,)).fetchone()
+        row = self._conn.execute("SELECT model, is_default, params, config_pbtxt, composing FROM variants WHERE name = ?", (name,)).fetchone()
         if row is None:
             return None
-        model, is_default, params, text = row
-        values = {k: v for k, v in json.loads(params).items() if k not in DISPLAYED}
-        return Variant(model, modelconfig.parse(text), values, bool(is_default), name)
+        model, is_default, params, text, composing = row
+        parts, by_own_name = _composing_of(composing)
+        own = {k: v for k, v in json.loads(params).items() if not any(k.startswith(f"{p.model}.") for p in parts)}
+        values = {k: v for k, v in own.items() if k not in DISPLAYED}
+        return Variant(model, modelconfig.parse(text), values, bool(is_default), name, parts, by_own_name)
 
     #: The meta key listing the points measured after the search (``tsweep report
     #: --complete-load-curves``), as a JSON list of point keys.

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
-from tsweep import analysis, combosearch, files, inputs, machine, modelconfig, repository, sequences
+from tsweep import analysis, combosearch, files, inputs, machine, pipeline, repository, sequences
 from tsweep.comboranking import RankedCombination
 from tsweep.combotrials import CombinationWalker
 from tsweep.config import ConfigWarning
@@ -71,13 +71,18 @@ class ProfileOutcome:
 def name_variants(model: str, variants: Sequence[Variant]) -> List[Variant]:
     """``<model>_config_default`` for the model's own config, ``<model>_config_<n>`` else."""
     named, n = [], 0
-    for v in variants:
+    for v in pipeline.name_composing(variants):  # a pipeline's composing variants first
         if v.is_default:
             name = f"{model}_config_default"
         else:
             name, n = f"{model}_config_{n}", n + 1
         named.append(dataclasses.replace(v, name=name))
     return named
+
+
+def composing_parameters(config) -> dict:
+    """Every composing model's own settings (ensemble_composing_models, bls_composing_models)."""
+    return {**config.ensemble_composing_models, **config.bls_composing_models}
 
 
 def raise_open_file_limit() -> None:
@@ -133,6 +138,7 @@ class Sweep:
             self.progress = LoadLog(self.progress, log)
         # -- everything that can be wrong with the input, before anything is written ------
         self.models = repository.find_models(config.model_repository, config.profile_models)
+        self.models = pipeline.attach(self.models, config.model_repository, config.ensemble_composing_models, config.bls_composing_models)
         self.output = repository.check_output(config.output_model_repository_path, config.override_output_model_repository)
         files.check_writable(self.output, "output model repository", "--output-model-repository-path")
         files.check_writable(Path(config.checkpoint_directory), "checkpoint directory", "--checkpoint-directory")
@@ -151,9 +157,14 @@ class Sweep:
             for batch in settings.batch_sizes:
                 inputs.batches(model.config, specs, data, batch)
             space = run.hooks.config_space(model, settings)
+            if model.composing:  # an ensemble or BLS model: its composing models' spaces, combined
+                for part in model.composing:
+                    self.loading.check(part)
+                stages = [run.hooks.config_space(part, pipeline.composing_settings(settings, model, part, composing_parameters(config), config.cpu_only_composing_models)) for part in model.composing]
+                space = pipeline.space(model, space, stages)
             sequences.check_levels(model.config, load, space.load_levels)
             if config.reload_model_disable:  # the server's model as it is: nothing else can be loaded
-                space = dataclasses.replace(space, variants=(Variant(model.name, modelconfig.copy(model.config), is_default=True),))
+                space = dataclasses.replace(space, variants=(pipeline.served_as_is(model),))
             self.spaces[model.name] = space
         self.together = self._together(config)
         self.launcher.preflight()
@@ -182,6 +193,12 @@ class Sweep:
             raise UsageError(
                 f"run_config_search_mode {mode} does not search combinations of models profiled together: "
                 f"choose {', '.join(combosearch.MODES)}, or drop run_config_profile_models_concurrently_enable"
+            )
+        pipelines = [m.name for m in self.models if m.composing]
+        if pipelines:  # a combination loads one variant per model; a pipeline's stages would need their own books
+            raise UsageError(
+                f"{pipelines[0]} is a pipeline (ensemble or BLS) and pipelines are not profiled together with other models yet: "
+                "profile it in a run of its own, or drop run_config_profile_models_concurrently_enable"
             )
         if config.measurement_mode == "count_windows":
             raise UsageError("models profiled together share time windows: set measurement_mode time_windows, or profile them one at a time")

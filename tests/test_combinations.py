@@ -18,7 +18,7 @@ from tsweep.pluginmanager import make_plugin_manager
 from tsweep.plugins.search.automatic_space import tsweep_config_space
 from tsweep.records import LoadLevel, Measurement, ModelSpec, SpaceSettings
 from tsweep.run import Run
-from tsweep.store import ResultsStore
+from tsweep.store import SCHEMA_VERSION, ResultsStore
 from tsweep.sweep import name_variants
 
 
@@ -179,7 +179,7 @@ def test_combination_rows_are_stored_and_found_again_by_their_point(tmp_path):
         assert [m.combination for m in rows] == [point.id, point.id]
         assert sorted(m.key for m in rows) == sorted(point.keys())  # resume finds them
         assert not set(other.keys()) & {m.key for m in rows}
-        assert store.meta("schema_version") == "5"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION)
 
 
 def sweep_of(tmp_path, **flags):

@@ -35,7 +35,7 @@ from tsweep.plugin import ConfigKey, UsageError, hookimpl, write_atomic
 from tsweep.verdict import percentile_label
 from tsweep.records import SearchGoal
 
-from tsweep.plugins.reporters import together
+from tsweep.plugins.reporters import stages, together
 from tsweep.plugins.reporters.resources import PROCESS, split_gpus
 
 #: What identifies a look at a point, before its figures.
@@ -150,6 +150,16 @@ def process_csv(measurements, known):
     return _csv([*(name for name, _ in POINT), *titles], rows)
 
 
+#: A pipeline's per-stage figures (ensembles and BLS models), one row per point and stage.
+STAGES_FILE = "metrics-pipeline-stages.csv"
+
+
+def stages_csv(measurements):
+    """A row per (point, composing model), or None when no point is a pipeline's."""
+    rows = stages.csv_rows(measurements)
+    return _csv(stages.CSV_HEADER, rows) if rows else None
+
+
 def server_only_csv(baseline, known):
     """The idle server: a row for the process (GPU UUID empty), then one per GPU."""
     if not baseline:
@@ -227,6 +237,7 @@ class CsvReporter:
             else inference_csv(measurements, context.latency_of),
             self.gpu: chosen_gpu_csv(measurements, chosen["gpu"], context) if "gpu" in chosen else gpu_csv(measurements, known),
             "metrics-model-process.csv": process_csv(measurements, known),
+            STAGES_FILE: stages_csv(measurements),
             self.server_only: chosen_server_csv(context.server_baseline, chosen["server"]) if "server" in chosen
             else server_only_csv(context.server_baseline, known),
         }  # fmt: skip

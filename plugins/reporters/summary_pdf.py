@@ -26,7 +26,7 @@ from tsweep.records import Constraint, Measurement, RankedConfig
 from tsweep.verdict import overall_verdict, percentile_label, shown, verdict
 
 from tsweep.plugins.reporters import pdfparts as pdf
-from tsweep.plugins.reporters import configured, plots, resources, together
+from tsweep.plugins.reporters import configured, plots, resources, stages, together
 from tsweep.plugins.reporters.series import LOAD, config_label, curve, load_axis, params_text, series
 
 
@@ -138,6 +138,8 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
               "Constraints"]  # fmt: skip
     best = [i for i, r in enumerate(rows) if r is ranking[0] and r.passes]
     parts.append(pdf.section("Configs at their chosen load", pdf.table(header, table_rows(rows, memory, utilization), width, best)))
+    if ranking and not overall:  # a pipeline: where the best config's time goes, stage by stage
+        parts.extend(stages.section(pdf, ranking[0].best, width, f"Pipeline stages of {ranking[0].variant} at {ranking[0].best.load}"))
     parts.append(pdf.para(
         "Each config is shown at the load point the ranking chose for it; every measured point is in "
         "results/metrics-model-inference.csv, and 'tsweep report --report-model-configs NAME' details one config.",

@@ -52,10 +52,10 @@ from __future__ import annotations
 import functools
 from typing import Callable, Dict, List, Optional, Sequence
 
-from tsweep import modelconfig, repeats
+from tsweep import modelconfig, repeats, stagestats
 from tsweep.judge import Judge, goal_constraints
 from tsweep.plugin import ConfigKey, hookimpl
-from tsweep.plugins.search.grid import Coord, by_coord
+from tsweep.plugins.search.grid import Coord, by_coord, coord, is_pipeline, neighbours
 from tsweep.records import ConfigSpace, LoadLevel, Measurement, SearchGoal, Trial, Variant
 
 Measure = Callable[[Trial], Measurement]
@@ -149,6 +149,8 @@ class AdaptiveSearch:
             return
         if self.default is not None:
             self.walk_variant(measure, self.default, from_lowest=True)
+        if is_pipeline(self.space.variants):
+            return self.plan_pipeline(measure)
         measured_at: Dict[Coord, List[Measurement]] = {}
         previous_count_best: Optional[Measurement] = None
         for instances in sorted({c[0] for c in self.grid}):
@@ -172,6 +174,42 @@ class AdaptiveSearch:
                 break  # one more instance did not help: more will not either (a second look
                 # taken since at the previous count's best counts)
             previous_count_best = count_best
+
+    def plan_pipeline(self, measure: Measure) -> None:
+        """A pipeline (tsweep.pipeline): one composing model at a time. From the combination
+        nearest every stage's own config, walk the neighbours of one stage (an instance more
+        or fewer, max_batch_size doubled or halved) holding the others, starting with the
+        stage that bounds throughput at the best point so far (its instances the busiest);
+        move to the best neighbour that beats the best, and start over from there; stop when
+        no stage's move beats it."""
+        if not self.grid:
+            return
+        target = coord(self.default) if self.default is not None else min(self.grid)
+        current = min(self.grid, key=lambda c: (*(abs(a - b) for a, b in zip(c, target)), c))
+        best = self.best(self.looked([p for v in self.grid[current] for p in self.walk_variant(measure, v)]))
+        tried = {current}
+        models = [part.model for part in self.grid[current][0].composing]
+        while True:
+            moved = False
+            for k in self.stage_order(best, models):
+                tops = {}
+                for c in neighbours(current, k):
+                    if c in self.grid and c not in tried:
+                        tried.add(c)
+                        tops[c] = self.best(self.looked([p for v in self.grid[c] for p in self.walk_variant(measure, v)]))
+                better = {c: p for c, p in tops.items() if p is not None and (best is None or self.beats(p, self.looked([best])[0]))}
+                if better:
+                    current = max(better, key=lambda c: (self.score(better[c]), c))
+                    best, moved = better[current], True
+                    break
+            if not moved:
+                return
+
+    @staticmethod
+    def stage_order(best: Optional[Measurement], models: Sequence[str]) -> List[int]:
+        """The composing models' indices, busiest stage first at ``best`` (step order without one)."""
+        busy = {model: figures.get("busy", 0.0) for model, figures in stagestats.stages(best.metrics).items()} if best is not None else {}
+        return sorted(range(len(models)), key=lambda k: (-busy.get(models[k], 0.0), k))
 
     def walk_variant(self, measure: Measure, variant: Variant, from_lowest: bool = False) -> List[Measurement]:
         points: List[Measurement] = []
@@ -202,10 +240,10 @@ class AdaptiveSearch:
         A batching variant's strength shows only there: at lower loads its batches are small
         and it reads like (or worse than) the unbatched config, so a walk that starts low
         and meets a flat step would stop before it got to the answer."""
-        config = variant.config
-        if self.kind != "concurrency" or not config.HasField("dynamic_batching") or config.max_batch_size <= 1:
+        batching = [c for c in ([p.config for p in variant.composing] or [variant.config]) if c.HasField("dynamic_batching") and c.max_batch_size > 1]
+        if self.kind != "concurrency" or not batching:  # a pipeline: the stage that needs the most in flight
             return self.levels[0]
-        needed = modelconfig.instance_count(config, self.space.gpus) * config.max_batch_size / max(batch, 1)
+        needed = max(modelconfig.instance_count(c, self.space.gpus) * c.max_batch_size for c in batching) / max(batch, 1)
         return next((v for v in self.levels if v >= needed), self.levels[-1])
 
     def walk(self, at: Callable[[float], Measurement], start: float, best: Best, variant: Variant) -> List[Measurement]:
@@ -399,8 +437,8 @@ class AdaptiveSearch:
         batch), the ceiling is the smaller of: the host's CPUs all busy at ``p``'s CPU cost
         per inference (when they were nearly all busy already), and every instance executing
         back to back at ``p``'s execution time."""
-        if p.throughput is None:
-            return None
+        if p.throughput is None or variant.composing:
+            return None  # a pipeline's own statistics do not bound its stages
         config = variant.config
         largest = config.max_batch_size if config.HasField("dynamic_batching") and config.max_batch_size > 0 else p.batch_size
         batch = p.server_batch_avg

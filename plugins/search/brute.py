@@ -10,14 +10,16 @@
   rule. A batch size with no point inside the goal counts as not improving.
 
 Everything else is measured: every instance count, every variant of a manual space that is
-not on the (instances, max_batch_size) grid, and the default config.
+not on the (instances, max_batch_size) grid, and the default config. A pipeline's
+combinations (tsweep.pipeline) have no one instance axis, so each is walked (its load walk
+keeps its early exit); tsweep.pipeline caps how many there may be.
 """
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tsweep.plugin import hookimpl
-from tsweep.plugins.search.grid import by_coord
+from tsweep.plugins.search.grid import by_coord, is_pipeline
 from tsweep.judge import Judge
 from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial, Variant
 
@@ -65,7 +67,8 @@ def best_in_goal(points: Sequence[Measurement], judge: Judge) -> Optional[Measur
 class BruteSearch:
     def __init__(self, space: ConfigSpace, goal: SearchGoal, min_gain: float = 0.05):
         self.space, self.goal, self.min_gain = space, goal, min_gain
-        grid = by_coord(v for v in space.variants if not v.is_default)
+        # a pipeline's combinations have no single instance axis to stop along: each is walked
+        grid = {} if is_pipeline(space.variants) else by_coord(v for v in space.variants if not v.is_default)
         self.rows: Dict[int, List[Tuple[int, List[Variant]]]] = {}  # instances -> [(mbs, variants)] by mbs
         for (instances, mbs), variants in sorted(grid.items()):
             self.rows.setdefault(instances, []).append((mbs, variants))

@@ -261,9 +261,8 @@ class OptunaSearch:
         """Model Analyzer's concurrency formula: 2 x max_batch_size x instances, within the
         space's lowest and highest concurrency (enough requests in flight to fill every
         instance's batches twice over)."""
-        c = variant.coordinates
         levels = [level.value for level in self.space.load_levels]
-        wanted = 2 * max(c.max_batch_size, 1) * max(c.instances, 1)
+        wanted = max(2 * max(c.max_batch_size, 1) * max(c.instances, 1) for c in ([p.coordinates for p in variant.composing] or [variant.coordinates]))
         return LoadLevel("concurrency", float(min(max(wanted, min(levels)), max(levels))))
 
 
@@ -282,7 +281,7 @@ def _dimensions(variants: Sequence[Variant]) -> List[Dimension]:
     found: List[Dimension] = []
     if not variants:
         return found
-    names = ["instances", "kind", "max_batch_size", "dynamic_batching", *sorted({k for v in variants for k, _ in v.coordinates.values})]
+    names = _names(variants)
     for name in names:
         values = {_coordinate(v, name) for v in variants}
         before = {_coordinates(v, found) for v in variants}
@@ -293,7 +292,18 @@ def _dimensions(variants: Sequence[Variant]) -> List[Dimension]:
     return found
 
 
+def _names(variants: Sequence[Variant]) -> List[str]:
+    """The coordinates' names; a pipeline's are each composing model's, ``<model>.<name>``."""
+    if any(v.composing for v in variants):
+        models = list(dict.fromkeys(part.model for v in variants for part in v.composing))
+        return [f"{m}.{name}" for m in models for name in _names([part for v in variants for part in v.composing if part.model == m])]
+    return ["instances", "kind", "max_batch_size", "dynamic_batching", *sorted({k for v in variants for k, _ in v.coordinates.values})]
+
+
 def _coordinate(v: Variant, name: str) -> Any:
+    if v.composing:  # a pipeline: the named composing model's coordinate
+        model, _, rest = name.partition(".")
+        return _coordinate(next(part for part in v.composing if part.model == model), rest)
     c = v.coordinates
     return getattr(c, name) if name in ("instances", "kind", "max_batch_size", "dynamic_batching") else _hashable(dict(c.values).get(name))
 

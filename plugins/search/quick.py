@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tsweep.plugin import hookimpl
-from tsweep.plugins.search.grid import Coord, by_coord, coord
+from tsweep.plugins.search.grid import Coord, by_coord, coord, neighbours
 from tsweep.judge import Judge
 from tsweep.plugins.search.brute import best_in_goal, next_in_walk
 from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial, Variant
@@ -40,12 +40,11 @@ class QuickSearch:
         if not self.grid:
             return None
         target = coord(self.default) if self.default else min(self.grid)
-        return min(self.grid, key=lambda c: (abs(c[0] - target[0]), abs(c[1] - target[1]), c))
+        return min(self.grid, key=lambda c: (*(abs(a - b) for a, b in zip(c, target)), c))
 
     def _neighbours(self, c: Coord) -> List[Coord]:
-        instances, mbs = c
-        around = [(instances - 1, mbs), (instances + 1, mbs), (instances, mbs // 2), (instances, mbs * 2)]
-        return [n for n in around if n in self.grid and n != c]
+        """One component's axis at a time (a single model has one component)."""
+        return [n for n in neighbours(c) if n in self.grid and n != c]
 
     def propose(self, history: Sequence[Measurement]) -> List[Trial]:
         by_key = {m.key: m for m in history}
