@@ -24,7 +24,7 @@ from tsweep.errors import Interrupted, TsweepError, UsageError
 from tsweep.outputfields import OutputField
 from tsweep.pluginmanager import AUTOLOAD_ENV, Hooks, make_plugin_manager
 from tsweep.progress import Progress
-from tsweep.records import Measurement, RankedConfig, RunningServer, Trial
+from tsweep.records import DISPLAYED, Measurement, RankedConfig, RunningServer, Trial, cell
 from tsweep.run import Run
 from tsweep.store import ResultsStore
 from tsweep.verdict import plus_minus, shown, together_verdict, verdict
@@ -203,9 +203,7 @@ def print_table(rows: Sequence[RankedConfig], fields: Sequence[OutputField] = ()
             [
                 str(r.rank),
                 r.variant + (" (default)" if r.is_default else "") + (f" = {', '.join(r.aliases)}" if r.aliases else ""),
-                str(p.get("instances", "")),
-                str(p.get("max_batch_size", "")),
-                "yes" if p.get("dynamic_batching") else "no",
+                *(cell(p.get(name)) for name in DISPLAYED),
                 str(r.best.load),
                 throughput,
                 p99,

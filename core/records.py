@@ -189,6 +189,14 @@ READ_FROM_CONFIG = ("instances", "kind", "max_batch_size", "dynamic_batching")
 DISPLAYED = ("instances", "max_batch_size", "dynamic_batching")
 
 
+def cell(value: Any) -> str:
+    """A displayed coordinate as a table cell: dynamic batching on or off is yes/no; a
+    pipeline's cells (``preprocess:1 mlp:2``) and numbers as they are; missing is ``-``."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "-" if value is None or value == "" else str(value)
+
+
 @dataclass(frozen=True)
 class Variant:
     """One candidate config.pbtxt for a model.
@@ -229,9 +237,12 @@ class Variant:
         c = self.coordinates
         own = {**{name: getattr(c, name) for name in DISPLAYED}, **dict(c.values)}
         if self.composing and not self.by_own_name:  # an ensemble's own instances and batching are its stages'
-            stages = {name: " ".join(f"{part.model}:{getattr(part.coordinates, name)}" for part in self.composing) for name in DISPLAYED}
+            stages = {name: " ".join(f"{part.model}:{cell(getattr(part.coordinates, name))}" for part in self.composing) for name in DISPLAYED}
             own = {**stages, **dict(c.values)}
-        return {**own, **{f"{part.model}.{k}": v for part in self.composing for k, v in part.params.items()}}
+        elif self.composing:  # a BLS model's own, then its composing models' displayed coordinates by name
+            own = {**own, **{f"{part.model}.{name}": getattr(part.coordinates, name) for part in self.composing for name in DISPLAYED}}
+        # then what each stage's space varied besides (its model_config_parameters)
+        return {**own, **{f"{part.model}.{k}": v for part in self.composing for k, v in part.coordinates.values}}
 
     @property
     def digest(self) -> str:

@@ -110,9 +110,10 @@ def test_variants_are_named_as_model_analyzer_names_them_and_steps_name_the_comp
     assert len({v.digest for v in named}) == len(named) - sum(  # equal combinations (a stage's default = one of its variants) share one
         1 for i, v in enumerate(named) if any(w.digest == v.digest for w in named[:i])
     )
-    assert {"preprocess.instances", "mlp.max_batch_size"} <= set(named[1].params)
-    pre, mlp = named[1].composing  # an ensemble's own instances and batching are its stages'
+    pre, mlp = named[1].composing  # an ensemble's own instances and batching are its stages', each named once
     assert named[1].params["instances"] == f"preprocess:{pre.coordinates.instances} mlp:{mlp.coordinates.instances}"
+    assert named[1].params["dynamic_batching"] == " ".join(f"{c.model}:{'yes' if c.coordinates.dynamic_batching else 'no'}" for c in (pre, mlp))
+    assert not any(k.endswith((".instances", ".max_batch_size", ".dynamic_batching")) for k in named[1].params)
 
 
 def test_cpu_only_composing_models_get_cpu_instances_and_parameters_reach_their_model():

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Iterable, List, Optional
 
 from tsweep.plotspec import BATCH_SIZE, LOAD
-from tsweep.records import Measurement, RankedConfig
+from tsweep.records import DISPLAYED, Measurement, RankedConfig, cell
 
 from tsweep.plugins.reporters.plots import Series
 
@@ -87,8 +87,4 @@ def config_label(r: RankedConfig) -> str:
 
 def params_text(params: dict) -> List[str]:
     """instances, max batch size and dynamic batching, as table cells."""
-    return [
-        str(params.get("instances", "-")),
-        str(params.get("max_batch_size", "-")),
-        "yes" if params.get("dynamic_batching") else "no",
-    ]
+    return [cell(params.get(name)) for name in DISPLAYED]
