@@ -83,6 +83,18 @@ class Run:
         return max(inside, default=(0.0, None))
 
 
+def run_profile(command: List[str], workdir: Path, what: str) -> float:
+    """Run one ``tsweep profile`` command in ``workdir`` (its output kept in profile.log);
+    returns its wall time in seconds, or stops the bench with the end of its stderr."""
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+    wall = time.monotonic() - started
+    (workdir / "profile.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{done.stderr[-2000:]}")
+    return wall
+
+
 def profile(model: str, strategy: str, args, workdir: Path) -> Run:
     workdir.mkdir(parents=True)
     if model == "pipeline":  # the ensemble case: each stage's space smaller, their product searched
@@ -95,12 +107,7 @@ def profile(model: str, strategy: str, args, workdir: Path) -> Run:
         "--run-config-search-max-model-batch-size", str(args.max_batch), "--run-config-search-max-concurrency",
         str(args.max_concurrency), "--measurement-window-s", str(args.window_s), "--max-windows", str(args.max_windows),
     ]  # fmt: skip
-    started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
-    wall = time.monotonic() - started
-    (workdir / "profile.log").write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        raise SystemExit(f"tsweep profile ({strategy}) failed:\n{done.stderr[-2000:]}")
+    wall = run_profile(command, workdir, f"tsweep profile ({strategy})")
     return summarize(model, strategy, workdir / "ck" / "results.sqlite", wall, args)
 
 
@@ -260,12 +267,7 @@ def profile_together(models: List[str], strategy: str, args, workdir: Path) -> T
         "--run-config-search-max-model-batch-size", str(args.max_batch), "--run-config-search-max-concurrency",
         str(args.max_concurrency), "--measurement-window-s", str(args.window_s), "--max-windows", str(args.max_windows),
     ]  # fmt: skip
-    started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
-    wall = time.monotonic() - started
-    (workdir / "profile.log").write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        raise SystemExit(f"tsweep profile together ({strategy}) failed:\n{done.stderr[-2000:]}")
+    wall = run_profile(command, workdir, f"tsweep profile together ({strategy})")
     from tsweep import analysis
     from tsweep.config import load_config
     from tsweep.pluginmanager import make_plugin_manager

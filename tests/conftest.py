@@ -6,12 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tsweep import repository
-from tsweep.plugins.launchers.local import LocalLauncher
-from tsweep.records import LaunchSettings, Variant
-from tsweep.triton import TritonHTTP
-
-from tests.support import MODEL_REPOSITORY
+from tests.support import MODEL_REPOSITORY, serving_example
 
 
 @pytest.fixture
@@ -33,15 +28,5 @@ def model_repo(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def add_sub_server(tmp_path_factory):
     """One real tritonserver with the example add_sub model loaded as 'add_sub'."""
-    tmp = tmp_path_factory.mktemp("inputs")
-    out = tmp / "repo"
-    repository.prepare_output(out, override=False)
-    (model,) = repository.find_models(str(MODEL_REPOSITORY), ["add_sub"])
-    repository.write_variant(out, model, Variant("add_sub", model.config, {}, name="add_sub"))
-    launcher = LocalLauncher(LaunchSettings(model_repository=out, log_dir=tmp / "log", ready_timeout_s=60))
-    server = launcher.start()
-    try:
-        TritonHTTP(server.http_url).load_model("add_sub")
+    with serving_example(tmp_path_factory.mktemp("inputs"), "add_sub") as (server, _):
         yield server
-    finally:
-        launcher.stop()

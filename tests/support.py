@@ -7,7 +7,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -185,3 +187,25 @@ class TlsProxy:
             except OSError:
                 pass
         self._accepting.join(timeout=5)
+
+
+@contextmanager
+def serving_example(tmp: Path, name: str) -> Iterator[Tuple]:
+    """(server, model): a real tritonserver serving the example model ``name``, loaded under its own name;
+    stopped (by its PID, through the launcher) when the block ends."""
+    from tsweep import repository
+    from tsweep.plugins.launchers.local import LocalLauncher
+    from tsweep.records import LaunchSettings, Variant
+    from tsweep.triton import TritonHTTP
+
+    out = tmp / "repo"
+    repository.prepare_output(out, override=False)
+    (model,) = repository.find_models(str(MODEL_REPOSITORY), [name])
+    repository.write_variant(out, model, Variant(name, model.config, {}, name=name))
+    launcher = LocalLauncher(LaunchSettings(model_repository=out, log_dir=tmp / "log", ready_timeout_s=60))
+    server = launcher.start()
+    try:
+        TritonHTTP(server.http_url).load_model(name)
+        yield server, model
+    finally:
+        launcher.stop()

@@ -23,7 +23,7 @@ from tsweep.ext.loadgen import HttpLoad, build_http_request, sequence_placeholde
 from tsweep.records import SequenceSettings
 from tsweep.settings import load_settings
 
-from tests.support import MODEL_REPOSITORY, eventually, run_tsweep, stored
+from tests.support import MODEL_REPOSITORY, eventually, run_tsweep, serving_example, stored
 from tests.test_reports import pdf_text
 
 
@@ -255,22 +255,8 @@ def test_the_native_loop_refuses_too_few_ids_and_missing_marks():
 @pytest.fixture(scope="module")
 def accumulator_server(tmp_path_factory):
     """One real tritonserver with the example accumulator loaded as 'accumulator'."""
-    from tsweep.plugins.launchers.local import LocalLauncher
-    from tsweep.records import LaunchSettings, Variant
-    from tsweep.triton import TritonHTTP
-
-    tmp = tmp_path_factory.mktemp("accumulator")
-    out = tmp / "repo"
-    repository.prepare_output(out, override=False)
-    (model,) = repository.find_models(str(MODEL_REPOSITORY), ["accumulator"])
-    repository.write_variant(out, model, Variant("accumulator", model.config, {}, name="accumulator"))
-    launcher = LocalLauncher(LaunchSettings(model_repository=out, log_dir=tmp / "log", ready_timeout_s=60))
-    server = launcher.start()
-    try:
-        TritonHTTP(server.http_url).load_model("accumulator")
-        yield server, model
-    finally:
-        launcher.stop()
+    with serving_example(tmp_path_factory.mktemp("accumulator"), "accumulator") as served:
+        yield served
 
 
 @pytest.mark.server
