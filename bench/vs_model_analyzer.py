@@ -394,14 +394,9 @@ def find_server() -> Server:
 
 
 def free_ports(count: int) -> List[int]:
-    from tsweep.plugins.launchers.local import free_port
+    from tsweep.plugins.launchers.local import free_ports as draw
 
-    ports: List[int] = []
-    while len(ports) < count:
-        port = free_port("127.0.0.1")
-        if port not in ports:
-            ports.append(port)
-    return ports
+    return draw([None] * count)
 
 
 # ----------------------------------------------------------------------------- Model Analyzer

@@ -9,7 +9,7 @@ import pytest
 
 from tsweep import modelconfig, repository
 from tsweep.errors import ServerError
-from tsweep.plugins.launchers.local import LocalLauncher, client_host
+from tsweep.plugins.launchers.local import LocalLauncher, client_host, free_ports
 from tsweep.records import LaunchSettings, Variant
 from tsweep.triton import TritonHTTP
 
@@ -103,3 +103,15 @@ def test_a_server_bound_to_another_address_is_polled_there(tmp_path, served_repo
         assert TritonHTTP(server.http_url).metadata()["version"]
     finally:
         launcher.stop()
+
+
+def test_free_ports_are_distinct_and_keep_the_pinned_ones():
+    # The kernel once handed gRPC and metrics the same ephemeral port; every probe now stays bound
+    # until all three are drawn. Many draws make a repeat likely if the rule were broken.
+    for _ in range(200):
+        ports = free_ports([None, None, None])
+        assert len(set(ports)) == 3
+    pinned = free_ports([None])[0]
+    for _ in range(50):
+        ports = free_ports([None, pinned, None])
+        assert ports[1] == pinned and len(set(ports)) == 3

@@ -53,10 +53,28 @@ def client_host(bind_address: str) -> str:
     return f"[{bind_address}]" if ":" in bind_address else bind_address
 
 
-def free_port(address: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        return sock.getsockname()[1]
+def free_ports(pinned: Sequence[Optional[int]], address: str = "127.0.0.1") -> List[int]:
+    """One port per slot: the pinned one where given, else a free one distinct from all the others.
+
+    Every probe socket stays bound until all slots are filled, so the kernel cannot hand the same
+    ephemeral port out twice (it did: gRPC and metrics once drew one port and the server refused
+    to start); a drawn port that equals a pinned one is drawn again.
+    """
+    probes: List[socket.socket] = []
+    try:
+        ports: List[int] = []
+        for want in pinned:
+            port = want
+            while port is None or (want is None and port in ports + [p for p in pinned if p]):
+                sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+                probes.append(sock)
+                sock.bind((address, 0))
+                port = sock.getsockname()[1]
+            ports.append(port)
+        return ports
+    finally:
+        for sock in probes:
+            sock.close()
 
 
 def pinned_port(endpoint: Optional[str], key: str) -> Optional[int]:
@@ -220,7 +238,7 @@ class LocalLauncher:
         log_path = self.settings.server_log
         log_path.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(_START_ATTEMPTS):
-            ports = [pinned or free_port(self.settings.bind_address) for pinned in self._pinned]
+            ports = free_ports(self._pinned, self.settings.bind_address)
             self._log = open(log_path, "ab")
             self._proc = subprocess.Popen(
                 self.command(ports),
