@@ -17,6 +17,7 @@ Two shapes occur:
 * ``tsweep_load_generators`` is an offer hook too: ``{protocol: factory}``, picked by
   ``client_protocol``.
 * ``tsweep_config_keys`` declares config keys of the plugin's own.
+* ``tsweep_executors`` is an offer hook too: ``{name: factory}``, picked by ``executor``.
 
 Every hook that hands over components also receives ``options``: ``{key: value}`` for every
 key that plugins declare through ``tsweep_config_keys`` (the user's value, else the
@@ -33,6 +34,7 @@ import pluggy
 
 from tsweep.components import LauncherFactory, LoadGeneratorFactory, MetricCollector, Ranker, Reporter, SearchStrategyFactory
 from tsweep.configvalues import ConfigKey
+from tsweep.lanes import ExecutorFactory
 from tsweep.records import ConfigSpace, MetricInfo, ModelSpec, RunningServer, SpaceSettings
 
 PROJECT_NAME = "tsweep"
@@ -117,6 +119,25 @@ def tsweep_search_strategies(options: Mapping[str, Any]) -> Mapping[str, SearchS
 
 
 # ----------------------------------------------------------------------------- measure
+
+
+@hookspec
+def tsweep_executors(options: Mapping[str, Any]) -> Mapping[str, ExecutorFactory]:
+    """Offer executors, the places trials are measured: ``{name: factory}``.
+
+    Called once per run, while ``profile`` checks ``executor`` before anything is written,
+    and by ``tsweep plugins``. The factory is called once per run, after every input was
+    checked and before the first trial, with a :class:`tsweep.lanes.ExecutorContext`, and
+    returns a :class:`tsweep.lanes.LanePool` that has not started anything yet (its
+    ``start()`` does). It must raise :class:`tsweep.errors.UsageError` (one line) for what the
+    user must fix: a missing package, an unreachable cluster, lanes the cluster cannot give.
+    tsweep offers ``local`` (this process, the run's one server) and, with the extra
+    ``tsweep[ray]``, ``ray`` (one lane per Ray actor).
+
+    :param options: the values of plugin-declared config keys.
+    :return: a mapping of executor names to factories; ``{}`` or ``None`` for none.
+    """
+
 
 
 @hookspec
