@@ -14,7 +14,7 @@ CASES = [
     ("missing repository", lambda t: profile_args(t / "nope"), "error: model repository {t}/nope does not exist or is not a folder: check --model-repository"),
     ("empty repository", lambda t: profile_args(t / "empty"), "error: model repository {t}/empty is empty: it needs one folder per model, each with a config.pbtxt"),
     ("unknown model", lambda t: ["profile", "--model-repository", str(MODEL_REPOSITORY), "--profile-models", "resnet"],
-     f"error: model 'resnet' is not in {MODEL_REPOSITORY}: choose from accumulator, add_sub, bls_mlp, mlp, pipeline, preprocess"),
+     f"error: model 'resnet' is not in {MODEL_REPOSITORY}: choose from accumulator, add_sub, bls_mlp, mlp, pipeline, preprocess, token_engine"),
     ("malformed yaml", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "bad.yaml")),
      "error: malformed YAML in {t}/bad.yaml line 3, column 6: could not find expected ':'; fix the file's syntax"),
     ("unknown key", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "typo.yaml")),

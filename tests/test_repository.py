@@ -18,9 +18,9 @@ def test_finds_and_parses_example_models(model_repo):
     [
         ("missing", ["mlp"], "model repository {repo} does not exist or is not a folder: check --model-repository"),
         ("empty", ["mlp"], "model repository {repo} is empty: it needs one folder per model, each with a config.pbtxt"),
-        ("examples", ["nope"], "model 'nope' is not in {repo}: choose from accumulator, add_sub, bls_mlp, mlp, pipeline, preprocess"),
+        ("examples", ["nope"], "model 'nope' is not in {repo}: choose from accumulator, add_sub, bls_mlp, mlp, pipeline, preprocess, token_engine"),
         ("examples", ["../mlp"], "invalid model name '../mlp': use the name of a folder in {repo}"),
-        ("examples", [], "no models to profile: pass --profile-models with some of: accumulator, add_sub, bls_mlp, mlp, pipeline, preprocess"),
+        ("examples", [], "no models to profile: pass --profile-models with some of: accumulator, add_sub, bls_mlp, mlp, pipeline, preprocess, token_engine"),
         ("noconfig", ["mlp"], "model 'mlp' has no config.pbtxt in {repo}/mlp: tsweep needs the model's config file"),
     ],
 )
