@@ -15,6 +15,9 @@ cdef extern from "tsw_http_parser.h" nogil:
         int64_t body_len
         int snip_len
         char snip[1]
+        int sse
+        int sse_error
+        int64_t events
 
     int tsw_http_parser_init(tsw_http_parser *p)
     void tsw_http_parser_release(tsw_http_parser *p)
@@ -105,5 +108,32 @@ def _parse_response(bytes data, int step=0, bint head=False):
                 break
         return (r, p.status, bool(p.keepalive), off, p.snip[:p.snip_len].decode("latin-1"),
                 why.decode() if why is not NULL else None)
+    finally:
+        tsw_http_parser_release(&p)
+
+
+def _count_events(pieces):
+    """Test hook: feed one streamed response (server-sent events), split into ``pieces``, to a
+    parser reading events, as the streaming load does. Returns ``(events after each piece,
+    complete, sse_error, snippet)``."""
+    cdef tsw_http_parser p
+    if tsw_http_parser_init(&p) != 0:
+        raise MemoryError()
+    cdef bytes piece
+    cdef size_t used
+    cdef const char *why = NULL
+    cdef int r = 0
+    seen = []
+    try:
+        tsw_http_parser_reset(&p, 0)
+        p.sse = 1
+        for obj in pieces:
+            piece = bytes(obj)
+            used = 0
+            r = _feed_copy(&p, <const char *>piece, len(piece), &used, &why)
+            if r < 0:
+                raise ValueError(why.decode() if why is not NULL else "parse error")
+            seen.append(p.events)
+        return seen, r == 1, bool(p.sse_error), p.snip[:p.snip_len].decode("latin-1")
     finally:
         tsw_http_parser_release(&p)

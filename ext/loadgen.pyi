@@ -41,6 +41,9 @@ class Window:
     late_sends: int
     max_lateness_ns: int
     schedule_lag_ns: int
+    ttft_histogram: Histogram | None
+    itl_histogram: Histogram | None
+    tokens: int
     def __init__(self, **fields: object) -> None: ...
     @property
     def throughput(self) -> float: ...
@@ -79,6 +82,7 @@ class HttpLoad:
         sequence_slots: int = 4,
         serial_sequences: bool = False,
         sequence_marks: Sequence[tuple[int, int, int]] | None = None,
+        stream: bool = False,
     ) -> None: ...
     def start(self) -> HttpLoad: ...
     def open_sequences(self) -> list[int]: ...

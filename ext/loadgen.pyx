@@ -72,6 +72,9 @@ cdef extern from "tsw_loadgen.h" nogil:
         int nsamples
         tsw_sample samples[1]
         tsw_hist *hist
+        tsw_hist *ttft
+        tsw_hist *itl
+        int64_t tokens
 
     enum tsw_error:
         TSW_OK
@@ -107,6 +110,7 @@ cdef extern from "tsw_loadgen.h" nogil:
         int seq_slots
         int seq_serial
         const uint32_t *seq_marks
+        int stream
 
     ctypedef struct tsw_load:
         pass
@@ -234,13 +238,17 @@ class Window:
     5 distinct ``(status, message)`` pairs: the HTTP status and the start of the body (Triton's
     ``{"error": ...}``), or -1 and a transport message ("timeout", "connect: Connection refused",
     "connection closed by server", ...).
+
+    A streaming load (``stream=True``) also fills ``ttft_histogram`` (time to each request's
+    first token), ``itl_histogram`` (every gap between tokens) and ``tokens`` (the tokens of
+    the completed requests); otherwise they are None and 0.
     """
 
     __slots__ = (
         "start_ns", "end_ns", "duration_ns", "completed", "errors", "timeouts", "connect_errors",
         "error_samples", "histogram", "sent", "bytes_sent", "bytes_received", "send_ns",
         "recv_ns", "in_flight", "connections", "late_sends", "max_lateness_ns",
-        "schedule_lag_ns",
+        "schedule_lag_ns", "ttft_histogram", "itl_histogram", "tokens",
     )
 
     def __init__(self, **fields):
@@ -261,7 +269,7 @@ class Window:
 
     def as_dict(self):
         """Plain fields (the histogram excluded)."""
-        return {k: getattr(self, k) for k in self.__slots__ if k != "histogram"}
+        return {k: getattr(self, k) for k in self.__slots__ if not k.endswith("histogram")}
 
     def __repr__(self):
         return (
@@ -309,6 +317,11 @@ cdef class HttpLoad:
     sequence's next request waiting for its previous answer (always: ``serial_sequences`` is
     kept for the record).
 
+    Streaming (``stream=True``): every response is a stream of server-sent events, one per
+    token (Triton's generate_stream); the latency is still to the stream's end, and the windows
+    also hold time to first token, the gaps between tokens and the token count. An event
+    ``data: {"error"...`` fails its request. The request timeout bounds the whole stream.
+
     After a limit ends the load, ``running`` is False and take_window() returns the rest, as
     after stop(); stop() is still fine to call (it joins the finished thread).
     """
@@ -331,7 +344,7 @@ cdef class HttpLoad:
                  int threads=1, double late_threshold_s=0.001, duration_s=None,
                  max_requests=None, intervals=None, int sequence_length=0,
                  double sequence_variation=0.0, sequence_ids=(1, 0), int sequence_slots=4,
-                 serial_sequences=False, sequence_marks=None):
+                 serial_sequences=False, sequence_marks=None, bint stream=False):
         if sum(x is not None for x in (concurrency, rate, intervals)) != 1:
             raise ValueError("give exactly one of concurrency (closed loop), rate or intervals (open loop)")
         gaps = tuple(float(g) for g in intervals) if intervals is not None else ()
@@ -429,6 +442,7 @@ cdef class HttpLoad:
         cfg.seq_slots = sequence_slots
         cfg.seq_serial = 1 if serial_sequences else 0
         cfg.seq_marks = cmarks
+        cfg.stream = stream
         cdef tsw_load *ld = NULL
         cdef tsw_error rc
         cdef int os_error = 0
@@ -550,8 +564,14 @@ cdef class HttpLoad:
         cdef const char *msg
         # A fresh (zeroed) histogram plus a merge copies only the occupied slots of the window's.
         cdef Histogram hist = Histogram()
+        cdef Histogram ttft = None
+        cdef Histogram itl = None
         try:
             tsw_hist_merge(hist._h, w.hist)
+            if w.ttft is not NULL:
+                ttft, itl = Histogram(), Histogram()
+                tsw_hist_merge(ttft._h, w.ttft)
+                tsw_hist_merge(itl._h, w.itl)
             samples = []
             for j in range(w.nsamples):
                 msg = &w.samples[j].msg[0]
@@ -563,11 +583,11 @@ cdef class HttpLoad:
                 bytes_sent=w.bytes_sent, bytes_received=w.bytes_received, send_ns=w.send_ns,
                 recv_ns=w.recv_ns, in_flight=w.in_flight, connections=w.connections,
                 late_sends=w.late_sends, max_lateness_ns=w.max_lateness_ns,
-                schedule_lag_ns=w.schedule_lag_ns,
+                schedule_lag_ns=w.schedule_lag_ns, tokens=w.tokens,
             )
         finally:
             tsw_load_take_done(ld)
-        fields["histogram"] = hist
+        fields["histogram"], fields["ttft_histogram"], fields["itl_histogram"] = hist, ttft, itl
         return Window(**fields)
 
     def __enter__(self):

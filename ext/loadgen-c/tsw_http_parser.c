@@ -144,6 +144,45 @@ static inline void tsw_snip(tsw_http_parser *hp, const char *p, size_t n)
     }
 }
 
+#define TSW_SSE_ERROR_HEAD "data: {\"error\""
+
+/* Scan decoded body bytes for server-sent events' ends (see tsw_http_parser.h). */
+static inline void tsw_sse_scan(tsw_http_parser *hp, const char *p, size_t n)
+{
+    if (!hp->sse || hp->status != 200)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        if (ch == '\r')
+            continue;
+        if (ch != '\n') {
+            hp->sse_nl = 0;
+            if (hp->ev_len < TSW_HTTP_SNIP_LEN - 1)
+                hp->ev_head[hp->ev_len++] = ch;
+            continue;
+        }
+        if (++hp->sse_nl < 2) {
+            if (hp->ev_len > 0 && hp->ev_len < TSW_HTTP_SNIP_LEN - 1)
+                hp->ev_head[hp->ev_len++] = ' ';
+            continue;
+        }
+        hp->sse_nl = 0;
+        if (hp->ev_len == 0)
+            continue; /* blank lines between events */
+        size_t m = sizeof TSW_SSE_ERROR_HEAD - 1;
+        if ((size_t)hp->ev_len >= m && memcmp(hp->ev_head, TSW_SSE_ERROR_HEAD, m) == 0) {
+            if (!hp->sse_error) {
+                hp->sse_error = 1;
+                memcpy(hp->snip, hp->ev_head, (size_t)hp->ev_len);
+                hp->snip_len = hp->ev_len;
+            }
+        } else {
+            hp->events++;
+        }
+        hp->ev_len = 0;
+    }
+}
+
 /* The chunk-size line is complete: data follows, or the last chunk's trailer. */
 static inline void tsw_chunk_line_done(tsw_http_parser *hp)
 {
@@ -222,6 +261,7 @@ int tsw_http_feed(tsw_http_parser *hp, const char *p, size_t n, size_t *used, co
         case TSW_P_BODY_CL: {
             size_t t = (int64_t)n < hp->remaining ? n : (size_t)hp->remaining;
             tsw_snip(hp, p, t);
+            tsw_sse_scan(hp, p, t);
             p += t;
             n -= t;
             hp->remaining -= (int64_t)t;
@@ -232,6 +272,7 @@ int tsw_http_feed(tsw_http_parser *hp, const char *p, size_t n, size_t *used, co
         }
         case TSW_P_BODY_EOF:
             tsw_snip(hp, p, n);
+            tsw_sse_scan(hp, p, n);
             hp->body_len += (int64_t)n;
             p += n;
             n = 0;
@@ -275,6 +316,7 @@ int tsw_http_feed(tsw_http_parser *hp, const char *p, size_t n, size_t *used, co
         case TSW_P_CHUNK_DATA: {
             size_t t = (int64_t)n < hp->remaining ? n : (size_t)hp->remaining;
             tsw_snip(hp, p, t);
+            tsw_sse_scan(hp, p, t);
             p += t;
             n -= t;
             hp->remaining -= (int64_t)t;

@@ -47,6 +47,16 @@ typedef struct tsw_http_parser {
     char *hbuf;         /* TSW_HDR_MAX bytes, from tsw_http_parser_init */
     int snip_len;
     char snip[TSW_HTTP_SNIP_LEN];
+    /* Server-sent events (sse set by the caller after reset): the decoded body is scanned for
+       event ends (a blank line); each event's first bytes are kept, and an event that begins
+       `data: {"error"` (how Triton's generate_stream reports a failure mid-stream) sets
+       sse_error and becomes the snippet instead of counting as an event. */
+    int sse;
+    int sse_nl;         /* newlines in a row at the end of what was scanned (CRs skipped) */
+    int sse_error;
+    int64_t events;     /* complete events, error events excluded */
+    int ev_len;
+    char ev_head[TSW_HTTP_SNIP_LEN];
 } tsw_http_parser;
 
 /* Allocate the header buffer: 0, or -1 when out of memory. release() frees it. */
@@ -64,6 +74,10 @@ static inline void tsw_http_parser_reset(tsw_http_parser *p, int no_body)
     p->body_len = 0;
     p->hlen = 0;
     p->snip_len = 0;
+    p->sse_nl = 0;
+    p->sse_error = 0;
+    p->events = 0;
+    p->ev_len = 0;
 }
 
 /* Feed n response bytes. Returns 1 when the response is complete (*used = the bytes of data

@@ -152,6 +152,7 @@ static void tsw_apply_config(tsw_load *D, const tsw_load_config *cfg)
     D->nloops = threads;
     D->duration_ns = cfg->duration_s > 0 ? (int64_t)(cfg->duration_s * 1e9) : 0;
     D->max_requests = cfg->max_requests > 0 ? cfg->max_requests : 0;
+    D->stream = cfg->stream != 0;
 }
 
 enum tsw_error tsw_load_new(const tsw_load_config *cfg, tsw_load **out, int *os_error)
@@ -195,6 +196,12 @@ enum tsw_error tsw_load_new(const tsw_load_config *cfg, tsw_load **out, int *os_
     if (err == TSW_OK)
         err = tsw_store_sequences(D, cfg);
     D->agg.hist = tsw_hist_new();
+    if (D->stream) {
+        D->agg.ttft = tsw_hist_new();
+        D->agg.itl = tsw_hist_new();
+        if (err == TSW_OK && (!D->agg.ttft || !D->agg.itl))
+            err = TSW_ERR_NOMEM;
+    }
     D->loops = (tsw_loop *)calloc((size_t)D->nloops, sizeof(tsw_loop));
     if (err == TSW_OK && (!D->agg.hist || !D->loops))
         err = TSW_ERR_NOMEM;
@@ -402,6 +409,8 @@ void tsw_load_free(tsw_load *D)
     free(D->ival_end);
     free(D->seq_marks);
     tsw_hist_free(D->agg.hist);
+    tsw_hist_free(D->agg.ttft);
+    tsw_hist_free(D->agg.itl);
     pthread_mutex_destroy(&D->mu);
     pthread_cond_destroy(&D->cv);
     pthread_mutex_destroy(&D->take_mu);

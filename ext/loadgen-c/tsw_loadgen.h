@@ -66,6 +66,10 @@ typedef struct tsw_load_config {
     int seq_serial;          /* open loop: a sequence's next request waits for its previous
                                 answer (kept for the record: the open loop always does) */
     const uint32_t *seq_marks; /* 3 * nreq offsets (copied) */
+    /* Streaming: each response is a stream of server-sent events (Triton's generate_stream),
+       one event per token; the windows then also hold time to first token, the gaps between
+       tokens and the token count (tsw_window.h). */
+    int stream;
 } tsw_load_config;
 
 #define TSW_SEQ_ID_WIDTH 20   /* digits of the largest uint64, the id left-aligned, spaces after */

@@ -268,6 +268,10 @@ enum tsw_error tsw_loop_init(tsw_loop *L, tsw_load *D, int id, int nslots, int *
     L->win[1].hist = tsw_hist_new();
     if (!L->conns || !L->free_slots || !L->rbuf || !L->win[0].hist || !L->win[1].hist)
         return TSW_ERR_NOMEM;
+    if (D->stream)
+        for (int j = 0; j < 2; j++)
+            if (!(L->win[j].ttft = tsw_hist_new()) || !(L->win[j].itl = tsw_hist_new()))
+                return TSW_ERR_NOMEM;
     for (int j = 0; j < nslots; j++)
         L->conns[j].fd = -1;
     for (int j = 0; j < nslots; j++)
@@ -304,7 +308,9 @@ enum tsw_error tsw_loop_init(tsw_loop *L, tsw_load *D, int id, int nslots, int *
             pev.data.ptr = &L->pfd;
             if (epoll_ctl(L->epfd, EPOLL_CTL_ADD, L->pfd, &pev) == 0)
                 L->io_wake = 1;
-            L->ts_ok = 1;
+            /* streaming: every token's arrival matters, so the loop wakes for I/O instead of
+               reading responses at the next send (a read then would merge the tokens) */
+            L->ts_ok = !D->stream;
         }
         tsw_open_schedule_plan(L, D->seed);
     }
@@ -329,8 +335,11 @@ void tsw_loop_release(tsw_loop *L)
     free(L->conns);
     free(L->free_slots);
     free(L->rbuf);
-    tsw_hist_free(L->win[0].hist);
-    tsw_hist_free(L->win[1].hist);
+    for (int j = 0; j < 2; j++) {
+        tsw_hist_free(L->win[j].hist);
+        tsw_hist_free(L->win[j].ttft);
+        tsw_hist_free(L->win[j].itl);
+    }
     if (L->epfd >= 0)
         close(L->epfd);
     if (L->evfd >= 0)

@@ -53,6 +53,8 @@ typedef struct tsw_conn {
     tsw_http_parser parser;
     struct tsw_conn *idle_prev, *idle_next;
     int seq;            /* sequences: the loop's sequence slot of the request, -1 for none */
+    int64_t tokens;     /* streaming: events of the current response recorded so far */
+    int64_t t_token;    /* streaming: when the latest of them arrived */
     char *wbuf;         /* sequences: the request as sent, its marks filled in (else NULL) */
 } tsw_conn;
 
@@ -150,6 +152,7 @@ struct tsw_load {
     int seq_slots, seq_serial;
     uint32_t *seq_marks;
     size_t req_maxlen;
+    int stream;      /* responses are server-sent event streams: token timing (tsw_request.c) */
     tsw_loop *loops;
     atomic_int stop;
     int started, stopped;

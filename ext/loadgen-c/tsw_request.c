@@ -100,6 +100,8 @@ void tsw_start_write(tsw_loop *L, tsw_conn *c, int64_t now)
     c->deadline = now + D->timeout_ns;
     c->rbytes = 0;
     tsw_http_parser_reset(&c->parser, D->req_head[c->req]);
+    c->parser.sse = D->stream;
+    c->tokens = 0;
     c->state = TSW_C_WRITING;
     w->sent++;
     L->in_flight++;
@@ -117,9 +119,10 @@ static void tsw_complete(tsw_loop *L, tsw_conn *c, int64_t t_done, int64_t now, 
     c->has_req = 0;
     tsw_seq_answered(L, c);
     w->recv_ns += t_done - c->t_first;
-    if (c->parser.status == 200) {
+    if (c->parser.status == 200 && !c->parser.sse_error) {
         w->completed++;
         tsw_hist_record(w->hist, t_done - c->t_origin);
+        w->tokens += c->tokens;
     } else {
         w->errors++;
         if (w->nsamples < TSW_MAX_SAMPLES) {
@@ -154,6 +157,24 @@ static void tsw_complete(tsw_loop *L, tsw_conn *c, int64_t t_done, int64_t now, 
     }
 }
 
+/* Streaming: the events the parser found since the last read arrived at t. The first is the
+   request's first token (time from the latency origin), each later one a gap after the one
+   before (several in one read: the first gap is from the previous read, the others are 0). */
+static inline void tsw_stream_tokens(tsw_loop *L, tsw_conn *c, int64_t t)
+{
+    int64_t fresh = c->parser.events - c->tokens;
+    if (fresh <= 0)
+        return;
+    tsw_window *w = tsw_cw(L);
+    if (c->tokens == 0)
+        tsw_hist_record(w->ttft, t - c->t_origin);
+    else
+        tsw_hist_record(w->itl, t - c->t_token);
+    tsw_hist_record_n(w->itl, 0, fresh - 1);
+    c->tokens = c->parser.events;
+    c->t_token = t;
+}
+
 /* Response bytes, EOF or an error on c. */
 static void tsw_on_readable(tsw_loop *L, tsw_conn *c)
 {
@@ -180,6 +201,8 @@ static void tsw_on_readable(tsw_loop *L, tsw_conn *c)
             tsw_fail(L, c, tsw_now_ns(), why, 0, 0);
             return;
         }
+        if (L->load->stream)
+            tsw_stream_tokens(L, c, t0);
         if (r == 1) {
             int64_t t1 = tsw_now_ns();
             tsw_complete(L, c, L->pfd >= 0 ? t0 : t1, t1, used == (size_t)n);

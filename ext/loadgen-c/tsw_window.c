@@ -13,11 +13,17 @@
 
 void tsw_window_clear(tsw_window *w, int64_t start_ns)
 {
-    tsw_hist *h = w->hist;
+    tsw_hist *h = w->hist, *ttft = w->ttft, *itl = w->itl;
     memset(w, 0, sizeof *w);
     w->hist = h;
+    w->ttft = ttft;
+    w->itl = itl;
     if (h)
         tsw_hist_reset(h);
+    if (ttft)
+        tsw_hist_reset(ttft);
+    if (itl)
+        tsw_hist_reset(itl);
     w->start_ns = w->end_ns = start_ns;
 }
 
@@ -77,4 +83,9 @@ void tsw_window_add(tsw_window *a, const tsw_window *w, int first)
     for (int j = 0; j < w->nsamples; j++)
         tsw_window_add_sample(a, w->samples[j].status, w->samples[j].msg, strlen(w->samples[j].msg));
     tsw_hist_merge(a->hist, w->hist);
+    a->tokens += w->tokens;
+    if (a->ttft && w->ttft)
+        tsw_hist_merge(a->ttft, w->ttft);
+    if (a->itl && w->itl)
+        tsw_hist_merge(a->itl, w->itl);
 }

@@ -36,6 +36,11 @@ typedef struct tsw_window {
     int nsamples;
     tsw_sample samples[TSW_MAX_SAMPLES];
     tsw_hist *hist; /* latencies of the completed requests; owned by whoever made the window */
+    /* Streaming loads only (else NULL / 0): time to the first token of each request, each gap
+       between tokens (tokens that arrived in one read have gaps of 0), and the tokens (events)
+       of the completed requests. */
+    tsw_hist *ttft, *itl;
+    int64_t tokens;
 } tsw_window;
 
 /* Zero every counter and the histogram (keeping its memory); the window starts at start_ns. */
