@@ -63,9 +63,11 @@ DIFFERENT: Dict[str, str] = {
     "batch_sizes": "a list, a comma-separated string or a `{start, stop, step}` range",
     "request_rate": "a list, a comma-separated string or a `{start, stop, step}` range; it replaces concurrency (open loop)",
     "objectives": "a list (equal weights) or a mapping `{metric: weight}`; ranking maximizes the weighted, normalized objectives",
-    "profile_models": "the mapping form takes Model Analyzer's per-model keys: `perf_analyzer_flags` (request and spacing flags and percentile, over the global ones), `objectives` and `constraints` (replacing them), server flags, environment and container settings (merged into the run's one server), `weighting` (when profiled together); `genai_perf_flags` is refused",
+    "profile_models": "the mapping form takes Model Analyzer's per-model keys: `perf_analyzer_flags` (request and spacing flags and percentile, over the global ones), `objectives` and `constraints` (replacing them), server flags, environment and container settings (merged into the run's one server), `weighting` (when profiled together); `genai_perf_flags` (the prompt and streaming flags only)",
     "run_config_search_mode": "adds `adaptive`, the default, and `exhaustive` (every listed point; the default under run_config_search_disable) next to `brute`, `quick` and `optuna` (docs/search.md)",
     "run_config_search_disable": "also decides the strategy when none is named: `exhaustive` (every listed point, as Model Analyzer measures a listed grid), or `brute` with early_exit_enable",
+    "genai_perf_flags": "mapped onto tsweep's generative keys (streaming, prompts, load levels); tsweep's own generator measures the stream, other flags are refused",
+    "model_type": "`LLM` turns streaming on: a generative model is measured through its token stream (a decoupled model)",
     "early_exit_enable": "matters only under run_config_search_disable (it picks `brute`): tsweep's searches of the automatic space always exit early",
     "run_config_search_max_binary_search_steps": "declared by the adaptive strategy, which bisects the latency budget; `brute` and `quick` do not bisect",
     "optuna_max_trials": "declared by the optuna strategy plugin; never more trials than points in the space",
@@ -115,10 +117,7 @@ IGNORED: Dict[str, str] = {
 }
 
 #: Refused: key -> the tsweep way, or what tsweep lacks.
-REFUSED: Dict[str, str] = {
-    "genai_perf_flags": "tsweep does not profile generative models yet",
-    "model_type": "tsweep profiles generic models only (generative models are not supported yet)",
-}
+REFUSED: Dict[str, str] = {}
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,17 @@ class Config:
     https_private_key_type: str = _opt("PEM", "HTTPS: format of the client's private key; PEM only (--ssl-https-private-key-type).", flag=False)
     perf_analyzer_flags: Dict[str, Any] = _opt({}, "Load options in perf_analyzer's names, mapped onto the keys above (see below).", flag=False)
 
+    # generative models (docs/generative-models.md) ----------------------------------------
+    streaming: bool = _opt(False, "Generative models: send generation requests and read each token stream (Triton's generate_stream over HTTP, gRPC streaming with client_protocol grpc), measuring time to first token, inter-token latency and token throughput. The model must be decoupled.")
+    model_type: str = _opt("generic", "Model Analyzer's model type: LLM turns streaming on (tsweep measures a generative model through its token stream).", choices=("generic", "LLM"))
+    synthetic_input_tokens_mean: int = _opt(128, "Streaming: mean prompt length of the synthetic prompts, in tokens (words; genai-perf's --synthetic-input-tokens-mean).", kind="positive")
+    synthetic_input_tokens_stddev: int = _opt(0, "Streaming: standard deviation of the synthetic prompts' lengths (--synthetic-input-tokens-stddev).", kind="count")
+    output_tokens_mean: int = _opt(16, "Streaming: mean output length asked for (max_tokens) per request (--output-tokens-mean).", kind="positive")
+    output_tokens_stddev: int = _opt(0, "Streaming: standard deviation of the output lengths asked for (--output-tokens-stddev).", kind="count")
+    prompt_file: Optional[str] = _opt(None, "Streaming: a JSONL file of prompts, one {\"text\": ...} or {\"input_tokens\": n} object per line, optionally with \"max_tokens\" (--input-file); replaces the synthetic prompts.")
+    prompt_seed: int = _opt(0, "Streaming: seed of the synthetic prompts and drawn output lengths, so every config sees the same requests (--random-seed).", kind="count")
+    genai_perf_flags: Dict[str, Any] = _opt({}, "Generative load options in genai-perf's names, mapped onto the keys above: streaming, synthetic-input-tokens-mean/-stddev, output-tokens-mean/-stddev, input-file, random-seed, concurrency, request-rate; others are refused (docs/generative-models.md).", flag=False)
+
     # filled from the mapping form of profile_models, not a key of its own
     per_model: Dict[str, Dict[str, Any]] = _opt({}, "Per-model settings from the mapping form of profile_models.", flag=False, internal=True)
     # the values of the keys plugins declare (tsweep_config_keys), defaults filled in
@@ -324,7 +335,7 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
         raw = _server_settings(raw, raw["per_model"])
     if isinstance(raw.get("report_model_configs"), dict):
         raw = {**raw, "report_model_configs": list(raw["report_model_configs"]), "report_plots": _report_plots(raw["report_model_configs"], source)}
-    merged = {**_from_perf_analyzer_flags(raw.get("perf_analyzer_flags")), **raw, **{k: v for k, v in overrides.items() if v is not None}}
+    merged = {**_from_perf_analyzer_flags(raw.get("perf_analyzer_flags")), **_from_genai_perf_flags(raw.get("genai_perf_flags")), **raw, **{k: v for k, v in overrides.items() if v is not None}}
     if "objectives" in merged:
         merged["objectives"] = _objectives_form(merged["objectives"])
     _one_send_plan(merged, "")
@@ -343,6 +354,46 @@ def load_config(path: Optional[Path], overrides: Mapping[str, Any], plugin_keys:
     return config
 
 
+#: genai-perf's flags that mean something to tsweep, and the keys they set; the others are
+#: refused by name (tsweep runs neither genai-perf nor perf_analyzer).
+GENAI_PERF_FLAGS = {
+    "streaming": ("streaming", lambda v: coerce(KeyRule("genai-perf flag streaming", "bool"), v)),
+    "synthetic-input-tokens-mean": ("synthetic_input_tokens_mean", int),
+    "synthetic-input-tokens-stddev": ("synthetic_input_tokens_stddev", int),
+    "output-tokens-mean": ("output_tokens_mean", int),
+    "output-tokens-stddev": ("output_tokens_stddev", int),
+    "input-file": ("prompt_file", str),
+    "random-seed": ("prompt_seed", int),
+    "concurrency": ("concurrency", lambda v: v),
+    "request-rate": ("request_rate", lambda v: v),
+}
+#: The generative load keys, which a model's own genai_perf_flags may set for it.
+GENERATIVE_KEYS = ("streaming", "synthetic_input_tokens_mean", "synthetic_input_tokens_stddev", "output_tokens_mean", "output_tokens_stddev", "prompt_file", "prompt_seed")
+
+
+def _from_genai_perf_flags(flags: Any, model: str = "") -> Dict[str, Any]:
+    """Our keys for the genai-perf flags that mean something here; explicit keys still win.
+    A model's own flags may set the generative keys only (its load levels are its parameters)."""
+    if not flags:
+        return {}
+    where = f" of model {model!r}" if model else ""
+    if not isinstance(flags, dict):
+        raise UsageError(f"genai_perf_flags{where} must be a mapping of genai-perf flags, got {flags!r}")
+    mapped = {}
+    for flag, value in flags.items():
+        flag = str(flag).lstrip("-")
+        if flag not in GENAI_PERF_FLAGS:
+            raise UsageError(f"genai-perf flag {flag!r}{where} is not supported: tsweep understands {', '.join(GENAI_PERF_FLAGS)}")
+        key, convert = GENAI_PERF_FLAGS[flag]
+        if model and key not in GENERATIVE_KEYS:
+            raise UsageError(f"genai-perf flag {flag!r} of model {model!r} sets its load levels: use parameters: {{{key}: ...}} of the model instead")
+        try:
+            mapped[key] = convert(value)
+        except (TypeError, ValueError, UsageError):
+            raise UsageError(f"genai-perf flag {flag!r}{where} has an invalid value {value!r}") from None
+    return mapped
+
+
 #: The keys of stateful models' sequences (perf_analyzer's sequence flags).
 SEQUENCE_KEYS = ("sequence_length", "sequence_length_variation", "sequence_id_range", "serial_sequences", "num_of_sequences")
 #: What the mapping form of profile_models may say about one model.
@@ -355,7 +406,7 @@ PER_MODEL_LOAD_KEYS = ("shape", "input_data", "request_distribution", "model_ver
 PER_MODEL_TLS_KEYS = tuple(key for key, _ in tls.PERF_ANALYZER_FLAGS.values())
 #: The server's settings a model's own entry may add to (one server runs all of a run's models).
 PER_MODEL_SERVER_KEYS = ("triton_server_flags", "triton_server_environment", "triton_docker_labels", "triton_docker_args")
-PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags", "objectives", "constraints", "cpu_only", "weighting") + PER_MODEL_SERVER_KEYS
+PER_MODEL_KEYS = ("model_config_parameters", "parameters", "perf_analyzer_flags", "genai_perf_flags", "objectives", "constraints", "cpu_only", "weighting") + PER_MODEL_SERVER_KEYS
 
 
 def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]:
@@ -366,8 +417,6 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
         settings = settings or {}
         if not isinstance(settings, dict):
             raise UsageError(f"profile_models entry {name!r} in {source} must be a mapping, got {settings!r}")
-        if "genai_perf_flags" in settings:
-            raise UsageError(f"genai_perf_flags of {name!r} (Model Analyzer's) is not supported: {compat.REFUSED['genai_perf_flags']}")
         unknown = set(settings) - set(PER_MODEL_KEYS)
         if unknown:
             key = sorted(unknown)[0]
@@ -394,6 +443,9 @@ def _per_model(models: Dict[str, Any], source: str) -> Dict[str, Dict[str, Any]]
             raise UsageError(f"model_config_parameters of {name!r} must be a mapping of config.pbtxt fields, got {mcp!r}")
         flags = _from_perf_analyzer_flags(settings.get("perf_analyzer_flags"))
         result[str(name)] = {"parameters": coerced, "model_config_parameters": mcp, "load": _model_load(name, flags)}
+        for key, value in _from_genai_perf_flags(settings.get("genai_perf_flags"), str(name)).items():
+            result[str(name)]["load"][key] = coerce(rule(FIELDS[key]), value)
+            check(rule(FIELDS[key]), result[str(name)]["load"][key])
         result[str(name)]["cpu_only"] = coerce(KeyRule(f"cpu_only of {name}", "bool"), settings.get("cpu_only", False))
         if "weighting" in settings:  # counts when the models are profiled together (tsweep.combination)
             weighting = coerce(KeyRule(f"weighting of {name}", "int"), settings["weighting"])
@@ -603,6 +655,24 @@ def _check(config: Config) -> None:
         for metric in getattr(config, section):
             canonical_metric(metric, section)
     tls.check(config)
+    generative_check(config)
+
+
+def generative_check(config: Config) -> None:
+    """A streaming run's prompt file is read (a bad line stops here, with its number), and its
+    requests are one prompt each: no client batches."""
+    from tsweep import prompts
+    from tsweep.settings import streaming_models
+
+    streamed = streaming_models(config)
+    if not streamed:
+        return
+    if tuple(config.batch_sizes) != (1,):
+        raise UsageError(f"batch_sizes {','.join(map(str, config.batch_sizes))} with streaming: a generation request carries one prompt; remove batch_sizes")
+    from tsweep.settings import prompt_settings
+
+    for model in streamed:
+        prompts.make(prompt_settings(config, model))
 
 
 def canonical_metric(name: str, where: str = "objectives") -> str:

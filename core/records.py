@@ -307,6 +307,22 @@ class ConfigSpace:
 
 
 @dataclass(frozen=True)
+class PromptSettings:
+    """The prompts of a generative model's requests (:mod:`tsweep.prompts`): synthetic ones
+    whose input tokens (words) and requested output tokens are drawn from normal
+    distributions (mean, stddev; at least 1), ``count`` of them from ``seed`` so that every
+    config sees the same prompts; or the lines of a JSONL ``file``."""
+
+    input_tokens_mean: int = 128
+    input_tokens_stddev: float = 0.0
+    output_tokens_mean: int = 16
+    output_tokens_stddev: float = 0.0
+    file: Optional[str] = None
+    seed: int = 0
+    count: int = 100
+
+
+@dataclass(frozen=True)
 class SequenceSettings:
     """How a stateful model's requests go out as sequences (perf_analyzer's sequence flags):
     ``length`` requests each, varied uniformly by ``variation`` percent either way; ids from
@@ -357,6 +373,10 @@ class LoadSettings:
     #: Sequences asked for by the sequence keys; None: none asked (a model with
     #: sequence_batching still gets perf_analyzer's defaults, :mod:`tsweep.sequences`).
     sequences: Optional[SequenceSettings] = None
+    #: Generative models: generation requests whose token stream is read (``streaming``), made
+    #: from these prompts (docs/generative-models.md).
+    streaming: bool = False
+    prompts: PromptSettings = field(default_factory=PromptSettings)
 
 
 @dataclass

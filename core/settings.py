@@ -13,7 +13,7 @@ from tsweep.config import SEQUENCE_KEYS, Config
 from tsweep.errors import UsageError
 from tsweep.loading import SEND_FILES, RepositoryLoading, RequestLoading, ServedAsIs, VariantLoading
 from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings
-from tsweep.records import ContainerSettings, LaunchSettings, LoadSettings, SpaceSettings
+from tsweep.records import ContainerSettings, LaunchSettings, LoadSettings, PromptSettings, SpaceSettings
 
 
 def space_settings(config: Config, model: str) -> SpaceSettings:
@@ -97,7 +97,32 @@ def load_settings(config: Config, model: str = "") -> LoadSettings:
         output_shared_memory_size=config.output_shared_memory_size,
         tls=tls.settings(config),
         sequences=sequences.settings({key: own.get(key, getattr(config, key)) for key in SEQUENCE_KEYS}),
+        streaming=is_streamed(config, model),
+        prompts=prompt_settings(config, model),
     )
+
+
+def is_streamed(config: Config, model: str = "") -> bool:
+    """Whether ``model``'s points read token streams: its own streaming key (genai_perf_flags),
+    else the global one, which Model Analyzer's ``model_type: LLM`` turns on."""
+    own = config.per_model.get(model, {}).get("load", {})
+    return bool(own.get("streaming", config.streaming or config.model_type == "LLM"))
+
+
+def streaming_models(config: Config) -> list:
+    """The run's models whose points are streamed (\"\" for the run as a whole when it names none)."""
+    return [m for m in (config.profile_models or ("",)) if is_streamed(config, m)]
+
+
+def prompt_settings(config: Config, model: str = "") -> PromptSettings:
+    """``model``'s prompts: the generative keys, overridden by its own genai_perf_flags."""
+    own = config.per_model.get(model, {}).get("load", {})
+    value = lambda key: own.get(key, getattr(config, key))  # noqa: E731
+    return PromptSettings(
+        input_tokens_mean=value("synthetic_input_tokens_mean"), input_tokens_stddev=float(value("synthetic_input_tokens_stddev")),
+        output_tokens_mean=value("output_tokens_mean"), output_tokens_stddev=float(value("output_tokens_stddev")),
+        file=value("prompt_file"), seed=value("prompt_seed"),
+    )  # fmt: skip
 
 
 def request_intervals(config: Config, model: str = "") -> tuple:

@@ -95,8 +95,9 @@ def test_model_analyzer_ranges_and_comma_strings(tmp_path):
         ("concurrency: {start: 8, stop: 2}\n", "config key 'concurrency': a range needs start <= stop and a step > 0, got {'start': 8, 'stop': 2}"),
         ("batch_sizes: {begin: 1, stop: 2}\n", "config key 'batch_sizes': a range is {start, stop} with an optional step, got keys ['begin', 'stop']"),
         ("concurrency: {start: 1, stop: 8, step: 0}\n", "config key 'concurrency': a range needs start <= stop and a step > 0, got {'start': 1, 'stop': 8, 'step': 0}"),
-        ("model_type: LLM\n",
-         "config key 'model_type' in {path} (Model Analyzer's) is not supported: tsweep profiles generic models only (generative models are not supported yet)"),
+        ("genai_perf_flags: {tokenizer: gpt2}\n",
+         "genai-perf flag 'tokenizer' is not supported: tsweep understands streaming, synthetic-input-tokens-mean, synthetic-input-tokens-stddev, "
+         "output-tokens-mean, output-tokens-stddev, input-file, random-seed, concurrency, request-rate"),
         ("triton_gpus: [all]\n", "config key 'triton_gpus' in {path} is gone: Model Analyzer's gpus now chooses the GPUs, for the server in every launch mode and for the metrics: use gpus"),
         ("perf_analyzer_paht: /x\n", "unknown config key 'perf_analyzer_paht' in {path}: did you mean 'perf_analyzer_path'?"),
     ],
@@ -267,7 +268,7 @@ def test_two_models_asking_different_server_flags_is_one_line(tmp_path):
     )
 
 
-def test_a_models_weighting_is_kept_for_profiling_together_and_genai_flags_refused(tmp_path):
+def test_a_models_weighting_is_kept_for_profiling_together_and_genai_flags_mapped(tmp_path):
     import warnings
 
     with warnings.catch_warnings():
@@ -276,8 +277,10 @@ def test_a_models_weighting_is_kept_for_profiling_together_and_genai_flags_refus
     assert config.per_model["a"]["weighting"] == 3
     with pytest.raises(UsageError, match=r"^config key 'weighting of a' must be greater than 0"):
         load_config(write(tmp_path, "profile_models:\n  a:\n    weighting: 0\n"), {})
-    with pytest.raises(UsageError, match=r"^genai_perf_flags of 'a' \(Model Analyzer's\) is not supported: "):
-        load_config(write(tmp_path, "profile_models:\n  a:\n    genai_perf_flags: {streaming: true}\n"), {})
+    config = load_config(write(tmp_path, "profile_models:\n  a:\n    genai_perf_flags: {streaming: true, output-tokens-mean: 32}\n"), {})
+    assert config.per_model["a"]["load"] == {"streaming": True, "output_tokens_mean": 32}
+    with pytest.raises(UsageError, match=r"^genai-perf flag 'concurrency' of model 'a' sets its load levels: use parameters"):
+        load_config(write(tmp_path, "profile_models:\n  a:\n    genai_perf_flags: {concurrency: 4}\n"), {})
 
 
 def test_a_models_own_tls_flags_describe_the_one_server(tmp_path):
