@@ -17,6 +17,7 @@ Three kinds of metric:
   field of :class:`tsweep.records.Measurement` (a test keeps the two in step);
 * **derived** metrics, computed from a point's figures by the core (how full Triton's
   batches were, how many looks a combined point stands for, how late an open loop sent);
+* **token** metrics of streaming points (generative models: :mod:`tsweep.tokens`);
 * **collected** metrics, reported by collector plugins into ``Measurement.metrics``.
 """
 from __future__ import annotations
@@ -57,6 +58,25 @@ DERIVED: tuple = (
                windows="open loop: the latest send behind its plan"),
 )  # fmt: skip
 
+#: Streaming points of generative models (:mod:`tsweep.tokens`), kept in ``Measurement.metrics``;
+#: their end-to-end request latency is the core ``latency_*`` figures, requests/s the throughput.
+TOKEN: tuple = (
+    MetricInfo("ttft_avg_ms", "ms", False, "Avg time to first token", short="TTFT avg", csv="Avg Time To First Token (ms)", windows="streams: mean of the merged histogram of send -> first token"),
+    MetricInfo("ttft_p50_ms", "ms", False, "p50 time to first token", short="TTFT p50", csv="p50 Time To First Token (ms)", windows="streams: percentile of send -> first token"),
+    MetricInfo("ttft_p90_ms", "ms", False, "p90 time to first token", short="TTFT p90", csv="p90 Time To First Token (ms)", windows="streams: percentile of send -> first token"),
+    MetricInfo("ttft_p99_ms", "ms", False, "p99 time to first token", short="TTFT p99", csv="p99 Time To First Token (ms)", windows="streams: percentile of send -> first token"),
+    MetricInfo("itl_avg_ms", "ms", False, "Avg inter-token latency", short="ITL avg", csv="Avg Inter-Token Latency (ms)", windows="streams: mean of every gap between two tokens of a request"),
+    MetricInfo("itl_p50_ms", "ms", False, "p50 inter-token latency", short="ITL p50", csv="p50 Inter-Token Latency (ms)", windows="streams: percentile of the gaps between tokens"),
+    MetricInfo("itl_p90_ms", "ms", False, "p90 inter-token latency", short="ITL p90", csv="p90 Inter-Token Latency (ms)", windows="streams: percentile of the gaps between tokens"),
+    MetricInfo("itl_p99_ms", "ms", False, "p99 inter-token latency", short="ITL p99", csv="p99 Inter-Token Latency (ms)", windows="streams: percentile of the gaps between tokens"),
+    MetricInfo("output_tokens_per_s", "tokens/s", True, "Output token throughput", short="Tokens/s", csv="Output Token Throughput (tokens/sec)",
+               windows="streams: tokens of the completed requests / judged time"),
+    MetricInfo("output_tokens_avg", "tokens", True, "Output tokens per request", short="Out tokens", csv="Avg Output Tokens", rankable=False,
+               windows="streams: tokens of the completed requests / completed requests"),
+    MetricInfo("output_tokens_asked_avg", "tokens", True, "Output tokens asked", short="Asked tokens", csv="Avg Output Tokens Asked", rankable=False,
+               windows="streams: the mean output length the prompts asked for"),
+)  # fmt: skip
+
 
 class Catalogue(Mapping[str, MetricInfo]):
     """The metrics of one run: the core's and derived ones first, then the plugins'.
@@ -66,7 +86,7 @@ class Catalogue(Mapping[str, MetricInfo]):
 
     def __init__(self, plugin_infos: Iterable[MetricInfo] = ()):
         self._infos: Dict[str, MetricInfo] = {}
-        for info in (*CORE, *DERIVED, *plugin_infos):
+        for info in (*CORE, *DERIVED, *TOKEN, *plugin_infos):
             self._infos.setdefault(info.name, info)
 
     def __getitem__(self, name: str) -> MetricInfo:

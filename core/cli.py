@@ -185,15 +185,21 @@ def print_together(ranking: Sequence, limit: int) -> None:
     typer.echo(together_verdict(ranking, models))
 
 
+#: The token figures the console ranking shows for streamed points (generative models).
+TOKEN_COLUMNS = ("ttft_p99_ms", "itl_p99_ms", "output_tokens_per_s")
+
+
 def print_table(rows: Sequence[RankedConfig], fields: Sequence[OutputField] = (), latency: str = "latency_p99_ms") -> None:
     """The ranking, one config a line; throughput and p99 with their 95% intervals, and the
-    latency the verdict read (``percentile``) when that is another. With
+    latency the verdict read (``percentile``) when that is another; for streamed points the
+    token figures (:data:`TOKEN_COLUMNS`). With
     ``inference_output_fields`` (``fields``), those columns of each config's chosen point."""
     if fields:
         print_chosen(rows, fields)
         return
     judged = [] if latency == "latency_p99_ms" else [BUILT_IN.short(latency) + " (judged)"]
-    header = ["#", "config", "instances", "max batch", "dyn batch", "load", *map(BUILT_IN.short, ("throughput", "latency_p99_ms")), *judged, "constraints"]
+    tokens = [name for name in TOKEN_COLUMNS if any(r.best.value(name) is not None for r in rows)]
+    header = ["#", "config", "instances", "max batch", "dyn batch", "load", *map(BUILT_IN.short, ("throughput", "latency_p99_ms")), *judged, *map(BUILT_IN.short, tokens), "constraints"]
     table = [header]
     throughputs = with_intervals([(r.best.throughput, r.best.throughput_ci) for r in rows], 1)
     p99s = with_intervals([(r.best.latency_p99_ms, r.best.latency_p99_ci_ms) for r in rows], 2)
@@ -208,6 +214,7 @@ def print_table(rows: Sequence[RankedConfig], fields: Sequence[OutputField] = ()
                 throughput,
                 p99,
                 *([_f(r.best.value(latency))] if judged else []),
+                *(_f(r.best.value(name)) for name in tokens),
                 ("meets" if r.passes else "misses " + ", ".join(r.misses)) + (" (tied)" if r.tied_with else "")
                 + (f" ({r.best.looks} looks)" if r.best.looks > 1 else ""),
             ]

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
-from tsweep import intervals, sequences
+from tsweep import intervals, sequences, tokens
 from tsweep.errors import UsageError
 from tsweep.ext.histogram import Histogram
 from tsweep.intervals import Interval
@@ -72,6 +72,10 @@ class Window:
     late_sends: int = 0
     max_lateness_ns: int = 0
     started_s: float = 0.0  # time.monotonic() when the window began (collectors aggregate from it)
+    # streaming loads: time to first token, gaps between tokens (histograms, ns), output tokens
+    ttft: Optional[Histogram] = None
+    itl: Optional[Histogram] = None
+    tokens: int = 0
 
     def throughput(self, batch_size: int) -> float:
         return self.completed * batch_size / (self.duration_ns / 1e9) if self.duration_ns else 0.0
@@ -92,6 +96,13 @@ class Window:
         self.sent += other.sent
         self.late_sends += other.late_sends
         self.max_lateness_ns = max(self.max_lateness_ns, other.max_lateness_ns)
+        self.tokens += other.tokens
+        for name in ("ttft", "itl"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if theirs is not None:
+                if mine is None:
+                    setattr(self, name, mine := Histogram())
+                mine.merge(theirs)
 
     @classmethod
     def from_load(cls, raw, server: ServerStats) -> "Window":
@@ -99,6 +110,7 @@ class Window:
         return cls(
             raw.duration_ns, raw.completed, raw.errors, raw.histogram, server, raw.send_ns, raw.recv_ns,
             list(raw.error_samples), raw.sent, raw.late_sends, raw.max_lateness_ns,
+            ttft=getattr(raw, "ttft_histogram", None), itl=getattr(raw, "itl_histogram", None), tokens=getattr(raw, "tokens", 0),
         )  # fmt: skip
 
 
@@ -197,7 +209,12 @@ def measure(
             metrics = stop_collectors(collectors, windows[0].started_s if windows else started)
         finally:
             load.stop()
-    m = summarize(trial, windows or ([pending] if pending else []), stable, settings, time.monotonic() - started, metrics)
+    judged = windows or ([pending] if pending else [])
+    metrics = {**metrics, **tokens.summarize(judged, getattr(load, "asked_output_tokens", 0.0))}
+    m = summarize(trial, judged, stable, settings, time.monotonic() - started, metrics)
+    note = tokens.length_note(m.metrics) if m.status != "failed" else None
+    if note:
+        m.error = f"{m.error}; {note}" if m.error else note
     m.client = str(getattr(load, "client", ""))  # which client measured it, as the load generator names itself
     return m
 

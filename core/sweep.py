@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
-from tsweep import analysis, combosearch, files, inputs, machine, pipeline, repository, sequences
+from tsweep import analysis, combosearch, files, generative, inputs, machine, pipeline, repository, sequences
 from tsweep.comboranking import RankedCombination
 from tsweep.combotrials import CombinationWalker
 from tsweep.config import ConfigWarning
@@ -151,6 +151,7 @@ class Sweep:
         for model in self.models:  # shapes, input data and spaces must fit every model, before anything runs
             load = parts.load_of(model.name)
             repository.check_version(model, load.model_version)
+            generative.check(model.name, model.config, load)
             self.loading.check(model)
             specs, data = inputs.samples(model.config, load.shapes, load.input_data)
             settings = space_settings(config, model.name)

@@ -83,6 +83,8 @@ class CallbackLoad:
             self._in_flight += 1
             self._sent += 1
         controls = {}
+        if getattr(self.transport, "wants_origin", False):  # a stream transport times tokens from it
+            controls["origin_ns"] = intended_ns
         if self.sequences is not None:  # the open loop waited until a sequence may send
             slot, sequence_id, first, last = self.sequences.take(slot)
             controls = dict(sequence=(sequence_id, first, last))

@@ -51,7 +51,12 @@ class GrpcTransport:
 
 
 def make_grpc_load(trial: Trial, server: RunningServer, settings: LoadSettings):
-    """The trial's load over gRPC: request objects made once, closed or open loop."""
+    """The trial's load over gRPC: request objects made once, closed or open loop; a
+    streaming point reads token streams (:mod:`.grpc_stream`)."""
+    if settings.streaming:
+        from tsweep.plugins.loads.grpc_stream import make_grpc_stream_load
+
+        return make_grpc_stream_load(trial, server, settings)
     import tritonclient.grpc as grpcclient
 
     regions = point_regions(trial, server, settings) if settings.shared_memory == "system" else None

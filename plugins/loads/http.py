@@ -23,6 +23,7 @@ from tsweep.records import LoadSettings, RunningServer, Trial
 from tsweep.sharedmemory import PointRegions
 
 from tsweep.plugins.loads.https import make_https_load
+from tsweep.plugins.loads.stream import make_stream_load
 from tsweep.plugins.loads.regions import WithRegions, point_regions
 
 #: Connections the open-loop generator may open to keep to its schedule.
@@ -99,7 +100,9 @@ def wire_requests(trial: Trial, server: RunningServer, settings: LoadSettings, r
 
 def make_http_load(trial: Trial, server: RunningServer, settings: LoadSettings):
     """The trial's load: native (``start`` / ``take_window`` / ``stop``), or through
-    tritonclient for an ``https://`` endpoint."""
+    tritonclient for an ``https://`` endpoint; a streaming point reads token streams (:mod:`.stream`)."""
+    if settings.streaming:
+        return make_stream_load(trial, server, settings)
     if tls.is_https(server.http_url):
         return make_https_load(trial, server, settings)
     url = urlsplit(server.http_url)

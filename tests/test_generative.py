@@ -1,0 +1,214 @@
+"""Generative models (issue 18): prompts, streaming load and token metrics, on the example
+token_engine (a decoupled python model that behaves like a continuous-batching engine with
+known timing: examples/model_repository/token_engine/1/model.py).
+
+The server tests load token_engine variants with slow, fixed timing and check the stored
+token figures against what the engine is known to do: with one sequence at a time, time to
+first token = prefill + one decode step and every gap between tokens = one decode step. Sleeps
+only ever overshoot, so the figures are bounded below tightly and above loosely (a busy
+2-core machine delays wake-ups); medians are compared, not tails.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support import MODEL_REPOSITORY, run_tsweep
+from tsweep import catalogue, goals, prompts, repository
+from tsweep.errors import UsageError
+from tsweep.measure import MethodSettings, measure
+from tsweep.records import LoadLevel, LoadSettings, PromptSettings, Trial, Variant
+from tsweep.triton import TritonHTTP
+
+# ---------------------------------------------------------------------------- prompts
+
+
+def test_synthetic_prompts_are_the_same_for_the_same_seed_and_follow_their_distribution():
+    asked = PromptSettings(input_tokens_mean=40, input_tokens_stddev=8, output_tokens_mean=20, output_tokens_stddev=4, seed=7, count=400)
+    made = prompts.make(asked)
+    assert made == prompts.make(asked)  # every config sees the same prompts
+    assert made != prompts.make(PromptSettings(**{**asked.__dict__, "seed": 8}))
+    assert all(len(p.text.split()) == p.input_tokens >= 1 and p.max_tokens >= 1 for p in made)
+    mean_in = sum(p.input_tokens for p in made) / len(made)
+    mean_out = sum(p.max_tokens for p in made) / len(made)
+    assert 38 < mean_in < 42 and 19 < mean_out < 21
+    assert len({p.input_tokens for p in made}) > 10  # spread, not one length
+    fixed = prompts.make(PromptSettings(input_tokens_mean=12, output_tokens_mean=5, count=3))
+    assert [(p.input_tokens, p.max_tokens) for p in fixed] == [(12, 5)] * 3
+
+
+def test_a_prompt_file_gives_text_or_lengths_and_a_bad_line_names_its_number(tmp_path):
+    good = tmp_path / "prompts.jsonl"
+    good.write_text('{"text": "tell me a story", "max_tokens": 7}\n\n{"input_tokens": 5}\n')
+    made = prompts.make(PromptSettings(file=str(good), output_tokens_mean=3))
+    assert [(p.text, p.input_tokens, p.max_tokens) for p in made][0] == ("tell me a story", 4, 7)
+    assert (made[1].input_tokens, made[1].max_tokens, len(made[1].text.split())) == (5, 3, 5)
+    for line, why in [
+        ('{"text": "ok"}\nnot json\n', "not JSON"),
+        ('{"text": "ok"}\n{"text": "a", "input_tokens": 3}\n', "does not fit"),
+        ('{"text": "ok"}\n{"input_tokens": 0}\n', "input_tokens 0 is not a positive integer"),
+        ('{"text": "ok"}\n{"text": "a", "max_tokens": "many"}\n', "max_tokens 'many' is not a positive integer"),
+    ]:
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text(line)
+        with pytest.raises(UsageError) as err:
+            prompts.make(PromptSettings(file=str(bad)))
+        assert str(err.value).startswith(f"prompt file {bad}:2: {why}") and "\n" not in str(err.value)
+
+
+# ------------------------------------------------------------------- the catalogue
+
+
+def test_token_metrics_are_in_the_catalogue_and_usable_as_constraints_and_objectives():
+    for name in ("ttft_avg_ms", "ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms", "itl_avg_ms", "itl_p50_ms", "itl_p90_ms", "itl_p99_ms", "output_tokens_per_s"):
+        assert name in catalogue.BUILT_IN.rankable()
+    assert not catalogue.BUILT_IN["ttft_p99_ms"].higher_is_better and catalogue.BUILT_IN["output_tokens_per_s"].higher_is_better
+    from tsweep.config import load_config
+
+    config = load_config(None, {"constraints": {"ttft_p99_ms": {"max": 300}}, "objectives": {"output_tokens_per_s": 1}})
+    found = goals.for_model(config, catalogue.BUILT_IN)
+    assert [(c.metric, c.max) for c in found.constraints] == [("ttft_p99_ms", 300)]
+    assert found.objectives == {"output_tokens_per_s": 1}
+
+
+# ------------------------------------------------------------------ bad input, CLI
+
+
+def cli_config(workdir: Path, text: str) -> Path:
+    path = workdir / "gen.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "model, yaml, message",
+    [
+        ("add_sub", "streaming: true\n", "error: model 'add_sub' is not decoupled (model_transaction_policy decoupled: true), so it has no token stream: remove streaming (and model_type: LLM) for it, or profile a decoupled model"),
+        ("token_engine", "concurrency: [1]\n", "error: model 'token_engine' is decoupled (it answers with a stream): set streaming: true (or model_type: LLM) to measure its tokens"),
+        ("token_engine", "model_type: LLM\nprompt_file: p.jsonl\n", "error: prompt file p.jsonl:2: not JSON (Expecting value); each line must be a JSON object"),
+        ("token_engine", "model_type: LLM\nbatch_sizes: [1, 2]\n", "error: batch_sizes 1,2 with streaming: a generation request carries one prompt; remove batch_sizes"),
+    ],
+)  # fmt: skip
+def test_bad_generative_input_is_one_line_exit_2_and_nothing_written(workdir, model, yaml, message):
+    (workdir / "p.jsonl").write_text('{"text": "hello"}\n{"text": \n')
+    config = cli_config(workdir, yaml)
+    done = run_tsweep("profile", "--model-repository", str(MODEL_REPOSITORY), "--profile-models", model, "-f", str(config), "--output-model-repository-path", "out", cwd=workdir)
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and lines[0].startswith(message), done.stderr
+    assert sorted(p.name for p in workdir.iterdir()) == ["gen.yaml", "p.jsonl"]  # nothing written
+
+
+# ------------------------------------------------------------------- on the server
+
+#: Slow, fixed engine timing (ms): a test can tell its figures from scheduling noise.
+PREFILL_MS, PER_PROMPT_TOKEN_MS, STEP_MS, PER_SEQUENCE_MS = 20.0, 0.5, 8.0, 2.0
+PROMPT_TOKENS, OUTPUT_TOKENS = 20, 6
+
+
+def engine_variant(model, name: str, **parameters) -> Variant:
+    """token_engine with its timing parameters set (and max_tokens dropped with drop_max_tokens)."""
+    config = type(model.config)()
+    config.CopyFrom(model.config)
+    drop = parameters.pop("drop_max_tokens", False)
+    for key, value in parameters.items():
+        config.parameters[key].string_value = str(value)
+    if drop:
+        kept = [i for i in config.input if i.name != "max_tokens"]
+        del config.input[:]
+        config.input.extend(kept)
+    return Variant("token_engine", config, {}, name=name)
+
+
+@pytest.fixture(scope="module")
+def engine_server(tmp_path_factory):
+    """A real tritonserver serving two token_engine variants: fixed slow timing with one active
+    sequence ('engine_one'), and one without a max_tokens input that always says 4 tokens
+    ('engine_deaf')."""
+    from tsweep.plugins.launchers.local import LocalLauncher
+    from tsweep.records import LaunchSettings
+
+    tmp = tmp_path_factory.mktemp("token_engine")
+    out = tmp / "repo"
+    repository.prepare_output(out, override=False)
+    (model,) = repository.find_models(str(MODEL_REPOSITORY), ["token_engine"])
+    timing = dict(prefill_base_ms=PREFILL_MS, prefill_per_token_ms=PER_PROMPT_TOKEN_MS, decode_base_ms=STEP_MS, decode_per_sequence_ms=PER_SEQUENCE_MS)
+    variants = [
+        engine_variant(model, "engine_one", max_active_sequences=1, stall_s=20, **timing),
+        engine_variant(model, "engine_deaf", drop_max_tokens=True, default_max_tokens=4, decode_base_ms=2, prefill_base_ms=1),
+    ]
+    for v in variants:
+        repository.write_variant(out, model, v)
+    launcher = LocalLauncher(LaunchSettings(model_repository=out, log_dir=tmp / "log", ready_timeout_s=60))
+    server = launcher.start()
+    try:
+        for v in variants:
+            TritonHTTP(server.http_url).load_model(v.name)
+        yield server, {v.name: v for v in variants}
+    finally:
+        launcher.stop()
+
+
+def measure_stream(server, variant, protocol="http", level=LoadLevel("concurrency", 1.0), asked=PromptSettings(input_tokens_mean=PROMPT_TOKENS, output_tokens_mean=OUTPUT_TOKENS), timeout_s=10.0, windows=2):
+    from tsweep.pluginmanager import make_plugin_manager
+
+    settings = LoadSettings(protocol=protocol, streaming=True, prompts=asked, timeout_s=timeout_s)
+    trial = Trial(variant, level)
+    load = make_plugin_manager().load_generators()[protocol](trial, server, settings)
+    method = MethodSettings(window_s=0.6, min_windows=windows, max_windows=windows, warmup_s=0.2, min_requests=3)
+    return measure(trial, load, lambda: TritonHTTP(server.http_url).stats(variant.name), method)
+
+
+def expected_ms():
+    prefill = PREFILL_MS + PER_PROMPT_TOKEN_MS * PROMPT_TOKENS
+    step = STEP_MS + PER_SEQUENCE_MS * 1  # one active sequence
+    return prefill + step, step, prefill + OUTPUT_TOKENS * step
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_stored_token_figures_match_what_the_engine_is_known_to_do(engine_server, protocol):
+    server, variants = engine_server
+    m = measure_stream(server, variants["engine_one"], protocol)
+    ttft, itl, e2e = expected_ms()  # 40, 10 and 90 ms
+    assert m.status != "failed", m.error
+    assert m.client == ("native http stream" if protocol == "http" else "tritonclient grpc stream")
+    got = m.metrics
+    assert ttft <= got["ttft_p50_ms"] < ttft + 15, got
+    assert itl <= got["itl_p50_ms"] < itl + 5, got
+    assert e2e <= m.latency_p50_ms < e2e + 30, m
+    assert got["ttft_avg_ms"] <= got["ttft_p99_ms"] and got["itl_p50_ms"] <= got["itl_p90_ms"] <= got["itl_p99_ms"]
+    assert got["output_tokens_avg"] == OUTPUT_TOKENS == got["output_tokens_asked_avg"]  # every token counted, none twice
+    per_request_s = m.latency_avg_ms / 1e3
+    assert got["output_tokens_per_s"] == pytest.approx(OUTPUT_TOKENS / per_request_s, rel=0.25)  # one stream at a time
+    assert m.error == ""
+
+
+@pytest.mark.server
+def test_an_open_loop_times_tokens_from_the_intended_send(engine_server):
+    server, variants = engine_server
+    # 25 requests/s against one 90 ms sequence at a time: requests queue for admission, and
+    # the time to first token (from the intended send) shows the queue, the gaps do not.
+    m = measure_stream(server, variants["engine_one"], level=LoadLevel("request_rate", 25.0), windows=2)
+    ttft, itl, _ = expected_ms()
+    assert m.metrics["ttft_p90_ms"] > 2 * ttft, m.metrics
+    assert itl <= m.metrics["itl_p50_ms"] < itl + 5, m.metrics
+
+
+@pytest.mark.server
+def test_output_lengths_the_model_ignores_are_reported(engine_server):
+    server, variants = engine_server
+    m = measure_stream(server, variants["engine_deaf"], asked=PromptSettings(input_tokens_mean=4, output_tokens_mean=12))
+    assert m.status != "failed" and m.metrics["output_tokens_avg"] == 4 and m.metrics["output_tokens_asked_avg"] == 12
+    assert "the model returned 4.0 output tokens per request on average where 12.0 were asked for" in m.error
+
+
+@pytest.mark.server
+def test_a_stalled_stream_fails_the_point_by_the_request_timeout(engine_server, tmp_path):
+    server, variants = engine_server
+    stalls = tmp_path / "stall.jsonl"
+    stalls.write_text(json.dumps({"text": "wait <stall>", "max_tokens": 5}) + "\n")
+    m = measure_stream(server, variants["engine_one"], asked=PromptSettings(file=str(stalls)), timeout_s=0.5, windows=1)
+    assert m.status == "failed" and "timeout" in m.error, m
