@@ -212,3 +212,35 @@ def test_a_stalled_stream_fails_the_point_by_the_request_timeout(engine_server, 
     stalls.write_text(json.dumps({"text": "wait <stall>", "max_tokens": 5}) + "\n")
     m = measure_stream(server, variants["engine_one"], asked=PromptSettings(file=str(stalls)), timeout_s=0.5, windows=1)
     assert m.status == "failed" and "timeout" in m.error, m
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_a_cli_sweep_under_a_ttft_budget_ranks_on_stored_token_metrics(workdir):
+    """examples/generative.yaml from the CLI on the embedded server, with short windows: every
+    stored point has its token figures, the ranking shows them, the budget decides which
+    configs meet it, and the CSV carries the token columns."""
+    import csv
+    import sqlite3
+
+    done = run_tsweep(
+        "profile", "--model-repository", str(MODEL_REPOSITORY), "--profile-models", "token_engine",
+        "-f", str(MODEL_REPOSITORY.parent / "generative.yaml"), "--output-model-repository-path", "out",
+        "--concurrency", "1,4", "--measurement-window-s", "0.4", "--min-windows", "2", "--max-windows", "3",
+        "--measurement-request-count", "5", "--remeasure-top-configs", "0", cwd=workdir,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Ranking of token_engine" in done.stdout and "TTFT p99 (ms)" in done.stdout and "Tokens/s" in done.stdout
+    conn = sqlite3.connect(workdir / "checkpoints" / "results.sqlite")
+    rows = conn.execute("SELECT variant, status, metrics FROM measurements").fetchall()
+    conn.close()
+    assert len(rows) >= 3
+    for variant, status, metrics in rows:
+        figures = json.loads(metrics)
+        assert status != "failed" and figures["output_tokens_avg"] == 16, (variant, figures)  # the engine follows max_tokens
+        assert figures["ttft_p50_ms"] <= figures["ttft_p99_ms"] and figures["output_tokens_per_s"] > 0
+    table = [line for line in done.stdout.splitlines() if "token_engine_config" in line and ("meets" in line or "misses" in line)]
+    assert table and all(("meets" in line) != ("misses ttft_p99_ms" in line) for line in table)
+    with open(workdir / "results" / "metrics-model-inference.csv") as f:
+        read = list(csv.DictReader(f))
+    assert len(read) == len(rows) and all(float(r["p99 Time To First Token (ms)"]) > 0 for r in read)

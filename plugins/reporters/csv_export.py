@@ -123,10 +123,18 @@ def _metric_columns(dicts, known, titles=None):
 JUDGED_LATENCY = "Verdict Latency"
 
 
+#: A column per token metric of the catalogue, after the verdict's: only in a file with a
+#: streamed point (generative models), so other runs' files keep their columns.
+TOKEN_COLUMNS = [(info.csv_title, lambda m, name=info.name: m.value(name)) for info in catalogue.TOKEN]
+
+
 def inference_csv(measurements, latency_of=lambda model: "latency_p99_ms") -> str:
-    """A row per look; ``latency_of(model)`` names the latency metric its verdict read."""
-    rows = [[*(get(m) for _, get in COLUMNS), percentile_label(latency_of(m.model))] for m in measurements]
-    return _csv([*(name for name, _ in COLUMNS), JUDGED_LATENCY], rows)
+    """A row per look; ``latency_of(model)`` names the latency metric its verdict read; the
+    token columns when some look was streamed."""
+    streamed = any(m.value("ttft_avg_ms") is not None or m.value("output_tokens_avg") is not None for m in measurements)
+    tokens = TOKEN_COLUMNS if streamed else []
+    rows = [[*(get(m) for _, get in COLUMNS), percentile_label(latency_of(m.model)), *(get(m) for _, get in tokens)] for m in measurements]
+    return _csv([*(name for name, _ in COLUMNS), JUDGED_LATENCY, *(name for name, _ in tokens)], rows)
 
 
 def gpu_csv(measurements, known):
