@@ -137,8 +137,12 @@ class ConsoleProgress(Progress):
         if m.status == "failed":
             _err(f"          failed: {m.error}")
         else:
-            _err(f"          {_f(m.throughput, 1)}{plus_minus(m.throughput_ci, 1)} infer/s, p99 {_f(m.latency_p99_ms)}{plus_minus(m.latency_p99_ci_ms, 2)} ms"
-                 f" ({m.status}, {m.windows} windows, {m.duration_s:.1f} s)")  # fmt: skip
+            tokens = ""
+            if m.value("ttft_p99_ms") is not None:  # a streamed point: its token figures too
+                tokens = f", TTFT p99 {_f(m.value('ttft_p99_ms'))} ms, ITL p99 {_f(m.value('itl_p99_ms'))} ms, {_f(m.value('output_tokens_per_s'), 1)} tokens/s"
+            note = f"; {m.error}" if tokens and m.error else ""  # e.g. output lengths the model ignored
+            _err(f"          {_f(m.throughput, 1)}{plus_minus(m.throughput_ci, 1)} infer/s, p99 {_f(m.latency_p99_ms)}{plus_minus(m.latency_p99_ci_ms, 2)} ms{tokens}"
+                 f" ({m.status}, {m.windows} windows, {m.duration_s:.1f} s){note}")  # fmt: skip
 
 
 # ------------------------------------------------------------------------------- output

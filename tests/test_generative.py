@@ -231,6 +231,7 @@ def test_a_cli_sweep_under_a_ttft_budget_ranks_on_stored_token_metrics(workdir):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "Ranking of token_engine" in done.stdout and "TTFT p99 (ms)" in done.stdout and "Tokens/s" in done.stdout
+    assert " ms, ITL p99 " in done.stderr and " tokens/s (" in done.stderr  # each point's progress line
     conn = sqlite3.connect(workdir / "checkpoints" / "results.sqlite")
     rows = conn.execute("SELECT variant, status, metrics FROM measurements").fetchall()
     conn.close()
