@@ -136,7 +136,7 @@ def engine_server(tmp_path_factory):
     (model,) = repository.find_models(str(MODEL_REPOSITORY), ["token_engine"])
     timing = dict(prefill_base_ms=PREFILL_MS, prefill_per_token_ms=PER_PROMPT_TOKEN_MS, decode_base_ms=STEP_MS, decode_per_sequence_ms=PER_SEQUENCE_MS)
     variants = [
-        engine_variant(model, "engine_one", max_active_sequences=1, stall_s=20, **timing),
+        engine_variant(model, "engine_one", max_active_sequences=1, stall_s=2, **timing),
         engine_variant(model, "engine_deaf", drop_max_tokens=True, default_max_tokens=4, decode_base_ms=2, prefill_base_ms=1),
     ]
     for v in variants:
@@ -206,11 +206,12 @@ def test_output_lengths_the_model_ignores_are_reported(engine_server):
 
 
 @pytest.mark.server
-def test_a_stalled_stream_fails_the_point_by_the_request_timeout(engine_server, tmp_path):
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_a_stalled_stream_fails_the_point_by_the_request_timeout(engine_server, tmp_path, protocol):
     server, variants = engine_server
     stalls = tmp_path / "stall.jsonl"
     stalls.write_text(json.dumps({"text": "wait <stall>", "max_tokens": 5}) + "\n")
-    m = measure_stream(server, variants["engine_one"], asked=PromptSettings(file=str(stalls)), timeout_s=0.5, windows=1)
+    m = measure_stream(server, variants["engine_one"], protocol, asked=PromptSettings(file=str(stalls)), timeout_s=0.5, windows=1)
     assert m.status == "failed" and "timeout" in m.error, m
 
 
