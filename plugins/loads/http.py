@@ -23,11 +23,10 @@ from tsweep.records import LoadSettings, RunningServer, Trial
 from tsweep.sharedmemory import PointRegions
 
 from tsweep.plugins.loads.https import make_https_load
+from tsweep.plugins.loads.native import level_arguments
 from tsweep.plugins.loads.stream import make_stream_load
 from tsweep.plugins.loads.regions import WithRegions, point_regions
 
-#: Connections the open-loop generator may open to keep to its schedule.
-OPEN_LOOP_MAX_CONNECTIONS = 256
 
 
 class NativeHttpLoad(HttpLoad):
@@ -119,15 +118,7 @@ def make_http_load(trial: Trial, server: RunningServer, settings: LoadSettings):
             sequence_length=seq.length, sequence_variation=seq.variation, sequence_ids=(seq.id_start, seq.id_end),
             sequence_slots=seq.slots, serial_sequences=seq.serial, sequence_marks=marks,
         )  # fmt: skip
-    if closed:
-        n = int(trial.load.value)
-        load = NativeHttpLoad(url.hostname, url.port, raw, concurrency=n, max_connections=n, timeout_s=settings.timeout_s, **extra)
-    else:
-        if settings.intervals_us:  # perf_analyzer's request intervals: the gaps replace the rate's spacing
-            spacing = dict(intervals=[us / 1e6 for us in settings.intervals_us])
-        else:
-            spacing = dict(rate=trial.load.value, schedule=settings.distribution)
-        load = NativeHttpLoad(url.hostname, url.port, raw, max_connections=OPEN_LOOP_MAX_CONNECTIONS, timeout_s=settings.timeout_s, **spacing, **extra)
+    load = NativeHttpLoad(url.hostname, url.port, raw, **level_arguments(trial, settings), **extra)
     if seq is not None:
         load.client = f"native http, {sequences.describe(seq, closed)}"
         load.host_port, load.ender = (url.hostname, url.port), (raw[0], marks[0])

@@ -21,8 +21,7 @@ from tsweep.errors import UsageError
 from tsweep.ext.loadgen import HttpLoad, build_http_request
 from tsweep.records import LoadSettings, RunningServer, Trial
 
-#: Connections the open-loop generator may open to keep to its schedule (one stream each).
-OPEN_LOOP_MAX_CONNECTIONS = 256
+from tsweep.plugins.loads.native import level_arguments
 
 
 class NativeStreamLoad(HttpLoad):
@@ -49,14 +48,6 @@ def make_stream_load(trial: Trial, server: RunningServer, settings: LoadSettings
     path = f"/v2/models/{trial.variant.name}{version}/generate_stream"
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **settings.headers}
     raw = [build_http_request(url.hostname, url.port, path, body, headers) for body in generative.json_bodies(fields, asked)]
-    if trial.load.kind == "concurrency":
-        n = int(trial.load.value)
-        load = NativeStreamLoad(url.hostname, url.port, raw, concurrency=n, max_connections=n, timeout_s=settings.timeout_s, stream=True)
-    else:
-        if settings.intervals_us:
-            spacing = dict(intervals=[us / 1e6 for us in settings.intervals_us])
-        else:
-            spacing = dict(rate=trial.load.value, schedule=settings.distribution)
-        load = NativeStreamLoad(url.hostname, url.port, raw, max_connections=OPEN_LOOP_MAX_CONNECTIONS, timeout_s=settings.timeout_s, stream=True, **spacing)
+    load = NativeStreamLoad(url.hostname, url.port, raw, stream=True, **level_arguments(trial, settings))
     load.asked_output_tokens = sum(p.max_tokens for p in asked) / len(asked)  # compared with what came (tokens.length_note)
     return load
