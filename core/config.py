@@ -659,20 +659,12 @@ def _check(config: Config) -> None:
 
 
 def generative_check(config: Config) -> None:
-    """A streaming run's prompt file is read (a bad line stops here, with its number), and its
-    requests are one prompt each: no client batches."""
-    from tsweep import prompts
+    """A streaming run's requests are one prompt each: no client batches. (Its prompts are
+    read with the models, :func:`tsweep.generative.check`.)"""
     from tsweep.settings import streaming_models
 
-    streamed = streaming_models(config)
-    if not streamed:
-        return
-    if tuple(config.batch_sizes) != (1,):
+    if streaming_models(config) and tuple(config.batch_sizes) != (1,):
         raise UsageError(f"batch_sizes {','.join(map(str, config.batch_sizes))} with streaming: a generation request carries one prompt; remove batch_sizes")
-    from tsweep.settings import prompt_settings
-
-    for model in streamed:
-        prompts.make(prompt_settings(config, model))
 
 
 def canonical_metric(name: str, where: str = "objectives") -> str:

@@ -20,6 +20,7 @@ from typing import Any, List, Optional, Sequence
 
 from tsweep.errors import UsageError
 from tsweep.modelconfig import model_config_pb2
+from tsweep import prompts
 from tsweep.prompts import Prompt
 from tsweep.records import LoadSettings
 
@@ -63,7 +64,8 @@ def request_fields(name: str, config: Any) -> RequestFields:
 
 def check(name: str, config: Any, load: LoadSettings) -> None:
     """A model's config fits how it is to be measured: streaming a decoupled model with a
-    prompt input, or plain requests to a model that answers once."""
+    prompt input, or plain requests to a model that answers once; a streamed model's prompts
+    are made (a prompt file read: a bad line stops the run here, with its number)."""
     if load.streaming and not is_decoupled(config):
         raise UsageError(
             f"model {name!r} is not decoupled (model_transaction_policy decoupled: true), so it has no token stream: "
@@ -73,10 +75,11 @@ def check(name: str, config: Any, load: LoadSettings) -> None:
         raise UsageError(f"model {name!r} is decoupled (it answers with a stream): set streaming: true (or model_type: LLM) to measure its tokens")
     if load.streaming:
         request_fields(name, config)
+        prompts.make(load.prompts)
         if load.shared_memory != "none":
             raise UsageError("shared_memory and streaming cannot be combined: generation requests carry their prompts as JSON; remove shared_memory")
 
 
-def json_bodies(fields: RequestFields, prompts: Sequence[Prompt]) -> List[bytes]:
+def json_bodies(fields: RequestFields, asked: Sequence[Prompt]) -> List[bytes]:
     """Every prompt's request body, encoded once per point."""
-    return [json.dumps(fields.body(p)).encode() for p in prompts]
+    return [json.dumps(fields.body(p)).encode() for p in asked]
