@@ -236,7 +236,7 @@ def test_a_cli_sweep_under_a_ttft_budget_ranks_on_stored_token_metrics(workdir):
     conn = sqlite3.connect(workdir / "checkpoints" / "results.sqlite")
     rows = conn.execute("SELECT variant, status, metrics FROM measurements").fetchall()
     conn.close()
-    assert len(rows) >= 3
+    assert rows  # how many points the adaptive search measures depends on what it saw
     for variant, status, metrics in rows:
         figures = json.loads(metrics)
         assert status != "failed" and figures["output_tokens_avg"] == 16, (variant, figures)  # the engine follows max_tokens
