@@ -9,6 +9,8 @@ server path is covered by the end-to-end tests (test_profile_e2e, test_faults, .
 """
 from __future__ import annotations
 
+import dataclasses
+import sqlite3
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -28,7 +30,7 @@ from tsweep.plugins.search.quick import QuickSearch
 from tsweep.progress import Progress
 from tsweep.records import LoadLevel, Measurement, ModelSpec, SearchGoal, SpaceSettings, Trial
 from tsweep.run import Run
-from tsweep.store import ResultsStore
+from tsweep.store import SCHEMA_VERSION, ResultsStore
 from tsweep.sweep import Sweep, name_variants, profile
 from tsweep.trials import TrialRunner
 
@@ -314,3 +316,20 @@ def test_a_launch_mode_that_attaches_to_a_server_is_refused_with_lanes_before_an
         "use triton_launch_mode local or docker, or executor local"
     )
     assert tree(tmp_path) == before
+
+
+def test_a_schema_6_store_gains_the_lane_column_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "results.sqlite"
+    model, space = model_and_space("m", max_instance_count=1, min_model_batch_size=4, max_model_batch_size=4)
+    old, new = (Trial(space.variants[0], LoadLevel("concurrency", c)) for c in (1.0, 2.0))
+    with ResultsStore.open(path) as store:
+        store.add(measured(old, "m"))
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE measurements DROP COLUMN lane")  # as tsweep wrote it before lanes existed
+    conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with ResultsStore.open(path) as store:
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "7"
+        store.add(dataclasses.replace(measured(new, "m"), lane="lane 2"))
+        assert [(m.load_value, m.lane) for m in store.measurements("m")] == [(1.0, ""), (2.0, "lane 2")]
