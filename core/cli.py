@@ -118,6 +118,7 @@ class ConsoleProgress(Progress):
 
     def __init__(self) -> None:
         self.started = time.monotonic()
+        self.several = False  # lanes finish points out of order: each result line says whose it is
 
     def server_started(self, server: RunningServer) -> None:
         where = "" if server.http_url in server.description else f" at {server.http_url}"  # a remote one names it already
@@ -127,21 +128,33 @@ class ConsoleProgress(Progress):
         extra = f", {resumed} points already measured (resuming)" if resumed else ""
         _err(f"model {model}: {variants} config variants, up to {planned} points{extra}")
 
-    def trial_started(self, trial: Trial, done: int, planned: int, elapsed_s: float) -> None:
+    def lanes_started(self, lanes) -> None:
+        self.several = len(lanes) > 1
+        _err(f"{len(lanes)} lane(s):")
+        for lane in lanes:
+            _err(f"  {lane.name}: {lane.where}")
+
+    def trial_started(self, trial: Trial, done: int, planned: int, elapsed_s: float, lane: str = "") -> None:
         params = ", ".join(f"{k}={v}" for k, v in trial.variant.params.items())
         mins, secs = divmod(int(time.monotonic() - self.started), 60)
         look = f" look {trial.repeat + 1}" if trial.repeat else ""
-        _err(f"[{done + 1:>3}/{planned} {mins:02d}:{secs:02d}] {trial.variant.name} ({params}) {trial.load} batch={trial.batch_size}{look} ...")
+        on = f" {lane}" if lane else ""
+        _err(f"[{done + 1:>3}/{planned}{on} {mins:02d}:{secs:02d}] {trial.variant.name} ({params}) {trial.load} batch={trial.batch_size}{look} ...")
+
+    def lane_lost(self, lane: str, why: str, trial: Trial, retried: bool) -> None:
+        then = "retrying it once on another lane" if retried else "not retried"
+        _err(f"          {lane} lost with {trial.variant.name} {trial.load} batch={trial.batch_size} in flight ({why}): {then}")
 
     def trial_finished(self, m: Measurement) -> None:
+        whose = f"{m.lane} {m.variant} {m.load} batch={m.batch_size}: " if self.several else ""
         if m.status == "failed":
-            _err(f"          failed: {m.error}")
+            _err(f"          {whose}failed: {m.error}")
         else:
             tokens = ""
             if m.value("ttft_p99_ms") is not None:  # a streamed point: its token figures too
                 tokens = f", TTFT p99 {_f(m.value('ttft_p99_ms'))} ms, ITL p99 {_f(m.value('itl_p99_ms'))} ms, {_f(m.value('output_tokens_per_s'), 1)} tokens/s"
             note = f"; {m.error}" if tokens and m.error else ""  # e.g. output lengths the model ignored
-            _err(f"          {_f(m.throughput, 1)}{plus_minus(m.throughput_ci, 1)} infer/s, p99 {_f(m.latency_p99_ms)}{plus_minus(m.latency_p99_ci_ms, 2)} ms{tokens}"
+            _err(f"          {whose}{_f(m.throughput, 1)}{plus_minus(m.throughput_ci, 1)} infer/s, p99 {_f(m.latency_p99_ms)}{plus_minus(m.latency_p99_ci_ms, 2)} ms{tokens}"
                  f" ({m.status}, {m.windows} windows, {m.duration_s:.1f} s){note}")  # fmt: skip
 
 
