@@ -1,0 +1,234 @@
+"""How a 50-model sweep scales over 1 to 64 lanes, replayed from real measurements.
+
+    python bench/scaleout_record.py      # once: real brute and adaptive sweeps (~6 min)
+    python bench/scaleout_sim.py         # the table, from bench/.cache/scaleout-sim/ (~2-4 min)
+    python bench/scaleout_sim.py --models 50 --lanes 1 2 4 8 16 32 64 --json sim.json
+
+Each recorded model is copied under 50 names in all (``add_sub_00``, ``mlp_01``, ...) and
+swept by the real strategies over the same spaces, with every result committed to a real
+results store in a temporary folder, over :class:`tsweep.virtuallanes.VirtualLanePool`: a
+lane hands back the stored measurement of the trial's point after its stored measuring
+time, plus the recorded time to load a variant when the lane has another loaded. The
+driver's work (the strategy's propose, the Judge, the store commit, dispatching) is real
+and timed as it happens, and goes on the virtual clock. Server start-up is the recorded one,
+once, since lanes start in parallel.
+
+Per lane count it prints the virtual wall time, the speed-up over one lane, how busy the
+lanes were, how much of their time went to loading variants, the driver's share of the wall
+time, and what bounds the sweep there: the lanes themselves, the driver's serial decisions,
+or the chains of dependent points (a strategy that proposes one point at a time makes each
+model a chain; the sweep then cannot end before its longest model, however many lanes).
+The row ``inf`` is 1000 lanes: the floor the dependencies and the driver leave.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "bench" / ".cache" / "scaleout-sim"
+FLOOR_LANES = 1000  # "as many as it could use": what is left is the dependencies and the driver
+
+
+@dataclasses.dataclass
+class Job:
+    """One simulated model: its name, the space and strategy it is searched with."""
+
+    model: object  # ModelSpec under the simulated name
+    space: object
+    strategy: object
+    source: str  # the recorded model it copies
+
+
+@dataclasses.dataclass
+class Row:
+    lanes: int
+    wall_s: float
+    utilisation: float
+    loading_share: float
+    driver_s: float
+    decisions: int
+    points: int
+    points_per_lane: Dict[str, int]
+    chain_s: float  # the longest model's measuring + loading, first trial to last
+    replay: Tuple[int, int, int]  # exact, nearest, missing
+
+
+def recorded(strategy: str) -> Tuple[dict, List]:
+    """The recorded sweep's timings and measurements (bench/scaleout_record.py's output)."""
+    from tsweep.store import ResultsStore
+
+    folder = CACHE / strategy
+    timings_file = folder / "timings.json"
+    if not timings_file.is_file():
+        raise SystemExit(f"no recorded {strategy} sweep in {folder}: run python bench/scaleout_record.py first")
+    timings = json.loads(timings_file.read_text())
+    with ResultsStore.open_existing(folder / "ck" / "results.sqlite") as store:
+        rows = store.measurements()
+    return timings, rows
+
+
+def jobs_for(timings: dict, copies: int, workdir: Path) -> Tuple[List[Job], object]:
+    """``copies`` simulated models cycling over the recorded ones, each with the space and
+    strategy tsweep builds for the recorded settings, renamed (digests do not change)."""
+    from tsweep.config import load_config
+    from tsweep.pluginmanager import make_plugin_manager
+    from tsweep.run import Run
+    from tsweep.sweep import Sweep, name_variants
+
+    settings = {
+        **timings["settings"], "output_model_repository_path": str(workdir / "out"), "checkpoint_directory": str(workdir / "ck"),
+        "export_path": str(workdir / "export"),
+    }  # fmt: skip
+    run = Run.build(load_config(None, settings), make_plugin_manager(), sweep=True)
+    sweep = Sweep(run)  # checks the inputs and builds the spaces; starts nothing
+    jobs = []
+    for i in range(copies):
+        source = sweep.models[i % len(sweep.models)]
+        name = f"{source.name}_{i:02d}"
+        model = dataclasses.replace(source, name=name)
+        space = sweep.spaces[source.name]
+        variants = tuple(dataclasses.replace(v, model=name) for v in name_variants(name, space.variants))
+        space = dataclasses.replace(space, model=model, variants=variants)
+        goal = run.goals_of(source.name).goal
+        jobs.append(Job(model, space, run.profiling().strategy(space, goal), source.name))
+    return jobs, run
+
+
+def dispatch(pool, store, jobs: Sequence[Job]) -> Dict[str, Tuple[float, float]]:
+    """Search every job over ``pool`` until no strategy asks for more, committing each result
+    to ``store`` as it comes. Each idle lane takes the first model (in order) with a trial
+    to hand out, preferring a trial of the variant it has loaded. Returns each model's
+    first-submit and last-finish virtual times.
+
+    This is the scheduling the trial runner of issue 17 follows; once that runner is merged
+    the simulation drives it instead (see docs/scale-out.md)."""
+    history: Dict[str, list] = {j.model.name: [] for j in jobs}
+    flying: Dict[str, set] = {j.model.name: set() for j in jobs}
+    done: set = set()
+    span: Dict[str, Tuple[float, float]] = {}
+    pool.start()
+    while True:
+        idle = pool.idle()
+        for job in jobs:
+            if not idle:
+                break
+            name = job.model.name
+            if name in done:
+                continue
+            stored = {m.key for m in history[name]}
+            trials = [t for t in job.strategy.propose(history[name]) if t.key not in stored and t.key not in flying[name]]
+            if not trials and not flying[name]:
+                done.add(name)
+                continue
+            while trials and idle:
+                trial = trials.pop(0)
+                lane = next((la for la in idle if pool.loaded(la) == trial.variant.digest), idle[0])
+                idle.remove(lane)
+                pool.submit(lane, job.model, trial, None)
+                flying[name].add(trial.key)
+                span.setdefault(name, (pool.clock.now, pool.clock.now))
+        if not any(flying.values()):
+            if len(done) == len(jobs):
+                break
+            continue
+        for f in pool.wait():
+            store.add(f.measurement)
+            history[f.model].append(f.measurement)
+            flying[f.model].discard(f.trial.key)
+            span[f.model] = (span[f.model][0], pool.clock.now)
+    pool.stop()
+    return span
+
+
+def simulate(lanes: int, timings: dict, rows: List, copies: int) -> Row:
+    from tsweep.store import ResultsStore
+    from tsweep.virtuallanes import Replay, VirtualLanePool
+
+    with tempfile.TemporaryDirectory(prefix="tsweep-sim-") as tmp:
+        workdir = Path(tmp)
+        jobs, _ = jobs_for(timings, copies, workdir)
+        sources = {j.model.name: j.source for j in jobs}
+        replay = Replay(rows, lambda model: sources[model])
+        pool = VirtualLanePool(lanes, replay, timings["load_s"], timings["server_start_s"])
+        with ResultsStore.open(workdir / "sim.sqlite") as store:
+            for job in jobs:
+                for v in job.space.variants:
+                    store.add_variant(v)
+            span = dispatch(pool, store, jobs)
+            points = store.count()
+    busy = sum(b.measuring_s + b.loading_s for b in pool.books.values())
+    loading = sum(b.loading_s for b in pool.books.values())
+    return Row(
+        lanes, pool.wall_s(), pool.utilisation(), loading / busy if busy else 0.0, pool.driver_s, pool.decisions, points,
+        dict(pool.points_per_lane()), max(end - start for start, end in span.values()), (replay.exact, replay.nearest, replay.missing),
+    )  # fmt: skip
+
+
+def bound(row: Row, floor: Row) -> str:
+    """What keeps the wall time from falling further at this lane count."""
+    if row.utilisation >= 0.8:
+        return "lanes (busy)"
+    if row.driver_s >= 0.5 * (row.wall_s - floor.wall_s + row.driver_s) and row.driver_s > 0.3 * row.wall_s:
+        return "driver's decisions"
+    if row.wall_s <= 1.15 * floor.wall_s:
+        return "longest model's chain" + (" + driver" if row.driver_s > 0.2 * row.wall_s else "")
+    return "lanes, partly idle (chains)"
+
+
+def table(strategy: str, rows: List[Row], floor: Row) -> str:
+    one = rows[0].wall_s
+    lines = [f"  {'lanes':>5} {'wall':>9} {'speed-up':>8} {'busy':>5} {'loading':>7} {'driver':>7} {'chain':>8}  bound"]
+    for r in [*rows, floor]:
+        label = "inf" if r is floor else str(r.lanes)
+        lines.append(
+            f"  {label:>5} {fmt_s(r.wall_s):>9} {one / r.wall_s:8.1f} {r.utilisation:5.0%} {r.loading_share:7.0%} "
+            f"{r.driver_s / r.wall_s:7.1%} {fmt_s(r.chain_s):>8}  {bound(r, floor)}"
+        )
+    return "\n".join(lines)
+
+
+def fmt_s(s: float) -> str:
+    return f"{s / 60:.1f} min" if s >= 120 else f"{s:.0f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=int, default=50, help="simulated models (copies of the recorded ones)")
+    parser.add_argument("--lanes", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
+    parser.add_argument("--strategies", nargs="+", default=["adaptive", "brute"])
+    parser.add_argument("--json", type=Path, help="write every figure here")
+    args = parser.parse_args()
+    out = {}
+    for strategy in args.strategies:
+        timings, rows = recorded(strategy)
+        print(
+            f"{strategy}: recorded {timings['points']} points of {', '.join(timings['models'])} in {timings['wall_s']:.0f} s "
+            f"({timings['measuring_s']:.0f} s measuring); server start {timings['server_start_s']:.1f} s; "
+            f"variant load {timings['load_s']:.2f} s (median of {timings['loads']}); {args.models} models simulated",
+            flush=True,
+        )
+        results = [simulate(n, timings, rows, args.models) for n in args.lanes]
+        floor = simulate(FLOOR_LANES, timings, rows, args.models)
+        print(table(strategy, results, floor))
+        exact, nearest, missing = results[0].replay
+        per_decision = statistics.mean(r.driver_s / max(1, r.decisions) for r in results) * 1000
+        print(
+            f"  {results[0].points} points per sweep; replayed exactly {exact}, from the nearest stored load {nearest}, "
+            f"missing {missing}; driver {per_decision:.1f} ms per decision (propose + commit + dispatch, real)\n",
+            flush=True,
+        )
+        out[strategy] = {"timings": {k: v for k, v in timings.items() if k != "trials"}, "rows": [dataclasses.asdict(r) for r in results], "floor": dataclasses.asdict(floor)}
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
