@@ -28,9 +28,8 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache" / "scaleout-sim"
@@ -102,16 +101,46 @@ def jobs_for(timings: dict, copies: int, workdir: Path) -> Tuple[List[Job], obje
     return jobs, run
 
 
-def dispatch(pool, store, jobs: Sequence[Job]) -> Dict[str, Tuple[float, float]]:
-    """Search every job over ``pool`` until no strategy asks for more, committing each result
-    to ``store`` as it comes. Each idle lane takes the first model (in order) with a trial
-    to hand out, preferring a trial of the variant it has loaded. Returns each model's
-    first-submit and last-finish virtual times.
+class Work:
+    """What one simulated model still asks for: its strategy's proposals, then the final
+    race's rounds (:mod:`tsweep.race`, as the trial runner runs it), then nothing."""
+
+    def __init__(self, job: Job, run, store, variants: Dict[str, object]):
+        self.job, self.run, self.store, self.variants = job, run, store, variants
+        self.racing = False
+        config = run.config
+        self.race = config.remeasure_top_configs > 1 and config.remeasure_rounds > 0
+
+    def next(self, history: list) -> list:
+        from tsweep import analysis, race
+        from tsweep.judge import Judge
+
+        if not self.racing:
+            trials = self.job.strategy.propose(history)
+            if trials or not self.race:
+                return trials
+            self.racing = True
+        name = self.job.model.name
+        config = self.run.config
+        ranking = analysis.rank(self.store, self.run, [name])[name]
+        judge = Judge.from_history(self.run.goals_of(self.job.source).goal, history)
+        return race.next_looks(ranking, history, judge, config.remeasure_top_configs, 1 + config.remeasure_rounds, self.variants)
+
+
+def dispatch(pool, store, jobs: Sequence[Job], run) -> Dict[str, Tuple[float, float]]:
+    """Search (and race) every job over ``pool`` until none asks for more, committing each
+    result to ``store`` as it comes. A model is asked for more once everything it asked for
+    is in (today's strategies propose one trial at a time; a race round's looks go out
+    together). Each idle lane takes the first model (in order) with a trial to hand out,
+    preferring a trial of the variant it has loaded. Returns each model's first-submit and
+    last-finish virtual times.
 
     This is the scheduling the trial runner of issue 17 follows; once that runner is merged
     the simulation drives it instead (see docs/scale-out.md)."""
+    work = {j.model.name: Work(j, run, store, {v.digest: v for v in j.space.variants}) for j in jobs}
     history: Dict[str, list] = {j.model.name: [] for j in jobs}
     flying: Dict[str, set] = {j.model.name: set() for j in jobs}
+    queued: Dict[str, list] = {j.model.name: [] for j in jobs}  # handed out, not yet on a lane
     done: set = set()
     span: Dict[str, Tuple[float, float]] = {}
     pool.start()
@@ -123,13 +152,14 @@ def dispatch(pool, store, jobs: Sequence[Job]) -> Dict[str, Tuple[float, float]]
             name = job.model.name
             if name in done:
                 continue
-            stored = {m.key for m in history[name]}
-            trials = [t for t in job.strategy.propose(history[name]) if t.key not in stored and t.key not in flying[name]]
-            if not trials and not flying[name]:
-                done.add(name)
-                continue
-            while trials and idle:
-                trial = trials.pop(0)
+            if not queued[name] and not flying[name]:  # everything asked for is in: ask again
+                stored = {m.key for m in history[name]}
+                queued[name] = [t for t in work[name].next(history[name]) if t.key not in stored]
+                if not queued[name]:
+                    done.add(name)
+                    continue
+            while queued[name] and idle:
+                trial = queued[name].pop(0)
                 lane = next((la for la in idle if pool.loaded(la) == trial.variant.digest), idle[0])
                 idle.remove(lane)
                 pool.submit(lane, job.model, trial, None)
@@ -154,7 +184,7 @@ def simulate(lanes: int, timings: dict, rows: List, copies: int) -> Row:
 
     with tempfile.TemporaryDirectory(prefix="tsweep-sim-") as tmp:
         workdir = Path(tmp)
-        jobs, _ = jobs_for(timings, copies, workdir)
+        jobs, run = jobs_for(timings, copies, workdir)
         sources = {j.model.name: j.source for j in jobs}
         replay = Replay(rows, lambda model: sources[model])
         pool = VirtualLanePool(lanes, replay, timings["load_s"], timings["server_start_s"])
@@ -162,7 +192,7 @@ def simulate(lanes: int, timings: dict, rows: List, copies: int) -> Row:
             for job in jobs:
                 for v in job.space.variants:
                     store.add_variant(v)
-            span = dispatch(pool, store, jobs)
+            span = dispatch(pool, store, jobs, run)
             points = store.count()
     busy = sum(b.measuring_s + b.loading_s for b in pool.books.values())
     loading = sum(b.loading_s for b in pool.books.values())
@@ -215,6 +245,12 @@ def main() -> None:
             f"variant load {timings['load_s']:.2f} s (median of {timings['loads']}); {args.models} models simulated",
             flush=True,
         )
+        check = simulate(1, timings, rows, len(timings["models"]))  # the recorded sweep itself, replayed
+        print(
+            f"  check: the recorded sweep replayed on 1 lane: {check.points} points (recorded {timings['points']}), "
+            f"{check.wall_s:.0f} s (recorded {timings['wall_s']:.0f} s, reports included)",
+            flush=True,
+        )
         results = [simulate(n, timings, rows, args.models) for n in args.lanes]
         floor = simulate(FLOOR_LANES, timings, rows, args.models)
         print(table(strategy, results, floor))
@@ -225,7 +261,7 @@ def main() -> None:
             f"missing {missing}; driver {per_decision:.1f} ms per decision (propose + commit + dispatch, real)\n",
             flush=True,
         )
-        out[strategy] = {"timings": {k: v for k, v in timings.items() if k != "trials"}, "rows": [dataclasses.asdict(r) for r in results], "floor": dataclasses.asdict(floor)}
+        out[strategy] = {"timings": {k: v for k, v in timings.items() if k != "trials"}, "check": dataclasses.asdict(check), "rows": [dataclasses.asdict(r) for r in results], "floor": dataclasses.asdict(floor)}
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 
