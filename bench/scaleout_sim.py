@@ -25,9 +25,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -56,8 +56,12 @@ class Row:
     decisions: int
     points: int
     points_per_lane: Dict[str, int]
-    chain_s: float  # the longest model's measuring + loading, first trial to last
+    chain_s: float  # the longest model's span, first trial handed out to last result
     replay: Tuple[int, int, int]  # exact, nearest, missing
+    decide_s: float  # of driver_s: the strategies' proposals and the race's rankings
+    commit_s: float  # of driver_s: committing results to the store
+    busy_s: float  # lane seconds measuring and loading, all lanes
+    loads: int
 
 
 def recorded(strategy: str) -> Tuple[dict, List]:
@@ -127,13 +131,14 @@ class Work:
         return race.next_looks(ranking, history, judge, config.remeasure_top_configs, 1 + config.remeasure_rounds, self.variants)
 
 
-def dispatch(pool, store, jobs: Sequence[Job], run) -> Dict[str, Tuple[float, float]]:
+def dispatch(pool, store, jobs: Sequence[Job], run, costs: Dict[str, float]) -> Dict[str, Tuple[float, float]]:
     """Search (and race) every job over ``pool`` until none asks for more, committing each
     result to ``store`` as it comes. A model is asked for more once everything it asked for
     is in (today's strategies propose one trial at a time; a race round's looks go out
     together). Each idle lane takes the first model (in order) with a trial to hand out,
     preferring a trial of the variant it has loaded. Returns each model's first-submit and
-    last-finish virtual times.
+    last-finish virtual times; adds the real seconds spent deciding (the strategies, the
+    race's ranking) and committing to ``costs["decide_s"]`` and ``costs["commit_s"]``.
 
     This is the scheduling the trial runner of issue 17 follows; once that runner is merged
     the simulation drives it instead (see docs/scale-out.md)."""
@@ -154,7 +159,9 @@ def dispatch(pool, store, jobs: Sequence[Job], run) -> Dict[str, Tuple[float, fl
                 continue
             if not queued[name] and not flying[name]:  # everything asked for is in: ask again
                 stored = {m.key for m in history[name]}
+                began = time.perf_counter()
                 queued[name] = [t for t in work[name].next(history[name]) if t.key not in stored]
+                costs["decide_s"] += time.perf_counter() - began
                 if not queued[name]:
                     done.add(name)
                     continue
@@ -170,7 +177,9 @@ def dispatch(pool, store, jobs: Sequence[Job], run) -> Dict[str, Tuple[float, fl
                 break
             continue
         for f in pool.wait():
+            began = time.perf_counter()
             store.add(f.measurement)
+            costs["commit_s"] += time.perf_counter() - began
             history[f.model].append(f.measurement)
             flying[f.model].discard(f.trial.key)
             span[f.model] = (span[f.model][0], pool.clock.now)
@@ -192,13 +201,15 @@ def simulate(lanes: int, timings: dict, rows: List, copies: int) -> Row:
             for job in jobs:
                 for v in job.space.variants:
                     store.add_variant(v)
-            span = dispatch(pool, store, jobs, run)
+            costs = {"decide_s": 0.0, "commit_s": 0.0}
+            span = dispatch(pool, store, jobs, run, costs)
             points = store.count()
     busy = sum(b.measuring_s + b.loading_s for b in pool.books.values())
     loading = sum(b.loading_s for b in pool.books.values())
     return Row(
         lanes, pool.wall_s(), pool.utilisation(), loading / busy if busy else 0.0, pool.driver_s, pool.decisions, points,
         dict(pool.points_per_lane()), max(end - start for start, end in span.values()), (replay.exact, replay.nearest, replay.missing),
+        costs["decide_s"], costs["commit_s"], busy, sum(b.loads for b in pool.books.values()),
     )  # fmt: skip
 
 
@@ -223,6 +234,24 @@ def table(strategy: str, rows: List[Row], floor: Row) -> str:
             f"{r.driver_s / r.wall_s:7.1%} {fmt_s(r.chain_s):>8}  {bound(r, floor)}"
         )
     return "\n".join(lines)
+
+
+def limits(results: List[Row], exact: int, nearest: int, missing: int) -> str:
+    """The driver's and the store's cost per point, and the lane count at which the driver
+    would be busy all the time (points arriving as fast as it can take them)."""
+    points = sum(r.points for r in results)
+    driver = sum(r.driver_s for r in results) / points
+    decide = sum(r.decide_s for r in results) / points
+    commit = sum(r.commit_s for r in results) / points
+    one = results[0]
+    lane_per_point = one.busy_s / one.points  # lane seconds per point, loads included
+    loads = one.loads / one.points
+    return (
+        f"  {one.points} points per sweep; replayed exactly {exact}, from the nearest stored load {nearest}, missing {missing}\n"
+        f"  driver per point (real): {driver * 1000:.1f} ms, of which deciding {decide * 1000:.1f} ms and committing {commit * 1000:.1f} ms; "
+        f"a lane spends {lane_per_point:.2f} s per point ({loads:.2f} loads per point on 1 lane), so the driver alone "
+        f"would keep up with about {lane_per_point / driver:.0f} lanes\n"
+    )
 
 
 def fmt_s(s: float) -> str:
@@ -255,12 +284,7 @@ def main() -> None:
         floor = simulate(FLOOR_LANES, timings, rows, args.models)
         print(table(strategy, results, floor))
         exact, nearest, missing = results[0].replay
-        per_decision = statistics.mean(r.driver_s / max(1, r.decisions) for r in results) * 1000
-        print(
-            f"  {results[0].points} points per sweep; replayed exactly {exact}, from the nearest stored load {nearest}, "
-            f"missing {missing}; driver {per_decision:.1f} ms per decision (propose + commit + dispatch, real)\n",
-            flush=True,
-        )
+        print(limits(results, exact, nearest, missing), flush=True)
         out[strategy] = {"timings": {k: v for k, v in timings.items() if k != "trials"}, "check": dataclasses.asdict(check), "rows": [dataclasses.asdict(r) for r in results], "floor": dataclasses.asdict(floor)}
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
