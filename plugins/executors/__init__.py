@@ -1,0 +1,1 @@
+"""Built-in executors: where trials are measured (:mod:`tsweep.lanes`)."""
