@@ -1,0 +1,1 @@
+"""Executors: where trials are measured (:mod:`tsweep.lanes`), one plugin each."""
