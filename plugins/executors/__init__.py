@@ -1,1 +1,1 @@
-"""Built-in executors: where trials are measured (:mod:`tsweep.lanes`)."""
+"""Executors: where trials are measured (:mod:`tsweep.lanes`), one plugin each."""

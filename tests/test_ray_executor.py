@@ -1,0 +1,272 @@
+"""The ray executor on a real local Ray cluster bound to this machine (issue 17).
+
+One Ray head (``ray start --head --block``) serves the whole module: it is started once as a
+process group of its own and stopped by killing that group by PID (never ``ray stop``, which
+would stop other users' clusters on a shared machine). The lanes are real Ray actors, each
+starting a real embedded tritonserver; nothing is faked but one thing, said where it is: a
+node that cannot read the driver's model repository (one machine shows every process the
+same files, so the lanes are told to treat that path as unreadable, and the real shipping
+code runs).
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.support import MODEL_REPOSITORY, wait_gone
+
+# The test cluster uses Ray's token authentication (its default), with a token of this
+# session's own rather than the one in the user's home; a driver must know the mode before
+# Ray reads its config, at import (or refresh it, when another module imported Ray first).
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+_imported_before = "ray" in sys.modules
+ray = pytest.importorskip("ray")
+if _imported_before:
+    from ray._raylet import Config
+
+    Config.initialize("")
+
+from tsweep import repository  # noqa: E402
+from tsweep.config import load_config  # noqa: E402
+from tsweep.errors import UsageError  # noqa: E402
+from tsweep.pluginmanager import make_plugin_manager  # noqa: E402
+from tsweep.records import LoadLevel, Trial  # noqa: E402
+from tsweep.run import Run  # noqa: E402
+from tsweep.settings import launch_settings, space_settings  # noqa: E402
+from tsweep.sweep import name_variants  # noqa: E402
+from tsweep.plugins.executors import ray as ray_executor  # noqa: E402
+from tsweep.plugins.executors import rayship  # noqa: E402
+from tsweep.plugins.executors.raylane import cores_for  # noqa: E402
+from tsweep.plugins.executors.raypool import HIDE_ENV, RayLanePool  # noqa: E402
+
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def processes_under(folder: str) -> list:
+    """Processes whose command line names ``folder`` (a Ray session's own temp folder)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if any(folder in part for part in p.info["cmdline"] or ()):
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A Ray head on this machine with 2 CPUs: its address ("127.0.0.1:port"). Token
+    authentication on, as Ray does by default: the head and this test's driver both say so
+    (RAY_AUTH_MODE) and hold the same token (RAY_AUTH_TOKEN), both set at the top of this module."""
+    temp = tempfile.mkdtemp(prefix="tsweep-rt-", dir="/tmp")  # Ray's socket paths must stay short
+    port = free_port()
+    proc = subprocess.Popen(
+        [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+         "--include-dashboard=false", f"--dashboard-agent-listen-port={free_port()}", f"--temp-dir={temp}",
+         "--disable-usage-stats", "--object-store-memory=100000000"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        for line in proc.stdout:  # --block prints this once the head is up, then stays
+            if "Ray runtime started" in line:
+                break
+        else:
+            pytest.fail(f"ray start ended with code {proc.wait()}")
+        yield f"127.0.0.1:{port}"
+    finally:  # the whole group at once: ray start --block lingers on SIGTERM, and nothing here needs a clean stop
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+        for p in processes_under(temp):  # what left the group (none seen; checked, stopped by PID)
+            p.kill()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def parts(tmp: Path, **keys):
+    """(config, models, trials, launch settings) of a small add_sub sweep: two variants
+    (default, and 1 instance at max_batch_size 8) at concurrency 1 and 2."""
+    config = load_config(None, {
+        "model_repository": str(MODEL_REPOSITORY), "profile_models": "add_sub", "output_model_repository_path": str(tmp / "out"),
+        "checkpoint_directory": str(tmp / "checkpoints"), "measurement_window_s": 0.2, "run_config_search_max_instance_count": 1,
+        "run_config_search_min_model_batch_size": 8, "run_config_search_max_model_batch_size": 8, **keys,
+    })  # fmt: skip
+    run = Run.build(config, make_plugin_manager(), sweep=True)
+    models = repository.find_models(config.model_repository, config.profile_models)
+    space = run.hooks.config_space(models[0], space_settings(config, "add_sub"))
+    variants = name_variants("add_sub", space.variants)
+    trials = [Trial(v, LoadLevel("concurrency", c)) for v in variants for c in (1, 2)]
+    return config, models, trials, launch_settings(config, tmp / "out")
+
+
+def pool_on(address: str, tmp: Path, lanes: int, warnings: list, **options) -> RayLanePool:
+    config, models, _, launch = parts(tmp)
+    connection = ray_executor.connect(ray, address)
+    request = ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0, "ray_lane_gpus": None, **options}, lanes)
+    return RayLanePool(connection, request, config, models, launch, warn=warnings.append)
+
+
+# -- with the cluster -------------------------------------------------------------------
+
+
+@pytest.mark.server
+def test_two_lanes_measure_trials_ship_models_and_a_killed_lane_loses_only_its_point(cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv(HIDE_ENV, str(MODEL_REPOSITORY))  # the stand-in for a node without the shared file system
+    _, models, trials, _ = parts(tmp_path)
+    warnings: list = []
+    pool = pool_on(cluster, tmp_path, 2, warnings)
+    try:
+        lanes = pool.start()
+        assert [lane.name for lane in lanes] == ["lane 1", "lane 2"]
+        for lane in lanes:  # each lane its own core of the node, its own server
+            assert re.fullmatch(r"\S+ cores \d, tritonserver [\d.]+", lane.where), lane.where
+        assert len({lane.where.split(",")[0] for lane in lanes}) == 2
+        assert any("shipped the models" in w and "2 lane(s)" in w for w in warnings), warnings
+
+        finished, waiting = [], list(trials)
+        while waiting or len(pool.idle()) < 2:
+            for name in pool.idle():
+                if waiting:
+                    pool.submit(name, models[0], waiting.pop(0), None)
+            finished += pool.wait(timeout_s=60)
+        assert sorted((f.trial.variant.name, f.trial.load.value) for f in finished) == sorted((t.variant.name, t.load.value) for t in trials)
+        assert {f.lane for f in finished} == {"lane 1", "lane 2"}
+        for f in finished:
+            assert not f.lost and f.measurement.status != "failed", f.measurement.error
+            assert f.measurement.throughput > 0 and f.measurement.requests > 0
+        last = {f.lane: f.trial.variant.digest for f in finished}
+        assert all(pool.loaded(name) == digest for name, digest in last.items())
+
+        # lane 2's worker killed mid-point: the point comes back lost with the cause, its server goes too
+        victim = pool.lanes["lane 2"]
+        server_pid = victim.server_pid
+        pool.submit("lane 2", models[0], trials[0], None)
+        os.kill(victim.pid, signal.SIGKILL)
+        lost = pool.wait(timeout_s=60)
+        assert len(lost) == 1 and lost[0].measurement is None and lost[0].trial == trials[0]
+        assert re.match(r"lane 2 on \S+: worker died \(.+\)", lost[0].lost), lost[0].lost
+        assert pool.idle() == ["lane 1"] and pool.loaded("lane 2") is None
+        assert wait_gone(server_pid), "the lost lane's tritonserver outlived its worker"
+        pool.submit("lane 1", models[0], trials[0], None)  # the runner's retry, on the lane left
+        (again,) = pool.wait(timeout_s=60)
+        assert again.lane == "lane 1" and again.measurement.status != "failed"
+        survivor = pool.lanes["lane 1"].server_pid
+    finally:
+        pool.stop()
+        pool.stop()  # harmless twice
+    assert wait_gone(survivor), "stop() left a lane's tritonserver running"
+    assert not ray.is_initialized()
+
+
+@pytest.mark.server
+def test_lanes_the_cluster_cannot_give_are_one_line_before_anything_starts(cluster):
+    connection = ray_executor.connect(ray, cluster)
+    try:
+        with pytest.raises(UsageError, match=r"^3 lane\(s\) × 1 CPU need 3 CPU, but the cluster has 2: lower --lanes"):
+            ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0}, 3)
+        with pytest.raises(UsageError, match=r"need 1 GPU, but the cluster has 0"):
+            ray_executor.lane_request(ray, {"ray_lane_gpus": 1.0}, 1)
+        with pytest.raises(UsageError, match=r"need 2 fpga, but the cluster has 0"):
+            ray_executor.lane_request(ray, {"ray_lane_resources": {"fpga": 1}}, 2)
+        assert ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0}, 0).count == 2  # as many as fit
+        assert ray_executor.lane_request(ray, {"ray_lane_cpus": 0.5}, 0).count == 4
+        assert ray.available_resources().get("CPU") == 2.0  # nothing was started
+    finally:
+        connection.close()
+
+
+@pytest.mark.server
+def test_a_lane_that_cannot_read_models_over_the_ship_limit_is_one_line(cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv(HIDE_ENV, str(MODEL_REPOSITORY))
+    pool = pool_on(cluster, tmp_path, 1, [], ray_ship_limit_mb=1e-6)  # a byte: add_sub's files are more
+    try:
+        with pytest.raises(UsageError) as raised:
+            pool.start()
+    finally:
+        pool.stop()
+    assert re.fullmatch(
+        rf"lane 1 on \S+ cannot read {re.escape(str(MODEL_REPOSITORY / 'add_sub'))} and the models \([\d.e-]+ MB\) exceed ray_ship_limit_mb "
+        r"\(1e-06\): put the repository on a path every node sees, or raise the limit",
+        str(raised.value),
+    ), raised.value
+    assert pool.stopped and not ray.is_initialized()
+    assert not (tmp_path / "out").exists()  # no server was started, nothing written
+
+
+# -- without a cluster ------------------------------------------------------------------
+
+
+def test_an_unreachable_cluster_address_is_one_line_within_seconds():
+    started = time.monotonic()
+    port = free_port()  # bound and released: nothing listens there
+    with pytest.raises(UsageError, match=rf"^nothing answers at --cluster-address 127.0.0.1:{port} \(.+\): start the cluster"):
+        ray_executor.connect(ray, f"127.0.0.1:{port}")
+    with pytest.raises(UsageError, match=r"is not an address: give local, auto, host:port or ray://host:10001"):
+        ray_executor.connect(ray, "head-node")
+    assert not ray.is_initialized()
+    assert time.monotonic() - started < ray_executor.PROBE_TIMEOUT_S * 2 + 5  # a bound on the wait, not a timing figure
+
+
+def test_without_ray_installed_the_executor_names_the_extra(tmp_path):
+    # The narrowest boundary for "Ray is not installed": a package named ray that fails to
+    # import, first on the path of a fresh interpreter (this venv has Ray, as CI must).
+    stub = tmp_path / "stub" / "ray"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ImportError('No module named ray')\n")
+    code = (
+        "from tsweep.errors import UsageError\n"
+        "from tsweep.plugins.executors import ray as r\n"
+        "try:\n    r.import_ray()\nexcept UsageError as e:\n    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(stub.parent)})
+    assert done.stdout.strip() == "the ray executor needs Ray: pip install 'tsweep[ray]'", done.stderr
+
+
+def test_the_plugin_does_not_import_ray():
+    code = "import sys\nfrom tsweep.pluginmanager import make_plugin_manager\nmake_plugin_manager()\nprint('ray' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_lanes_fit_by_node_and_cpu_lanes_take_their_own_cores():
+    nodes = [{"CPU": 4.0, "GPU": 2.0}, {"CPU": 2.0}]
+    assert ray_executor.lanes_that_fit(nodes, {"CPU": 1.0}) == 6
+    assert ray_executor.lanes_that_fit(nodes, {"CPU": 1.0, "GPU": 1.0}) == 2
+    assert ray_executor.lanes_that_fit(nodes, {"CPU": 3.0}) == 1  # 3 + 3 CPUs in all, but a lane lives on one node
+    assert ray_executor.lanes_that_fit(nodes, {}) is None
+    assert "at most 1 do (a lane lives on one node)" in ray_executor.shortfall(nodes, {"CPU": 3.0}, 2)
+    assert cores_for(0, 1, [0, 1]) == (0,) and cores_for(1, 1, [0, 1]) == (1,)
+    assert cores_for(1, 2, range(8)) == (2, 3)
+    assert cores_for(2, 1, [4, 5]) == (4,)  # more lanes declared than cores: wrap
+    assert cores_for(0, 0.5, [0, 1]) == ()  # under one core: nothing to pin
+
+
+def test_shipped_models_arrive_whole_and_the_fingerprint_sees_a_changed_copy(tmp_path):
+    folder = MODEL_REPOSITORY / "add_sub"
+    landed = rayship.unpack(rayship.pack({"add_sub": folder}), tmp_path / "lane")
+    assert landed == {"add_sub": tmp_path / "lane" / "add_sub"}
+    assert rayship.fingerprint(landed["add_sub"]) == rayship.fingerprint(folder)
+    (landed["add_sub"] / "config.pbtxt").write_text((folder / "config.pbtxt").read_text().replace("8", "4"))
+    assert rayship.fingerprint(landed["add_sub"]) != rayship.fingerprint(folder)
+    assert rayship.fingerprint(tmp_path / "missing") is None
