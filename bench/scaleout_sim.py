@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache" / "scaleout-sim"
@@ -58,7 +58,7 @@ class Row:
     points_per_lane: Dict[str, int]
     chain_s: float  # the longest model's span, first trial handed out to last result
     replay: Tuple[int, int, int]  # exact, nearest, missing
-    decide_s: float  # of driver_s: the strategies' proposals and the race's rankings
+    decide_s: float  # of driver_s: everything but the commits (proposals, the race's rankings, dispatch)
     commit_s: float  # of driver_s: committing results to the store
     busy_s: float  # lane seconds measuring and loading, all lanes
     loads: int
@@ -78,9 +78,14 @@ def recorded(strategy: str) -> Tuple[dict, List]:
     return timings, rows
 
 
-def jobs_for(timings: dict, copies: int, workdir: Path) -> Tuple[List[Job], object]:
+def jobs_for(timings: dict, copies: int, workdir: Path) -> Tuple[List[Job], object, Dict[str, Tuple[str, str]]]:
     """``copies`` simulated models cycling over the recorded ones, each with the space and
-    strategy tsweep builds for the recorded settings, renamed (digests do not change)."""
+    strategy tsweep builds for the recorded settings, renamed; and, by each copy's variant
+    digest, the recorded model and digest it replays.
+
+    Each copy's configs carry one more parameter naming the copy, so that its variants'
+    digests are its own: copies with equal configs would otherwise share digests, as two
+    real models with the same config.pbtxt do."""
     from tsweep.config import load_config
     from tsweep.pluginmanager import make_plugin_manager
     from tsweep.run import Run
@@ -92,124 +97,76 @@ def jobs_for(timings: dict, copies: int, workdir: Path) -> Tuple[List[Job], obje
     }  # fmt: skip
     run = Run.build(load_config(None, settings), make_plugin_manager(), sweep=True)
     sweep = Sweep(run)  # checks the inputs and builds the spaces; starts nothing
-    jobs = []
+    jobs, sources = [], {}
     for i in range(copies):
         source = sweep.models[i % len(sweep.models)]
         name = f"{source.name}_{i:02d}"
         model = dataclasses.replace(source, name=name)
         space = sweep.spaces[source.name]
-        variants = tuple(dataclasses.replace(v, model=name) for v in name_variants(name, space.variants))
-        space = dataclasses.replace(space, model=model, variants=variants)
+        variants = []
+        for v in name_variants(source.name, space.variants):
+            config = type(v.config)()
+            config.CopyFrom(v.config)
+            config.parameters["tsweep_simulated_copy"].string_value = name
+            copy = dataclasses.replace(v, model=name, name=v.name.replace(source.name, name, 1), config=config)
+            sources[copy.digest] = (source.name, v.digest)
+            variants.append(copy)
+        space = dataclasses.replace(space, model=model, variants=tuple(variants))
         goal = run.goals_of(source.name).goal
         jobs.append(Job(model, space, run.profiling().strategy(space, goal), source.name))
-    return jobs, run
+    return jobs, run, sources
 
 
-class Work:
-    """What one simulated model still asks for: its strategy's proposals, then the final
-    race's rounds (:mod:`tsweep.race`, as the trial runner runs it), then nothing."""
+class TimedStore:
+    """The results store, with the real time spent committing results counted."""
 
-    def __init__(self, job: Job, run, store, variants: Dict[str, object]):
-        self.job, self.run, self.store, self.variants = job, run, store, variants
-        self.racing = False
-        config = run.config
-        self.race = config.remeasure_top_configs > 1 and config.remeasure_rounds > 0
+    def __init__(self, store):
+        self._store, self.commit_s = store, 0.0
 
-    def next(self, history: list) -> list:
-        from tsweep import analysis, race
-        from tsweep.judge import Judge
+    def add(self, m):
+        began = time.perf_counter()
+        try:
+            return self._store.add(m)
+        finally:
+            self.commit_s += time.perf_counter() - began
 
-        if not self.racing:
-            trials = self.job.strategy.propose(history)
-            if trials or not self.race:
-                return trials
-            self.racing = True
-        name = self.job.model.name
-        config = self.run.config
-        ranking = analysis.rank(self.store, self.run, [name])[name]
-        judge = Judge.from_history(self.run.goals_of(self.job.source).goal, history)
-        return race.next_looks(ranking, history, judge, config.remeasure_top_configs, 1 + config.remeasure_rounds, self.variants)
-
-
-def dispatch(pool, store, jobs: Sequence[Job], run, costs: Dict[str, float]) -> Dict[str, Tuple[float, float]]:
-    """Search (and race) every job over ``pool`` until none asks for more, committing each
-    result to ``store`` as it comes. A model is asked for more once everything it asked for
-    is in (today's strategies propose one trial at a time; a race round's looks go out
-    together). Each idle lane takes the first model (in order) with a trial to hand out,
-    preferring a trial of the variant it has loaded. Returns each model's first-submit and
-    last-finish virtual times; adds the real seconds spent deciding (the strategies, the
-    race's ranking) and committing to ``costs["decide_s"]`` and ``costs["commit_s"]``.
-
-    This is the scheduling the trial runner of issue 17 follows; once that runner is merged
-    the simulation drives it instead (see docs/scale-out.md)."""
-    work = {j.model.name: Work(j, run, store, {v.digest: v for v in j.space.variants}) for j in jobs}
-    history: Dict[str, list] = {j.model.name: [] for j in jobs}
-    flying: Dict[str, set] = {j.model.name: set() for j in jobs}
-    queued: Dict[str, list] = {j.model.name: [] for j in jobs}  # handed out, not yet on a lane
-    done: set = set()
-    span: Dict[str, Tuple[float, float]] = {}
-    pool.start()
-    while True:
-        idle = pool.idle()
-        for job in jobs:
-            if not idle:
-                break
-            name = job.model.name
-            if name in done:
-                continue
-            if not queued[name] and not flying[name]:  # everything asked for is in: ask again
-                stored = {m.key for m in history[name]}
-                began = time.perf_counter()
-                queued[name] = [t for t in work[name].next(history[name]) if t.key not in stored]
-                costs["decide_s"] += time.perf_counter() - began
-                if not queued[name]:
-                    done.add(name)
-                    continue
-            while queued[name] and idle:
-                trial = queued[name].pop(0)
-                lane = next((la for la in idle if pool.loaded(la) == trial.variant.digest), idle[0])
-                idle.remove(lane)
-                pool.submit(lane, job.model, trial, None)
-                flying[name].add(trial.key)
-                span.setdefault(name, (pool.clock.now, pool.clock.now))
-        if not any(flying.values()):
-            if len(done) == len(jobs):
-                break
-            continue
-        for f in pool.wait():
-            began = time.perf_counter()
-            store.add(f.measurement)
-            costs["commit_s"] += time.perf_counter() - began
-            history[f.model].append(f.measurement)
-            flying[f.model].discard(f.trial.key)
-            span[f.model] = (span[f.model][0], pool.clock.now)
-    pool.stop()
-    return span
+    def __getattr__(self, name):
+        return getattr(self._store, name)
 
 
 def simulate(lanes: int, timings: dict, rows: List, copies: int) -> Row:
+    """One simulated sweep: tsweep's trial runner (the one ``tsweep profile`` runs) searches
+    every copy, then races them, over ``lanes`` virtual lanes, into a real store."""
+    from tsweep.progress import Progress
     from tsweep.store import ResultsStore
+    from tsweep.trials import TrialRunner
     from tsweep.virtuallanes import Replay, VirtualLanePool
 
     with tempfile.TemporaryDirectory(prefix="tsweep-sim-") as tmp:
         workdir = Path(tmp)
-        jobs, run = jobs_for(timings, copies, workdir)
-        sources = {j.model.name: j.source for j in jobs}
-        replay = Replay(rows, lambda model: sources[model])
+        jobs, run, sources = jobs_for(timings, copies, workdir)
+        replay = Replay(rows, lambda model, digest: sources[digest])
         pool = VirtualLanePool(lanes, replay, timings["load_s"], timings["server_start_s"])
-        with ResultsStore.open(workdir / "sim.sqlite") as store:
+        with ResultsStore.open(workdir / "sim.sqlite") as real_store:
+            store = TimedStore(real_store)
+            variants = {}
             for job in jobs:
                 for v in job.space.variants:
                     store.add_variant(v)
-            costs = {"decide_s": 0.0, "commit_s": 0.0}
-            span = dispatch(pool, store, jobs, run, costs)
-            points = store.count()
+                    variants[v.digest] = v
+            source_of = {job.model.name: job.source for job in jobs}
+            runner = TrialRunner(store, pool, lambda model: run.goals_of(source_of[model]).goal, Progress(), pool.start())
+            runner.search_all([(job.model, job.strategy, len(job.space.variants)) for job in jobs])
+            if run.config.remeasure_top_configs > 1 and run.config.remeasure_rounds:
+                runner.race_all([job.model for job in jobs], run, variants)
+            pool.stop()
+            points = real_store.count()
     busy = sum(b.measuring_s + b.loading_s for b in pool.books.values())
     loading = sum(b.loading_s for b in pool.books.values())
     return Row(
         lanes, pool.wall_s(), pool.utilisation(), loading / busy if busy else 0.0, pool.driver_s, pool.decisions, points,
-        dict(pool.points_per_lane()), max(end - start for start, end in span.values()), (replay.exact, replay.nearest, replay.missing),
-        costs["decide_s"], costs["commit_s"], busy, sum(b.loads for b in pool.books.values()),
+        dict(pool.points_per_lane()), max(end - start for start, end in pool.spans.values()), (replay.exact, replay.nearest, replay.missing),
+        pool.driver_s - store.commit_s, store.commit_s, busy, sum(b.loads for b in pool.books.values()),
     )  # fmt: skip
 
 
@@ -248,7 +205,7 @@ def limits(results: List[Row], exact: int, nearest: int, missing: int) -> str:
     loads = one.loads / one.points
     return (
         f"  {one.points} points per sweep; replayed exactly {exact}, from the nearest stored load {nearest}, missing {missing}\n"
-        f"  driver per point (real): {driver * 1000:.1f} ms, of which deciding {decide * 1000:.1f} ms and committing {commit * 1000:.1f} ms; "
+        f"  driver per point (real): {driver * 1000:.1f} ms, of which committing {commit * 1000:.1f} ms and deciding and dispatching {decide * 1000:.1f} ms; "
         f"a lane spends {lane_per_point:.2f} s per point ({loads:.2f} loads per point on 1 lane), so the driver alone "
         f"would keep up with about {lane_per_point / driver:.0f} lanes\n"
     )

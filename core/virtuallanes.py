@@ -56,14 +56,14 @@ class LaneBooks:
 class Replay:
     """The stored measurements a virtual lane hands back, by the point they measured.
 
-    ``rows`` are real measurements; ``source_of(model)`` names the stored model a simulated
-    model copies (``add_sub_17`` -> ``add_sub``). A trial whose point was never stored (a
+    ``rows`` are real measurements; ``source_of(model, digest)`` names the stored model and
+    variant digest a simulated one copies (``add_sub_17``'s variant -> ``add_sub``'s). A trial whose point was never stored (a
     strategy may go elsewhere once the schedule changes) gets the stored point of the same
     variant and batch size nearest in load, and is counted in ``nearest``; a variant never
     stored at all fails, counted in ``missing``."""
 
     rows: Iterable[Measurement]
-    source_of: Callable[[str], str] = lambda model: model
+    source_of: Callable[[str, str], Tuple[str, str]] = lambda model, digest: (model, digest)
     exact: int = 0
     nearest: int = 0
     missing: int = 0
@@ -79,24 +79,25 @@ class Replay:
 
     def of(self, trial: Trial) -> Measurement:
         """The measurement of ``trial`` as a lane would return it (named as the trial is)."""
-        source = self.source_of(trial.variant.model)
-        key = point_key(source, trial.variant.digest, trial.load, trial.batch_size, trial.repeat)
+        source, digest = self.source_of(trial.variant.model, trial.variant.digest)
+        key = point_key(source, digest, trial.load, trial.batch_size, trial.repeat)
         stored = self._by_key.get(key)
         if stored is not None:
             self.exact += 1
         else:
-            same = self._by_variant.get((source, trial.variant.digest, trial.load.kind, trial.batch_size), [])
+            same = self._by_variant.get((source, digest, trial.load.kind, trial.batch_size), [])
             if not same:
                 self.missing += 1
                 return Measurement(
                     model=trial.variant.model, variant=trial.variant.name, variant_digest=trial.variant.digest,
                     load_kind=trial.load.kind, load_value=trial.load.value, batch_size=trial.batch_size, repeat=trial.repeat,
-                    status="failed", error=f"{source} variant {trial.variant.digest} is not in the replayed store",
+                    status="failed", error=f"{source} variant {digest} is not in the replayed store",
                 )  # fmt: skip
             self.nearest += 1
             stored = min(same, key=lambda m: (abs(m.load_value - trial.load.value), m.repeat != trial.repeat))
         m = dataclasses.replace(
-            stored, model=trial.variant.model, variant=trial.variant.name, load_value=trial.load.value, repeat=trial.repeat,
+            stored, model=trial.variant.model, variant=trial.variant.name, variant_digest=trial.variant.digest,
+            load_value=trial.load.value, repeat=trial.repeat,
             variant_params=dict(trial.variant.params), metrics=dict(stored.metrics),
         )  # fmt: skip
         m.id = None
@@ -127,6 +128,7 @@ class VirtualLanePool:
         self._driver_since: Optional[float] = None
         self.driver_s = 0.0  # real seconds the driver worked, all added to the virtual clock
         self.decisions = 0  # wait() calls that returned points: one driver turn each
+        self.spans: Dict[str, List[float]] = {}  # model -> [its first trial sent, its last result]
 
     # -- the LanePool protocol ----------------------------------------------------------
     def start(self) -> List[Lane]:
@@ -160,6 +162,7 @@ class VirtualLanePool:
         self._busy[lane] = True
         self._order += 1
         heapq.heappush(self._flight, (ends, self._order, Finished(lane, model.name, trial, m)))
+        self.spans.setdefault(model.name, [self.clock.now, ends])
 
     def wait(self, timeout_s: Optional[float] = None) -> List[Finished]:
         """Every point that ends at the earliest end time in flight; the clock moves there.
@@ -175,6 +178,7 @@ class VirtualLanePool:
             done.append(heapq.heappop(self._flight)[2])
         for f in done:
             self._busy[f.lane] = False
+            self.spans[f.model][1] = first
         self.decisions += 1
         self._driver_since = self._driver_clock()
         return done

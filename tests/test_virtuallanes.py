@@ -12,6 +12,7 @@ ONE = modelconfig.parse('name: "m" backend: "python" max_batch_size: 4 instance_
 TWO = modelconfig.parse('name: "m" backend: "python" max_batch_size: 4 instance_group [{count: 2 kind: KIND_CPU}]')
 A, B = Variant("m", ONE, name="m_config_0"), Variant("m", TWO, name="m_config_1")
 MODEL = ModelSpec("m", None, ONE)
+TWO_DIGEST = B.digest
 
 
 def stored(variant, concurrency, duration_s, throughput=100.0):
@@ -53,6 +54,7 @@ def test_wall_time_of_a_known_two_lane_schedule():
     pool.stop()
     assert pool.wall_s() == 12.0
     assert pool.points_per_lane() == {"lane 1": 2, "lane 2": 1}
+    assert pool.spans == {"m": [5.0, 12.0]}  # the model's first trial sent, its last result
     # 11 s busy (2 loads, 9 s measuring) of 2 lanes x 7 s after start-up
     assert pool.utilisation() == pytest.approx(11.0 / 14.0)
 
@@ -71,10 +73,10 @@ def test_the_drivers_real_time_goes_on_the_virtual_clock():
 
 
 def test_a_copied_model_replays_its_sources_points_under_its_own_name():
-    replay = Replay(ROWS, source_of=lambda model: "m")
-    copy = dataclasses.replace(A, model="m_07", name="m_07_config_0")
+    copy = dataclasses.replace(A, model="m_07", name="m_07_config_0", config=TWO)  # another digest, mapped back to A's
+    replay = Replay(ROWS, source_of=lambda model, digest: ("m", A.digest))
     m = replay.of(trial(copy, 2))
-    assert (m.model, m.variant, m.throughput, m.duration_s) == ("m_07", "m_07_config_0", 180.0, 4.0)
+    assert (m.model, m.variant, m.variant_digest, m.throughput, m.duration_s) == ("m_07", "m_07_config_0", TWO_DIGEST, 180.0, 4.0)
     assert m.key == trial(copy, 2).key  # stored under the copy's own point
 
 
