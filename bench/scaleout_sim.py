@@ -5,9 +5,10 @@
     python bench/scaleout_sim.py --models 50 --lanes 1 2 4 8 16 32 64 --json sim.json
 
 Each recorded model is copied under 50 names in all (``add_sub_00``, ``mlp_01``, ...) and
-swept by the real strategies over the same spaces, with every result committed to a real
-results store in a temporary folder, over :class:`tsweep.virtuallanes.VirtualLanePool`: a
-lane hands back the stored measurement of the trial's point after its stored measuring
+swept by tsweep's own trial runner (:class:`tsweep.trials.TrialRunner`: every model's
+search, then the final race) with the real strategies over the same spaces, every result
+committed to a real results store in a temporary folder, over
+:class:`tsweep.virtuallanes.VirtualLanePool`: a lane hands back the stored measurement of the trial's point after its stored measuring
 time, plus the recorded time to load a variant when the lane has another loaded. The
 driver's work (the strategy's propose, the Judge, the store commit, dispatching) is real
 and timed as it happens, and goes on the virtual clock. Server start-up is the recorded one,
@@ -16,8 +17,9 @@ once, since lanes start in parallel.
 Per lane count it prints the virtual wall time, the speed-up over one lane, how busy the
 lanes were, how much of their time went to loading variants, the driver's share of the wall
 time, and what bounds the sweep there: the lanes themselves, the driver's serial decisions,
-or the chains of dependent points (a strategy that proposes one point at a time makes each
-model a chain; the sweep then cannot end before its longest model, however many lanes).
+or the chains of dependent points (a load walk's next level waits on its last, adaptive's
+next step on its last, a race round on the one before; the sweep cannot end before its
+longest chain, however many lanes).
 The row ``inf`` is 1000 lanes: the floor the dependencies and the driver leave.
 """
 from __future__ import annotations
@@ -56,7 +58,7 @@ class Row:
     decisions: int
     points: int
     points_per_lane: Dict[str, int]
-    chain_s: float  # the longest model's span, first trial handed out to last result
+    chain_s: float  # the longest model's span, its first trial sent to its last result (its race comes after every search)
     replay: Tuple[int, int, int]  # exact, nearest, missing
     decide_s: float  # of driver_s: everything but the commits (proposals, the race's rankings, dispatch)
     commit_s: float  # of driver_s: committing results to the store
@@ -183,7 +185,7 @@ def bound(row: Row, floor: Row) -> str:
 
 def table(strategy: str, rows: List[Row], floor: Row) -> str:
     one = rows[0].wall_s
-    lines = [f"  {'lanes':>5} {'wall':>9} {'speed-up':>8} {'busy':>5} {'loading':>7} {'driver':>7} {'chain':>8}  bound"]
+    lines = [f"  {'lanes':>5} {'wall':>9} {'speed-up':>8} {'busy':>5} {'loading':>7} {'driver':>7} {'longest':>8}  bound"]
     for r in [*rows, floor]:
         label = "inf" if r is floor else str(r.lanes)
         lines.append(
