@@ -1,7 +1,7 @@
 """One sweep on 1 lane and on 2 lanes of a private Ray cluster on 127.0.0.1: the wall-time ratio.
 
     python bench/scaleout.py                  # sleepy, brute, ~3-4 min on 2 cores
-    python bench/scaleout.py --order 2 1 --sleep-ms 8 --keep runs/
+    python bench/scaleout.py --order 2 1 --sleep-ms 4 --budget-ms 30 --keep runs/
 
 Both runs are the same real ``tsweep profile`` command (executor ray, cluster_address local:
 each run starts its own Ray cluster bound to 127.0.0.1 and stops it at the end) but for
@@ -13,13 +13,15 @@ would measure the cores, not the scheduling.
 Printed per run: the wall time of the whole command (Ray and servers starting included),
 the span from the first point stored to the last (the sweep itself), the points measured
 and how many each lane measured (the store's ``lane`` column), and the config ranked first.
-Then the ratios 2 lanes / 1 lane and whether both runs chose the same config (same digest).
+Then the ratios 2 lanes / 1 lane (wall, span, and span per point: noise can make the two
+searches take a few different points) and whether both chose the same config (digest).
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -55,7 +57,7 @@ def repository(sleep_ms: float, into: Path) -> Path:
     shutil.copytree(MODELS / "sleepy", repo / "sleepy")
     config = repo / "sleepy" / "config.pbtxt"
     text = config.read_text()
-    config.write_text(text.replace('string_value: "4"', f'string_value: "{sleep_ms:g}"'))
+    config.write_text(re.sub(r'string_value: "[0-9.]+"', f'string_value: "{sleep_ms:g}"', text))
     return repo
 
 
@@ -117,14 +119,14 @@ def read_outcome(lanes: int, wall: float, store_path: Path, args) -> Outcome:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--order", type=int, nargs="+", default=[1, 2], help="lane counts, run in this order")
-    parser.add_argument("--sleep-ms", type=float, default=4.0, help="sleepy's wait per execution")
+    parser.add_argument("--sleep-ms", type=float, default=20.0, help="sleepy's wait per execution")
     parser.add_argument("--strategy", default="brute")
     parser.add_argument("--max-instances", type=int, default=2)
     parser.add_argument("--max-batch", type=int, default=4)
     parser.add_argument("--max-concurrency", type=int, default=8)
     parser.add_argument("--window-s", type=float, default=0.5)
     parser.add_argument("--max-windows", type=int, default=4)
-    parser.add_argument("--budget-ms", type=float, default=30.0)
+    parser.add_argument("--budget-ms", type=float, default=100.0)
     parser.add_argument("--keep", type=Path, help="keep every run's folder here")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="tsweep-scaleout-")) if args.keep is None else args.keep
@@ -150,8 +152,10 @@ def main() -> None:
         if 1 in outcomes and 2 in outcomes:
             one, two = outcomes[1], outcomes[2]
             same = "the same config" if one.top_digest == two.top_digest else f"different configs ({one.top_variant} vs {two.top_variant})"
+            per_point = (two.span_s / max(1, two.points - 1)) / (one.span_s / max(1, one.points - 1))
             print(
-                f"2 lanes / 1 lane: wall {two.wall_s / one.wall_s:.2f}, first-to-last point {two.span_s / one.span_s:.2f}; "
+                f"2 lanes / 1 lane: wall {two.wall_s / one.wall_s:.2f}, first-to-last point {two.span_s / one.span_s:.2f}, "
+                f"per point {per_point:.2f}; "
                 f"points {two.points} vs {one.points}; both chose {same}"
             )
     finally:

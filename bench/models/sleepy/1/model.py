@@ -15,7 +15,7 @@ import triton_python_backend_utils as pb_utils
 class TritonPythonModel:
     def initialize(self, args):
         parameters = json.loads(args["model_config"]).get("parameters", {})
-        self.wait_s = float(parameters.get("sleep_ms", {}).get("string_value", "4")) / 1000.0
+        self.wait_s = float(parameters.get("sleep_ms", {}).get("string_value", "20")) / 1000.0
 
     def execute(self, requests):
         time.sleep(self.wait_s)
