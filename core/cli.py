@@ -127,11 +127,21 @@ class ConsoleProgress(Progress):
         extra = f", {resumed} points already measured (resuming)" if resumed else ""
         _err(f"model {model}: {variants} config variants, up to {planned} points{extra}")
 
-    def trial_started(self, trial: Trial, done: int, planned: int, elapsed_s: float) -> None:
+    def lanes_started(self, lanes) -> None:
+        _err(f"{len(lanes)} lane(s):")
+        for lane in lanes:
+            _err(f"  {lane.name}: {lane.where}")
+
+    def trial_started(self, trial: Trial, done: int, planned: int, elapsed_s: float, lane: str = "") -> None:
         params = ", ".join(f"{k}={v}" for k, v in trial.variant.params.items())
         mins, secs = divmod(int(time.monotonic() - self.started), 60)
         look = f" look {trial.repeat + 1}" if trial.repeat else ""
-        _err(f"[{done + 1:>3}/{planned} {mins:02d}:{secs:02d}] {trial.variant.name} ({params}) {trial.load} batch={trial.batch_size}{look} ...")
+        on = f" {lane}" if lane else ""
+        _err(f"[{done + 1:>3}/{planned}{on} {mins:02d}:{secs:02d}] {trial.variant.name} ({params}) {trial.load} batch={trial.batch_size}{look} ...")
+
+    def lane_lost(self, lane: str, why: str, trial: Trial, retried: bool) -> None:
+        then = "retrying it once on another lane" if retried else "not retried"
+        _err(f"          {lane} lost with {trial.variant.name} {trial.load} batch={trial.batch_size} in flight ({why}): {then}")
 
     def trial_finished(self, m: Measurement) -> None:
         if m.status == "failed":

@@ -25,13 +25,13 @@ MIN_GAIN = 0.05
 class CombinationWalker:
     """Walks combinations for :func:`tsweep.combosearch.search`; see the module docstring.
 
-    ``runner`` is the sweep's :class:`tsweep.trials.TrialRunner`, whose store, executor,
-    progress and counters it shares."""
+    ``runner`` is the sweep's :class:`tsweep.trials.TrialRunner`, whose store, progress and
+    counters it shares; ``executor`` (the local executor's, :mod:`tsweep.executor`) measures."""
 
     def __init__(
-        self, runner, run, models: Sequence[ModelSpec], levels: Mapping[str, Sequence[LoadLevel]], batch_size: int, listed: bool,
+        self, runner, executor, run, models: Sequence[ModelSpec], levels: Mapping[str, Sequence[LoadLevel]], batch_size: int, listed: bool,
     ):  # fmt: skip
-        self.runner, self.run, self.models = runner, run, list(models)
+        self.runner, self.executor, self.run, self.models = runner, executor, run, list(models)
         self.names = [m.name for m in models]
         self.steps = load_steps(levels, self.names)
         self.batch_size, self.listed = batch_size, listed
@@ -77,7 +77,7 @@ class CombinationWalker:
         r = self.runner
         for t in point.trials():
             r.progress.trial_started(t, len(self.history), r.planned, time.monotonic() - r.started)
-        rows = r.executor.measure_together(self.models, point, None)
+        rows = self.executor.measure_together(self.models, point, None)
         for m in rows:
             r.store.add(m)
             self.history.append(m)
@@ -88,7 +88,7 @@ class CombinationWalker:
                 r.failed.append(m)
             r.progress.trial_finished(m)
         for m in rows:
-            r.executor.settle(m)
+            self.executor.settle(m)
             if m.status == "failed":
                 break  # one restart for the point, whichever row says so
         self._ranking = None

@@ -70,9 +70,16 @@ class SearchStrategy(Protocol):
     """Decides which trials to run next from what has been measured so far.
 
     ``propose(history)`` receives every measurement of this model so far (including ones
-    resumed from the store) and returns the next batch of trials; an empty list ends the
-    search for this model. Trials already in ``history`` are not measured again even if
-    proposed again, so a strategy may stay stateless.
+    resumed from the store) and returns the next trials, the first being what one lane
+    should measure first; an empty list ends the search for this model. Trials already in
+    ``history`` are not measured again even if proposed again, so a strategy may stay
+    stateless.
+
+    The trials of one answer must be independent of one another: with several lanes
+    (:mod:`tsweep.lanes`) they are measured at once, none waiting for another's result. The
+    runner asks again after every result of the model, also while trials of the previous
+    answer are still in flight on other lanes: an answer lists every trial wanted now (those
+    in flight are skipped), not only new ones.
 
     ``planned()`` is how many points the strategy expects to measure for this model, for the
     progress line (``[ 3/40 ...]``); asked once before the first ``propose``. Return 0 when

@@ -27,6 +27,8 @@ PROFILE, ANALYZE, REPORT = "profile", "analyze", "report"
 #: The Triton release whose server nvidia-pytriton embeds (2.51), for docker mode.
 DOCKER_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
 ALL = (PROFILE, ANALYZE, REPORT)
+#: The executor that measures in this process, on one lane (tsweep.plugins.executors.local).
+LOCAL_EXECUTOR = "local"
 
 
 def _opt(default: Any, help: str, commands: Iterable[str] = (PROFILE,), flag: bool = True, short: str = "", **extra: Any) -> Any:
@@ -72,6 +74,9 @@ class Config:
         choices=("files", "config"),
     )
     remote_load_max_mb: float = _opt(256.0, "Remote mode, remote_model_loading files: most MB of model files one load request may carry.", kind="positive")
+    executor: str = _opt(LOCAL_EXECUTOR, "Where trials are measured: local (this process, one server) or, with pip install 'tsweep[ray]', ray (one lane per Ray actor, each with a server of its own; docs/scale-out.md); plugins add more.")
+    lanes: int = _opt(0, "How many lanes (servers measuring at once) the executor runs; 0: as many as the cluster can give (ray), one for local, which has only one.", kind="count")
+    cluster_address: Optional[str] = _opt(None, "The cluster the executor runs on: for ray, local or empty (a private Ray cluster on 127.0.0.1 for this run), host:port, auto, or ray://host:10001.")
     server_ready_timeout_s: float = _opt(120.0, "Seconds to wait for the server (and each model) to become ready.", kind="positive")
 
     # outputs -------------------------------------------------------------------------
@@ -597,12 +602,22 @@ def _check(config: Config) -> None:
         raise UsageError("request_rate and concurrency both set: choose open loop (request_rate) or closed loop (concurrency)")
     if config.request_rate_search_enable and config.concurrency:
         raise UsageError("request_rate_search_enable searches request rates, but concurrency lists concurrencies: drop one of them")
+    _check_executor(config)
     if config.min_windows > config.max_windows:
         raise UsageError(f"min_windows ({config.min_windows}) must not exceed max_windows ({config.max_windows})")
     for section in ("objectives", "constraints"):
         for metric in getattr(config, section):
             canonical_metric(metric, section)
     tls.check(config)
+
+
+def _check_executor(config: Config) -> None:
+    """What the local executor cannot do, and what lanes elsewhere cannot do yet (a launch
+    mode that attaches to a server, rather than starting one per lane, is refused by the sweep)."""
+    if config.executor == LOCAL_EXECUTOR and config.lanes > 1:
+        raise UsageError(f"executor local measures on one lane (this process's one server), not {config.lanes}: use --executor ray for several lanes, or drop lanes")
+    if config.executor != LOCAL_EXECUTOR and config.run_config_profile_models_concurrently_enable:
+        raise UsageError(f"run_config_profile_models_concurrently_enable is not supported with executor {config.executor} yet: use executor local, or drop the key")
 
 
 def canonical_metric(name: str, where: str = "objectives") -> str:

@@ -68,6 +68,10 @@ class LanePool(Protocol):
     ``model_done(model)`` is called when no more trials of ``model`` will come.
     ``stop()`` stops every lane's server; it must be harmless twice and after a failed start.
     ``description()`` says where the lanes are, for the store and the console.
+
+    Optional: ``server_baseline(idle_s)`` samples an idle server's metrics (the server-only
+    figures' reference, stored once per run) and ``restarts``, how many times a server had
+    to be started again; a pool without them has no baseline and counts no restarts.
     """
 
     def start(self) -> List[Lane]: ...
@@ -95,7 +99,10 @@ class ExecutorContext:
     ``cluster_address``; plugin keys are in ``options``); ``models`` the profiled models as
     found in the user's repository (with their composing models); ``launch`` the launch
     settings a local server would get (each lane derives its own: output repository, log,
-    ports, GPUs); ``warn(line)`` prints one line to the user.
+    ports, GPUs); ``warn(line)`` prints one line to the user; ``progress`` is the run's
+    :class:`tsweep.progress.Progress` (a lane's server start or restart may be told to it);
+    ``launcher`` the run's launcher, checked already (``preflight()``): the local executor's
+    one server; lanes elsewhere build their own from ``launch``.
     """
 
     run: Any
@@ -104,6 +111,8 @@ class ExecutorContext:
     output: Path
     warn: Callable[[str], None] = print
     options: dict = field(default_factory=dict)
+    progress: Any = None
+    launcher: Any = None
 
 
 ExecutorFactory = Callable[[ExecutorContext], LanePool]

@@ -41,8 +41,14 @@ class LoadLog(Progress):
     def model_started(self, model: str, variants: int, planned: int, resumed: int) -> None:
         self.inner.model_started(model, variants, planned, resumed)
 
-    def trial_started(self, trial: Trial, done: int, planned: int, elapsed_s: float) -> None:
-        self.inner.trial_started(trial, done, planned, elapsed_s)
+    def lanes_started(self, lanes) -> None:
+        self.inner.lanes_started(lanes)
+
+    def trial_started(self, trial: Trial, done: int, planned: int, elapsed_s: float, lane: str = "") -> None:
+        self.inner.trial_started(trial, done, planned, elapsed_s, lane)
+
+    def lane_lost(self, lane: str, why: str, trial: Trial, retried: bool) -> None:
+        self.inner.lane_lost(lane, why, trial, retried)
 
     def trial_finished(self, m: Measurement) -> None:
         self.inner.trial_finished(m)

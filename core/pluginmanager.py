@@ -34,6 +34,7 @@ from tsweep.components import (
 from tsweep.config import FIELDS
 from tsweep.configvalues import ConfigKey
 from tsweep.errors import UsageError
+from tsweep.lanes import ExecutorFactory
 from tsweep.plugin import ENTRY_POINT_GROUP
 from tsweep.records import ConfigSpace, MetricInfo, ModelSpec, RunningServer, SpaceSettings
 
@@ -196,6 +197,12 @@ class Hooks:
         return _checked(factory, SearchStrategy, f"search strategy {name!r}")
 
     # measure ------------------------------------------------------------------------
+    def executors(self) -> Dict[str, ExecutorFactory]:
+        return _merge_offers(self.pm.hook.tsweep_executors(options=self.options))
+
+    def executor(self, name: str) -> ExecutorFactory:
+        return _pick(self.executors(), name, "executor (--executor)")
+
     def load_generators(self) -> Dict[str, LoadGeneratorFactory]:
         return _merge_offers(self.pm.hook.tsweep_load_generators(options=self.options))
 
@@ -232,6 +239,7 @@ class Hooks:
             "tsweep_launchers": "launch modes",
             "tsweep_search_strategies": "search strategies",
             "tsweep_load_generators": "client protocols",
+            "tsweep_executors": "executors",
             "tsweep_rankers": "rankers",
             "tsweep_reporters": "reporters",
         }

@@ -543,6 +543,9 @@ class Measurement:
     #: The combination point this row was measured in, beside the other models' rows of the
     #: same id (same windows); empty for a model measured alone (:mod:`tsweep.combination`).
     combination: str = ""
+    #: The lane that measured the point (:mod:`tsweep.lanes`), e.g. "local" or "lane 2";
+    #: empty in rows stored before lanes existed.
+    lane: str = ""
     id: Optional[int] = None
     looks: int = 1  # how many looks this row stands for (more than 1 only once combined; not stored)
 

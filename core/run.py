@@ -28,6 +28,7 @@ from tsweep.catalogue import Catalogue
 from tsweep.components import LauncherFactory, LoadGeneratorFactory, Ranker, Reporter, SearchStrategyFactory
 from tsweep.config import Config
 from tsweep.errors import UsageError
+from tsweep.lanes import ExecutorFactory
 from tsweep.measure import MethodSettings
 from tsweep.pluginmanager import Hooks
 from tsweep.records import Constraint, LoadSettings, SearchGoal
@@ -43,6 +44,8 @@ class Sweeping:
     load_generator: LoadGeneratorFactory
     load: LoadSettings
     method: MethodSettings
+    #: Where trials are measured: the executor's factory of lanes (:mod:`tsweep.lanes`).
+    executor: Optional[ExecutorFactory] = None
     #: Models whose own perf_analyzer_flags change their load settings.
     model_loads: Mapping[str, LoadSettings] = field(default_factory=dict)
 
@@ -84,7 +87,7 @@ class Run:
 
         Raises :class:`tsweep.errors.UsageError` with one line for an unknown metric (of the
         goals, the plots or the output fields), ranker,
-        reporter, launch mode, search strategy or client protocol. The Run's ``hooks`` pass
+        reporter, launch mode, search strategy, client protocol or executor. The Run's ``hooks`` pass
         ``config.plugin_options`` to the plugins (``options``)."""
         hooks = hooks.configured(config.plugin_options)
         catalogue = Catalogue(hooks.metric_infos())
@@ -97,6 +100,7 @@ class Run:
                 load=load_settings(config),
                 model_loads={name: load_settings(config, name) for name, own in config.per_model.items() if own.get("load")},
                 method=method_settings(config),
+                executor=hooks.executor(config.executor),
             )
         overall = goals.for_model(config, catalogue)
         return cls(

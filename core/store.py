@@ -19,8 +19,9 @@ from tsweep import catalogue, intervals, modelconfig
 #: 3: the metric catalogue's derived server_batch_avg is a column (was a key of ``metrics``);
 #: 4: ``client``, which client measured the point (empty in older rows);
 #: 5: ``combination``, the combination point of models measured together (empty in older rows);
-#: 6: ``variants.composing``, a pipeline's composing variants as JSON (empty for single models).
-SCHEMA_VERSION = 6
+#: 6: ``variants.composing``, a pipeline's composing variants as JSON (empty for single models);
+#: 7: ``lane``, the lane that measured the point (empty in older rows).
+SCHEMA_VERSION = 7
 
 #: The columns that say which point a row is.
 _IDENTITY = [
@@ -34,6 +35,7 @@ _BOOKKEEPING = [
     ("windows", "INTEGER NOT NULL DEFAULT 0"), ("duration_s", "REAL NOT NULL DEFAULT 0"),
     ("error", "TEXT NOT NULL DEFAULT ''"), ("repeat", "INTEGER NOT NULL DEFAULT 0"),
     ("client", "TEXT NOT NULL DEFAULT ''"), ("combination", "TEXT NOT NULL DEFAULT ''"),
+    ("lane", "TEXT NOT NULL DEFAULT ''"),
 ]  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,15 +27,13 @@ from typing import Dict, Iterator, List, Optional, Sequence
 from tsweep import analysis, combosearch, files, inputs, machine, pipeline, repository, sequences
 from tsweep.comboranking import RankedCombination
 from tsweep.combotrials import CombinationWalker
-from tsweep.config import ConfigWarning
+from tsweep.config import LOCAL_EXECUTOR, ConfigWarning
 from tsweep.errors import UsageError
-from tsweep.executor import InProcessExecutor
-from tsweep.measure import server_baseline
+from tsweep.lanes import ExecutorContext, LanePool
 from tsweep.loadlog import LoadLog
 from tsweep.progress import Progress
 from tsweep.records import Measurement, RankedConfig, Trial, Variant
 from tsweep.run import Run
-from tsweep.session import ServerSession
 from tsweep.settings import launch_settings, space_settings, together_mode, variant_loading
 from tsweep.store import ResultsStore
 from tsweep.trials import TrialRunner
@@ -56,15 +55,17 @@ class ProfileOutcome:
     failed: List[Measurement] = field(default_factory=list)  # points of this run that failed, with why
     server_restarts: int = 0
     combinations: List[RankedCombination] = field(default_factory=list)  # models profiled together, best first
+    by_lane: Dict[str, int] = field(default_factory=dict)  # points measured per lane
 
     def summary(self) -> str:
         """e.g. '21 points measured (18 stable) in 96 s of measuring, 4.6 s per point; 0 reused'."""
         per_point = f", {self.measuring_s / self.measured:.1f} s per point" if self.measured else ""
         failed = f"; {len(self.failed)} failed" if self.failed else ""
         restarts = f"; the server was restarted {self.server_restarts} time(s)" if self.server_restarts else ""
+        lanes = f"; per lane: {', '.join(f'{lane} {n}' for lane, n in sorted(self.by_lane.items()))}" if len(self.by_lane) > 1 else ""
         return (
             f"{self.measured} points measured ({self.stable} stable) in {self.measuring_s:.0f} s of measuring{per_point}; "
-            f"{self.resumed} reused from {self.store_path}{failed}{restarts}"
+            f"{self.resumed} reused from {self.store_path}{failed}{restarts}{lanes}"
         )
 
 
@@ -83,6 +84,11 @@ def name_variants(model: str, variants: Sequence[Variant]) -> List[Variant]:
 def composing_parameters(config) -> dict:
     """Every composing model's own settings (ensemble_composing_models, bls_composing_models)."""
     return {**config.ensemble_composing_models, **config.bls_composing_models}
+
+
+def _warn(line: str) -> None:
+    """An executor's one-line warning, on stderr beside the progress lines."""
+    print(line, file=sys.stderr)
 
 
 def raise_open_file_limit() -> None:
@@ -109,8 +115,7 @@ def profile(run: Run, progress: Optional[Progress] = None) -> ProfileOutcome:
         if sweep.together:
             sweep.search_together()
         else:
-            for model in sweep.models:
-                sweep.search(model.name)
+            sweep.search_all([model.name for model in sweep.models])
             sweep.race()
     return sweep.finish()
 
@@ -124,8 +129,9 @@ class Sweep:
             sweep.race()                                      # the final race over every searched model
         outcome = sweep.finish()                              # rankings and reports, from the store
 
-    Leaving the ``with`` block stops the server (also on errors and Ctrl-C, which close the
-    store too); otherwise the store stays open until :meth:`finish`. A storage fault mid-run becomes one
+    ``executor`` decides where trials are measured: ``local`` (this process, the run's one
+    server) or lanes elsewhere (:mod:`tsweep.lanes`). Leaving the ``with`` block stops every
+    lane's server (also on errors and Ctrl-C, which close the store too); otherwise the store stays open until :meth:`finish`. A storage fault mid-run becomes one
     :class:`tsweep.errors.StorageError` line saying the finished points are kept."""
 
     def __init__(self, run: Run, progress: Optional[Progress] = None):
@@ -168,8 +174,17 @@ class Sweep:
             self.spaces[model.name] = space
         self.together = self._together(config)
         self.launcher.preflight()
+        if config.executor != LOCAL_EXECUTOR and not getattr(self.launcher, "serves_output_repository", True):
+            raise UsageError(
+                f"executor {config.executor} starts a server on every lane, but launch mode {config.triton_launch_mode} attaches to one "
+                "you run: use triton_launch_mode local or docker, or executor local"
+            )
+        context = ExecutorContext(
+            run=run, models=self.models, launch=self.launch, output=self.output, warn=_warn,
+            options=dict(run.hooks.options), progress=self.progress, launcher=self.launcher,
+        )  # fmt: skip
+        self.pool: LanePool = parts.executor(context)  # the executor's own checks (cluster, resources): nothing started yet
         self.store: Optional[ResultsStore] = None
-        self.session: Optional[ServerSession] = None
         self.runner: Optional[TrialRunner] = None
         self.server_description = ""
         self.variants: Dict[str, Variant] = {}  # by digest, of every model searched
@@ -204,31 +219,26 @@ class Sweep:
             raise UsageError("models profiled together share time windows: set measurement_mode time_windows, or profile them one at a time")
         return True
 
-    def _collectors(self, server) -> list:
-        """The metric collectors for a (re)started server (some follow its process id; the
-        GPU collector reads the run's GPUs, whatever the launcher said)."""
-        server = dataclasses.replace(server, gpus=self.launch.gpus)
-        return self.run.hooks.metric_collectors(server, self.run.config.monitoring_interval)
-
     # -- the steps ------------------------------------------------------------------------
     def __enter__(self) -> "Sweep":
         with self._storage_faults():
-            config, parts = self.run.config, self.run.profiling()
+            config = self.run.config
             repository.prepare_output(self.output, config.override_output_model_repository)
             raise_open_file_limit()
             self.store = ResultsStore.open(config.checkpoint_path)
-            self.session = ServerSession(self.launcher, self.output, config.server_ready_timeout_s, self._collectors, self.loading)
-            executor = InProcessExecutor(self.session, parts.load_of, parts.load_generator, parts.method, self.progress.server_started)
-            self.runner = TrialRunner(self.store, executor, lambda model: self.run.goals_of(model).goal, self.progress)
             try:  # stop() also when start() fails or is interrupted half-way (a container may exist)
-                server = self.session.start()
-                self.progress.server_started(server)
-                self.server_description = server.description
-                self.store.set_meta("server", server.description)
+                lanes = self.pool.start()
+                if config.executor != LOCAL_EXECUTOR:
+                    self.progress.lanes_started(lanes)
+                self.runner = TrialRunner(self.store, self.pool, lambda model: self.run.goals_of(model).goal, self.progress, lanes)
+                self.server_description = self.pool.description()
+                self.store.set_meta("server", self.server_description)
                 self.store.set_meta("machine", json.dumps(machine.describe()))
-                if self.session.collectors and not self.store.server_baseline():  # a resumed run keeps the first one
-                    idle_s = config.duration_seconds or config.monitoring_interval
-                    self.store.save_server_baseline(server_baseline(self.session.collectors, idle_s))
+                sample = getattr(self.pool, "server_baseline", None)
+                if sample is not None and not self.store.server_baseline():  # a resumed run keeps the first one
+                    baseline = sample(config.duration_seconds or config.monitoring_interval)
+                    if baseline is not None:
+                        self.store.save_server_baseline(baseline)
             except BaseException as exc:
                 self.__exit__(type(exc), exc, None)
                 raise
@@ -236,18 +246,30 @@ class Sweep:
 
     def search(self, model_name: str) -> None:
         """Search one model with the run's strategy; every point is stored as it is measured."""
-        model = next((m for m in self.models if m.name == model_name), None)
-        if model is None:
-            raise ValueError(f"{model_name!r} is not among this sweep's models: {', '.join(m.name for m in self.models)}")
+        self.search_all([model_name])
+
+    def search_all(self, model_names: Sequence[str]) -> None:
+        """Search the models with the run's strategy, one after another on one lane and at
+        once on several (when one model's trials leave lanes idle); every point is stored as
+        it is measured."""
+        searches = []
+        for name in model_names:
+            model = next((m for m in self.models if m.name == name), None)
+            if model is None:
+                raise ValueError(f"{name!r} is not among this sweep's models: {', '.join(m.name for m in self.models)}")
+            searches.append(model)
         with self._storage_faults():
-            variants = name_variants(model.name, self.spaces[model.name].variants)
-            for v in variants:
-                self.store.add_variant(v)
-            self.variants.update({v.digest: v for v in variants})
-            space = dataclasses.replace(self.spaces[model.name], variants=tuple(variants))
-            goal = self.run.goals_of(model.name).goal
-            self.runner.search(model, self.run.profiling().strategy(space, goal), len(variants))
-            self.searched.append(model.name)
+            jobs = []
+            for model in searches:
+                variants = name_variants(model.name, self.spaces[model.name].variants)
+                for v in variants:
+                    self.store.add_variant(v)
+                self.variants.update({v.digest: v for v in variants})
+                space = dataclasses.replace(self.spaces[model.name], variants=tuple(variants))
+                goal = self.run.goals_of(model.name).goal
+                jobs.append((model, self.run.profiling().strategy(space, goal), len(variants)))
+            self.runner.search_all(jobs)
+            self.searched.extend(model.name for model in searches)
 
     def search_together(self) -> None:
         """Search combinations of every model's variants (:mod:`tsweep.combosearch`), each
@@ -266,14 +288,14 @@ class Sweep:
             config = self.run.config
             own = [space_settings(config, name) for name in variants]  # every model listed its loads (its own or the global)
             listed = config.run_config_search_disable or all(s.concurrency or s.request_rate for s in own)
-            walker = CombinationWalker(self.runner, self.run, self.models, levels, batch, listed)
+            walker = CombinationWalker(self.runner, self.pool.executor, self.run, self.models, levels, batch, listed)
             combinations = 1
             for named in variants.values():
                 combinations *= len(named)
             self.runner.planned = combinations * len(walker.steps) * len(self.models)  # every combination: brute's, the most
             self.progress.model_started(" + ".join(variants), sum(len(v) for v in variants.values()), self.runner.planned, len(walker.history))
             combosearch.search(together_mode(config), variants, walker)
-            self.runner.executor.model_done()
+            self.pool.model_done(" + ".join(variants))
             self.searched.extend(variants)
 
     def measure_later(self, model_name: str, trials: Sequence[Trial]) -> int:
@@ -289,7 +311,6 @@ class Sweep:
             self.runner.planned = len(history) + len(trials)
             count = self.runner.run(model, trials, history)
             self.store.mark_measured_later(m.key for m in history if m.key not in before)
-            self.runner.executor.model_done()
         return count
 
     def close(self) -> None:
@@ -302,15 +323,12 @@ class Sweep:
         config = self.run.config
         if config.remeasure_top_configs > 1 and config.remeasure_rounds:
             with self._storage_faults():
-                for model in self.models:
-                    if model.name in self.searched:
-                        self.runner.race(model, self.run, self.variants)
+                self.runner.race_all([m for m in self.models if m.name in self.searched], self.run, self.variants)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        """Stop the server; on an error also close the store (every finished point is in it)."""
+        """Stop every lane's server; on an error also close the store (every finished point is in it)."""
         try:
-            if self.session is not None:
-                self.session.stop()
+            self.pool.stop()
         finally:
             if exc_type is not None and self.store is not None:
                 self.store.close()
@@ -330,7 +348,7 @@ class Sweep:
         r = self.runner
         return ProfileOutcome(
             rankings, r.measured, r.resumed, self.run.config.checkpoint_path, self.server_description, reports, r.stable,
-            r.measuring_s, overall, r.failed, self.session.restarts, combinations,
+            r.measuring_s, overall, r.failed, getattr(self.pool, "restarts", 0), combinations, dict(r.by_lane),
         )  # fmt: skip
 
     @contextmanager

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import MODEL_REPOSITORY, run_tsweep, tree
+from tsweep.pluginmanager import make_plugin_manager
 
 
 def profile_args(repo, *extra):
@@ -102,6 +103,12 @@ CASES = [
      "error: gpus names '5', which is not a GPU of this machine: NVML sees 0 (GPU-a), 1 (GPU-b); use all, none, or those indices/UUIDs"),
     ("GPUs chosen through the server's environment", lambda t: profile_args(MODEL_REPOSITORY, "-f", str(t / "cuda.yaml")),
      "error: CUDA_VISIBLE_DEVICES in triton_server_environment: choose the server's GPUs with the gpus key instead"),
+    ("unknown executor", lambda t: profile_args(MODEL_REPOSITORY, "--executor", "k8s"),
+     "error: unknown executor (--executor) 'k8s': choose one of {executors}"),
+    ("local executor with several lanes", lambda t: profile_args(MODEL_REPOSITORY, "--lanes", "2"),
+     "error: executor local measures on one lane (this process's one server), not 2: use --executor ray for several lanes, or drop lanes"),
+    ("lanes elsewhere with models profiled together", lambda t: profile_args(MODEL_REPOSITORY, "--executor", "ray", "--run-config-profile-models-concurrently-enable"),
+     "error: run_config_profile_models_concurrently_enable is not supported with executor ray yet: use executor local, or drop the key"),
     ("analyze a model not in the store", lambda t: ["analyze", "-f", str(t / "resnet.yaml"), "--checkpoint-directory", str(t / "store")],
      "error: model 'resnet' has no results in {t}/store/results.sqlite: stored models are mlp"),
 ]  # fmt: skip
@@ -191,5 +198,6 @@ def test_bad_input(tmp_path: Path, workdir: Path, name, args, message):
     before = tree(tmp_path)
     result = run_tsweep(*args(tmp_path), cwd=workdir, env=env, timeout=60)
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == message.format(t=tmp_path, metrics=", ".join(sorted(known_metrics().rankable())))
+    executors = ", ".join(sorted(make_plugin_manager().executors()))
+    assert result.stderr.strip() == message.format(t=tmp_path, metrics=", ".join(sorted(known_metrics().rankable())), executors=executors)
     assert tree(tmp_path) == before  # nothing written anywhere (workdir included)

@@ -22,7 +22,7 @@ def test_config_reference_is_generated_from_the_schema():
 def test_every_hook_is_in_the_plugin_guide():
     guide = (DOCS / "plugins.md").read_text()
     hooks = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("tsweep_")]
-    assert len(hooks) == 9
+    assert len(hooks) == 10
     for name in hooks:
         params = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
         assert f"`{name}({params})`" in guide, name

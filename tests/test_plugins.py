@@ -169,7 +169,7 @@ def test_launch_modes_are_plugins_only():
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Constant) and node.value in ("local", "remote", "docker")
     ]
-    assert named == [("config.py", "local")]  # the default of triton_launch_mode
+    assert named == [("config.py", "local"), ("config.py", "local")]  # the defaults of triton_launch_mode and of executor
 
 
 def test_a_component_written_to_an_older_contract_is_refused_with_one_line():

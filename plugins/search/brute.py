@@ -58,6 +58,26 @@ def next_in_walk(space: ConfigSpace, variant, by_key: Dict[str, Measurement], ju
     return None, points
 
 
+def next_in_walks(space: ConfigSpace, variant, by_key: Dict[str, Measurement], judge: Judge, min_gain: float) -> Tuple[List[Trial], List[Measurement]]:
+    """The next unmeasured trial of each of ``variant``'s load walks that can go on (one walk
+    per client batch size: they do not depend on one another), or none and the walks'
+    points when every walk is finished. The first is :func:`next_in_walk`'s."""
+    trials: List[Trial] = []
+    points: List[Measurement] = []
+    for batch in space.batch_sizes:
+        walked: List[Measurement] = []
+        for load in space.load_levels:
+            trial = Trial(variant, load, batch)
+            done = by_key.get(trial.key)
+            if done is None:
+                if not walk_finished(walked, judge, min_gain):
+                    trials.append(trial)
+                break
+            walked.append(done)
+        points.extend(walked)
+    return trials, ([] if trials else points)
+
+
 def best_in_goal(points: Sequence[Measurement], judge: Judge) -> Optional[Measurement]:
     """The highest-throughput point that surely meets the goal (latency budget, minimum throughput)."""
     good = [p for p in points if judge.meets(p) is True]
@@ -76,26 +96,32 @@ class BruteSearch:
         self.others = [v for v in space.variants if v.name not in on_grid]
 
     def propose(self, history: Sequence[Measurement]) -> List[Trial]:
+        """The next trial of every walk that can go on now, in the order one lane measures
+        them: the variants off the grid, then each instance count's row. A row moves to its
+        next max_batch_size only once every walk at the current one is finished (its break
+        rule reads their best); rows, variants and client batch sizes are independent."""
         by_key: Dict[str, Measurement] = {m.key: m for m in history}
         judge = Judge.from_history(self.goal, history)
+        trials: List[Trial] = []
         for variant in self.others:
-            trial, _ = next_in_walk(self.space, variant, by_key, judge, self.min_gain)
-            if trial:
-                return [trial]
+            trials.extend(next_in_walks(self.space, variant, by_key, judge, self.min_gain)[0])
         for row in self.rows.values():
             row_best: Optional[Measurement] = None
             for _, variants in row:
                 points: List[Measurement] = []
+                pending: List[Trial] = []
                 for variant in variants:
-                    trial, walked = next_in_walk(self.space, variant, by_key, judge, self.min_gain)
-                    if trial:
-                        return [trial]
+                    walks, walked = next_in_walks(self.space, variant, by_key, judge, self.min_gain)
+                    pending.extend(walks)
                     points.extend(walked)
+                if pending:
+                    trials.extend(pending)
+                    break  # this max_batch_size's walks go on first
                 top = best_in_goal(points, judge)
                 if top is None or (row_best is not None and not judge.beats(top, row_best, by=self.min_gain)):
                     break  # max_batch_size stopped improving at this instance count
                 row_best = top
-        return []
+        return trials
 
     def planned(self) -> int:
         """Upper bound of trials, for progress display."""

@@ -1,0 +1,247 @@
+"""The trial runner over several lanes (tsweep.trials), against a scripted lane pool.
+
+ScriptedPool is a test double of the LanePool boundary (tsweep.lanes) and only of that: its
+lanes "measure" a trial at once from a deterministic throughput surface, finish in the order
+they were sent (or all together), and lose a trial where a test's script says, as a Ray
+worker or node that dies would. Everything else is real: the runner, the brute and
+exhaustive strategies, the Judge and the SQLite results store. The local executor's real
+server path is covered by the end-to-end tests (test_profile_e2e, test_faults, ...).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import pytest
+
+from tsweep import modelconfig
+from tsweep.errors import ServerError
+from tsweep.lanes import Finished, Lane, LanePool
+from tsweep.plugins.search.automatic_space import tsweep_config_space
+from tsweep.plugins.search.brute import BruteSearch
+from tsweep.plugins.search.exhaustive import ExhaustiveSearch
+from tsweep.progress import Progress
+from tsweep.records import LoadLevel, Measurement, ModelSpec, SearchGoal, SpaceSettings, Trial
+from tsweep.store import ResultsStore
+from tsweep.sweep import name_variants
+from tsweep.trials import TrialRunner
+
+CONFIG = modelconfig.parse('name: "m" backend: "python" max_batch_size: 4 instance_group [{count: 1 kind: KIND_CPU}]')
+
+
+def model_and_space(name: str, **settings):
+    model = ModelSpec(name, None, CONFIG)
+    space = tsweep_config_space(model, SpaceSettings(**settings))
+    return model, type(space)(space.model, tuple(name_variants(name, space.variants)), space.load_levels, space.batch_sizes)
+
+
+def surface(trial: Trial) -> float:
+    """Throughput that grows with load until the variant's capacity, which grows with instances
+    and max_batch_size up to a point: walks flatten and rows stop improving."""
+    params = trial.variant.params
+    capacity = 150.0 * params.get("instances", 1) + 10.0 * min(params.get("max_batch_size", 1), 4)
+    return min(100.0 * trial.load.value, capacity)
+
+
+class ScriptedPool:
+    """See the module docstring. ``lose(lane, trial)`` returns why the lane is lost with that
+    trial in flight, or "" when it measures it; ``together``: every busy lane finishes at
+    once in each wait() (so several lanes are idle together)."""
+
+    def __init__(self, lanes: int = 2, lose: Callable[[str, Trial], str] = lambda lane, trial: "", together: bool = False):
+        self.names = [f"lane {i + 1}" for i in range(lanes)]
+        self.lose, self.together = lose, together
+        self.live = set(self.names)
+        self.busy: Dict[str, Tuple[str, Trial]] = {}
+        self.order: List[str] = []  # busy lanes, oldest first
+        self.on: Dict[str, Optional[str]] = {}  # lane -> digest of its loaded variant
+        self.sent: List[Tuple[str, str, Trial]] = []
+        self.most_in_flight = self.most_models_at_once = 0
+        self.models_done: List[str] = []
+        self.stopped = False
+
+    def start(self) -> List[Lane]:
+        return [Lane(n, f"scripted {n}") for n in self.names]
+
+    def idle(self) -> List[str]:
+        return [n for n in self.names if n in self.live and n not in self.busy]
+
+    def loaded(self, lane: str) -> Optional[str]:
+        return self.on.get(lane)
+
+    def submit(self, lane, model, trial, decided) -> None:
+        assert lane in self.idle(), f"{lane} is not idle"
+        self.busy[lane] = (model.name, trial)
+        self.order.append(lane)
+        self.sent.append((lane, model.name, trial))
+        self.most_in_flight = max(self.most_in_flight, len(self.busy))
+        self.most_models_at_once = max(self.most_models_at_once, len({m for m, _ in self.busy.values()}))
+
+    def wait(self, timeout_s=None) -> List[Finished]:
+        ending = list(self.order) if self.together else self.order[:1]
+        assert ending, "wait() with nothing in flight would block for ever"
+        done = []
+        for lane in ending:
+            self.order.remove(lane)
+            model, trial = self.busy.pop(lane)
+            why = self.lose(lane, trial)
+            if why:
+                self.live.discard(lane)
+                done.append(Finished(lane, model, trial, lost=why))
+                continue
+            self.on[lane] = trial.variant.digest
+            done.append(Finished(lane, model, trial, measured(trial, model)))
+        return done
+
+    def model_done(self, model: str) -> None:
+        self.models_done.append(model)
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def description(self) -> str:
+        return f"{len(self.names)} scripted lanes"
+
+
+def measured(trial: Trial, model: str) -> Measurement:
+    return Measurement(
+        model=model, variant=trial.variant.name, variant_digest=trial.variant.digest, load_kind=trial.load.kind,
+        load_value=trial.load.value, batch_size=trial.batch_size, status="ok", throughput=surface(trial),
+        latency_p99_ms=1.0, throughput_ci=0.0, latency_p99_ci_ms=0.0, duration_s=1.0,
+    )  # fmt: skip  # exact figures: the surface has no noise
+
+
+class Lines(Progress):
+    def __init__(self):
+        self.started: List[str] = []
+        self.lost: List[Tuple[str, str, bool]] = []
+
+    def trial_started(self, trial, done, planned, elapsed_s, lane=""):
+        self.started.append(lane)
+
+    def lane_lost(self, lane, why, trial, retried):
+        self.lost.append((lane, why, retried))
+
+
+def runner_for(tmp_path: Path, pool: ScriptedPool, name: str = "results.sqlite") -> Tuple[TrialRunner, ResultsStore, Lines]:
+    assert isinstance(pool, LanePool)
+    store, lines = ResultsStore.open(tmp_path / name), Lines()
+    return TrialRunner(store, pool, lambda model: SearchGoal(), lines, pool.start()), store, lines
+
+
+BRUTE = dict(max_instance_count=2, min_model_batch_size=2, max_model_batch_size=16, concurrency=(1, 2, 4, 8, 16))
+
+
+def brute_sweep(tmp_path: Path, pool: ScriptedPool, name: str) -> Tuple[List[Measurement], ScriptedPool]:
+    runner, store, _ = runner_for(tmp_path, pool, name)
+    model, space = model_and_space("m", **BRUTE)
+    runner.search(model, BruteSearch(space, SearchGoal()), len(space.variants))
+    return store.measurements("m"), pool
+
+
+def test_brute_on_two_lanes_measures_the_points_one_lane_measures_each_stored_once(tmp_path):
+    one, _ = brute_sweep(tmp_path, ScriptedPool(lanes=1), "one.sqlite")
+    two, pool = brute_sweep(tmp_path, ScriptedPool(lanes=2), "two.sqlite")
+    keys = [m.key for m in two]
+    assert len(keys) == len(set(keys)) == len(pool.sent)  # every trial sent once, stored once
+    assert set(keys) == {m.key for m in one}
+    assert 8 < len(keys) < len(model_and_space("m", **BRUTE)[1].variants) * 5  # walks and rows did stop early
+    assert pool.most_in_flight == 2
+    per_lane = {lane: sum(m.lane == lane for m in two) for lane in pool.names}
+    assert all(n > 0 for n in per_lane.values()) and sum(per_lane.values()) == len(two)
+    assert {m.lane for m in one} == {"lane 1"}
+
+
+def test_a_trial_goes_to_the_idle_lane_that_has_its_variant_loaded(tmp_path):
+    pool = ScriptedPool(lanes=2, together=True)
+    runner, store, _ = runner_for(tmp_path, pool)
+    model, space = model_and_space("m", max_instance_count=1, min_model_batch_size=4, max_model_batch_size=4)
+    x, y = space.variants[:2]
+    c = [LoadLevel("concurrency", v) for v in (1, 2, 4)]
+    trials = [Trial(x, c[0]), Trial(y, c[0]), Trial(y, c[1]), Trial(x, c[1]), Trial(x, c[2]), Trial(y, c[2])]
+    assert runner.run(model, trials, []) == 6
+    lanes_of = {v.name: {m.lane for m in store.measurements("m") if m.variant == v.name} for v in (x, y)}
+    assert lanes_of == {x.name: {"lane 1"}, y.name: {"lane 2"}}  # y's second trial, first in line, took lane 2 where y was loaded
+
+
+def test_a_point_lost_with_its_lane_is_retried_once_on_the_other_and_stored_with_it(tmp_path):
+    lost = []
+
+    def lose(lane, trial):
+        if lane == "lane 2" and not lost:
+            lost.append(trial.key)
+            return "worker died (SIGKILL)"
+        return ""
+
+    pool = ScriptedPool(lanes=2, lose=lose)
+    runner, store, lines = runner_for(tmp_path, pool)
+    model, space = model_and_space("m", max_instance_count=1, min_model_batch_size=4, max_model_batch_size=4, concurrency=(1, 2, 4))
+    runner.search(model, ExhaustiveSearch(space, SearchGoal()), len(space.variants))
+    rows = store.measurements("m")
+    assert len(rows) == len({m.key for m in rows}) == len(space.variants) * 3  # nothing lost, nothing twice
+    (again,) = [m for m in rows if m.key == lost[0]]
+    assert again.status == "ok" and again.lane == "lane 1"
+    assert lines.lost == [("lane 2", "worker died (SIGKILL)", True)]
+    assert all(lane == "lane 1" for lane, _, _ in pool.sent[pool.sent.index(next(s for s in pool.sent if s[2].key == lost[0])) + 1:])
+    assert runner.lost == ["lane 2: worker died (SIGKILL)"]
+
+
+def test_a_point_lost_twice_is_stored_failed_with_both_causes_and_no_lane_left_stops_with_one_line(tmp_path):
+    doomed = []
+
+    def lose(lane, trial):
+        if not doomed and len(pool.sent) >= 3:
+            doomed.append(trial.key)
+        return f"node of {lane} gone" if trial.key in doomed else ""
+
+    pool = ScriptedPool(lanes=2, lose=lose)
+    runner, store, lines = runner_for(tmp_path, pool)
+    model, space = model_and_space("m", max_instance_count=1, min_model_batch_size=4, max_model_batch_size=4, concurrency=(1, 2, 4))
+    with pytest.raises(ServerError) as stop:
+        runner.search(model, ExhaustiveSearch(space, SearchGoal()), len(space.variants))
+    message = str(stop.value)
+    assert "\n" not in message and "no lane is left" in message and "rerun the command to resume" in message
+    rows = store.measurements("m")
+    (failed,) = [m for m in rows if m.status == "failed"]
+    assert failed.key == doomed[0]
+    assert "lane 1: node of lane 1 gone" in failed.error and "lane 2: node of lane 2 gone" in failed.error
+    assert [retried for _, _, retried in lines.lost] == [True, False]
+    assert len(rows) == len({m.key for m in rows}) >= 3  # the points finished before are kept
+
+
+def test_when_every_lane_is_lost_the_run_stops_and_the_finished_points_are_kept(tmp_path):
+    """Two models keep both lanes busy; both lanes go with a point each in flight: neither is
+    stored (nothing measured it), the run stops with one line, and a rerun measures the rest."""
+    models = [model_and_space(n, max_instance_count=1, min_model_batch_size=4, max_model_batch_size=4, concurrency=(1, 2, 4)) for n in "ab"]
+
+    def searches():
+        return [(m, ExhaustiveSearch(s, SearchGoal()), len(s.variants)) for m, s in models]
+
+    pool = ScriptedPool(lanes=2, lose=lambda lane, trial: "the Ray node went away" if len(pool.sent) > 2 else "")
+    runner, store, lines = runner_for(tmp_path, pool)
+    with pytest.raises(ServerError, match="no lane is left to measure on") as stop:
+        runner.search_all(searches())
+    assert "\n" not in str(stop.value) and not pool.live
+    assert [retried for _, _, retried in lines.lost] == [True, True]  # each waited for another lane; none was left
+    kept = {m.key: m for name in "ab" for m in store.measurements(name)}
+    assert len(kept) == 1 and all(m.status == "ok" for m in kept.values())  # a1; b1 and a2 were in flight
+    store.close()
+    pool = ScriptedPool(lanes=2)
+    runner, store, _ = runner_for(tmp_path, pool)
+    runner.search_all(searches())
+    assert not any(t.key in kept for _, _, t in pool.sent)  # the rerun resumed: kept points are not measured again
+    assert sum(len(store.measurements(name)) for name in "ab") == 2 * len(models[0][1].variants) * 3
+
+
+def test_two_models_are_searched_at_once_over_two_lanes_and_one_after_another_on_one(tmp_path):
+    (a, space_a), (b, space_b) = (model_and_space(n, max_instance_count=1, min_model_batch_size=4, max_model_batch_size=4, concurrency=(1, 2)) for n in "ab")
+    for lanes in (2, 1):
+        pool = ScriptedPool(lanes=lanes)
+        runner, store, lines = runner_for(tmp_path, pool, f"{lanes}.sqlite")
+        runner.search_all([(a, ExhaustiveSearch(space_a, SearchGoal()), 2), (b, ExhaustiveSearch(space_b, SearchGoal()), 2)])
+        assert len(store.measurements("a")) == len(store.measurements("b")) == 4
+        assert pool.models_done == ["a", "b"]
+        if lanes == 2:  # exhaustive hands out one trial at a time: the second lane takes the other model's
+            assert pool.most_models_at_once == 2 and set(lines.started) == {"lane 1", "lane 2"}
+        else:
+            assert [model for _, model, _ in pool.sent] == ["a"] * 4 + ["b"] * 4 and set(lines.started) == {""}
