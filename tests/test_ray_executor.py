@@ -25,7 +25,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support import MODEL_REPOSITORY, wait_gone
+import pypdf
+
+from tests.support import MODEL_REPOSITORY, TINY_SWEEP, TSWEEP, stored, wait_gone
 
 # The test cluster uses Ray's token authentication (its default), with a token of this
 # session's own rather than the one in the user's home; a driver must know the mode before
@@ -53,6 +55,10 @@ from tsweep.plugins.executors.raylane import cores_for  # noqa: E402
 from tsweep.plugins.executors.raypool import HIDE_ENV, RayLanePool  # noqa: E402
 
 RAY = str(Path(sys.executable).parent / "ray")
+
+
+def pdf_text(path: Path) -> str:
+    return " ".join(" ".join(page.extract_text() for page in pypdf.PdfReader(str(path)).pages).split())
 
 
 def free_port() -> int:
@@ -140,7 +146,7 @@ def test_two_lanes_measure_trials_ship_models_and_a_killed_lane_loses_only_its_p
         lanes = pool.start()
         assert [lane.name for lane in lanes] == ["lane 1", "lane 2"]
         for lane in lanes:  # each lane its own core of the node, its own server
-            assert re.fullmatch(r"\S+ cores \d, tritonserver [\d.]+", lane.where), lane.where
+            assert re.fullmatch(r"\S+ cores \d, tritonserver [\d.]+, .+, pid \d+", lane.where), lane.where
         assert len({lane.where.split(",")[0] for lane in lanes}) == 2
         assert any("shipped the models" in w and "2 lane(s)" in w for w in warnings), warnings
 
@@ -270,3 +276,95 @@ def test_shipped_models_arrive_whole_and_the_fingerprint_sees_a_changed_copy(tmp
     (landed["add_sub"] / "config.pbtxt").write_text((folder / "config.pbtxt").read_text().replace("8", "4"))
     assert rayship.fingerprint(landed["add_sub"]) != rayship.fingerprint(folder)
     assert rayship.fingerprint(tmp_path / "missing") is None
+
+
+# -- end to end: tsweep profile --executor ray, on a private cluster -------------------
+
+#: Six add_sub points (default and one variant, concurrency 1, 2, 4) on two lanes.
+E2E = [*TINY_SWEEP, "--concurrency", "1,2,4", "--measurement-window-s", "0.2", "--executor", "ray", "--lanes", "2"]
+E2E_POINTS = 6
+
+
+def start_sweep(workdir: Path) -> subprocess.Popen:
+    return subprocess.Popen([*TSWEEP, *E2E], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def lane_workers(proc: psutil.Process) -> list:
+    """The lane actors' worker processes among ``proc``'s descendants (Ray titles them ray::LaneWorker...)."""
+    return [p for p in proc.children(recursive=True) if _titled(p, ("ray::LaneWorker",))]
+
+
+def _titled(p: psutil.Process, titles: tuple) -> bool:
+    try:
+        return bool(p.cmdline()) and p.cmdline()[0].startswith(titles)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def all_gone(processes: list) -> list:
+    """Those of ``processes`` still running after a bounded wait for each."""
+    return [p.pid for p in processes if not wait_gone(p.pid, timeout_s=30)]
+
+
+@pytest.mark.server
+def test_profile_over_two_lanes_survives_a_lost_lane_and_ranks_from_one_store(workdir: Path):
+    proc = start_sweep(workdir)
+    driver = psutil.Process(proc.pid)
+    err, lanes, begun, killed, family = [], {}, 0, None, []
+    for line in proc.stderr:
+        err.append(line)
+        if found := re.match(r"\s+(lane \d): .* pid (\d+)$", line.rstrip()):
+            lanes[found.group(1)] = int(found.group(2))
+        if line.startswith("["):
+            begun += 1
+            if begun == 3 and killed is None:  # both lanes busy: kill one lane's worker mid-point
+                family = driver.children(recursive=True)
+                worker = lane_workers(driver)[0]
+                server = next(c.pid for c in worker.children() if c.pid in lanes.values())
+                killed = next(name for name, pid in lanes.items() if pid == server)
+                worker.kill()
+    assert proc.wait(timeout=300) == 0, "".join(err)
+    text = "".join(err)
+    assert killed and len(lanes) == 2
+    assert re.search(rf"{killed} lost with .* worker died .*: retrying it once on another lane", text), text
+    rows = stored(workdir)
+    assert len(rows) == E2E_POINTS and len({r["point_key"] for r in rows}) == E2E_POINTS  # every point once
+    assert all(r["status"] != "failed" for r in rows), [r["error"] for r in rows]
+    per_lane = {name: sum(r["lane"] == name for r in rows) for name in lanes}
+    assert sum(per_lane.values()) == E2E_POINTS and all(per_lane.values()), per_lane
+    assert f"per lane: lane 1 {per_lane['lane 1']}, lane 2 {per_lane['lane 2']}" in text, text
+    assert "Best config for add_sub:" in proc.stdout.read()
+    summary = pdf_text(workdir / "reports" / "summaries" / "add_sub" / "result_summary.pdf")
+    assert "add_sub_config_default" in summary and "add_sub_config_0" in summary
+    assert all_gone(family) == []  # Ray's processes, the lanes and their servers all ended with the run
+
+
+@pytest.mark.server
+def test_the_driver_killed_mid_sweep_takes_its_cluster_along_and_a_rerun_resumes(workdir: Path):
+    proc = start_sweep(workdir)
+    driver, family, finished = psutil.Process(proc.pid), [], 0
+    for line in proc.stderr:
+        if re.match(r"\s+\d[\d.]* ±", line):  # a point's result line: it is stored
+            finished += 1
+            if finished == 2:
+                family = driver.children(recursive=True)
+                proc.kill()  # kill -9 of the tsweep process
+                break
+    proc.wait(timeout=60)
+    # Ray's two node agents notice their raylet's death within a second but then try to report
+    # it to the dead GCS, which takes them a minute or so: they are stopped here, by PID.
+    agents = [p for p in family if _titled(p, ("ray::DashboardAgent", "ray::RuntimeEnvAgent"))]
+    rest = [p for p in family if p not in agents]
+    assert rest and all_gone(rest) == []  # raylet, GCS, lane workers, tritonservers: none outlives the driver
+    for p in agents:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    kept = len(stored(workdir))
+    assert 2 <= kept < E2E_POINTS
+    again = subprocess.run([*TSWEEP, *E2E], cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert re.search(rf"^{E2E_POINTS - kept} points measured .* {kept} reused from", again.stderr, re.M), again.stderr
+    rows = stored(workdir)
+    assert len(rows) == len({r["point_key"] for r in rows}) == E2E_POINTS

@@ -158,8 +158,7 @@ class LaneWorker:
         self.session = ServerSession(launcher, output, self.config.server_ready_timeout_s, collectors, variant_loading(self.config, launcher, output))
         self.executor = InProcessExecutor(self.session, parts.load_of, parts.load_generator, parts.method)
         server = self.session.start()
-        version = server.description.split(",")[0]
-        return {"where": f"{self.node()['ip']} {place}, {version}", "server": server.description, "pid": server.pid}
+        return {"where": f"{self.node()['ip']} {place}, {server.description}", "pid": server.pid}
 
     def measure(self, model: ModelSpec, trial: Trial, decided: Optional[Decided]) -> Tuple[Measurement, Optional[str], int]:
         """(the point, the digest of the variant now loaded or None, the server's restarts so far).

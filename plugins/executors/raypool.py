@@ -209,8 +209,6 @@ class RayLanePool:
             why = f"{lane.name} on {lane.ip}: worker died ({_cause(exc)})"
             self._retire(lane, "")
             return Finished(lane.name, model, trial, lost=why)
-        if hasattr(m, "lane"):
-            m.lane = lane.name
         return Finished(lane.name, model, trial, measurement=m)
 
     def model_done(self, model: str) -> None:
@@ -241,6 +239,7 @@ class RayLanePool:
         finally:
             self.cluster.close()
 
+    @property
     def restarts(self) -> int:
         """How often lanes' servers were started again after dying, in all."""
         return sum(lane.restarts for lane in self.lanes.values())
