@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
@@ -27,7 +26,7 @@ import pytest
 
 import pypdf
 
-from tests.support import MODEL_REPOSITORY, TINY_SWEEP, TSWEEP, stored, wait_gone
+from tests.support import MODEL_REPOSITORY, TINY_SWEEP, TSWEEP, run_tsweep, stored, tree, wait_gone
 
 # The test cluster uses Ray's token authentication (its default), with a token of this
 # session's own rather than the one in the user's home; a driver must know the mode before
@@ -43,7 +42,7 @@ if _imported_before:
 
 from tsweep import repository  # noqa: E402
 from tsweep.config import load_config  # noqa: E402
-from tsweep.errors import UsageError  # noqa: E402
+from tsweep.errors import ServerError, UsageError  # noqa: E402
 from tsweep.pluginmanager import make_plugin_manager  # noqa: E402
 from tsweep.records import LoadLevel, Trial  # noqa: E402
 from tsweep.run import Run  # noqa: E402
@@ -126,8 +125,8 @@ def parts(tmp: Path, **keys):
     return config, models, trials, launch_settings(config, tmp / "out")
 
 
-def pool_on(address: str, tmp: Path, lanes: int, warnings: list, **options) -> RayLanePool:
-    config, models, _, launch = parts(tmp)
+def pool_on(address: str, tmp: Path, lanes: int, warnings: list, keys: dict | None = None, **options) -> RayLanePool:
+    config, models, _, launch = parts(tmp, **(keys or {}))
     connection = ray_executor.connect(ray, address)
     request = ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0, "ray_lane_gpus": None, **options}, lanes)
     return RayLanePool(connection, request, config, models, launch, warn=warnings.append)
@@ -220,33 +219,50 @@ def test_a_lane_that_cannot_read_models_over_the_ship_limit_is_one_line(cluster,
     assert not (tmp_path / "out").exists()  # no server was started, nothing written
 
 
+@pytest.mark.server
+def test_a_lane_whose_server_will_not_start_is_retired_with_the_reason(cluster, tmp_path):
+    warnings: list = []
+    (tmp_path / "checkpoints").mkdir()  # as the run has made it by the time lanes start
+    pool = pool_on(cluster, tmp_path, 1, warnings, keys={"triton_server_flags": {"no-such-flag": 1}})
+    try:
+        with pytest.raises(ServerError, match=r"^no lane could start its server \(1 tried; the warnings above say why\)$"):
+            pool.start()
+    finally:
+        pool.stop()
+    assert len(warnings) == 1, warnings
+    found = re.fullmatch(r"lane 1 on \S+ retired: its server would not start: tritonserver exited before it became ready.*\(log: (\S+)\)", warnings[0])
+    assert found, warnings[0]
+    assert Path(found.group(1)) == tmp_path / "checkpoints" / "tritonserver-lane1.log"  # next to the driver's, kept
+    assert "no-such-flag" in Path(found.group(1)).read_text()
+    assert not ray.is_initialized()
+
+
 # -- without a cluster ------------------------------------------------------------------
 
 
-def test_an_unreachable_cluster_address_is_one_line_within_seconds():
-    started = time.monotonic()
+@pytest.mark.server  # profile checks the server binary before the executor
+def test_an_unreachable_cluster_address_is_one_line_within_seconds_and_nothing_written(workdir: Path):
     port = free_port()  # bound and released: nothing listens there
-    with pytest.raises(UsageError, match=rf"^nothing answers at --cluster-address 127.0.0.1:{port} \(.+\): start the cluster"):
-        ray_executor.connect(ray, f"127.0.0.1:{port}")
+    done = run_tsweep(*TINY_SWEEP, "--executor", "ray", "--cluster-address", f"127.0.0.1:{port}", cwd=workdir, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert re.fullmatch(rf"error: nothing answers at --cluster-address 127.0.0.1:{port} \(.+\): start the cluster \(ray start --head\) or fix the address\n", done.stderr), done.stderr
+    assert tree(workdir) == []
     with pytest.raises(UsageError, match=r"is not an address: give local, auto, host:port or ray://host:10001"):
         ray_executor.connect(ray, "head-node")
     assert not ray.is_initialized()
-    assert time.monotonic() - started < ray_executor.PROBE_TIMEOUT_S * 2 + 5  # a bound on the wait, not a timing figure
 
 
-def test_without_ray_installed_the_executor_names_the_extra(tmp_path):
+@pytest.mark.server
+def test_without_ray_installed_profile_names_the_extra_and_writes_nothing(tmp_path, workdir: Path):
     # The narrowest boundary for "Ray is not installed": a package named ray that fails to
-    # import, first on the path of a fresh interpreter (this venv has Ray, as CI must).
+    # import, first on the path of the CLI's interpreter (this venv has Ray, as CI must).
     stub = tmp_path / "stub" / "ray"
     stub.mkdir(parents=True)
     (stub / "__init__.py").write_text("raise ImportError('No module named ray')\n")
-    code = (
-        "from tsweep.errors import UsageError\n"
-        "from tsweep.plugins.executors import ray as r\n"
-        "try:\n    r.import_ray()\nexcept UsageError as e:\n    print(e)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(stub.parent)})
-    assert done.stdout.strip() == "the ray executor needs Ray: pip install 'tsweep[ray]'", done.stderr
+    done = run_tsweep(*TINY_SWEEP, "--executor", "ray", cwd=workdir, env={"PYTHONPATH": str(stub.parent)}, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == "error: the ray executor needs Ray: pip install 'tsweep[ray]'\n"
+    assert tree(workdir) == []
 
 
 def test_the_plugin_does_not_import_ray():
@@ -302,8 +318,15 @@ def _titled(p: psutil.Process, titles: tuple) -> bool:
 
 
 def all_gone(processes: list) -> list:
-    """Those of ``processes`` still running after a bounded wait for each."""
-    return [p.pid for p in processes if not wait_gone(p.pid, timeout_s=30)]
+    """Those of ``processes`` still running after a bounded wait for each: (pid, title)."""
+    left = []
+    for p in processes:
+        if not wait_gone(p.pid, timeout_s=30):
+            try:
+                left.append((p.pid, " ".join(p.cmdline())[:120]))
+            except psutil.NoSuchProcess:
+                continue
+    return left
 
 
 @pytest.mark.server

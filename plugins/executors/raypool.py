@@ -288,7 +288,11 @@ def _sendable(decided: Optional[Decided]) -> Optional[Decided]:
 
 
 def _cause(exc: BaseException) -> str:
-    """The first line of a Ray error: what happened, without its stack and actor details."""
-    text = str(getattr(exc, "cause", None) or exc).strip()
+    """What a lane's error says: ours in full (one line already), Ray's first line, without
+    its stack and actor details."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, TsweepError):
+        return str(cause)
+    text = str(cause or exc).strip()
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return first[:300]
