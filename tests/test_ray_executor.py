@@ -19,13 +19,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.support import MODEL_REPOSITORY, wait_gone
+import pypdf
+
+from tests.support import MODEL_REPOSITORY, TINY_SWEEP, TSWEEP, run_tsweep, stored, tree, wait_gone
 
 # The test cluster uses Ray's token authentication (its default), with a token of this
 # session's own rather than the one in the user's home; a driver must know the mode before
@@ -41,7 +42,7 @@ if _imported_before:
 
 from tsweep import repository  # noqa: E402
 from tsweep.config import load_config  # noqa: E402
-from tsweep.errors import UsageError  # noqa: E402
+from tsweep.errors import ServerError, UsageError  # noqa: E402
 from tsweep.pluginmanager import make_plugin_manager  # noqa: E402
 from tsweep.records import LoadLevel, Trial  # noqa: E402
 from tsweep.run import Run  # noqa: E402
@@ -53,6 +54,10 @@ from tsweep.plugins.executors.raylane import cores_for  # noqa: E402
 from tsweep.plugins.executors.raypool import HIDE_ENV, RayLanePool  # noqa: E402
 
 RAY = str(Path(sys.executable).parent / "ray")
+
+
+def pdf_text(path: Path) -> str:
+    return " ".join(" ".join(page.extract_text() for page in pypdf.PdfReader(str(path)).pages).split())
 
 
 def free_port() -> int:
@@ -120,8 +125,8 @@ def parts(tmp: Path, **keys):
     return config, models, trials, launch_settings(config, tmp / "out")
 
 
-def pool_on(address: str, tmp: Path, lanes: int, warnings: list, **options) -> RayLanePool:
-    config, models, _, launch = parts(tmp)
+def pool_on(address: str, tmp: Path, lanes: int, warnings: list, keys: dict | None = None, **options) -> RayLanePool:
+    config, models, _, launch = parts(tmp, **(keys or {}))
     connection = ray_executor.connect(ray, address)
     request = ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0, "ray_lane_gpus": None, **options}, lanes)
     return RayLanePool(connection, request, config, models, launch, warn=warnings.append)
@@ -140,7 +145,7 @@ def test_two_lanes_measure_trials_ship_models_and_a_killed_lane_loses_only_its_p
         lanes = pool.start()
         assert [lane.name for lane in lanes] == ["lane 1", "lane 2"]
         for lane in lanes:  # each lane its own core of the node, its own server
-            assert re.fullmatch(r"\S+ cores \d, tritonserver [\d.]+", lane.where), lane.where
+            assert re.fullmatch(r"\S+ cores \d, tritonserver [\d.]+, .+, pid \d+", lane.where), lane.where
         assert len({lane.where.split(",")[0] for lane in lanes}) == 2
         assert any("shipped the models" in w and "2 lane(s)" in w for w in warnings), warnings
 
@@ -214,33 +219,50 @@ def test_a_lane_that_cannot_read_models_over_the_ship_limit_is_one_line(cluster,
     assert not (tmp_path / "out").exists()  # no server was started, nothing written
 
 
+@pytest.mark.server
+def test_a_lane_whose_server_will_not_start_is_retired_with_the_reason(cluster, tmp_path):
+    warnings: list = []
+    (tmp_path / "checkpoints").mkdir()  # as the run has made it by the time lanes start
+    pool = pool_on(cluster, tmp_path, 1, warnings, keys={"triton_server_flags": {"no-such-flag": 1}})
+    try:
+        with pytest.raises(ServerError, match=r"^no lane could start its server \(1 tried; the warnings above say why\)$"):
+            pool.start()
+    finally:
+        pool.stop()
+    assert len(warnings) == 1, warnings
+    found = re.fullmatch(r"lane 1 on \S+ retired: its server would not start: tritonserver exited before it became ready.*\(log: (\S+)\)", warnings[0])
+    assert found, warnings[0]
+    assert Path(found.group(1)) == tmp_path / "checkpoints" / "tritonserver-lane1.log"  # next to the driver's, kept
+    assert "no-such-flag" in Path(found.group(1)).read_text()
+    assert not ray.is_initialized()
+
+
 # -- without a cluster ------------------------------------------------------------------
 
 
-def test_an_unreachable_cluster_address_is_one_line_within_seconds():
-    started = time.monotonic()
+@pytest.mark.server  # profile checks the server binary before the executor
+def test_an_unreachable_cluster_address_is_one_line_within_seconds_and_nothing_written(workdir: Path):
     port = free_port()  # bound and released: nothing listens there
-    with pytest.raises(UsageError, match=rf"^nothing answers at --cluster-address 127.0.0.1:{port} \(.+\): start the cluster"):
-        ray_executor.connect(ray, f"127.0.0.1:{port}")
+    done = run_tsweep(*TINY_SWEEP, "--executor", "ray", "--cluster-address", f"127.0.0.1:{port}", cwd=workdir, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert re.fullmatch(rf"error: nothing answers at --cluster-address 127.0.0.1:{port} \(.+\): start the cluster \(ray start --head\) or fix the address\n", done.stderr), done.stderr
+    assert tree(workdir) == []
     with pytest.raises(UsageError, match=r"is not an address: give local, auto, host:port or ray://host:10001"):
         ray_executor.connect(ray, "head-node")
     assert not ray.is_initialized()
-    assert time.monotonic() - started < ray_executor.PROBE_TIMEOUT_S * 2 + 5  # a bound on the wait, not a timing figure
 
 
-def test_without_ray_installed_the_executor_names_the_extra(tmp_path):
+@pytest.mark.server
+def test_without_ray_installed_profile_names_the_extra_and_writes_nothing(tmp_path, workdir: Path):
     # The narrowest boundary for "Ray is not installed": a package named ray that fails to
-    # import, first on the path of a fresh interpreter (this venv has Ray, as CI must).
+    # import, first on the path of the CLI's interpreter (this venv has Ray, as CI must).
     stub = tmp_path / "stub" / "ray"
     stub.mkdir(parents=True)
     (stub / "__init__.py").write_text("raise ImportError('No module named ray')\n")
-    code = (
-        "from tsweep.errors import UsageError\n"
-        "from tsweep.plugins.executors import ray as r\n"
-        "try:\n    r.import_ray()\nexcept UsageError as e:\n    print(e)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(stub.parent)})
-    assert done.stdout.strip() == "the ray executor needs Ray: pip install 'tsweep[ray]'", done.stderr
+    done = run_tsweep(*TINY_SWEEP, "--executor", "ray", cwd=workdir, env={"PYTHONPATH": str(stub.parent)}, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == "error: the ray executor needs Ray: pip install 'tsweep[ray]'\n"
+    assert tree(workdir) == []
 
 
 def test_the_plugin_does_not_import_ray():
@@ -270,3 +292,102 @@ def test_shipped_models_arrive_whole_and_the_fingerprint_sees_a_changed_copy(tmp
     (landed["add_sub"] / "config.pbtxt").write_text((folder / "config.pbtxt").read_text().replace("8", "4"))
     assert rayship.fingerprint(landed["add_sub"]) != rayship.fingerprint(folder)
     assert rayship.fingerprint(tmp_path / "missing") is None
+
+
+# -- end to end: tsweep profile --executor ray, on a private cluster -------------------
+
+#: Six add_sub points (default and one variant, concurrency 1, 2, 4) on two lanes.
+E2E = [*TINY_SWEEP, "--concurrency", "1,2,4", "--measurement-window-s", "0.2", "--executor", "ray", "--lanes", "2"]
+E2E_POINTS = 6
+
+
+def start_sweep(workdir: Path) -> subprocess.Popen:
+    return subprocess.Popen([*TSWEEP, *E2E], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def lane_workers(proc: psutil.Process) -> list:
+    """The lane actors' worker processes among ``proc``'s descendants (Ray titles them ray::LaneWorker...)."""
+    return [p for p in proc.children(recursive=True) if _titled(p, ("ray::LaneWorker",))]
+
+
+def _titled(p: psutil.Process, titles: tuple) -> bool:
+    try:
+        return bool(p.cmdline()) and p.cmdline()[0].startswith(titles)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def all_gone(processes: list) -> list:
+    """Those of ``processes`` still running after a bounded wait for each: (pid, title)."""
+    left = []
+    for p in processes:
+        if not wait_gone(p.pid, timeout_s=30):
+            try:
+                left.append((p.pid, " ".join(p.cmdline())[:120]))
+            except psutil.NoSuchProcess:
+                continue
+    return left
+
+
+@pytest.mark.server
+def test_profile_over_two_lanes_survives_a_lost_lane_and_ranks_from_one_store(workdir: Path):
+    proc = start_sweep(workdir)
+    driver = psutil.Process(proc.pid)
+    err, lanes, begun, killed, family = [], {}, 0, None, []
+    for line in proc.stderr:
+        err.append(line)
+        if found := re.match(r"\s+(lane \d): .* pid (\d+)$", line.rstrip()):
+            lanes[found.group(1)] = int(found.group(2))
+        if line.startswith("["):
+            begun += 1
+            if begun == 3 and killed is None:  # both lanes busy: kill one lane's worker mid-point
+                family = driver.children(recursive=True)
+                worker = lane_workers(driver)[0]
+                server = next(c.pid for c in worker.children() if c.pid in lanes.values())
+                killed = next(name for name, pid in lanes.items() if pid == server)
+                worker.kill()
+    assert proc.wait(timeout=300) == 0, "".join(err)
+    text = "".join(err)
+    assert killed and len(lanes) == 2
+    assert re.search(rf"{killed} lost with .* worker died .*: retrying it once on another lane", text), text
+    rows = stored(workdir)
+    assert len(rows) == E2E_POINTS and len({r["point_key"] for r in rows}) == E2E_POINTS  # every point once
+    assert all(r["status"] != "failed" for r in rows), [r["error"] for r in rows]
+    per_lane = {name: sum(r["lane"] == name for r in rows) for name in lanes}
+    assert sum(per_lane.values()) == E2E_POINTS and all(per_lane.values()), per_lane
+    assert f"per lane: lane 1 {per_lane['lane 1']}, lane 2 {per_lane['lane 2']}" in text, text
+    assert "Best config for add_sub:" in proc.stdout.read()
+    summary = pdf_text(workdir / "reports" / "summaries" / "add_sub" / "result_summary.pdf")
+    assert "add_sub_config_default" in summary and "add_sub_config_0" in summary
+    assert all_gone(family) == []  # Ray's processes, the lanes and their servers all ended with the run
+
+
+@pytest.mark.server
+def test_the_driver_killed_mid_sweep_takes_its_cluster_along_and_a_rerun_resumes(workdir: Path):
+    proc = start_sweep(workdir)
+    driver, family, finished = psutil.Process(proc.pid), [], 0
+    for line in proc.stderr:
+        if re.match(r"\s+\d[\d.]* ±", line):  # a point's result line: it is stored
+            finished += 1
+            if finished == 2:
+                family = driver.children(recursive=True)
+                proc.kill()  # kill -9 of the tsweep process
+                break
+    proc.wait(timeout=60)
+    # Ray's two node agents notice their raylet's death within a second but then try to report
+    # it to the dead GCS, which takes them a minute or so: they are stopped here, by PID.
+    agents = [p for p in family if _titled(p, ("ray::DashboardAgent", "ray::RuntimeEnvAgent"))]
+    rest = [p for p in family if p not in agents]
+    assert rest and all_gone(rest) == []  # raylet, GCS, lane workers, tritonservers: none outlives the driver
+    for p in agents:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    kept = len(stored(workdir))
+    assert 2 <= kept < E2E_POINTS
+    again = subprocess.run([*TSWEEP, *E2E], cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert re.search(rf"^{E2E_POINTS - kept} points measured .* {kept} reused from", again.stderr, re.M), again.stderr
+    rows = stored(workdir)
+    assert len(rows) == len({r["point_key"] for r in rows}) == E2E_POINTS

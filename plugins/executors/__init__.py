@@ -1,1 +1,1 @@
-"""Executors: where trials are measured (:mod:`tsweep.lanes`), one plugin each."""
+"""Built-in executors: where trials are measured (:mod:`tsweep.lanes`)."""

@@ -56,23 +56,20 @@ def tsweep_executors():
 def make_pool(ctx: ExecutorContext) -> RayLanePool:
     """Check the run against Ray's rules, connect to the cluster, size the lanes; start nothing."""
     config, options = ctx.run.config, {**{k.name: k.value() for k in CONFIG_KEYS}, **ctx.options}
-    refuse_unsupported(config)
+    refuse_pinned_ports(config)
     ray = import_ray()
-    cluster = connect(ray, str(getattr(config, "cluster_address", "") or ""))
+    cluster = connect(ray, config.cluster_address or "")
     try:
-        request = lane_request(ray, options, int(getattr(config, "lanes", 0) or 0))
+        request = lane_request(ray, options, config.lanes)
     except BaseException:
         cluster.close()
         raise
     return RayLanePool(cluster, request, config, ctx.models, ctx.launch, ctx.warn)
 
 
-def refuse_unsupported(config) -> None:
-    """What the ray executor does not do (yet), each one line before anything starts."""
-    if config.run_config_profile_models_concurrently_enable:
-        raise UsageError("models profiled together share one server, which the ray executor does not do yet: drop run_config_profile_models_concurrently_enable, or use --executor local")
-    if config.triton_launch_mode == "remote":
-        raise UsageError("the ray executor starts a server per lane, so it cannot use launch mode remote: pass --triton-launch-mode local (or docker), or use --executor local")
+def refuse_pinned_ports(config) -> None:
+    """Lanes share nodes, so none may take a port the user pinned (together mode and remote
+    launch mode are refused for every executor but local, by the core)."""
     for key in ("triton_http_endpoint", "triton_grpc_endpoint", "triton_metrics_url"):
         if getattr(config, key, None):
             raise UsageError(f"{key} pins a port, but each lane of the ray executor picks free ports on its node: leave {key} unset")

@@ -18,6 +18,8 @@ import dataclasses
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -76,6 +78,53 @@ def span(cores: Sequence[int]) -> str:
     return ",".join(map(str, cores))
 
 
+#: The guard's program: leave its parent at once (Ray kills a dead worker's children, and the
+#: guard must outlive the worker), remember the last process group named on stdin, and at end of
+#: input (the worker is gone, however it went) kill that group and remove the lane's models.
+_GUARD = """
+import os, shutil, signal, sys
+if os.fork():
+    os._exit(0)
+group = 0
+for line in sys.stdin:
+    group = int(line)
+if group:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except OSError:
+        pass
+for folder in sys.argv[1:]:
+    shutil.rmtree(folder, ignore_errors=True)
+"""
+
+
+class ServerGuard:
+    """Stops the lane's server when the lane's worker dies, even by SIGKILL.
+
+    The local launcher ties tritonserver to its parent (PDEATHSIG), and Ray kills a dead
+    worker's children, but both reach the server alone: its python backend stubs live on in
+    its process group (seen: stubs still there minutes after the driver was killed). So a
+    small process of its own session, child of no worker, reads the server's process group
+    from a pipe the worker holds; when the pipe closes without a last "0" (a clean stop), it
+    kills the group and removes the lane's models."""
+
+    def __init__(self, folders: Sequence[Path]):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _GUARD, *map(str, folders)], stdin=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        self.proc.wait(timeout=30)  # the first process leaves at once; the guard goes on, holding the pipe
+
+    def watch(self, group: Optional[int]) -> None:
+        """Guard process group ``group`` (the server's pid: it leads its own group); None: nothing."""
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.write(f"{group or 0}\n")
+            self.proc.stdin.flush()
+
+    def close(self) -> None:
+        self.watch(None)
+        self.proc.stdin.close()
+
+
 class LaneWorker:
     """One lane: see the module docstring. Methods are called by the driver, one at a time.
 
@@ -93,6 +142,7 @@ class LaneWorker:
         self.executor: Optional[InProcessExecutor] = None
         self.unsettled: Optional[Measurement] = None
         self.model: Optional[str] = None  # the model whose variant is loaded
+        self.guard = ServerGuard([self.home / "models", self.home / "shipped"])
 
     def node(self) -> dict:
         """Where Ray placed this lane."""
@@ -144,8 +194,7 @@ class LaneWorker:
         if source is not None and self.paths:  # a container must see the shipped models' folders
             source = self.home / "shipped"
         launch = dataclasses.replace(
-            self.launch, model_repository=output, log_dir=self.home, log_path=self.home / "tritonserver.log", gpus=chosen,
-            source_repository=source,
+            self.launch, model_repository=output, log_dir=self.home, log_path=self.log_path(), gpus=chosen, source_repository=source,
         )  # fmt: skip
         run = Run.build(self.config, make_plugin_manager(), sweep=True)
         parts = run.profiling()
@@ -158,8 +207,19 @@ class LaneWorker:
         self.session = ServerSession(launcher, output, self.config.server_ready_timeout_s, collectors, variant_loading(self.config, launcher, output))
         self.executor = InProcessExecutor(self.session, parts.load_of, parts.load_generator, parts.method)
         server = self.session.start()
-        version = server.description.split(",")[0]
-        return {"where": f"{self.node()['ip']} {place}, {version}", "server": server.description, "pid": server.pid}
+        self.guard.watch(server.pid)
+        return {"where": f"{self.node()['ip']} {place}, {server.description}", "pid": server.pid}
+
+    def log_path(self) -> Path:
+        """The lane's server log: next to the driver's (``tritonserver-lane1.log``, or the
+        ``triton_output_path`` name with the lane's) when this node can write that folder,
+        so it outlives the lane; else in the lane's folder on this node."""
+        slug = self.name.replace(" ", "")
+        wanted = self.launch.server_log
+        folder = wanted.parent if wanted.parent.is_absolute() else Path.cwd() / wanted.parent
+        if folder.is_dir() and os.access(folder, os.W_OK):
+            return folder / f"{wanted.stem}-{slug}{wanted.suffix}"
+        return self.home / f"tritonserver-{slug}.log"
 
     def measure(self, model: ModelSpec, trial: Trial, decided: Optional[Decided]) -> Tuple[Measurement, Optional[str], int]:
         """(the point, the digest of the variant now loaded or None, the server's restarts so far).
@@ -171,6 +231,7 @@ class LaneWorker:
         if self.unsettled is not None:
             previous, self.unsettled = self.unsettled, None
             self.executor.settle(previous)
+            self.guard.watch(self.session.server.pid)  # a restarted server is a new group
         m = self.executor.measure(self._here(model), trial, decided)
         self.unsettled = m
         self.model = model.name
@@ -185,12 +246,18 @@ class LaneWorker:
             self.model = None
 
     def stop(self) -> None:
-        """Stop the server and remove the lane's folder."""
+        """Stop the server and remove the lane's copies of the models (a log kept there stays)."""
         try:
             if self.session is not None:
                 self.session.stop()
         finally:
-            shutil.rmtree(self.home, ignore_errors=True)
+            self.guard.close()
+            for folder in ("models", "shipped"):
+                shutil.rmtree(self.home / folder, ignore_errors=True)
+            try:
+                self.home.rmdir()  # unless the server's log is kept there
+            except OSError:
+                pass
 
     def _here(self, model: ModelSpec) -> ModelSpec:
         """``model`` with its folders where this node has them (shipped ones remapped)."""

@@ -209,8 +209,6 @@ class RayLanePool:
             why = f"{lane.name} on {lane.ip}: worker died ({_cause(exc)})"
             self._retire(lane, "")
             return Finished(lane.name, model, trial, lost=why)
-        if hasattr(m, "lane"):
-            m.lane = lane.name
         return Finished(lane.name, model, trial, measurement=m)
 
     def model_done(self, model: str) -> None:
@@ -241,6 +239,7 @@ class RayLanePool:
         finally:
             self.cluster.close()
 
+    @property
     def restarts(self) -> int:
         """How often lanes' servers were started again after dying, in all."""
         return sum(lane.restarts for lane in self.lanes.values())
@@ -289,7 +288,11 @@ def _sendable(decided: Optional[Decided]) -> Optional[Decided]:
 
 
 def _cause(exc: BaseException) -> str:
-    """The first line of a Ray error: what happened, without its stack and actor details."""
-    text = str(getattr(exc, "cause", None) or exc).strip()
+    """What a lane's error says: ours in full (one line already), Ray's first line, without
+    its stack and actor details."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, TsweepError):
+        return str(cause)
+    text = str(cause or exc).strip()
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return first[:300]
