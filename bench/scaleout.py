@@ -1,6 +1,6 @@
 """One sweep on 1 lane and on 2 lanes of a private Ray cluster on 127.0.0.1: the wall-time ratio.
 
-    python bench/scaleout.py                  # sleepy, brute, ~3-4 min on 2 cores
+    python bench/scaleout.py                  # sleepy, brute, ~4-5 min on 2 cores
     python bench/scaleout.py --order 2 1 --sleep-ms 4 --budget-ms 30 --keep runs/
 
 Both runs are the same real ``tsweep profile`` command (executor ray, cluster_address local:
