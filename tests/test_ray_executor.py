@@ -147,6 +147,9 @@ def test_two_lanes_measure_trials_ship_models_and_a_killed_lane_loses_only_its_p
         for lane in lanes:  # each lane its own core of the node, its own server
             assert re.fullmatch(r"\S+ cores \d, tritonserver [\d.]+, .+, pid \d+", lane.where), lane.where
         assert len({lane.where.split(",")[0] for lane in lanes}) == 2
+        for state in pool.lanes.values():  # the server really runs on the lane's core, and only there
+            core = int(re.search(r"cores (\d)", state.where).group(1))
+            assert psutil.Process(state.server_pid).cpu_affinity() == [core]
         assert any("shipped the models" in w and "2 lane(s)" in w for w in warnings), warnings
 
         finished, waiting = [], list(trials)
@@ -305,11 +308,6 @@ def start_sweep(workdir: Path) -> subprocess.Popen:
     return subprocess.Popen([*TSWEEP, *E2E], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def lane_workers(proc: psutil.Process) -> list:
-    """The lane actors' worker processes among ``proc``'s descendants (Ray titles them ray::LaneWorker...)."""
-    return [p for p in proc.children(recursive=True) if _titled(p, ("ray::LaneWorker",))]
-
-
 def _titled(p: psutil.Process, titles: tuple) -> bool:
     try:
         return bool(p.cmdline()) and p.cmdline()[0].startswith(titles)
@@ -338,13 +336,13 @@ def test_profile_over_two_lanes_survives_a_lost_lane_and_ranks_from_one_store(wo
         err.append(line)
         if found := re.match(r"\s+(lane \d): .* pid (\d+)$", line.rstrip()):
             lanes[found.group(1)] = int(found.group(2))
-        if line.startswith("["):
+        if found := re.match(r"\[\s*\d+/\d+ (lane \d+)", line):
             begun += 1
-            if begun == 3 and killed is None:  # both lanes busy: kill one lane's worker mid-point
+            if begun == 3 and killed is None:  # this lane just began its second point: kill its worker mid-point
+                killed = found.group(1)
                 family = driver.children(recursive=True)
-                worker = lane_workers(driver)[0]
-                server = next(c.pid for c in worker.children() if c.pid in lanes.values())
-                killed = next(name for name, pid in lanes.items() if pid == server)
+                worker = psutil.Process(lanes[killed]).parent()  # the server's parent is the lane's worker
+                assert _titled(worker, ("ray::LaneWorker",))
                 worker.kill()
     assert proc.wait(timeout=300) == 0, "".join(err)
     text = "".join(err)
