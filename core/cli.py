@@ -118,6 +118,7 @@ class ConsoleProgress(Progress):
 
     def __init__(self) -> None:
         self.started = time.monotonic()
+        self.several = False  # lanes finish points out of order: each result line says whose it is
 
     def server_started(self, server: RunningServer) -> None:
         where = "" if server.http_url in server.description else f" at {server.http_url}"  # a remote one names it already
@@ -128,6 +129,7 @@ class ConsoleProgress(Progress):
         _err(f"model {model}: {variants} config variants, up to {planned} points{extra}")
 
     def lanes_started(self, lanes) -> None:
+        self.several = len(lanes) > 1
         _err(f"{len(lanes)} lane(s):")
         for lane in lanes:
             _err(f"  {lane.name}: {lane.where}")
@@ -144,10 +146,11 @@ class ConsoleProgress(Progress):
         _err(f"          {lane} lost with {trial.variant.name} {trial.load} batch={trial.batch_size} in flight ({why}): {then}")
 
     def trial_finished(self, m: Measurement) -> None:
+        whose = f"{m.lane} {m.variant} {m.load} batch={m.batch_size}: " if self.several else ""
         if m.status == "failed":
-            _err(f"          failed: {m.error}")
+            _err(f"          {whose}failed: {m.error}")
         else:
-            _err(f"          {_f(m.throughput, 1)}{plus_minus(m.throughput_ci, 1)} infer/s, p99 {_f(m.latency_p99_ms)}{plus_minus(m.latency_p99_ci_ms, 2)} ms"
+            _err(f"          {whose}{_f(m.throughput, 1)}{plus_minus(m.throughput_ci, 1)} infer/s, p99 {_f(m.latency_p99_ms)}{plus_minus(m.latency_p99_ci_ms, 2)} ms"
                  f" ({m.status}, {m.windows} windows, {m.duration_s:.1f} s)")  # fmt: skip
 
 

@@ -151,6 +151,11 @@ class Sweep:
         files.check_writable(Path(config.export_path), "export path", "--export-path")
         self.launch = launch_settings(config, self.output)  # resolves the gpus key: an unknown GPU stops here
         self.launcher = parts.launcher(self.launch)
+        if config.executor != LOCAL_EXECUTOR and not getattr(self.launcher, "serves_output_repository", True):
+            raise UsageError(
+                f"executor {config.executor} starts a server on every lane, but launch mode {config.triton_launch_mode} attaches to one "
+                "you run: use triton_launch_mode local or docker, or executor local"
+            )
         self.loading = variant_loading(config, self.launcher, self.output)
         self.spaces = {}
         sequences.check_run(config, self.models, parts.load_of)
@@ -174,11 +179,6 @@ class Sweep:
             self.spaces[model.name] = space
         self.together = self._together(config)
         self.launcher.preflight()
-        if config.executor != LOCAL_EXECUTOR and not getattr(self.launcher, "serves_output_repository", True):
-            raise UsageError(
-                f"executor {config.executor} starts a server on every lane, but launch mode {config.triton_launch_mode} attaches to one "
-                "you run: use triton_launch_mode local or docker, or executor local"
-            )
         context = ExecutorContext(
             run=run, models=self.models, launch=self.launch, output=self.output, warn=_warn,
             options=dict(run.hooks.options), progress=self.progress, launcher=self.launcher,

@@ -9,21 +9,29 @@ server path is covered by the end-to-end tests (test_profile_e2e, test_faults, .
 """
 from __future__ import annotations
 
+import dataclasses
+import sqlite3
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import pytest
 
+from tests.support import MODEL_REPOSITORY, tree
 from tsweep import modelconfig
-from tsweep.errors import ServerError
+from tsweep.config import load_config
+from tsweep.errors import ServerError, UsageError
 from tsweep.lanes import Finished, Lane, LanePool
+from tsweep.plugin import hookimpl
+from tsweep.pluginmanager import make_plugin_manager
 from tsweep.plugins.search.automatic_space import tsweep_config_space
 from tsweep.plugins.search.brute import BruteSearch
 from tsweep.plugins.search.exhaustive import ExhaustiveSearch
+from tsweep.plugins.search.quick import QuickSearch
 from tsweep.progress import Progress
 from tsweep.records import LoadLevel, Measurement, ModelSpec, SearchGoal, SpaceSettings, Trial
-from tsweep.store import ResultsStore
-from tsweep.sweep import name_variants
+from tsweep.run import Run
+from tsweep.store import SCHEMA_VERSION, ResultsStore
+from tsweep.sweep import Sweep, name_variants, profile
 from tsweep.trials import TrialRunner
 
 CONFIG = modelconfig.parse('name: "m" backend: "python" max_batch_size: 4 instance_group [{count: 1 kind: KIND_CPU}]')
@@ -132,20 +140,22 @@ def runner_for(tmp_path: Path, pool: ScriptedPool, name: str = "results.sqlite")
 BRUTE = dict(max_instance_count=2, min_model_batch_size=2, max_model_batch_size=16, concurrency=(1, 2, 4, 8, 16))
 
 
-def brute_sweep(tmp_path: Path, pool: ScriptedPool, name: str) -> Tuple[List[Measurement], ScriptedPool]:
+def sweep_with(strategy, tmp_path: Path, pool: ScriptedPool, name: str) -> Tuple[List[Measurement], ScriptedPool]:
     runner, store, _ = runner_for(tmp_path, pool, name)
     model, space = model_and_space("m", **BRUTE)
-    runner.search(model, BruteSearch(space, SearchGoal()), len(space.variants))
+    runner.search(model, strategy(space, SearchGoal()), len(space.variants))
     return store.measurements("m"), pool
 
 
-def test_brute_on_two_lanes_measures_the_points_one_lane_measures_each_stored_once(tmp_path):
-    one, _ = brute_sweep(tmp_path, ScriptedPool(lanes=1), "one.sqlite")
-    two, pool = brute_sweep(tmp_path, ScriptedPool(lanes=2), "two.sqlite")
+@pytest.mark.parametrize("strategy", [BruteSearch, QuickSearch, ExhaustiveSearch], ids=["brute", "quick", "exhaustive"])
+def test_two_lanes_measure_the_points_one_lane_measures_each_stored_once(tmp_path, strategy):
+    one, _ = sweep_with(strategy, tmp_path, ScriptedPool(lanes=1), "one.sqlite")
+    two, pool = sweep_with(strategy, tmp_path, ScriptedPool(lanes=2), "two.sqlite")
     keys = [m.key for m in two]
     assert len(keys) == len(set(keys)) == len(pool.sent)  # every trial sent once, stored once
     assert set(keys) == {m.key for m in one}
-    assert 8 < len(keys) < len(model_and_space("m", **BRUTE)[1].variants) * 5  # walks and rows did stop early
+    if strategy is BruteSearch:
+        assert 8 < len(keys) < len(model_and_space("m", **BRUTE)[1].variants) * 5  # walks and rows did stop early
     assert pool.most_in_flight == 2
     per_lane = {lane: sum(m.lane == lane for m in two) for lane in pool.names}
     assert all(n > 0 for n in per_lane.values()) and sum(per_lane.values()) == len(two)
@@ -241,7 +251,85 @@ def test_two_models_are_searched_at_once_over_two_lanes_and_one_after_another_on
         runner.search_all([(a, ExhaustiveSearch(space_a, SearchGoal()), 2), (b, ExhaustiveSearch(space_b, SearchGoal()), 2)])
         assert len(store.measurements("a")) == len(store.measurements("b")) == 4
         assert pool.models_done == ["a", "b"]
-        if lanes == 2:  # exhaustive hands out one trial at a time: the second lane takes the other model's
+        if lanes == 2:  # a's answers keep both lanes busy until its last points are in flight: then b starts beside them
             assert pool.most_models_at_once == 2 and set(lines.started) == {"lane 1", "lane 2"}
         else:
             assert [model for _, model, _ in pool.sent] == ["a"] * 4 + ["b"] * 4 and set(lines.started) == {""}
+
+
+class ScriptedExecutor:
+    """A plugin offering the scripted pool as executor ``scripted``, as the ray plugin offers its lanes."""
+
+    def __init__(self):
+        self.contexts, self.pools = [], []
+
+    @hookimpl
+    def tsweep_executors(self):
+        def build(ctx):
+            self.contexts.append(ctx)
+            self.pools.append(ScriptedPool(lanes=2))
+            return self.pools[-1]
+
+        return {"scripted": build}
+
+
+class Told(Progress):
+    def __init__(self):
+        self.lanes = []
+
+    def lanes_started(self, lanes):
+        self.lanes = list(lanes)
+
+
+def sweep_config(tmp_path: Path, **extra):
+    return load_config(None, {
+        "model_repository": str(MODEL_REPOSITORY), "profile_models": ["mlp"], "executor": "scripted",
+        "run_config_search_mode": "brute", "run_config_search_max_instance_count": 2, "run_config_search_max_model_batch_size": 4,
+        "concurrency": [1, 2, 4, 8], "output_model_repository_path": str(tmp_path / "out"),
+        "checkpoint_directory": str(tmp_path / "ck"), "export_path": str(tmp_path / "export"), **extra,
+    })  # fmt: skip
+
+
+def test_a_sweep_runs_on_the_lanes_of_an_executor_a_plugin_offers(tmp_path):
+    """Sweep -> hook -> pool: the pool is built once every input is checked, its lanes are
+    announced, every point is stored once with its lane, and ranking and reports run as ever."""
+    plugin, told = ScriptedExecutor(), Told()
+    outcome = profile(Run.build(sweep_config(tmp_path), make_plugin_manager([("scripted_executor", plugin)], autoload=False), sweep=True), told)
+    (ctx,), (pool,) = plugin.contexts, plugin.pools
+    assert [m.name for m in ctx.models] == ["mlp"] and ctx.output == tmp_path / "out" and ctx.progress is told
+    assert [lane.name for lane in told.lanes] == ["lane 1", "lane 2"] and pool.stopped and pool.models_done == ["mlp", "mlp"]  # search, race
+    with ResultsStore.open_existing(tmp_path / "ck" / "results.sqlite") as store:
+        rows = store.measurements("mlp")
+        assert store.meta("server") == "2 scripted lanes"
+    assert len(rows) == len({m.key for m in rows}) == outcome.measured == len(pool.sent)
+    assert {m.lane for m in rows} == {"lane 1", "lane 2"} and sum(outcome.by_lane.values()) == len(rows)
+    assert "per lane: lane 1 " in outcome.summary() and outcome.rankings["mlp"] and outcome.reports
+
+
+def test_a_launch_mode_that_attaches_to_a_server_is_refused_with_lanes_before_anything_is_written(tmp_path):
+    before = tree(tmp_path)
+    config = sweep_config(tmp_path, triton_launch_mode="remote", triton_http_endpoint="127.0.0.1:1")
+    with pytest.raises(UsageError) as refused:
+        Sweep(Run.build(config, make_plugin_manager([("scripted_executor", ScriptedExecutor())], autoload=False), sweep=True))
+    assert str(refused.value) == (
+        "executor scripted starts a server on every lane, but launch mode remote attaches to one you run: "
+        "use triton_launch_mode local or docker, or executor local"
+    )
+    assert tree(tmp_path) == before
+
+
+def test_a_schema_6_store_gains_the_lane_column_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "results.sqlite"
+    model, space = model_and_space("m", max_instance_count=1, min_model_batch_size=4, max_model_batch_size=4)
+    old, new = (Trial(space.variants[0], LoadLevel("concurrency", c)) for c in (1.0, 2.0))
+    with ResultsStore.open(path) as store:
+        store.add(measured(old, "m"))
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE measurements DROP COLUMN lane")  # as tsweep wrote it before lanes existed
+    conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with ResultsStore.open(path) as store:
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "7"
+        store.add(dataclasses.replace(measured(new, "m"), lane="lane 2"))
+        assert [(m.load_value, m.lane) for m in store.measurements("m")] == [(1.0, ""), (2.0, "lane 2")]

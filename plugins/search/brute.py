@@ -40,28 +40,10 @@ def walk_finished(points: Sequence[Measurement], judge: Judge, min_gain: float) 
     return not judge.beats(recent, before, by=min_gain)
 
 
-def next_in_walk(space: ConfigSpace, variant, by_key: Dict[str, Measurement], judge: Judge, min_gain: float) -> Tuple[Optional[Trial], List[Measurement]]:
-    """The next unmeasured trial of ``variant``'s load walks (one per client batch size), or
-    None and the walks' points when every walk is finished."""
-    points: List[Measurement] = []
-    for batch in space.batch_sizes:
-        walked: List[Measurement] = []
-        for load in space.load_levels:
-            trial = Trial(variant, load, batch)
-            done = by_key.get(trial.key)
-            if done is None:
-                if walk_finished(walked, judge, min_gain):
-                    break
-                return trial, []
-            walked.append(done)
-        points.extend(walked)
-    return None, points
-
-
 def next_in_walks(space: ConfigSpace, variant, by_key: Dict[str, Measurement], judge: Judge, min_gain: float) -> Tuple[List[Trial], List[Measurement]]:
     """The next unmeasured trial of each of ``variant``'s load walks that can go on (one walk
     per client batch size: they do not depend on one another), or none and the walks'
-    points when every walk is finished. The first is :func:`next_in_walk`'s."""
+    points when every walk is finished. The first is the one a single lane measures first."""
     trials: List[Trial] = []
     points: List[Measurement] = []
     for batch in space.batch_sizes:

@@ -9,6 +9,8 @@ their results, so this is the strategy tsweep picks for them (:func:`tsweep.sett
 Order: variant by variant as the space lists them (the default config first), each
 client batch size, loads from low to high. The one exit: a failed point ends its load walk,
 since more load will not make a failing variant succeed (Model Analyzer stops there too).
+So each answer holds the next point of every walk (variant and client batch size) still
+going, in that order: walks do not depend on one another, a walk's points do.
 """
 from __future__ import annotations
 
@@ -24,15 +26,17 @@ class ExhaustiveSearch:
 
     def propose(self, history: Sequence[Measurement]) -> List[Trial]:
         by_key = {m.key: m for m in history}
+        trials = []
         for variant in self.space.variants:
             for batch in self.space.batch_sizes:
                 for load in self.space.load_levels:
                     done = by_key.get(Trial(variant, load, batch).key)
                     if done is None:
-                        return [Trial(variant, load, batch)]
+                        trials.append(Trial(variant, load, batch))
+                        break  # the walk's next point waits for this one (it may fail)
                     if done.status == "failed":
                         break  # more load will not make it succeed
-        return []
+        return trials
 
     def planned(self) -> int:
         """Every point of the space."""

@@ -49,7 +49,7 @@ from tsweep.errors import UsageError
 from tsweep.judge import Judge, goal_constraints
 from tsweep.plugin import ConfigKey, hookimpl
 from tsweep.plugins.rankers.objectives import score
-from tsweep.plugins.search.brute import next_in_walk
+from tsweep.plugins.search.brute import next_in_walks
 from tsweep.records import ConfigSpace, Constraint, LoadLevel, Measurement, MetricInfo, Objective, SearchGoal, Trial, Variant
 
 #: A point's misses (relative, summed over constraints) count up to this in its penalty.
@@ -177,20 +177,19 @@ class OptunaSearch:
     def propose(self, history: Sequence[Measurement]) -> List[Trial]:
         by_key = {m.key: m for m in history if m.repeat == 0}
         if self.default is not None:
-            trial, walked = next_in_walk(self.space, self.default, by_key, self.judge, 0.05)
-            if trial:
-                return [trial]
+            trials, walked = next_in_walks(self.space, self.default, by_key, self.judge, 0.05)
+            if trials:
+                return trials  # one walk per client batch size, independent; the study waits for them all
         else:
             walked = []
         reference = self._reference(walked)
         trial = self._study_step(by_key, reference)
         if trial:
-            return [trial]
+            return [trial]  # one study trial at a time: TPE's next ask depends on what was told
+        leaders = []  # the top configs' load walks do not depend on one another
         for variant in self.leaders():
-            trial, _ = next_in_walk(self.space, variant, by_key, self.judge, 0.05)
-            if trial:
-                return [trial]
-        return []
+            leaders.extend(next_in_walks(self.space, variant, by_key, self.judge, 0.05)[0])
+        return leaders
 
     def leaders(self) -> List[Variant]:
         """The study's best variants that met every constraint, best first (at most

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from tsweep.plugin import hookimpl
 from tsweep.plugins.search.grid import Coord, by_coord, coord, neighbours
 from tsweep.judge import Judge
-from tsweep.plugins.search.brute import best_in_goal, next_in_walk
+from tsweep.plugins.search.brute import best_in_goal, next_in_walks
 from tsweep.records import ConfigSpace, Measurement, SearchGoal, Trial, Variant
 
 class QuickSearch:
@@ -26,15 +26,15 @@ class QuickSearch:
         self.default = next((v for v in space.variants if v.is_default), None)
         self.grid: Dict[Coord, List[Variant]] = by_coord(v for v in space.variants if not v.is_default)
 
-    def _walk(self, variants: Sequence[Variant], by_key: Dict[str, Measurement], judge: Judge) -> Tuple[Optional[Trial], List[Measurement]]:
-        """The next trial of these variants' walks, or None and all their points."""
+    def _walks(self, variants: Sequence[Variant], by_key: Dict[str, Measurement], judge: Judge) -> Tuple[List[Trial], List[Measurement]]:
+        """The next trial of each of these variants' walks that can go on, or none and all their points."""
+        trials: List[Trial] = []
         points: List[Measurement] = []
         for variant in variants:
-            trial, walked = next_in_walk(self.space, variant, by_key, judge, self.min_gain)
-            if trial:
-                return trial, []
+            walks, walked = next_in_walks(self.space, variant, by_key, judge, self.min_gain)
+            trials.extend(walks)
             points.extend(walked)
-        return None, points
+        return trials, ([] if trials else points)
 
     def _start(self) -> Optional[Coord]:
         if not self.grid:
@@ -47,29 +47,31 @@ class QuickSearch:
         return [n for n in neighbours(c) if n in self.grid and n != c]
 
     def propose(self, history: Sequence[Measurement]) -> List[Trial]:
+        """The next trial of every walk the climb needs now: the default's (for comparison
+        only), the current config's and every neighbour's (all walked whatever the current
+        one shows) are independent; the climb moves only once they are all finished. The
+        first is what one lane measures first, so a one-lane run climbs as it always did."""
         by_key = {m.key: m for m in history}
         judge = Judge.from_history(self.goal, history)
+        trials: List[Trial] = []
         if self.default is not None:
-            trial, _ = self._walk([self.default], by_key, judge)
-            if trial:
-                return [trial]
+            trials.extend(self._walks([self.default], by_key, judge)[0])
         current = self._start()
         if current is None:
-            return []
-        trial, points = self._walk(self.grid[current], by_key, judge)
-        if trial:
-            return [trial]
+            return trials
+        pending, points = self._walks(self.grid[current], by_key, judge)
         best = best_in_goal(points, judge)
         while True:
             tops = {}
             for n in self._neighbours(current):
-                trial, points = self._walk(self.grid[n], by_key, judge)
-                if trial:
-                    return [trial]
+                walks, points = self._walks(self.grid[n], by_key, judge)
+                pending.extend(walks)
                 tops[n] = best_in_goal(points, judge)
+            if pending:
+                return trials + pending
             better = {n: p for n, p in tops.items() if p is not None and (best is None or judge.beats(p, best, by=self.min_gain))}
             if not better:
-                return []
+                return trials
             current = max(better, key=lambda n: (better[n].throughput or 0.0, n))
             best = better[current]
 
