@@ -80,13 +80,15 @@ def processes_under(folder: str) -> list:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A Ray head on this machine with 2 CPUs: its address ("127.0.0.1:port"). Token
+    """A Ray head on this machine with 2 CPUs and one GPU: its address ("127.0.0.1:port").
+    The GPU is declared, not real (this machine has none): the narrowest stand-in for a GPU
+    node, as Ray assigns it and the lane confines its server to it. Token
     authentication on, as Ray does by default: the head and this test's driver both say so
     (RAY_AUTH_MODE) and hold the same token (RAY_AUTH_TOKEN), both set at the top of this module."""
     temp = tempfile.mkdtemp(prefix="tsweep-rt-", dir="/tmp")  # Ray's socket paths must stay short
     port = free_port()
     proc = subprocess.Popen(
-        [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+        [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2", "--num-gpus=1",
          "--include-dashboard=false", f"--dashboard-agent-listen-port={free_port()}", f"--temp-dir={temp}",
          "--disable-usage-stats", "--object-store-memory=100000000"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
@@ -128,7 +130,7 @@ def parts(tmp: Path, **keys):
 def pool_on(address: str, tmp: Path, lanes: int, warnings: list, keys: dict | None = None, **options) -> RayLanePool:
     config, models, _, launch = parts(tmp, **(keys or {}))
     connection = ray_executor.connect(ray, address)
-    request = ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0, "ray_lane_gpus": None, **options}, lanes)
+    request = ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0, "ray_lane_gpus": 0.0, **options}, lanes)
     return RayLanePool(connection, request, config, models, launch, warn=warnings.append)
 
 
@@ -193,12 +195,13 @@ def test_lanes_the_cluster_cannot_give_are_one_line_before_anything_starts(clust
     try:
         with pytest.raises(UsageError, match=r"^3 lane\(s\) × 1 CPU need 3 CPU, but the cluster has 2: lower --lanes"):
             ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0}, 3)
-        with pytest.raises(UsageError, match=r"need 1 GPU, but the cluster has 0"):
-            ray_executor.lane_request(ray, {"ray_lane_gpus": 1.0}, 1)
+        with pytest.raises(UsageError, match=r"^2 lane\(s\) × 1 GPU need 2 GPU, but the cluster has 1: "):
+            ray_executor.lane_request(ray, {"ray_lane_gpus": 1.0}, 2)
+        assert ray_executor.lane_request(ray, {"ray_lane_gpus": None}, 0).count == 1  # GPU lanes by default on a cluster with GPUs
         with pytest.raises(UsageError, match=r"need 2 fpga, but the cluster has 0"):
-            ray_executor.lane_request(ray, {"ray_lane_resources": {"fpga": 1}}, 2)
-        assert ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0}, 0).count == 2  # as many as fit
-        assert ray_executor.lane_request(ray, {"ray_lane_cpus": 0.5}, 0).count == 4
+            ray_executor.lane_request(ray, {"ray_lane_gpus": 0.0, "ray_lane_resources": {"fpga": 1}}, 2)
+        assert ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0, "ray_lane_gpus": 0.0}, 0).count == 2  # as many as fit
+        assert ray_executor.lane_request(ray, {"ray_lane_cpus": 0.5, "ray_lane_gpus": 0.0}, 0).count == 4
         assert ray.available_resources().get("CPU") == 2.0  # nothing was started
     finally:
         connection.close()
@@ -238,6 +241,20 @@ def test_a_lane_whose_server_will_not_start_is_retired_with_the_reason(cluster, 
     assert Path(found.group(1)) == tmp_path / "checkpoints" / "tritonserver-lane1.log"  # next to the driver's, kept
     assert "no-such-flag" in Path(found.group(1)).read_text()
     assert not ray.is_initialized()
+
+
+@pytest.mark.server
+def test_a_gpu_lane_confines_its_server_to_the_gpu_ray_assigned(cluster, tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    pool = pool_on(cluster, tmp_path, 1, [], ray_lane_gpus=1.0)
+    try:
+        (lane,) = pool.start()
+        assert re.fullmatch(r"\S+ GPU 0, tritonserver .+", lane.where), lane.where
+        environ = Path(f"/proc/{pool.lanes['lane 1'].server_pid}/environ").read_bytes().split(b"\0")
+        assert b"CUDA_VISIBLE_DEVICES=0" in environ  # the UUID where NVML names it; this machine has no NVML
+        assert pool.server_baseline(0.2) is not None  # the idle server's figures, as a local run samples them
+    finally:
+        pool.stop()
 
 
 # -- without a cluster ------------------------------------------------------------------
