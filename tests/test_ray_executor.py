@@ -80,13 +80,15 @@ def processes_under(folder: str) -> list:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A Ray head on this machine with 2 CPUs: its address ("127.0.0.1:port"). Token
+    """A Ray head on this machine with 2 CPUs and one GPU: its address ("127.0.0.1:port").
+    The GPU is declared, not real (this machine has none): the narrowest stand-in for a GPU
+    node, as Ray assigns it and the lane confines its server to it. Token
     authentication on, as Ray does by default: the head and this test's driver both say so
     (RAY_AUTH_MODE) and hold the same token (RAY_AUTH_TOKEN), both set at the top of this module."""
     temp = tempfile.mkdtemp(prefix="tsweep-rt-", dir="/tmp")  # Ray's socket paths must stay short
     port = free_port()
     proc = subprocess.Popen(
-        [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+        [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2", "--num-gpus=1",
          "--include-dashboard=false", f"--dashboard-agent-listen-port={free_port()}", f"--temp-dir={temp}",
          "--disable-usage-stats", "--object-store-memory=100000000"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
@@ -128,7 +130,7 @@ def parts(tmp: Path, **keys):
 def pool_on(address: str, tmp: Path, lanes: int, warnings: list, keys: dict | None = None, **options) -> RayLanePool:
     config, models, _, launch = parts(tmp, **(keys or {}))
     connection = ray_executor.connect(ray, address)
-    request = ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0, "ray_lane_gpus": None, **options}, lanes)
+    request = ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0, "ray_lane_gpus": 0.0, **options}, lanes)
     return RayLanePool(connection, request, config, models, launch, warn=warnings.append)
 
 
@@ -147,6 +149,9 @@ def test_two_lanes_measure_trials_ship_models_and_a_killed_lane_loses_only_its_p
         for lane in lanes:  # each lane its own core of the node, its own server
             assert re.fullmatch(r"\S+ cores \d, tritonserver [\d.]+, .+, pid \d+", lane.where), lane.where
         assert len({lane.where.split(",")[0] for lane in lanes}) == 2
+        for state in pool.lanes.values():  # the server really runs on the lane's core, and only there
+            core = int(re.search(r"cores (\d)", state.where).group(1))
+            assert psutil.Process(state.server_pid).cpu_affinity() == [core]
         assert any("shipped the models" in w and "2 lane(s)" in w for w in warnings), warnings
 
         finished, waiting = [], list(trials)
@@ -190,12 +195,13 @@ def test_lanes_the_cluster_cannot_give_are_one_line_before_anything_starts(clust
     try:
         with pytest.raises(UsageError, match=r"^3 lane\(s\) × 1 CPU need 3 CPU, but the cluster has 2: lower --lanes"):
             ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0}, 3)
-        with pytest.raises(UsageError, match=r"need 1 GPU, but the cluster has 0"):
-            ray_executor.lane_request(ray, {"ray_lane_gpus": 1.0}, 1)
+        with pytest.raises(UsageError, match=r"^2 lane\(s\) × 1 GPU need 2 GPU, but the cluster has 1: "):
+            ray_executor.lane_request(ray, {"ray_lane_gpus": 1.0}, 2)
+        assert ray_executor.lane_request(ray, {"ray_lane_gpus": None}, 0).count == 1  # GPU lanes by default on a cluster with GPUs
         with pytest.raises(UsageError, match=r"need 2 fpga, but the cluster has 0"):
-            ray_executor.lane_request(ray, {"ray_lane_resources": {"fpga": 1}}, 2)
-        assert ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0}, 0).count == 2  # as many as fit
-        assert ray_executor.lane_request(ray, {"ray_lane_cpus": 0.5}, 0).count == 4
+            ray_executor.lane_request(ray, {"ray_lane_gpus": 0.0, "ray_lane_resources": {"fpga": 1}}, 2)
+        assert ray_executor.lane_request(ray, {"ray_lane_cpus": 1.0, "ray_lane_gpus": 0.0}, 0).count == 2  # as many as fit
+        assert ray_executor.lane_request(ray, {"ray_lane_cpus": 0.5, "ray_lane_gpus": 0.0}, 0).count == 4
         assert ray.available_resources().get("CPU") == 2.0  # nothing was started
     finally:
         connection.close()
@@ -235,6 +241,20 @@ def test_a_lane_whose_server_will_not_start_is_retired_with_the_reason(cluster, 
     assert Path(found.group(1)) == tmp_path / "checkpoints" / "tritonserver-lane1.log"  # next to the driver's, kept
     assert "no-such-flag" in Path(found.group(1)).read_text()
     assert not ray.is_initialized()
+
+
+@pytest.mark.server
+def test_a_gpu_lane_confines_its_server_to_the_gpu_ray_assigned(cluster, tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    pool = pool_on(cluster, tmp_path, 1, [], ray_lane_gpus=1.0)
+    try:
+        (lane,) = pool.start()
+        assert re.fullmatch(r"\S+ GPU 0, tritonserver .+", lane.where), lane.where
+        environ = Path(f"/proc/{pool.lanes['lane 1'].server_pid}/environ").read_bytes().split(b"\0")
+        assert b"CUDA_VISIBLE_DEVICES=0" in environ  # the UUID where NVML names it; this machine has no NVML
+        assert pool.server_baseline(0.2) is not None  # the idle server's figures, as a local run samples them
+    finally:
+        pool.stop()
 
 
 # -- without a cluster ------------------------------------------------------------------
@@ -305,11 +325,6 @@ def start_sweep(workdir: Path) -> subprocess.Popen:
     return subprocess.Popen([*TSWEEP, *E2E], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def lane_workers(proc: psutil.Process) -> list:
-    """The lane actors' worker processes among ``proc``'s descendants (Ray titles them ray::LaneWorker...)."""
-    return [p for p in proc.children(recursive=True) if _titled(p, ("ray::LaneWorker",))]
-
-
 def _titled(p: psutil.Process, titles: tuple) -> bool:
     try:
         return bool(p.cmdline()) and p.cmdline()[0].startswith(titles)
@@ -338,13 +353,13 @@ def test_profile_over_two_lanes_survives_a_lost_lane_and_ranks_from_one_store(wo
         err.append(line)
         if found := re.match(r"\s+(lane \d): .* pid (\d+)$", line.rstrip()):
             lanes[found.group(1)] = int(found.group(2))
-        if line.startswith("["):
+        if found := re.match(r"\[\s*\d+/\d+ (lane \d+)", line):
             begun += 1
-            if begun == 3 and killed is None:  # both lanes busy: kill one lane's worker mid-point
+            if begun == 3 and killed is None:  # this lane just began its second point: kill its worker mid-point
+                killed = found.group(1)
                 family = driver.children(recursive=True)
-                worker = lane_workers(driver)[0]
-                server = next(c.pid for c in worker.children() if c.pid in lanes.values())
-                killed = next(name for name, pid in lanes.items() if pid == server)
+                worker = psutil.Process(lanes[killed]).parent()  # the server's parent is the lane's worker
+                assert _titled(worker, ("ray::LaneWorker",))
                 worker.kill()
     assert proc.wait(timeout=300) == 0, "".join(err)
     text = "".join(err)
@@ -367,7 +382,7 @@ def test_the_driver_killed_mid_sweep_takes_its_cluster_along_and_a_rerun_resumes
     proc = start_sweep(workdir)
     driver, family, finished = psutil.Process(proc.pid), [], 0
     for line in proc.stderr:
-        if re.match(r"\s+\d[\d.]* ±", line):  # a point's result line: it is stored
+        if " infer/s, p99 " in line:  # a point's result line: it is stored
             finished += 1
             if finished == 2:
                 family = driver.children(recursive=True)

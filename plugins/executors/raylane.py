@@ -210,6 +210,14 @@ class LaneWorker:
         self.guard.watch(server.pid)
         return {"where": f"{self.node()['ip']} {place}, {server.description}", "pid": server.pid}
 
+    def baseline(self, idle_s: float) -> Optional[Dict[str, float]]:
+        """The idle server's metrics (nothing loaded, no load), as a local run samples them."""
+        from tsweep.measure import server_baseline
+
+        if self.session is None or not self.session.collectors:
+            return None
+        return server_baseline(self.session.collectors, idle_s)
+
     def log_path(self) -> Path:
         """The lane's server log: next to the driver's (``tritonserver-lane1.log``, or the
         ``triton_output_path`` name with the lane's) when this node can write that folder,

@@ -163,6 +163,18 @@ class RayLanePool:
                 self._retire(self.lanes[name], f"{name} retired: the shipped models could not be unpacked there: {_cause(exc)}")
         self.warn(f"shipped the models ({total / 1e6:.3g} MB) to {len(blocked)} lane(s) that cannot read {self.models[0].path.parent}")
 
+    def server_baseline(self, idle_s: float) -> Optional[Dict[str, float]]:
+        """The server-only figures of the first lane's idle server (every lane runs the same
+        server; a run on lanes of different machines keeps the first lane's as its reference)."""
+        import ray
+
+        for lane in self._live():
+            try:
+                return ray.get(lane.actor.baseline.remote(idle_s))
+            except Exception:  # that lane is gone: the next one's, or none (the sweep decides on lost lanes)
+                continue
+        return None
+
     # -- the protocol -----------------------------------------------------------------
     def idle(self) -> List[str]:
         return [lane.name for lane in self._live() if lane.running is None]
