@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -53,21 +52,6 @@ class TimingProgress:
         )  # fmt: skip
 
 
-def load_time_s(trials: List[Dict[str, object]]) -> Dict[str, float]:
-    """Per trial, the real time beyond its measuring windows is set-up: a trial on a variant
-    other than the previous one's includes loading it (and unloading the previous). The
-    difference of the two medians is the load; both are returned, with how many of each."""
-    with_load, without = [], []
-    previous = None
-    for t in trials:
-        extra = float(t["wall_s"]) - float(t["duration_s"])
-        (with_load if t["digest"] != previous else without).append(extra)
-        previous = t["digest"]
-    overhead = statistics.median(without) if without else 0.0
-    loading = statistics.median(with_load) if with_load else 0.0
-    return {"load_s": max(0.0, loading - overhead), "per_trial_overhead_s": overhead, "loads": len(with_load), "others": len(without)}
-
-
 def sweep_settings(strategy: str, models: List[str], args) -> Dict[str, object]:
     """The config keys of the recorded sweep (the simulation builds the same spaces from them)."""
     return {
@@ -83,6 +67,7 @@ def record(strategy: str, models: List[str], args) -> Path:
     from tsweep.pluginmanager import make_plugin_manager
     from tsweep.run import Run
     from tsweep.sweep import profile
+    from tsweep.virtuallanes import load_time_s
 
     folder = CACHE / strategy
     if folder.exists():

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from tsweep.lanes import Finished, Lane
 from tsweep.records import Measurement, ModelSpec, Trial, point_key
@@ -218,3 +219,21 @@ class VirtualLanePool:
 
     def points_per_lane(self) -> Mapping[str, int]:
         return {name: b.points for name, b in self.books.items()}
+
+
+def load_time_s(trials: Sequence[Mapping[str, object]]) -> Dict[str, float]:
+    """The time a lane takes to load a variant, from a real run's trials in the order run.
+
+    Each trial (``digest``, ``duration_s`` of measuring, ``wall_s`` from being handed to the
+    executor to its result) spent ``wall_s - duration_s`` setting up; a trial on another
+    variant than the one before it includes the load (and the previous one's unload). The
+    load is the difference of the two medians (never below 0); the counts come with it."""
+    with_load, without = [], []
+    previous = None
+    for t in trials:
+        extra = float(t["wall_s"]) - float(t["duration_s"])
+        (with_load if t["digest"] != previous else without).append(extra)
+        previous = t["digest"]
+    overhead = statistics.median(without) if without else 0.0
+    loading = statistics.median(with_load) if with_load else 0.0
+    return {"load_s": max(0.0, loading - overhead), "per_trial_overhead_s": overhead, "loads": len(with_load), "others": len(without)}

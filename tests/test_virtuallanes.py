@@ -6,7 +6,7 @@ import pytest
 from tsweep import modelconfig
 from tsweep.lanes import LanePool
 from tsweep.records import LoadLevel, Measurement, ModelSpec, Trial, Variant
-from tsweep.virtuallanes import Replay, VirtualLanePool
+from tsweep.virtuallanes import Replay, VirtualLanePool, load_time_s
 
 ONE = modelconfig.parse('name: "m" backend: "python" max_batch_size: 4 instance_group [{count: 1 kind: KIND_CPU}]')
 TWO = modelconfig.parse('name: "m" backend: "python" max_batch_size: 4 instance_group [{count: 2 kind: KIND_CPU}]')
@@ -95,3 +95,15 @@ def test_a_busy_lane_takes_no_second_point():
     pool.submit("lane 1", MODEL, trial(A, 1), None)
     with pytest.raises(RuntimeError, match="in flight"):
         pool.submit("lane 1", MODEL, trial(B, 1), None)
+
+
+def test_the_load_time_is_what_a_trial_on_a_new_variant_spends_beyond_one_on_a_loaded_one():
+    trials = [  # set-up beyond measuring: 2.1 and 1.9 s on a new variant, 0.1 s on a loaded one
+        {"digest": "a", "duration_s": 3.0, "wall_s": 5.1},
+        {"digest": "a", "duration_s": 2.0, "wall_s": 2.1},
+        {"digest": "b", "duration_s": 2.0, "wall_s": 3.9},
+        {"digest": "b", "duration_s": 4.0, "wall_s": 4.1},
+    ]
+    found = load_time_s(trials)
+    assert found["load_s"] == pytest.approx(1.9) and found["per_trial_overhead_s"] == pytest.approx(0.1)
+    assert (found["loads"], found["others"]) == (2, 2)
