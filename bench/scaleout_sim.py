@@ -157,7 +157,7 @@ def simulate(lanes: int, timings: dict, rows: List, copies: int) -> Row:
             for job in jobs:
                 for v in job.space.variants:
                     store.add_variant(v)
-                    variants[v.digest] = v
+                    variants.setdefault(job.model.name, {})[v.digest] = v
             source_of = {job.model.name: job.source for job in jobs}
             runner = TrialRunner(store, pool, lambda model: run.goals_of(source_of[model]).goal, Progress(), pool.start())
             runner.search_all([(job.model, job.strategy, len(job.space.variants)) for job in jobs])

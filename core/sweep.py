@@ -188,7 +188,8 @@ class Sweep:
         self.store: Optional[ResultsStore] = None
         self.runner: Optional[TrialRunner] = None
         self.server_description = ""
-        self.variants: Dict[str, Variant] = {}  # by digest, of every model searched
+        self.variants: Dict[str, Dict[str, Variant]] = {}  # model -> digest -> variant, of every model searched
+        # (per model: two models with equal configs share digests, and a race must load its own model's variant)
         self.searched: List[str] = []
 
     def _together(self, config) -> bool:
@@ -265,7 +266,7 @@ class Sweep:
                 variants = name_variants(model.name, self.spaces[model.name].variants)
                 for v in variants:
                     self.store.add_variant(v)
-                self.variants.update({v.digest: v for v in variants})
+                self.variants.setdefault(model.name, {}).update({v.digest: v for v in variants})
                 space = dataclasses.replace(self.spaces[model.name], variants=tuple(variants))
                 goal = self.run.goals_of(model.name).goal
                 jobs.append((model, self.run.profiling().strategy(space, goal), len(variants)))
@@ -282,7 +283,7 @@ class Sweep:
                 named = name_variants(model.name, self.spaces[model.name].variants)
                 for v in named:
                     self.store.add_variant(v)
-                self.variants.update({v.digest: v for v in named})
+                self.variants.setdefault(model.name, {}).update({v.digest: v for v in named})
                 variants[model.name] = named
             levels = {name: self.spaces[name].load_levels for name in variants}
             batch = self.spaces[self.models[0].name].batch_sizes[0]

@@ -130,12 +130,15 @@ class TrialRunner:
 
     def race(self, model: ModelSpec, run: Run, variants: Mapping[str, Variant]) -> None:
         """The final race (:mod:`tsweep.race`): rounds of interleaved looks at the contenders
-        until the Judge separates them or they reach their look limit."""
-        self.race_all([model], run, variants)
+        until the Judge separates them or they reach their look limit. ``variants`` maps the
+        model's variant digests to its variants."""
+        self.race_all([model], run, {model.name: variants})
 
-    def race_all(self, models: Sequence[ModelSpec], run: Run, variants: Mapping[str, Variant]) -> None:
-        """The final race of several models; a round's looks are independent, so they are spread over the lanes."""
-        jobs = [Job(m, RaceLooks(self.store, run, m.name, variants), self.store.measurements(m.name), self.planned, rounds=True) for m in models]
+    def race_all(self, models: Sequence[ModelSpec], run: Run, variants: Mapping[str, Mapping[str, Variant]]) -> None:
+        """The final race of several models; a round's looks are independent, so they are spread over the lanes.
+        ``variants`` maps each model's name to its own digest -> variant mapping (per model: two
+        models with equal configs share digests)."""
+        jobs = [Job(m, RaceLooks(self.store, run, m.name, variants.get(m.name, {})), self.store.measurements(m.name), self.planned, rounds=True) for m in models]
         self.drive(jobs)
 
     def run(self, model: ModelSpec, trials: Sequence[Trial], history: List[Measurement]) -> int:

@@ -9,6 +9,7 @@ server path is covered by the end-to-end tests (test_profile_e2e, test_faults, .
 """
 from __future__ import annotations
 
+import shutil
 import dataclasses
 import sqlite3
 from pathlib import Path
@@ -114,7 +115,7 @@ class ScriptedPool:
 def measured(trial: Trial, model: str) -> Measurement:
     return Measurement(
         model=model, variant=trial.variant.name, variant_digest=trial.variant.digest, load_kind=trial.load.kind,
-        load_value=trial.load.value, batch_size=trial.batch_size, status="ok", throughput=surface(trial),
+        load_value=trial.load.value, batch_size=trial.batch_size, repeat=trial.repeat, status="ok", throughput=surface(trial),
         latency_p99_ms=1.0, throughput_ci=0.0, latency_p99_ci_ms=0.0, duration_s=1.0,
     )  # fmt: skip  # exact figures: the surface has no noise
 
@@ -260,14 +261,14 @@ def test_two_models_are_searched_at_once_over_two_lanes_and_one_after_another_on
 class ScriptedExecutor:
     """A plugin offering the scripted pool as executor ``scripted``, as the ray plugin offers its lanes."""
 
-    def __init__(self):
-        self.contexts, self.pools = [], []
+    def __init__(self, pool=ScriptedPool):
+        self.contexts, self.pools, self.pool = [], [], pool
 
     @hookimpl
     def tsweep_executors(self):
         def build(ctx):
             self.contexts.append(ctx)
-            self.pools.append(ScriptedPool(lanes=2))
+            self.pools.append(self.pool(lanes=2))
             return self.pools[-1]
 
         return {"scripted": build}
@@ -333,3 +334,33 @@ def test_a_schema_6_store_gains_the_lane_column_and_keeps_its_rows(tmp_path):
         assert store.meta("schema_version") == str(SCHEMA_VERSION) == "7"
         store.add(dataclasses.replace(measured(new, "m"), lane="lane 2"))
         assert [(m.load_value, m.lane) for m in store.measurements("m")] == [(1.0, ""), (2.0, "lane 2")]
+
+
+class Uncertain(ScriptedPool):
+    """Every point uncertain by +-40%: the Judge cannot separate the top configs from one look, so the race takes more."""
+
+    def wait(self, timeout_s=None) -> List[Finished]:
+        done = super().wait(timeout_s)
+        for f in done:
+            if f.measurement is not None:
+                f.measurement.throughput_ci = 0.4 * f.measurement.throughput
+        return done
+
+
+def test_the_race_of_two_models_with_equal_configs_measures_each_models_own_variants(tmp_path):
+    """Variants are keyed by model, then digest: a digest ignores the model's name, so two copies
+    of one model share digests, and a race that looked variants up by digest alone loaded (and
+    stored under its own name) the other model's variant."""
+    repo = tmp_path / "repo"
+    for name in ("mlp", "mlp_twin"):
+        shutil.copytree(MODEL_REPOSITORY / "mlp", repo / name)
+        config = repo / name / "config.pbtxt"
+        config.write_text(config.read_text().replace('name: "mlp"', f'name: "{name}"'))
+    config = sweep_config(tmp_path, model_repository=str(repo), profile_models=["mlp", "mlp_twin"], remeasure_top_configs=3)
+    plugin = ScriptedExecutor(Uncertain)
+    profile(Run.build(config, make_plugin_manager([("scripted_executor", plugin)], autoload=False), sweep=True), Told())
+    with ResultsStore.open_existing(tmp_path / "ck" / "results.sqlite") as store:
+        for name in ("mlp", "mlp_twin"):
+            rows = store.measurements(name)
+            assert rows and all(m.variant.startswith(f"{name}_config_") for m in rows), {m.variant for m in rows}
+            assert any(m.repeat for m in rows)  # the race took second looks of this model's own variants
