@@ -124,7 +124,7 @@ def connect(ray, address: str) -> Cluster:
         ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = next((l.strip() for l in str(exc).splitlines() if l.strip()), type(exc).__name__)
-        raise UsageError(f"cannot join the Ray cluster at --cluster-address {address}: {first[:200]}; check the address (ray status on the head), and for a cluster with token authentication set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN)") from None
+        raise UsageError(f"cannot join the Ray cluster at --cluster-address {address}: {first[:200].rstrip('.')}; check the address (ray status on the head), and for a cluster with token authentication set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN)") from None
     return Cluster(f"the Ray cluster at {address}", private=False)
 
 
