@@ -5,7 +5,12 @@ own on the node Ray placed it (:mod:`tsweep.plugins.executors.raylane`); the dri
 search, the Judge, the results store and the reports (:mod:`tsweep.plugins.executors.raypool`).
 ``--cluster-address`` says which cluster: empty or ``local`` starts a private one on this
 machine for the run (stopped with it), ``auto``, ``host:port`` or ``ray://host:10001``
-joins an existing one (a team's cluster, KubeRay's head service).
+joins an existing one (a team's cluster, KubeRay's head service; tsweep of the same version
+must be installed where its workers run, and a cluster with token authentication needs
+``RAY_AUTH_MODE=token`` and its token on the driver, as for any Ray driver). A private
+cluster is asked for 127.0.0.1, but Ray binds its own services to the machine's address
+anyway; its token authentication (Ray's default) guards them. Each lane's tritonserver binds
+``triton_bind_address`` (127.0.0.1) on its node, as in a local run.
 
 Everything that can be wrong is one line before anything starts: Ray not installed, an
 address nothing answers at, lanes the cluster cannot give. Importing this module does not
