@@ -95,6 +95,10 @@ if group:
         pass
 for folder in sys.argv[1:]:
     shutil.rmtree(folder, ignore_errors=True)
+try:
+    os.rmdir(os.path.dirname(sys.argv[1]))  # the lane's folder, unless its server log is kept there
+except (OSError, IndexError):
+    pass
 """
 
 
