@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import socket
+import sys
 import tempfile
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional
@@ -62,8 +63,13 @@ def make_pool(ctx: ExecutorContext) -> RayLanePool:
     """Check the run against Ray's rules, connect to the cluster, size the lanes; start nothing."""
     config, options = ctx.run.config, {**{k.name: k.value() for k in CONFIG_KEYS}, **ctx.options}
     refuse_pinned_ports(config)
+    address = config.cluster_address or ""
+    if address in ("", "local") and "ray" not in sys.modules:
+        # Token authentication is Ray's default for a new cluster; asking for it by name spares
+        # the user Ray's warning line about that default (Ray reads the mode when imported).
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     ray = import_ray()
-    cluster = connect(ray, config.cluster_address or "")
+    cluster = connect(ray, address)
     try:
         request = lane_request(ray, options, config.lanes)
     except BaseException:
