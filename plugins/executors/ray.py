@@ -5,7 +5,12 @@ own on the node Ray placed it (:mod:`tsweep.plugins.executors.raylane`); the dri
 search, the Judge, the results store and the reports (:mod:`tsweep.plugins.executors.raypool`).
 ``--cluster-address`` says which cluster: empty or ``local`` starts a private one on this
 machine for the run (stopped with it), ``auto``, ``host:port`` or ``ray://host:10001``
-joins an existing one (a team's cluster, KubeRay's head service).
+joins an existing one (a team's cluster, KubeRay's head service; tsweep of the same version
+must be installed where its workers run, and a cluster with token authentication needs
+``RAY_AUTH_MODE=token`` and its token on the driver, as for any Ray driver). A private
+cluster is asked for 127.0.0.1, but Ray binds its own services to the machine's address
+anyway; its token authentication (Ray's default) guards them. Each lane's tritonserver binds
+``triton_bind_address`` (127.0.0.1) on its node, as in a local run.
 
 Everything that can be wrong is one line before anything starts: Ray not installed, an
 address nothing answers at, lanes the cluster cannot give. Importing this module does not
@@ -17,6 +22,7 @@ import os
 import re
 import shutil
 import socket
+import sys
 import tempfile
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional
@@ -57,8 +63,13 @@ def make_pool(ctx: ExecutorContext) -> RayLanePool:
     """Check the run against Ray's rules, connect to the cluster, size the lanes; start nothing."""
     config, options = ctx.run.config, {**{k.name: k.value() for k in CONFIG_KEYS}, **ctx.options}
     refuse_pinned_ports(config)
+    address = config.cluster_address or ""
+    if address in ("", "local") and "ray" not in sys.modules:
+        # Token authentication is Ray's default for a new cluster; asking for it by name spares
+        # the user Ray's warning line about that default (Ray reads the mode when imported).
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     ray = import_ray()
-    cluster = connect(ray, config.cluster_address or "")
+    cluster = connect(ray, address)
     try:
         request = lane_request(ray, options, config.lanes)
     except BaseException:
@@ -124,7 +135,7 @@ def connect(ray, address: str) -> Cluster:
         ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = next((l.strip() for l in str(exc).splitlines() if l.strip()), type(exc).__name__)
-        raise UsageError(f"cannot join the Ray cluster at --cluster-address {address}: {first[:200]}; check the address (ray status on the head), and for a cluster with token authentication set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN)") from None
+        raise UsageError(f"cannot join the Ray cluster at --cluster-address {address}: {first[:200].rstrip('.')}; check the address (ray status on the head), and for a cluster with token authentication set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN)") from None
     return Cluster(f"the Ray cluster at {address}", private=False)
 
 

@@ -17,7 +17,6 @@ import copyreg
 import dataclasses
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tsweep import modelconfig
-from tsweep.errors import ServerError
+from tsweep.errors import ServerError, UsageError
 from tsweep.executor import InProcessExecutor
 from tsweep.measure import Decided
 from tsweep.records import LaunchSettings, Measurement, ModelSpec, Trial
@@ -95,6 +94,10 @@ if group:
         pass
 for folder in sys.argv[1:]:
     shutil.rmtree(folder, ignore_errors=True)
+try:
+    os.rmdir(os.path.dirname(sys.argv[1]))  # the lane's folder, unless its server log is kept there
+except (OSError, IndexError):
+    pass
 """
 
 
@@ -149,7 +152,7 @@ class LaneWorker:
         import ray
 
         context = ray.get_runtime_context()
-        return {"ip": ray.util.get_node_ip_address(), "node": context.get_node_id(), "pid": os.getpid(), "host": socket.gethostname()}
+        return {"ip": ray.util.get_node_ip_address(), "node": context.get_node_id(), "pid": os.getpid()}
 
     def unreadable(self, fingerprints: Dict[str, Tuple[str, str]]) -> List[str]:
         """The models (``{name: (driver's path, fingerprint)}``) this node does not see as
@@ -179,7 +182,7 @@ class LaneWorker:
         if ids:
             try:
                 chosen = gpu_selection.select(ids)  # NVML numbers GPUs as Ray does; the launcher wants UUIDs
-            except Exception:  # no NVML on this node: the indices are what CUDA_VISIBLE_DEVICES takes too
+            except UsageError:  # NVML does not see them (no NVML on this node): CUDA_VISIBLE_DEVICES takes indices too
                 chosen = tuple(ids)
             place = f"GPU {','.join(ids)}"
         else:

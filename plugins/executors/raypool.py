@@ -36,6 +36,7 @@ class LaneState:
     name: str
     actor: Any
     ip: str = ""
+    node: str = ""  # Ray's node id
     pid: int = 0  # its worker's
     server_pid: Optional[int] = None
     where: str = ""
@@ -91,8 +92,8 @@ class RayLanePool:
         ranks: Dict[str, int] = {}
         starting = {}
         for lane in self._live():
-            rank = ranks.get(lane.ip, 0)
-            ranks[lane.ip] = rank + 1
+            rank = ranks.get(lane.node, 0)  # the lane's rank on its node: which cores it takes
+            ranks[lane.node] = rank + 1
             starting[lane.name] = lane.actor.start.remote(rank, r.cpus)
         for name, ref in starting.items():
             lane = self.lanes[name]
@@ -120,7 +121,7 @@ class RayLanePool:
             except Exception as exc:
                 self._retire(lane, f"{lane.name} retired: its worker did not start: {_cause(exc)}")
                 continue
-            lane.ip, lane.pid = info["ip"], info["pid"]
+            lane.ip, lane.node, lane.pid = info["ip"], info["node"], info["pid"]
         for ref in pending:
             lane = asked[ref]
             self._retire(lane, f"{lane.name} retired: Ray could not place it within {PLACE_TIMEOUT_S:.0f} s (other jobs hold the cluster's resources?)")
@@ -300,11 +301,12 @@ def _sendable(decided: Optional[Decided]) -> Optional[Decided]:
 
 
 def _cause(exc: BaseException) -> str:
-    """What a lane's error says: ours in full (one line already), Ray's first line, without
-    its stack and actor details."""
+    """What a lane's error says: ours in full (one line already), another exception raised in
+    the lane as its type and first line, Ray's own errors by their first line, without the
+    stack and the actor's details."""
     cause = getattr(exc, "cause", None)
     if isinstance(cause, TsweepError):
         return str(cause)
-    text = str(cause or exc).strip()
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    text = f"{type(cause).__name__}: {cause}" if isinstance(cause, BaseException) else str(exc)
+    first = next((line.strip() for line in text.strip().splitlines() if line.strip()), type(exc).__name__)
     return first[:300]
