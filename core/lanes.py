@@ -72,6 +72,9 @@ class LanePool(Protocol):
     Optional: ``server_baseline(idle_s)`` samples an idle server's metrics (the server-only
     figures' reference, stored once per run) and ``restarts``, how many times a server had
     to be started again; a pool without them has no baseline and counts no restarts.
+    ``lane_gpus``: how many GPUs each lane's server sees, when that is not what this machine
+    sees (a driver without a GPU sending work to GPU lanes): the config spaces are then built
+    for the lanes (KIND_GPU variants, instance counts per GPU), not for the driver.
     """
 
     def start(self) -> List[Lane]: ...

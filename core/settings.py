@@ -7,6 +7,7 @@ built here. A model's own ``profile_models`` entry overrides the global bounds.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 from tsweep import gpus, inputs, requestintervals, sequences, tls
 from tsweep.config import SEQUENCE_KEYS, Config
@@ -16,11 +17,13 @@ from tsweep.measure import MIN_WINDOW_REQUESTS, MethodSettings
 from tsweep.records import ContainerSettings, LaunchSettings, LoadSettings, PromptSettings, SpaceSettings
 
 
-def space_settings(config: Config, model: str) -> SpaceSettings:
-    """The global bounds, overridden by the model's own entry in profile_models."""
+def space_settings(config: Config, model: str, lane_gpus: Optional[int] = None) -> SpaceSettings:
+    """The global bounds, overridden by the model's own entry in profile_models. The GPUs
+    are this machine's (the ``gpus`` key), or ``lane_gpus`` per server when the executor's
+    lanes see others (:class:`tsweep.lanes.LanePool`)."""
     own = config.per_model.get(model, {})
     parameters = own.get("parameters", {})
-    chosen = gpus.select(config.gpus)
+    chosen = gpus.select(config.gpus) if lane_gpus is None else tuple(range(lane_gpus))
     gaps = request_intervals(config, model)
     if gaps:  # the open loop on the file's gaps: one load level, their mean rate
         parameters = {**parameters, "request_rate": (requestintervals.mean_rate(gaps),), "concurrency": ()}

@@ -32,7 +32,7 @@ from tsweep.errors import UsageError
 from tsweep.lanes import ExecutorContext, LanePool
 from tsweep.loadlog import LoadLog
 from tsweep.progress import Progress
-from tsweep.records import Measurement, RankedConfig, Trial, Variant
+from tsweep.records import ConfigSpace, Measurement, RankedConfig, Trial, Variant
 from tsweep.run import Run
 from tsweep.settings import launch_settings, space_settings, together_mode, variant_loading
 from tsweep.store import ResultsStore
@@ -168,15 +168,10 @@ class Sweep:
             settings = space_settings(config, model.name)
             for batch in settings.batch_sizes:
                 inputs.batches(model.config, specs, data, batch)
-            space = run.hooks.config_space(model, settings)
-            if model.composing:  # an ensemble or BLS model: its composing models' spaces, combined
-                for part in model.composing:
-                    self.loading.check(part)
-                stages = [run.hooks.config_space(part, pipeline.composing_settings(settings, model, part, composing_parameters(config), config.cpu_only_composing_models)) for part in model.composing]
-                space = pipeline.space(model, space, stages)
+            for part in model.composing:
+                self.loading.check(part)
+            space = self._space(model, settings)
             sequences.check_levels(model.config, load, space.load_levels)
-            if config.reload_model_disable:  # the server's model as it is: nothing else can be loaded
-                space = dataclasses.replace(space, variants=(pipeline.served_as_is(model),))
             self.spaces[model.name] = space
         self.together = self._together(config)
         self.launcher.preflight()
@@ -185,12 +180,29 @@ class Sweep:
             options=dict(run.hooks.options), progress=self.progress, launcher=self.launcher,
         )  # fmt: skip
         self.pool: LanePool = parts.executor(context)  # the executor's own checks (cluster, resources): nothing started yet
+        lane_gpus = getattr(self.pool, "lane_gpus", None)
+        if lane_gpus is not None:  # the lanes' servers see other GPUs than this machine: their spaces follow the lanes
+            for model in self.models:
+                self.spaces[model.name] = self._space(model, space_settings(config, model.name, lane_gpus))
         self.store: Optional[ResultsStore] = None
         self.runner: Optional[TrialRunner] = None
         self.server_description = ""
         self.variants: Dict[str, Dict[str, Variant]] = {}  # model -> digest -> variant, of every model searched
         # (per model: two models with equal configs share digests, and a race must load its own model's variant)
         self.searched: List[str] = []
+
+    def _space(self, model, settings) -> ConfigSpace:
+        """The model's space from ``settings`` (an ensemble's or BLS model's: its composing
+        models' spaces combined); with reload_model_disable, the server's model as it is."""
+        config, hooks = self.run.config, self.run.hooks
+        space = hooks.config_space(model, settings)
+        if model.composing:
+            parameters = composing_parameters(config)
+            stages = [hooks.config_space(part, pipeline.composing_settings(settings, model, part, parameters, config.cpu_only_composing_models)) for part in model.composing]
+            space = pipeline.space(model, space, stages)
+        if config.reload_model_disable:  # nothing else can be loaded
+            space = dataclasses.replace(space, variants=(pipeline.served_as_is(model),))
+        return space
 
     def _together(self, config) -> bool:
         """Whether the models are profiled together (checked before anything is written):

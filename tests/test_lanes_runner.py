@@ -364,3 +364,21 @@ def test_the_race_of_two_models_with_equal_configs_measures_each_models_own_vari
             rows = store.measurements(name)
             assert rows and all(m.variant.startswith(f"{name}_config_") for m in rows), {m.variant for m in rows}
             assert any(m.repeat for m in rows)  # the race took second looks of this model's own variants
+
+
+class OnGpuLanes(ScriptedPool):
+    """Lanes whose servers each see one GPU, as the ray executor's with ray_lane_gpus 1."""
+
+    lane_gpus = 1
+
+
+def test_spaces_follow_the_lanes_gpus_not_the_drivers(tmp_path):
+    """This machine has no GPU; lanes that have one get KIND_GPU variants, as a local run on a GPU machine would."""
+    plugin = ScriptedExecutor(OnGpuLanes)
+    profile(Run.build(sweep_config(tmp_path), make_plugin_manager([("scripted_executor", plugin)], autoload=False), sweep=True), Told())
+    (pool,) = plugin.pools
+    searched = [trial.variant for _, _, trial in pool.sent if not trial.variant.is_default]
+    assert searched and all(g.kind == g.KIND_GPU for v in searched for g in v.config.instance_group)
+    cpu = ScriptedExecutor()
+    profile(Run.build(sweep_config(tmp_path / "cpu"), make_plugin_manager([("scripted_executor", cpu)], autoload=False), sweep=True), Told())
+    assert all(g.kind == g.KIND_CPU for _, _, trial in cpu.pools[0].sent if not trial.variant.is_default for g in trial.variant.config.instance_group)

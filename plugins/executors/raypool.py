@@ -9,6 +9,7 @@ with its worker: the local launcher ties tritonserver to its parent).
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,6 +257,11 @@ class RayLanePool:
     def restarts(self) -> int:
         """How often lanes' servers were started again after dying, in all."""
         return sum(lane.restarts for lane in self.lanes.values())
+
+    @property
+    def lane_gpus(self) -> int:
+        """GPUs each lane's server sees (a fraction of one GPU is still one device to it)."""
+        return math.ceil(self.request.gpus)
 
     def description(self) -> str:
         live = self._live()
