@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from tsweep import modelconfig
+from tsweep import modelconfig, modeljson
 
 # --------------------------------------------------------------------------- servers
 
@@ -251,6 +252,9 @@ class Variant:
         msg.CopyFrom(self.config)
         msg.name = ""
         own = hashlib.sha256(msg.SerializeToString(deterministic=True)).hexdigest()[:16]
+        in_files = sorted((k, v) for k, v in self.values.items() if modeljson.is_file_value(k))
+        if in_files:  # what the variant changes in the model's JSON files is its config too
+            own = hashlib.sha256(f"{own}|{json.dumps(in_files)}".encode()).hexdigest()[:16]
         if not self.composing:
             return own
         parts = ",".join(f"{part.model}={part.digest}" for part in self.composing)

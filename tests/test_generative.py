@@ -10,6 +10,7 @@ only ever overshoot, so the figures are bounded below tightly and above loosely 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -73,6 +74,59 @@ def test_token_metrics_are_in_the_catalogue_and_usable_as_constraints_and_object
     assert found.objectives == {"output_tokens_per_s": 1}
 
 
+# ------------------------------------------------------------------ the space
+
+
+def test_the_manual_space_varies_config_parameters_and_model_json_fields(tmp_path):
+    """Point 4: config.pbtxt ``parameters`` entries (given as their values) and fields of the
+    model's 1/model.json join one product; each variant's folder gets its own model.json, and
+    every other file stays the model's own."""
+    from tsweep.plugins.search.manual_space import variants
+
+    (model,) = repository.find_models(str(MODEL_REPOSITORY), ["token_engine"])
+    found = variants(model, {"parameters": {"decode_base_ms": [2, 6]}, "1/model.json": {"max_num_seqs": [1, 8]}})
+    assert [v.is_default for v in found] == [True, False, False, False, False]
+    chosen = [(v.config.parameters["decode_base_ms"].string_value, v.values["1/model.json:max_num_seqs"]) for v in found[1:]]
+    assert sorted(chosen) == [("2", 1), ("2", 8), ("6", 1), ("6", 8)]
+    assert all(v.config.parameters["prefill_base_ms"].string_value == "4" for v in found)  # other entries kept
+    assert len({v.digest for v in found}) == 5  # a JSON field alone makes a different variant
+    out = tmp_path / "out"
+    repository.prepare_output(out, override=False)
+    own = (model.path / "1" / "model.json").read_text()
+    for v in found:
+        named = dataclasses.replace(v, name=f"v{found.index(v)}")
+        folder = repository.write_variant(out, model, named)
+        written = json.loads((folder / "1" / "model.json").read_text())
+        assert written == ({"max_num_seqs": v.values["1/model.json:max_num_seqs"]} if not v.is_default else json.loads(own))
+        assert (folder / "1" / "model.py").read_bytes() == (model.path / "1" / "model.py").read_bytes()
+    assert (model.path / "1" / "model.json").read_text() == own  # the user's file untouched
+
+
+@pytest.mark.parametrize(
+    "parameters, message",
+    [
+        ({"1/nope.json": {"max_num_seqs": [1]}}, "model_config_parameters of 'token_engine' name '1/nope.json', which is not a file in "),
+        ({"../token_engine/1/model.json": {"max_num_seqs": [1]}}, "model_config_parameters of 'token_engine' name the file '../token_engine/1/model.json': give a path inside"),
+        ({"1/model.json": {"max_num_sequences": [1]}}, "model_config_parameters of 'token_engine': 1/model.json has no field 'max_num_sequences': use one of its fields (max_num_seqs)"),
+        ({"1/model.json": [1, 2]}, "model_config_parameters of 'token_engine': 1/model.json must map the file's fields to lists of values"),
+        ({"1/list.json": {"a": [1]}}, "holds a JSON list, not an object: only an object's fields can be varied"),
+        ({"1/broken.json": {"a": [1]}}, "is not valid JSON ("),
+    ],
+)
+def test_a_bad_json_knob_is_one_line(tmp_path, parameters, message):
+    import shutil
+
+    from tsweep.plugins.search.manual_space import variants
+
+    shutil.copytree(MODEL_REPOSITORY / "token_engine", tmp_path / "token_engine")
+    (tmp_path / "token_engine" / "1" / "list.json").write_text("[1, 2]\n")
+    (tmp_path / "token_engine" / "1" / "broken.json").write_text("{max_num_seqs: 1}\n")
+    (model,) = repository.find_models(str(tmp_path), ["token_engine"])
+    with pytest.raises(UsageError) as err:
+        variants(model, parameters)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
 # ------------------------------------------------------------------ bad input, CLI
 
 
@@ -88,6 +142,7 @@ def cli_config(workdir: Path, text: str) -> Path:
         ("add_sub", "streaming: true\n", "error: model 'add_sub' is not decoupled (model_transaction_policy decoupled: true), so it has no token stream: remove streaming (and model_type: LLM) for it, or profile a decoupled model"),
         ("token_engine", "concurrency: [1]\n", "error: model 'token_engine' is decoupled (it answers with a stream): set streaming: true (or model_type: LLM) to measure its tokens"),
         ("token_engine", "model_type: LLM\nprompt_file: p.jsonl\n", "error: prompt file p.jsonl:2: not JSON (Expecting value); each line must be a JSON object"),
+        ("token_engine", "model_type: LLM\nprofile_models:\n  token_engine:\n    model_config_parameters: {1/model.json: {max_seqs: [2]}}\n", "error: model_config_parameters of 'token_engine': 1/model.json has no field 'max_seqs': use one of its fields (max_num_seqs)"),
         ("token_engine", "model_type: LLM\nbatch_sizes: [1, 2]\n", "error: batch_sizes 1,2 with streaming: a generation request carries one prompt; remove batch_sizes"),
     ],
 )  # fmt: skip
@@ -109,24 +164,26 @@ PROMPT_TOKENS, OUTPUT_TOKENS = 20, 6
 
 
 def engine_variant(model, name: str, **parameters) -> Variant:
-    """token_engine with its timing parameters set (and max_tokens dropped with drop_max_tokens)."""
+    """token_engine with its timing parameters set, max_num_seqs in its 1/model.json (and
+    max_tokens dropped with drop_max_tokens)."""
     config = type(model.config)()
     config.CopyFrom(model.config)
     drop = parameters.pop("drop_max_tokens", False)
+    in_json = {f"1/model.json:{k}": parameters.pop(k) for k in ("max_num_seqs",) if k in parameters}
     for key, value in parameters.items():
         config.parameters[key].string_value = str(value)
     if drop:
         kept = [i for i in config.input if i.name != "max_tokens"]
         del config.input[:]
         config.input.extend(kept)
-    return Variant("token_engine", config, {}, name=name)
+    return Variant("token_engine", config, in_json, name=name)
 
 
 @pytest.fixture(scope="module")
 def engine_server(tmp_path_factory):
-    """A real tritonserver serving two token_engine variants: fixed slow timing with one active
-    sequence ('engine_one'), and one without a max_tokens input that always says 4 tokens
-    ('engine_deaf')."""
+    """A real tritonserver serving token_engine variants: fixed slow timing with one active
+    sequence ('engine_one') or four ('engine_four', the same but for max_num_seqs in its
+    1/model.json), and one without a max_tokens input that always says 4 tokens ('engine_deaf')."""
     from tsweep.plugins.launchers.local import LocalLauncher
     from tsweep.records import LaunchSettings
 
@@ -136,7 +193,8 @@ def engine_server(tmp_path_factory):
     (model,) = repository.find_models(str(MODEL_REPOSITORY), ["token_engine"])
     timing = dict(prefill_base_ms=PREFILL_MS, prefill_per_token_ms=PER_PROMPT_TOKEN_MS, decode_base_ms=STEP_MS, decode_per_sequence_ms=PER_SEQUENCE_MS)
     variants = [
-        engine_variant(model, "engine_one", max_active_sequences=1, stall_s=2, **timing),
+        engine_variant(model, "engine_one", max_num_seqs=1, stall_s=2, **timing),
+        engine_variant(model, "engine_four", max_num_seqs=4, **timing),
         engine_variant(model, "engine_deaf", drop_max_tokens=True, default_max_tokens=4, decode_base_ms=2, prefill_base_ms=1),
     ]
     for v in variants:
@@ -195,6 +253,22 @@ def test_an_open_loop_times_tokens_from_the_intended_send(engine_server):
     ttft, itl, _ = expected_ms()
     assert m.metrics["ttft_p90_ms"] > 2 * ttft, m.metrics
     assert itl <= m.metrics["itl_p50_ms"] < itl + 5, m.metrics
+
+
+@pytest.mark.server
+def test_a_knob_in_the_model_json_changes_how_the_engine_serves(engine_server):
+    """engine_one and engine_four differ only in max_num_seqs of 1/model.json, written into
+    each variant's folder: at 4 concurrent streams, one sequence at a time queues the others
+    (long time to first token, one-sequence steps); four at a time admit them at once and
+    every step serves four (short time to first token, slower steps)."""
+    server, variants = engine_server
+    four = LoadLevel("concurrency", 4.0)
+    one_seq = measure_stream(server, variants["engine_one"], level=four).metrics
+    four_seqs = measure_stream(server, variants["engine_four"], level=four).metrics
+    _, step_one, e2e_one = expected_ms()
+    assert one_seq["ttft_p50_ms"] > 2 * e2e_one > four_seqs["ttft_p50_ms"], (one_seq, four_seqs)  # queued behind whole sequences
+    assert step_one <= one_seq["itl_p50_ms"] < step_one + 5, one_seq
+    assert four_seqs["itl_p50_ms"] >= STEP_MS + 3 * PER_SEQUENCE_MS, four_seqs  # at least 3 sequences share a step
 
 
 @pytest.mark.server

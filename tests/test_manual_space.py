@@ -69,7 +69,7 @@ def test_mapping_form_of_profile_models_drives_the_space(tmp_path):
     "text, message",
     [
         ("profile_models:\n  mlp:\n    paramters: {}\n", "profile_models entry 'mlp' has unknown key 'paramters': did you mean 'parameters'?"),
-        ("profile_models:\n  mlp:\n    zzz: 1\n", "profile_models entry 'mlp' has unknown key 'zzz': use model_config_parameters, parameters, perf_analyzer_flags, objectives, constraints, cpu_only, weighting, triton_server_flags, triton_server_environment, triton_docker_labels, triton_docker_args"),
+        ("profile_models:\n  mlp:\n    zzz: 1\n", "profile_models entry 'mlp' has unknown key 'zzz': use model_config_parameters, parameters, perf_analyzer_flags, genai_perf_flags, objectives, constraints, cpu_only, weighting, triton_server_flags, triton_server_environment, triton_docker_labels, triton_docker_args"),
         ("profile_models:\n  mlp:\n    parameters: {concurrency: [0]}\n", "parameters.concurrency of 'mlp' must be a list of positive numbers, got [0]"),
         ("profile_models:\n  mlp:\n    parameters: {warmup: 1}\n", "parameters of 'mlp' may set concurrency, batch_sizes, request_rate, got {{'warmup': 1}}"),
         ("per_model: {}\n", "unknown config key 'per_model' in {p}: did you mean 'profile_models'?"),
