@@ -457,6 +457,17 @@ class SearchGoal:
     latency_metric: str = "latency_p99_ms"
     objectives: Tuple[Objective, ...] = ()
     constraints: Tuple["Constraint", ...] = ()
+    #: A streamed model's bound on a token latency (``ttft_p99_ms <= 300``), which a load
+    #: walk keeps inside instead of the end-to-end budget (:func:`tsweep.goals.token_bound`).
+    token_metric: str = ""
+    token_budget_ms: Optional[float] = None
+
+    @property
+    def walk_bound(self) -> Tuple[str, Optional[float]]:
+        """The latency a load walk keeps inside a budget, and that budget (None: no budget)."""
+        if self.token_metric:
+            return self.token_metric, self.token_budget_ms
+        return self.latency_metric, self.latency_budget_ms
 
 
 # --------------------------------------------------------------------------- results

@@ -74,6 +74,25 @@ def test_token_metrics_are_in_the_catalogue_and_usable_as_constraints_and_object
     assert found.objectives == {"output_tokens_per_s": 1}
 
 
+def test_a_ttft_budget_is_what_the_adaptive_search_bisects_against():
+    """Point 2: a streamed model's TTFT bound becomes its search goal's walk bound, so the
+    load walk stops and bisects where TTFT p99 crosses it, though the end-to-end p99 stays
+    far inside; a model that is not streamed keeps the end-to-end latency."""
+    from tests.test_search import adaptive, run_strategy, space
+    from tsweep.config import load_config
+
+    asked = {"constraints": {"ttft_p99_ms": {"max": 24}, "itl_p99_ms": {"max": 50}}, "objectives": {"output_tokens_per_s": 1}}
+    streamed = goals.for_model(load_config(None, {**asked, "model_type": "LLM"}), catalogue.BUILT_IN).goal
+    assert streamed.walk_bound == ("ttft_p99_ms", 24)  # TTFT before ITL: it grows with load first
+    assert goals.for_model(load_config(None, asked), catalogue.BUILT_IN).goal.walk_bound == ("latency_p99_ms", None)
+    s = space(search_disable=True, concurrency=(1, 2, 4, 8, 16, 32))
+    # TTFT p99 = 2 ms x concurrency (requests queue for admission); end-to-end p99 = 1 ms x concurrency
+    figures = lambda i, b, conc, d: {"ttft_p99_ms": 2.0 * conc, "itl_p99_ms": 5.0, "output_tokens_per_s": 16.0 * conc}  # noqa: E731
+    history = run_strategy(adaptive(s, streamed), lambda i, b, conc, d: 1.0 * conc, metrics=figures)
+    # 16 breaks 24 ms of TTFT (32 ms); the line through (8, 16 ms) and (16, 32 ms) crosses at 12
+    assert [int(m.load_value) for m in history] == [1, 2, 4, 8, 16, 12]
+
+
 # ------------------------------------------------------------------ the space
 
 
