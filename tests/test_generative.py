@@ -20,7 +20,7 @@ from tests.support import MODEL_REPOSITORY, run_tsweep
 from tsweep import catalogue, goals, prompts, repository
 from tsweep.errors import UsageError
 from tsweep.measure import MethodSettings, measure
-from tsweep.records import LoadLevel, LoadSettings, PromptSettings, Trial, Variant
+from tsweep.records import LoadLevel, LoadSettings, Measurement, PromptSettings, Trial, Variant
 from tsweep.triton import TritonHTTP
 
 # ---------------------------------------------------------------------------- prompts
@@ -339,3 +339,83 @@ def test_a_cli_sweep_under_a_ttft_budget_ranks_on_stored_token_metrics(workdir):
     with open(workdir / "results" / "metrics-model-inference.csv") as f:
         read = list(csv.DictReader(f))
     assert len(read) == len(rows) and all(float(r["p99 Time To First Token (ms)"]) > 0 for r in read)
+    import pypdf  # the reports of the real sweep carry the token sections (point 5)
+
+    read = lambda path: " ".join(" ".join(p.extract_text() for p in pypdf.PdfReader(str(path)).pages).split())  # noqa: E731
+    summary = read(workdir / "reports" / "summaries" / "token_engine" / "result_summary.pdf")
+    assert "TTFT budget (100 ms) drawn across" in summary and "Token figures at the chosen load" in summary
+    detailed = sorted((workdir / "reports" / "detailed").glob("*/detailed_report.pdf"))
+    assert detailed and all("Token-level breakdown" in read(d) for d in detailed)
+
+
+# ------------------------------------------------------------------ reports (point 5)
+
+#: name -> (is default, max_num_seqs, TTFT at concurrency 1 in ms): synthetic streamed configs
+STREAMED = {"default": (True, 4, 30.0), "1": (False, 1, 20.0), "2": (False, 8, 40.0)}
+
+
+def streamed_point(variant: str, seqs: int, ttft: float, load: int) -> Measurement:
+    """A plausible streamed point: TTFT grows with load past the engine's sequences, each step
+    slows with the sequences sharing it, 16 tokens per request; distinct figures."""
+    queued = max(0, load - seqs)
+    ttft_p99 = ttft * (1 + queued) + load + 0.004
+    itl_p50 = 3.0 + 0.5 * min(load, seqs) + 0.001 * seqs
+    tokens_per_s = 1000.0 * min(load, seqs) / (ttft_p99 / 16 + itl_p50) + 0.03
+    metrics = {
+        "ttft_avg_ms": ttft_p99 * 0.7, "ttft_p50_ms": ttft_p99 * 0.6, "ttft_p90_ms": ttft_p99 * 0.9, "ttft_p99_ms": ttft_p99,
+        "itl_avg_ms": itl_p50 * 1.05, "itl_p50_ms": itl_p50, "itl_p90_ms": itl_p50 * 1.3, "itl_p99_ms": itl_p50 * 1.8,
+        "output_tokens_avg": 15.5, "output_tokens_asked_avg": 16.0, "output_tokens_per_s": tokens_per_s,
+    }
+    return Measurement(
+        model="token_engine", variant=variant, variant_digest=variant, load_kind="concurrency", load_value=load, batch_size=1,
+        status="ok", throughput=tokens_per_s / 15.5, latency_avg_ms=ttft_p99 + 15 * itl_p50, latency_p50_ms=ttft_p99 + 14 * itl_p50,
+        latency_p99_ms=ttft_p99 + 20 * itl_p50, requests=200, windows=3, metrics=metrics, throughput_ci=0.5, latency_p99_ci_ms=1.0,
+    )  # fmt: skip
+
+
+def test_reports_show_token_charts_and_the_token_breakdown_of_a_streamed_model(tmp_path, workdir):
+    """The summary of a streamed model has the TTFT-vs-tokens/s and ITL-vs-load charts (named
+    in their caption) and the token figures of each shown config at its chosen load; each
+    detailed report has the token-level breakdown of every load level, read back from the PDF
+    and checked against the stored rows."""
+    import pypdf
+
+    from tsweep.store import ResultsStore
+
+    ck = tmp_path / "ck"
+    store = ResultsStore.open(ck / "results.sqlite")
+    rows = []
+    (model,) = repository.find_models(str(MODEL_REPOSITORY), ["token_engine"])
+    for suffix, (default, seqs, ttft) in STREAMED.items():
+        name = f"token_engine_config_{suffix}"
+        values = {} if default else {"1/model.json:max_num_seqs": seqs}
+        store.add_variant(Variant("token_engine", model.config, values, is_default=default, name=name))
+        for load in (1, 2, 4, 8):
+            rows.append(streamed_point(name, seqs, ttft, load))
+            store.add(rows[-1])
+    store.close()
+    budget = 100.0
+    cli_config(workdir, f"constraints: {{ttft_p99_ms: {{max: {budget:g}}}}}\nobjectives: {{output_tokens_per_s: 1}}\n")
+    done = run_tsweep("analyze", "--checkpoint-directory", str(ck), "-f", "gen.yaml", "--export-path", "out", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    read = lambda path: " ".join(" ".join(p.extract_text() for p in pypdf.PdfReader(str(path)).pages).split())  # noqa: E731
+    summary = read(workdir / "out" / "reports" / "summaries" / "token_engine" / "result_summary.pdf")
+    assert "Tokens: time to first token, inter-token latency, token throughput" in summary
+    assert f"the TTFT budget ({budget:g} ms) drawn across" in summary and "inter-token latency p50 and p99 of the same configs against load" in summary
+    table = summary[summary.index("Token figures at the chosen load"):]
+    for suffix in STREAMED:
+        name = f"token_engine_config_{suffix}"
+        inside = [r for r in rows if r.variant == name and r.metrics["ttft_p99_ms"] <= budget]
+        chosen = max(inside, key=lambda r: r.metrics["output_tokens_per_s"])
+        f = chosen.metrics
+        assert f"{f['ttft_p50_ms']:.2f} {f['ttft_p99_ms']:.2f} {f['itl_p50_ms']:.2f} {f['itl_p99_ms']:.2f} {f['output_tokens_per_s']:.1f}" in table, name
+
+    report = run_tsweep("report", "--checkpoint-directory", str(ck), "--report-model-configs", "token_engine_config_2", "--export-path", "out", cwd=workdir)
+    assert report.returncode == 0, report.stderr
+    detailed = read(workdir / "out" / "reports" / "detailed" / "token_engine_config_2" / "detailed_report.pdf")
+    breakdown = detailed[detailed.index("Token-level breakdown"):]
+    assert "TTFT avg (ms) TTFT p50 (ms) TTFT p90 (ms) TTFT p99 (ms) ITL avg (ms) ITL p50 (ms)" in breakdown
+    for r in (r for r in rows if r.variant == "token_engine_config_2"):
+        f = r.metrics
+        cells = [f"{f[k]:.2f}" for k in ("ttft_avg_ms", "ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms", "itl_avg_ms", "itl_p50_ms", "itl_p90_ms", "itl_p99_ms")]
+        assert " ".join(cells + ["16.0", "15.5", f"{f['output_tokens_per_s']:.1f}"]) in breakdown, r.load_value
