@@ -313,7 +313,9 @@ def test_a_stalled_stream_fails_the_point_by_the_request_timeout(engine_server, 
 def test_a_cli_sweep_under_a_ttft_budget_ranks_on_stored_token_metrics(workdir):
     """examples/generative.yaml from the CLI on the embedded server, with short windows: every
     stored point has its token figures, the ranking shows them, the budget decides which
-    configs meet it, and the CSV carries the token columns."""
+    configs meet it, and the CSV carries the token columns. Its space is the engine's
+    max_num_seqs in 1/model.json: each variant's folder holds its own file, and one sequence
+    at a time under 4 streams queues requests far past the TTFT budget."""
     import csv
     import sqlite3
 
@@ -327,13 +329,21 @@ def test_a_cli_sweep_under_a_ttft_budget_ranks_on_stored_token_metrics(workdir):
     assert "Ranking of token_engine" in done.stdout and "TTFT p99 (ms)" in done.stdout and "Tokens/s" in done.stdout
     assert " ms, ITL p99 " in done.stderr and " tokens/s (" in done.stderr  # each point's progress line
     conn = sqlite3.connect(workdir / "checkpoints" / "results.sqlite")
-    rows = conn.execute("SELECT variant, status, metrics FROM measurements").fetchall()
+    rows = conn.execute("SELECT variant, load_value, status, metrics FROM measurements").fetchall()
+    knob = {name: json.loads(params).get("1/model.json:max_num_seqs") for name, params in conn.execute("SELECT name, params FROM variants")}
+    one_seq = {(v, c) for v, c, _, _ in rows if knob.get(v) == 1 and c == 4}
     conn.close()
+    assert sorted(knob.values(), key=str) == [1, 8, None]  # the model's own (4), then the two listed
+    for name, seqs in knob.items():
+        written = json.loads((workdir / "out" / name / "1" / "model.json").read_text())
+        assert written == {"max_num_seqs": 4 if seqs is None else seqs}, name
     assert rows  # how many points the adaptive search measures depends on what it saw
-    for variant, status, metrics in rows:
+    for variant, load, status, metrics in rows:
         figures = json.loads(metrics)
         assert status != "failed" and figures["output_tokens_avg"] == 16, (variant, figures)  # the engine follows max_tokens
         assert figures["ttft_p50_ms"] <= figures["ttft_p99_ms"] and figures["output_tokens_per_s"] > 0
+        if (variant, load) in one_seq:  # 3 requests ahead, each ~60 ms of sleeps: the 100 ms budget cannot hold
+            assert figures["ttft_p99_ms"] > 100, figures
     table = [line for line in done.stdout.splitlines() if "token_engine_config" in line and ("meets" in line or "misses" in line)]
     assert table and all(("meets" in line) != ("misses ttft_p99_ms" in line) for line in table)
     with open(workdir / "results" / "metrics-model-inference.csv") as f:
