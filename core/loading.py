@@ -107,12 +107,7 @@ class RequestLoading:
         repository.write_variant_config(self.output, variant)
         config = modelconfig.copy(variant.config)
         config.name = self.served_name(model, variant)
-        changed = modeljson.contents(model.path, variant.values)
-        if changed and not self.send_files:
-            raise UsageError(
-                f"variant {variant.name!r} changes {', '.join(changed)}, which the server's own copy of {model.name!r} cannot take: "
-                f"pass --remote-model-loading {SEND_FILES}, or vary config.pbtxt fields only"
-            )
+        changed = modeljson.contents(model.path, variant.values)  # without send_files there are none (settings.variant_loading)
         sent = {**model_files(model), **{k: v.encode() for k, v in changed.items()}} if self.send_files else {}
         client.load_model(config.name, timeout_s=timeout_s, config=modelconfig.to_json(config), files=sent)
 

@@ -146,6 +146,26 @@ def test_a_bad_json_knob_is_one_line(tmp_path, parameters, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("loading, refused", [("config", True), ("files", False)])
+def test_a_varied_json_file_needs_remote_loading_to_send_the_files(tmp_path, loading, refused):
+    """In remote mode a server that reloads its own copy of the model cannot take a changed
+    model.json: refused in one line before anything runs, unless the load sends the files."""
+    from types import SimpleNamespace
+
+    from tsweep import settings
+    from tsweep.config import load_config
+    from tsweep.loading import RequestLoading
+
+    path = tmp_path / "c.yaml"
+    path.write_text(f"remote_model_loading: {loading}\nprofile_models:\n  token_engine:\n    model_config_parameters: {{1/model.json: {{max_num_seqs: [1, 8]}}}}\n")
+    remote = SimpleNamespace(serves_output_repository=False)  # the launcher's one answer read here: remote mode's
+    if refused:
+        with pytest.raises(UsageError, match=r"^model_config_parameters vary token_engine/1/model.json, which the server's own copy .*--remote-model-loading files"):
+            settings.variant_loading(load_config(path, {}), remote, tmp_path / "out")
+    else:
+        assert isinstance(settings.variant_loading(load_config(path, {}), remote, tmp_path / "out"), RequestLoading)
+
+
 # ------------------------------------------------------------------ bad input, CLI
 
 
