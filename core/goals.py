@@ -41,11 +41,34 @@ def for_model(config: Config, known: Catalogue, model: Optional[str] = None) -> 
             goal = replace(goal, latency_budget_ms=_tighter(goal.latency_budget_ms, c.max, min))
         if c.metric == "throughput" and c.min is not None:
             goal = replace(goal, min_throughput=_tighter(goal.min_throughput, c.min, max))
+    goal = token_bound(config, model, explicit, goal)
     objectives = _objectives(own.get("objectives", config.objectives), known, goal.latency_metric)
     constraints = _tightest(explicit + goal_constraints(goal))
     ranked = tuple(Objective(metric, weight, known[metric].higher_is_better) for metric, weight in objectives.items())
     goal = replace(goal, objectives=ranked, constraints=constraints)
     return Goals(objectives=objectives, constraints=constraints, goal=goal)
+
+
+#: Token latencies a streamed model's load walk may keep inside a bound, in the order one is
+#: chosen: time to first token grows with load (requests queue for admission), so it is the
+#: bound a walk meets first; inter-token latency grows more slowly (each step serves more).
+TOKEN_LATENCIES = tuple(f"{kind}_{stat}_ms" for kind in ("ttft", "itl") for stat in ("p99", "p90", "p50", "avg"))
+
+
+def token_bound(config: Config, model: Optional[str], explicit: List[Constraint], goal: SearchGoal) -> SearchGoal:
+    """A streamed model's walk bound: the tightest max on the first of :data:`TOKEN_LATENCIES`
+    its constraints (own, else global) bound, so the adaptive search bisects against the
+    time to first token a budget names, not against the end-to-end latency (which then
+    limits the ranking only). Unchanged for a model that is not streamed."""
+    from tsweep.settings import is_streamed
+
+    if not is_streamed(config, model or ""):
+        return goal
+    for metric in TOKEN_LATENCIES:
+        bounds = [c.max for c in explicit if c.metric == metric and c.max is not None]
+        if bounds:
+            return replace(goal, token_metric=metric, token_budget_ms=min(bounds))
+    return goal
 
 
 def _tightest(constraints: List[Constraint]) -> Tuple[Constraint, ...]:

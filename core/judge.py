@@ -193,10 +193,12 @@ def best_rival(points: Sequence[Measurement], judge: Judge, point: str) -> Optio
 
 def goal_constraints(goal: SearchGoal) -> List[Constraint]:
     """The goal as constraints: the latency (p99, or the ``percentile`` asked for) at most the
-    budget, throughput at least the minimum."""
+    budget, a streamed model's token latency at most its bound, throughput at least the minimum."""
     found = []
     if goal.latency_budget_ms is not None:
         found.append(Constraint(goal.latency_metric, max=goal.latency_budget_ms))
+    if goal.token_metric and goal.token_budget_ms is not None:
+        found.append(Constraint(goal.token_metric, max=goal.token_budget_ms))
     if goal.min_throughput is not None:
         found.append(Constraint("throughput", min=goal.min_throughput))
     return found

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Protocol
 
-from tsweep import modelconfig, pipeline, repository
+from tsweep import modelconfig, modeljson, pipeline, repository
 from tsweep.errors import ServerError, UsageError
 from tsweep.records import ModelSpec, Variant
 from tsweep.triton import TritonHTTP
@@ -107,7 +107,8 @@ class RequestLoading:
         repository.write_variant_config(self.output, variant)
         config = modelconfig.copy(variant.config)
         config.name = self.served_name(model, variant)
-        sent = model_files(model) if self.send_files else {}
+        changed = modeljson.contents(model.path, variant.values)  # without send_files there are none (settings.variant_loading)
+        sent = {**model_files(model), **{k: v.encode() for k, v in changed.items()}} if self.send_files else {}
         client.load_model(config.name, timeout_s=timeout_s, config=modelconfig.to_json(config), files=sent)
 
 

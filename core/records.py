@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from tsweep import modelconfig
+from tsweep import modelconfig, modeljson
 
 # --------------------------------------------------------------------------- servers
 
@@ -251,6 +252,9 @@ class Variant:
         msg.CopyFrom(self.config)
         msg.name = ""
         own = hashlib.sha256(msg.SerializeToString(deterministic=True)).hexdigest()[:16]
+        in_files = sorted((k, v) for k, v in self.values.items() if modeljson.is_file_value(k))
+        if in_files:  # what the variant changes in the model's JSON files is its config too
+            own = hashlib.sha256(f"{own}|{json.dumps(in_files)}".encode()).hexdigest()[:16]
         if not self.composing:
             return own
         parts = ",".join(f"{part.model}={part.digest}" for part in self.composing)
@@ -453,6 +457,17 @@ class SearchGoal:
     latency_metric: str = "latency_p99_ms"
     objectives: Tuple[Objective, ...] = ()
     constraints: Tuple["Constraint", ...] = ()
+    #: A streamed model's bound on a token latency (``ttft_p99_ms <= 300``), which a load
+    #: walk keeps inside instead of the end-to-end budget (:func:`tsweep.goals.token_bound`).
+    token_metric: str = ""
+    token_budget_ms: Optional[float] = None
+
+    @property
+    def walk_bound(self) -> Tuple[str, Optional[float]]:
+        """The latency a load walk keeps inside a budget, and that budget (None: no budget)."""
+        if self.token_metric:
+            return self.token_metric, self.token_budget_ms
+        return self.latency_metric, self.latency_budget_ms
 
 
 # --------------------------------------------------------------------------- results

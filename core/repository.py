@@ -12,9 +12,9 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
-from tsweep import files, modelconfig
+from tsweep import files, modelconfig, modeljson
 from tsweep.errors import UsageError
 from tsweep.records import ModelSpec, Variant
 
@@ -109,11 +109,19 @@ def write_variant_config(out: Path, variant: Variant) -> Path:
     return target
 
 
+def _is_written(target: Path, text: str, changed: Dict[str, str]) -> bool:
+    """The variant's folder is already there as it would be written (a rerun reuses it)."""
+    wanted = {"config.pbtxt": text, **changed}
+    return all((target / name).is_file() and (target / name).read_text() == body for name, body in wanted.items())
+
+
 def write_variant(out: Path, model: ModelSpec, variant: Variant) -> Path:
-    """Write one variant as a complete model folder, atomically (temp folder + rename)."""
+    """Write one variant as a complete model folder, atomically (temp folder + rename): the
+    model's files, its config.pbtxt, and the JSON files it changes (:mod:`tsweep.modeljson`)."""
     target = out / variant.name
     text = variant_config_text(variant)
-    if (target / "config.pbtxt").is_file() and (target / "config.pbtxt").read_text() == text:
+    changed = modeljson.contents(model.path, variant.values)
+    if _is_written(target, text, changed):
         return target
     staging = Path(tempfile.mkdtemp(prefix=f".{variant.name}.", dir=out))
     try:
@@ -124,6 +132,12 @@ def write_variant(out: Path, model: ModelSpec, variant: Variant) -> Path:
                 copy_entry(entry, staging / entry.name)
         with files.naming(target / "config.pbtxt"):
             (staging / "config.pbtxt").write_text(text)
+        for relative, body in changed.items():
+            with files.naming(target / relative):
+                written = staging / relative
+                if written.is_symlink():  # the model's own file stays as it is
+                    written.unlink()
+                written.write_text(body)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from tsweep import gpus, inputs, requestintervals, sequences, tls
+from tsweep import gpus, inputs, modeljson, requestintervals, sequences, tls
 from tsweep.config import SEQUENCE_KEYS, Config
 from tsweep.errors import UsageError
 from tsweep.loading import SEND_FILES, RepositoryLoading, RequestLoading, ServedAsIs, VariantLoading
@@ -177,4 +177,18 @@ def variant_loading(config: Config, launcher: object, output: Path) -> VariantLo
         return ServedAsIs()
     if serves_output:
         return RepositoryLoading(output)
-    return RequestLoading(output, send_files=config.remote_model_loading == SEND_FILES, max_mb=config.remote_load_max_mb)
+    send_files = config.remote_model_loading == SEND_FILES
+    changing = sorted(json_files_varied(config))
+    if changing and not send_files:
+        raise UsageError(
+            f"model_config_parameters vary {', '.join(changing)}, which the server's own copy of the model cannot take "
+            f"(remote_model_loading {config.remote_model_loading}): pass --remote-model-loading {SEND_FILES}, or vary config.pbtxt fields only"
+        )
+    return RequestLoading(output, send_files=send_files, max_mb=config.remote_load_max_mb)
+
+
+def json_files_varied(config: Config) -> set:
+    """``model/file`` for every JSON file of a model's folder that some model_config_parameters
+    vary (:mod:`tsweep.modeljson`), the composing models' included."""
+    owners = {**config.per_model, **config.ensemble_composing_models, **config.bls_composing_models}
+    return {f"{name}/{key}" for name, own in owners.items() for key in (own.get("model_config_parameters") or {}) if modeljson.is_file_key(key)}

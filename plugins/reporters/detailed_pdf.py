@@ -22,7 +22,7 @@ from tsweep.plugin import ConfigKey, ReportContext, hookimpl
 from tsweep.records import Measurement
 
 from tsweep.plugins.reporters import pdfparts as pdf
-from tsweep.plugins.reporters import configured, plots, resources, stages, together
+from tsweep.plugins.reporters import configured, plots, resources, stages, tokens, together
 from tsweep.plugins.reporters.series import LOAD, load_axis, series, usable
 
 #: The stacked parts of a request's latency, bottom to top: (label, column), titled by the catalogue.
@@ -165,6 +165,7 @@ def story(name: str, measured: str, points: Sequence[Measurement], context: Repo
         if m.point in context.measured_later:
             row[0] += LATER_MARK
     parts.append(pdf.section("Every measured load level", pdf.table(header, rows, width)))
+    parts.extend(tokens.detailed_section(points, width))  # a streamed model's token figures
     parts.extend(stages.section(pdf, top, width, f"Pipeline stages at {top.load} (highest throughput)"))
     return parts
 

@@ -26,7 +26,7 @@ from tsweep.records import Constraint, Measurement, RankedConfig
 from tsweep.verdict import overall_verdict, percentile_label, shown, verdict
 
 from tsweep.plugins.reporters import pdfparts as pdf
-from tsweep.plugins.reporters import configured, plots, resources, stages, together
+from tsweep.plugins.reporters import configured, plots, resources, stages, tokens, together
 from tsweep.plugins.reporters.series import LOAD, config_label, curve, load_axis, params_text, series
 
 
@@ -133,6 +133,7 @@ def story(model: str, ranking: Sequence[RankedConfig], points: Sequence[Measurem
             parts.append(pdf.section("Memory", pdf.chart(plots.lines(memory_chart(rows, points, memory, known)), chart_width)))
         else:
             parts.append(pdf.section("Memory", pdf.para("No memory metric was recorded (no GPU or server-process collector ran).", pdf.SMALL)))
+    parts.extend(tokens.summary_section(rows, points, constraints, width))  # a streamed model's token charts and figures
     header = ["#", "Config", "Instances", "Max batch", "Dynamic batching", "Load", known.short("throughput"), known.short("latency_p99_ms"),
               known.heading(memory) if memory else "Memory", known.heading(utilization) if utilization else "Utilization",
               "Constraints"]  # fmt: skip

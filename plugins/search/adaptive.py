@@ -226,7 +226,8 @@ class AdaptiveSearch:
         grown in proportion to load, reaches the budget: a batching variant that fills its
         batches only far above the budget would start with points that cannot count."""
         fill = self.filling_level(variant, batch)
-        budget, p99 = self.goal.latency_budget_ms, anchor.value(self.goal.latency_metric)
+        metric, budget = self.goal.walk_bound
+        p99 = anchor.value(metric)
         if self.kind == "concurrency" and budget is not None and p99:
             reach = anchor.load_value * budget / p99
             fill = min(fill, next((v for v in self.levels if v >= reach), self.levels[-1]))
@@ -309,7 +310,8 @@ class AdaptiveSearch:
         lower = [v for v in levels if v < outside.load_value]
         if not lower:
             return None
-        budget, p99 = self.goal.latency_budget_ms, outside.value(self.goal.latency_metric)
+        metric, budget = self.goal.walk_bound
+        p99 = outside.value(metric)
         if self.kind != "concurrency" or budget is None or not p99:
             return lower[-1]
         guess = min(outside.load_value * budget / p99, outside.load_value * (1.0 - BISECT_RESOLUTION))
@@ -320,8 +322,8 @@ class AdaptiveSearch:
         them (a queue that grows with load grows p99 about linearly); None when that lies
         within the bisection resolution of ``inside``'s load: too close to be worth a point."""
         low, high = inside.load_value, outside.load_value
-        budget = self.goal.latency_budget_ms
-        p_low, p_high = inside.value(self.goal.latency_metric), outside.value(self.goal.latency_metric)
+        metric, budget = self.goal.walk_bound
+        p_low, p_high = inside.value(metric), outside.value(metric)
         if budget is not None and p_low is not None and p_high is not None and p_high > p_low:
             at = low + (budget - p_low) / (p_high - p_low) * (high - low)
         else:
@@ -382,8 +384,9 @@ class AdaptiveSearch:
         """Which way a walk goes from ``p``: inside the latency budget when the Judge says so,
         outside when it says so, and by the p99 itself when its interval straddles the
         budget. (Whether ``p`` can be *chosen* is :meth:`meets_goal`: surely inside.)"""
-        for c in goal_constraints(self.goal):
-            if c.metric == self.goal.latency_metric:
+        metric, budget = self.goal.walk_bound
+        for c in goal_constraints(self.goal) if budget is not None else ():
+            if c.metric == metric:
                 verdict = self.judge.within(p, c)
                 if verdict is None:
                     return p.value(c.metric) is not None and p.value(c.metric) <= c.max

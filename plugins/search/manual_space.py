@@ -33,7 +33,7 @@ from typing import Any, Dict, List
 
 from google.protobuf import json_format
 
-from tsweep import modelconfig
+from tsweep import modelconfig, modeljson
 from tsweep.errors import UsageError
 from tsweep.plugin import hookimpl
 from tsweep.plugins.search.automatic_space import load_levels
@@ -62,12 +62,26 @@ def _is_repeated(field) -> bool:
     return bool(flag) if flag is not None else field.label == field.LABEL_REPEATED
 
 
+def _is_map(field) -> bool:
+    return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
+def _fit_parameter(value: Any) -> Any:
+    """A config.pbtxt ``parameters`` entry given as its value (``max_num_seqs: 8``, or a list
+    of them to try) stands for ``{string_value: "8"}``, the only form backends read."""
+    return value if isinstance(value, dict) else {"string_value": str(value)}
+
+
 def _fit_repeated(values: Dict[str, Any], descriptor) -> Dict[str, Any]:
-    """Wrap a single value given for a repeated scalar field (preferred_batch_size: 8)."""
+    """Wrap a single value given for a repeated scalar field (preferred_batch_size: 8); give
+    each ``parameters`` entry its string_value form."""
     fitted = {}
     for key, value in values.items():
         field = descriptor.fields_by_name.get(key)
-        if field is not None and field.message_type is not None and not field.message_type.GetOptions().map_entry:
+        if field is not None and _is_map(field):
+            if field.message_type.fields_by_name["value"].message_type is not None and isinstance(value, dict):
+                value = {k: _fit_parameter(v) for k, v in value.items()}
+        elif field is not None and field.message_type is not None:
             if isinstance(value, dict):
                 value = _fit_repeated(value, field.message_type)
             elif isinstance(value, list):
@@ -107,23 +121,49 @@ def _flatten(values: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     return flat
 
 
+def _keep_own_entries(own, config, combo: Dict[str, Any]) -> None:
+    """Parsing a map field (``parameters``) replaces the whole map: put back the model's own
+    entries the combination does not set, so varying one parameter keeps the others."""
+    for name in combo:
+        field = config.DESCRIPTOR.fields_by_name.get(name)
+        if field is None or not _is_map(field):
+            continue
+        mine, theirs = getattr(config, name), getattr(own, name)
+        for key in theirs:
+            if key not in mine:
+                if field.message_type.fields_by_name["value"].message_type is not None:
+                    mine[key].CopyFrom(theirs[key])
+                else:
+                    mine[key] = theirs[key]
+
+
 def variants(model: ModelSpec, parameters: Dict[str, Any]) -> List[Variant]:
+    """The model's own config, then one variant per combination of the parameters' choices
+    (config.pbtxt fields and fields of the model's JSON files, :mod:`tsweep.modeljson`)."""
     default = Variant(model=model.name, config=modelconfig.copy(model.config), is_default=True)
     found = [default]
     scheduling = model.config.WhichOneof("scheduling_choice")
-    for combo in expand(_mark_choices(parameters, model.config.DESCRIPTOR)):
+    for relative, asked in modeljson.split(parameters)[1].items():
+        if not isinstance(asked, dict) or not asked:
+            raise UsageError(f"model_config_parameters of {model.name!r}: {relative} must map the file's fields to lists of values, got {asked!r}")
+        modeljson.check_fields(model.name, relative, modeljson.read(model.name, model.path, relative), asked)
+    for both in expand(_mark_choices(parameters, model.config.DESCRIPTOR)):
+        combo, chosen_files = modeljson.split(both)
         config = modelconfig.copy(model.config)
         try:
             json_format.ParseDict(_fit_repeated(combo, config.DESCRIPTOR), config)
         except json_format.ParseError as exc:
             first = str(exc).splitlines()[0]
             raise UsageError(f"model_config_parameters of {model.name!r}: {first}; use config.pbtxt field names") from None
+        _keep_own_entries(model.config, config, combo)
         if scheduling == "sequence_batching" and config.WhichOneof("scheduling_choice") != scheduling:
             raise UsageError(
                 f"model_config_parameters of {model.name!r} set {config.WhichOneof('scheduling_choice')}, which would replace the "
                 "stateful model's sequence_batching: vary sequence_batching's own fields instead"
             )
         values = {k: v for k, v in _flatten(combo).items() if k not in READ_FROM_CONFIG}
+        for relative, chosen in chosen_files.items():
+            values.update(modeljson.values(relative, chosen))
         found.append(Variant(model=model.name, config=config, values=values))
     return found
 

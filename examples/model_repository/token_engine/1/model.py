@@ -3,7 +3,8 @@
 It behaves like a continuous-batching engine, so that streaming load, time to first token and
 inter-token latency can be measured against figures known in advance:
 
-* one engine thread per instance holds up to ``max_active_sequences`` active sequences; a
+* one engine thread per instance holds up to ``max_num_seqs`` active sequences (read from
+  ``model.json`` in the version folder, where the vLLM backend reads its engine settings); a
   request that arrives while they are all taken waits (admission in arrival order);
 * admitting a sequence costs its prefill: ``prefill_base_ms + prefill_per_token_ms x prompt
   tokens`` (the prompt's whitespace-separated words are its tokens);
@@ -20,6 +21,7 @@ The model is decoupled (model_transaction_policy decoupled: true): ``execute`` o
 requests; responses go out through each request's response sender from the engine thread.
 """
 import json
+import os
 import threading
 import time
 from collections import deque
@@ -43,7 +45,9 @@ class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        self.max_active = max(1, int(params.get("max_active_sequences", "4")))
+        engine_file = os.path.join(args["model_repository"], args["model_version"], "model.json")
+        with open(engine_file) as f:
+            self.max_active = max(1, int(json.load(f).get("max_num_seqs", 4)))
         self.prefill_base = float(params.get("prefill_base_ms", "4")) / 1e3
         self.prefill_per_token = float(params.get("prefill_per_token_ms", "0.05")) / 1e3
         self.decode_base = float(params.get("decode_base_ms", "3")) / 1e3
