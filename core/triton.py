@@ -151,6 +151,10 @@ class TritonHTTP:
             parameters[f"file:{path}"] = base64.b64encode(content).decode("ascii")
         self._json("POST", f"/v2/repository/models/{name}/load", {"parameters": parameters} if parameters else {}, timeout_s=timeout_s)
 
+    def repository_index(self) -> List[Dict[str, Any]]:
+        """Every model of the served repository with its state (READY, UNLOADING, UNAVAILABLE, ...)."""
+        return self._json("POST", "/v2/repository/index", {}, timeout_s=5.0) or []
+
     def is_model_ready(self, name: str) -> bool:
         status, _ = self._request("GET", f"/v2/models/{name}/ready", timeout_s=5.0)
         return status == 200

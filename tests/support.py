@@ -128,6 +128,7 @@ class TlsProxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self._sockets: list = []
+        self._handshaking = None
         self._lock = threading.Lock()
         self._stopped = False
         self._accepting = threading.Thread(target=self._accept, name="tls-proxy", daemon=True)
@@ -143,6 +144,8 @@ class TlsProxy:
                 raw, _ = self.listener.accept()
             except OSError:
                 return  # the listener was closed: stopping
+            with self._lock:
+                self._handshaking = raw  # stop() closes it: a client that never finishes its handshake must not hold the thread
             try:
                 raw.settimeout(10)
                 client = self.context.wrap_socket(raw, server_side=True)
@@ -170,22 +173,36 @@ class TlsProxy:
         except OSError:
             pass
         finally:
-            for s in (source, sink):
+            TlsProxy._end(source, sink)
+
+    @staticmethod
+    def _end(*sockets) -> None:
+        """Shut down, then close: the other direction's thread may be blocked in recv() on the
+        same socket, and a merely closed socket stays open under it (tritonserver then waits
+        its whole exit timeout for that connection)."""
+        import socket
+
+        for s in sockets:
+            for end in (lambda: s.shutdown(socket.SHUT_RDWR), s.close):
                 try:
-                    s.close()
+                    end()
                 except OSError:
                     pass
 
     def stop(self) -> None:
+        import socket
+
         with self._lock:
             self._stopped = True
             sockets, self._sockets = self._sockets, []
+            if self._handshaking is not None:
+                sockets.append(self._handshaking)
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept(); close() alone does not
+        except OSError:
+            pass
         self.listener.close()
-        for s in sockets:
-            try:
-                s.close()
-            except OSError:
-                pass
+        self._end(*sockets)
         self._accepting.join(timeout=5)
 
 

@@ -157,6 +157,30 @@ def _die_with_parent() -> None:
         pass
 
 
+#: The most seconds stop() spends unloading models before it signals the server.
+UNLOAD_BEFORE_STOP_S = 3.0
+
+
+def unload_everything(client: TritonHTTP, timeout_s: float = UNLOAD_BEFORE_STOP_S) -> None:
+    """Unload every loaded model and wait until they are gone, best effort.
+
+    On SIGTERM tritonserver unloads its models itself, but it looks at them only once a
+    second, so a python-backend model that takes 1.1 s to unload keeps the server 2-3 s;
+    unloaded first, the server exits at its first look (1.5 s in all, measured on add_sub).
+    Any failure leaves the rest to SIGTERM."""
+    deadline = time.monotonic() + timeout_s
+    try:
+        for entry in client.repository_index():
+            if entry.get("state") == "READY":
+                client.unload_model(entry["name"], timeout_s=timeout_s)
+        while time.monotonic() < deadline:
+            if not any(e.get("state") in ("READY", "UNLOADING", "LOADING") for e in client.repository_index()):
+                return
+            time.sleep(0.02)  # polling the server's own state, not standing in for it
+    except (ServerError, OSError, ValueError, KeyError):
+        return
+
+
 def _reap_group(pgid: int, timeout_s: float = 10.0) -> None:
     """SIGKILL what is left of the process group (e.g. backend stubs) until it is empty."""
     deadline = time.monotonic() + timeout_s
@@ -183,6 +207,7 @@ class LocalLauncher:
         self._backends: Optional[Path] = None
         self._log = None
         self._pinned = [None, None, None]
+        self._client: Optional[TritonHTTP] = None  # the started server's, for unloading before it is stopped
 
     def preflight(self) -> None:
         tls.refuse_https(self.settings.http_endpoint, "local")
@@ -263,6 +288,7 @@ class LocalLauncher:
                     continue  # another process took a port between our probe and the bind
                 detail = last_log_lines(log_path)
                 raise ServerError(f"{exc}{': ' + detail if detail else ''} (log: {log_path})") from None
+            self._client = client
             version = client.metadata().get("version", "?")
             return RunningServer(
                 http_url=client.url,
@@ -285,8 +311,11 @@ class LocalLauncher:
         return f"{how}{'; log: ' + detail if detail else ''}"
 
     def stop(self) -> None:
-        """SIGTERM the process group, SIGKILL it if it lingers; always cleans up."""
+        """Unload the models, SIGTERM the process group, SIGKILL it if it lingers; always cleans up."""
         proc, self._proc = self._proc, None
+        client, self._client = self._client, None
+        if proc is not None and client is not None and proc.poll() is None:
+            unload_everything(client)
         if proc is not None:
             for sig, wait_s in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
                 try:
