@@ -29,6 +29,29 @@ def _cpu_s() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def point_arguments(ap: argparse.ArgumentParser, max_windows: int) -> None:
+    """The arguments every one-point bench script takes (this one, _tsweep_stream_point.py)."""
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--config", required=True, type=Path, help="the served variant's config.pbtxt")
+    ap.add_argument("--concurrency", type=int, required=True)
+    ap.add_argument("--window-s", type=float, default=2.0)
+    ap.add_argument("--warmup-s", type=float, default=0.5)
+    ap.add_argument("--tolerance", type=float, default=0.10)
+    ap.add_argument("--stable-windows", type=int, default=3)
+    ap.add_argument("--max-windows", type=int, default=max_windows)
+
+
+def method_of(args):
+    """The measurement method those arguments ask for."""
+    from tsweep.measure import MethodSettings
+
+    return MethodSettings(
+        window_s=args.window_s, throughput_precision=args.tolerance, latency_precision=args.tolerance, min_windows=args.stable_windows,
+        max_windows=args.max_windows, warmup_s=args.warmup_s,
+    )  # fmt: skip
+
+
 class CountingLoad:
     """Pass-through around a load that counts every completed request, warm-up included."""
 
@@ -84,21 +107,13 @@ def build_load(args, trial):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--config", required=True, type=Path, help="the served variant's config.pbtxt")
-    ap.add_argument("--concurrency", type=int, required=True)
-    ap.add_argument("--window-s", type=float, default=2.0)
-    ap.add_argument("--warmup-s", type=float, default=0.5)
-    ap.add_argument("--tolerance", type=float, default=0.10)
-    ap.add_argument("--stable-windows", type=int, default=3)
-    ap.add_argument("--max-windows", type=int, default=10)
+    point_arguments(ap, max_windows=10)
     ap.add_argument("--batch-size", type=int, default=1)
     ap.add_argument("--encoding", choices=("binary", "json"), default="binary")
     ap.add_argument("--input-data", default="random", help="'random', 'zero' or a perf_analyzer-style JSON file")
     args = ap.parse_args()
 
-    from tsweep.measure import MethodSettings, measure
+    from tsweep.measure import measure
     from tsweep.modelconfig import read
     from tsweep.records import LoadLevel, Trial, Variant
     from tsweep.triton import TritonHTTP
@@ -108,10 +123,7 @@ def main() -> int:
     load, how = build_load(args, trial)
     counted = CountingLoad(load)
     client = TritonHTTP(args.url)
-    settings = MethodSettings(
-        window_s=args.window_s, throughput_precision=args.tolerance, latency_precision=args.tolerance, min_windows=args.stable_windows,
-        max_windows=args.max_windows, warmup_s=args.warmup_s,
-    )  # fmt: skip
+    settings = method_of(args)
     startup_s = time.monotonic() - _T0
     cpu0, t0 = _cpu_s(), time.monotonic()
     m = measure(trial, counted, lambda: client.stats(args.model), settings)

@@ -16,35 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
-from pathlib import Path
 
-_T0 = time.monotonic()
-
-
-def _cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
+from _tsweep_point import _T0, _cpu_s, method_of, point_arguments  # run as a script from bench/: its folder is on sys.path
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--config", required=True, type=Path, help="the served model's config.pbtxt")
-    ap.add_argument("--concurrency", type=int, required=True)
-    ap.add_argument("--window-s", type=float, default=2.0)
-    ap.add_argument("--warmup-s", type=float, default=0.5)
-    ap.add_argument("--tolerance", type=float, default=0.10)
-    ap.add_argument("--stable-windows", type=int, default=3)
-    ap.add_argument("--max-windows", type=int, default=5)
+    point_arguments(ap, max_windows=5)
     ap.add_argument("--isl", type=int, default=64, help="prompt length in tokens (words)")
     ap.add_argument("--osl", type=int, default=16, help="output tokens asked per request")
     args = ap.parse_args()
 
-    from tsweep.measure import MethodSettings, measure
+    from tsweep.measure import measure
     from tsweep.modelconfig import read
     from tsweep.pluginmanager import make_plugin_manager
     from tsweep.records import LoadLevel, LoadSettings, PromptSettings, RunningServer, Trial, Variant
@@ -55,10 +40,7 @@ def main() -> int:
     settings = LoadSettings(protocol="http", streaming=True, prompts=asked)
     load = make_plugin_manager().load_generators()["http"](trial, RunningServer(http_url=args.url), settings)
     client = TritonHTTP(args.url)
-    method = MethodSettings(
-        window_s=args.window_s, throughput_precision=args.tolerance, latency_precision=args.tolerance, min_windows=args.stable_windows,
-        max_windows=args.max_windows, warmup_s=args.warmup_s,
-    )  # fmt: skip
+    method = method_of(args)
     startup_s = time.monotonic() - _T0
     cpu0 = _cpu_s()
     m = measure(trial, load, lambda: client.stats(args.model), method)
